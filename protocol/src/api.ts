@@ -1,0 +1,200 @@
+import Type, { type Static } from 'typebox';
+import {
+  B64u,
+  CertT,
+  HashT,
+  MerchantIdT,
+  Money,
+  NestedSigned,
+  OperatorIdT,
+  OriginT,
+  PositiveMoney,
+  ProductIdT,
+  RateT,
+  SessionIdT,
+  SpkiT,
+  TimeT,
+  TransactionIdT,
+} from './messages.ts';
+
+/**
+ * The HTTP contract between the parties: paths, request and response bodies. Signed messages
+ * travel as they are (`Signed<T>`, checked with `verifyMessage`); everything else is a plain JSON
+ * body checked against the schema here. Errors are always `{ error: { code, name, message } }`
+ * with a code from the catalogue.
+ */
+
+const closed = { additionalProperties: false } as const;
+
+export const ErrorResponse = Type.Object(
+  { error: Type.Object({ code: Type.Integer(), name: Type.String(), message: Type.String() }) },
+  closed,
+);
+
+// ── operator: public ───────────────────────────────────────────────────────────────────────
+export const OperatorPaths = {
+  health: '/healthz',
+  openapi: '/openapi.json',
+  info: '/v1/operator',
+  exchangeTable: '/v1/exchange-table',
+  registerCustomer: '/v1/customers',
+  challenge: '/v1/login/challenge',
+  login: '/v1/login',
+  balance: '/v1/balance',
+  demoTopUp: '/v1/demo/top-up',
+  initiate: '/v1/initiate',
+  customerRecord: '/v1/records',
+  transaction: '/v1/transactions/:transactionId',
+  // merchant → its operator (acquirer role)
+  merchantRecord: '/v1/acquirer/merchant-record',
+  // operator ↔ operator
+  peerInitiate: '/v1/peer/initiate',
+  peerCustomerRecord: '/v1/peer/customer-record',
+  peerClearing: '/v1/peer/clearing',
+  // operator's own administration (bearer admin token)
+  adminMerchants: '/v1/admin/merchants',
+  adminFund: '/v1/admin/fund',
+  adminCreditLimit: '/v1/admin/credit-limit',
+  adminBalances: '/v1/admin/balances',
+  adminAudit: '/v1/admin/audit',
+  adminPositions: '/v1/admin/positions',
+  adminSettleDeadlines: '/v1/admin/settle-deadlines',
+} as const;
+
+export const OperatorInfo = Type.Object(
+  {
+    operatorId: OperatorIdT,
+    name: Type.String(),
+    currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+    url: Type.String(),
+    /** This operator's certificate (signed by the interbank root) and the root itself. */
+    operatorCert: CertT,
+    rootCert: CertT,
+    demo: Type.Boolean(),
+  },
+  closed,
+);
+export type OperatorInfo = Static<typeof OperatorInfo>;
+
+export const RegisterCustomerRequest = Type.Object(
+  { publicKey: SpkiT, displayName: Type.Optional(Type.String({ maxLength: 80 })) },
+  closed,
+);
+export const RegisterCustomerResponse = Type.Object(
+  { customerId: Type.String(), customerCert: CertT, operatorCert: CertT, rootCert: CertT, currency: Type.String() },
+  closed,
+);
+
+export const ChallengeRequest = Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 64 }) }, closed);
+export const ChallengeResponse = Type.Object({ challenge: B64u(64), expiresAt: TimeT }, closed);
+/** The login response: the logged-on relation (SessionIdentity) and a bearer token for reads. */
+export const LoginResponse = Type.Object(
+  { sessionId: SessionIdT, token: B64u(64), expiresAt: TimeT, balance: Money },
+  closed,
+);
+
+export const BalanceResponse = Type.Object(
+  { customerId: Type.String(), balance: Money, available: Money, held: Money, creditLimit: Money },
+  closed,
+);
+export const DemoTopUpRequest = Type.Object({ amount: PositiveMoney }, closed);
+
+/** What the wallet learns of a transaction's end (after FIG 3). */
+export const TransactionStatus = Type.Object(
+  {
+    transactionId: TransactionIdT,
+    state: Type.Union([
+      Type.Literal('open'),
+      Type.Literal('reported'),
+      Type.Literal('cleared'),
+      Type.Literal('failed'),
+    ]),
+    depositCustomer: PositiveMoney,
+    depositMerchant: PositiveMoney,
+    rate: RateT,
+    chargedCustomer: Type.Optional(PositiveMoney),
+    refundCustomer: Type.Optional(PositiveMoney),
+    chargedMerchant: Type.Optional(PositiveMoney),
+    outcome: Type.Optional(Type.String()),
+    flagged: Type.Optional(Type.Boolean()),
+    clearing: Type.Optional(NestedSigned('acquirer.clearing')),
+  },
+  closed,
+);
+export type TransactionStatus = Static<typeof TransactionStatus>;
+
+export const RecordResponse = Type.Object(
+  { transactionId: TransactionIdT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
+  closed,
+);
+
+// ── operator: administration ───────────────────────────────────────────────────────────────
+export const RegisterMerchantRequest = Type.Object(
+  {
+    merchantId: MerchantIdT,
+    publicKey: SpkiT,
+    origins: Type.Array(OriginT, { minItems: 1, maxItems: 16 }),
+    /** Where the merchant module is mounted, e.g. http://127.0.0.1:7300/obol */
+    url: Type.String({ maxLength: 255 }),
+    name: Type.Optional(Type.String({ maxLength: 80 })),
+  },
+  closed,
+);
+export const RegisterMerchantResponse = Type.Object(
+  { merchantId: MerchantIdT, merchantCert: CertT, operatorCert: CertT, rootCert: CertT },
+  closed,
+);
+export const FundRequest = Type.Object({ customerId: Type.String(), amount: PositiveMoney }, closed);
+export const CreditLimitRequest = Type.Object({ accountId: Type.String(), limit: PositiveMoney }, closed);
+
+// ── merchant module (mounted by a shop, e.g. at /obol) ─────────────────────────────────────
+export const MerchantPaths = {
+  merchant: '/merchant',
+  info: '/info',
+  order: '/order',
+  accept: '/accept',
+  stop: '/stop',
+  session: '/sessions/:transactionId',
+} as const;
+
+export const MerchantPublicInfo = Type.Object(
+  {
+    merchantId: MerchantIdT,
+    name: Type.String(),
+    operatorId: OperatorIdT,
+    operatorUrl: Type.String(),
+    currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+    origins: Type.Array(OriginT),
+  },
+  closed,
+);
+export type MerchantPublicInfo = Static<typeof MerchantPublicInfo>;
+
+export const OrderRequest = Type.Object({ order: NestedSigned('wallet.order') }, closed);
+/** The delivery of purchase n, before it is accepted (and so before it is charged). */
+export const OrderResponse = Type.Object(
+  {
+    transactionId: TransactionIdT,
+    n: Type.Integer({ minimum: 1 }),
+    productId: ProductIdT,
+    price: PositiveMoney,
+    /** Base64url of the delivered content (plain in the order/accept pair; FIG 4 encrypts it). */
+    content: Type.String(),
+    contentType: Type.String(),
+    contentHash: HashT,
+  },
+  closed,
+);
+export const AcceptRequest = Type.Object({ accept: NestedSigned('wallet.accept') }, closed);
+export const AcceptResponse = Type.Object(
+  { transactionId: TransactionIdT, n: Type.Integer(), charged: PositiveMoney, remaining: PositiveMoney },
+  closed,
+);
+export const StopRequest = Type.Object({ stop: NestedSigned('wallet.stop') }, closed);
+export const StopResponse = Type.Object(
+  { transactionId: TransactionIdT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
+  closed,
+);
+
+export const Pseudonym = B64u(64);
+export { Money, PositiveMoney };

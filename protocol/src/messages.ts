@@ -1,0 +1,364 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { ObolError } from './errors.ts';
+import { OPERATOR_ID_PATTERN, SESSION_ID_PATTERN, TRANSACTION_ID_PATTERN } from './identity.ts';
+
+/**
+ * Every message of the protocol, as a JSON Schema (TypeBox) with its TypeScript type derived
+ * from it. Numbers in comments are DESIGN.md's steps. Bodies are closed (no extra members): a
+ * receiver never acts on a field it did not expect.
+ */
+
+// ── building blocks ─────────────────────────────────────────────────────────────────────────
+/** Money on the wire: "EUR:0.05". The schema checks the shape; `parseAmount` checks currency and digits. */
+export const Money = Type.String({ pattern: '^[A-Z]{3}:-?[0-9]{1,18}(\\.[0-9]{1,4})?$', maxLength: 32 });
+/** A non-negative amount: deposits, prices, totals. */
+export const PositiveMoney = Type.String({ pattern: '^[A-Z]{3}:[0-9]{1,18}(\\.[0-9]{1,4})?$', maxLength: 32 });
+export const OperatorIdT = Type.String({ pattern: OPERATOR_ID_PATTERN });
+export const SessionIdT = Type.String({ pattern: SESSION_ID_PATTERN });
+export const TransactionIdT = Type.String({ pattern: TRANSACTION_ID_PATTERN });
+/** Every message carries an id; handling the same id twice changes nothing the second time. */
+export const MsgId = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+export const B64u = (maxLength: number) => Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength });
+/** An X.509 certificate, base64url DER. */
+export const CertT = B64u(8192);
+/** A bare public key, base64url SPKI DER. */
+export const SpkiT = B64u(512);
+/** SHA-256 digest, base64url. */
+export const HashT = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' });
+/** Milliseconds since the epoch. */
+export const TimeT = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 });
+export const MerchantIdT = Type.String({ pattern: '^[a-z0-9][a-z0-9.-]{0,62}$' });
+export const ProductIdT = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' });
+export const OriginT = Type.String({ pattern: '^https?://[a-z0-9.-]+(:[0-9]{1,5})?$', maxLength: 255 });
+/** A decimal rate as published in exchange tables. */
+export const DecimalRateT = Type.String({ pattern: '^[0-9]{1,12}(\\.[0-9]{1,12})?$' });
+/** A pinned rate: a decimal, or an exact fraction "num/den" when a cross rate does not terminate. */
+export const RateT = Type.String({ pattern: '^([0-9]{1,24}(\\.[0-9]{1,24})?|[1-9][0-9]{0,39}/[1-9][0-9]{0,39})$' });
+export const SeqT = Type.Integer({ minimum: 1, maximum: 1_000_000 });
+
+const closed = { additionalProperties: false } as const;
+
+/** A signed message nested inside another (e.g. the accept a merchant shows as proof). */
+export const NestedSigned = (type: string) =>
+  Type.Object(
+    {
+      v: Type.Literal(1),
+      type: Type.Literal(type),
+      kid: Type.String({ minLength: 1, maxLength: 64 }),
+      body: Type.Object({}, { additionalProperties: true }),
+      sig: B64u(200),
+    },
+    closed,
+  );
+
+// ── exchange table (signed by an operator) ─────────────────────────────────────────────────
+export const ExchangeTableBody = Type.Object(
+  {
+    operatorId: OperatorIdT,
+    base: Type.String({ pattern: '^[A-Z]{3}$' }),
+    rates: Type.Record(Type.String({ pattern: '^[A-Z]{3}$' }), DecimalRateT),
+    issuedAt: TimeT,
+    expiresAt: TimeT,
+  },
+  closed,
+);
+
+// ── logon (before step 2): the wallet signs a fresh challenge with its long-term key ───────
+export const WalletLogin = Type.Object(
+  { msgId: MsgId, customerId: Type.String({ minLength: 1, maxLength: 64 }), challenge: B64u(64), time: TimeT },
+  closed,
+);
+
+// ── FIG 2, step 2: wallet → its account manager ────────────────────────────────────────────
+export const WalletInitiate = Type.Object(
+  {
+    msgId: MsgId,
+    sessionId: SessionIdT,
+    merchantId: MerchantIdT,
+    merchantOperatorId: OperatorIdT,
+    /** Order info: the size of the purchase that made the wallet open this deposit. */
+    firstPrice: PositiveMoney,
+    /** Deposit to reserve, in the customer's currency. */
+    deposit: PositiveMoney,
+    timeoutSec: Type.Integer({ minimum: 10, maximum: 86_400 }),
+    sessionPublicKey: SpkiT,
+    /** The secure-delivery key K1 (AES-256, base64url): the trusted party relays it (FIG 4). */
+    k1: B64u(64),
+    /** The exchange table the shopper was shown: the rate is pinned to it. */
+    shownTableIssuedAt: TimeT,
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── step 3: customer's account manager → merchant's acquirer (vouches for the customer) ────
+export const AmInitiate = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    customerOperatorId: OperatorIdT,
+    pseudonym: B64u(64),
+    merchantId: MerchantIdT,
+    firstPrice: PositiveMoney,
+    depositCustomer: PositiveMoney,
+    depositMerchant: PositiveMoney,
+    /** Customer currency → merchant currency, as used for depositMerchant. */
+    rate: RateT,
+    tempCert: CertT,
+    k1: B64u(64),
+    timeoutSec: Type.Integer({ minimum: 10, maximum: 86_400 }),
+    expiresAt: TimeT,
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── step 4: acquirer → merchant agent: the information message ─────────────────────────────
+export const AcquirerInfo = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    merchantId: MerchantIdT,
+    pseudonym: B64u(64),
+    deposit: PositiveMoney,
+    /** The temporary certificate, re-issued by the merchant's own operator. */
+    tempCert: CertT,
+    /** K1, signed by the trusted party as part of this message. */
+    k1: B64u(64),
+    timeoutSec: Type.Integer({ minimum: 10, maximum: 86_400 }),
+    expiresAt: TimeT,
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── steps 5–7: acknowledgements ────────────────────────────────────────────────────────────
+export const MerchantAck = Type.Object(
+  { msgId: MsgId, transactionId: TransactionIdT, infoMsgId: MsgId, time: TimeT },
+  closed,
+);
+export const AcquirerAck = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    rate: RateT,
+    depositMerchant: PositiveMoney,
+    merchantCert: CertT,
+    merchantUrl: Type.String({ maxLength: 255 }),
+    expiresAt: TimeT,
+    time: TimeT,
+  },
+  closed,
+);
+export const AmAck = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    rate: RateT,
+    depositCustomer: PositiveMoney,
+    depositMerchant: PositiveMoney,
+    /** The merchant's certificate, re-issued by the customer's own operator for the wallet. */
+    merchantCert: CertT,
+    merchantUrl: Type.String({ maxLength: 255 }),
+    tempCert: CertT,
+    expiresAt: TimeT,
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── purchases inside a trading session (wallet ↔ merchant, session key) ───────────────────
+export const WalletOrder = Type.Object(
+  {
+    transactionId: TransactionIdT,
+    n: SeqT,
+    productId: ProductIdT,
+    price: PositiveMoney,
+    origin: OriginT,
+    /**
+     * Salt of the purchase-list hash, chosen by the wallet for the transaction and the same in
+     * every order: wallet and merchant know it, operators never see it, so the hash they compare
+     * at clearing tells them nothing about what was bought.
+     */
+    listSalt: B64u(64),
+    time: TimeT,
+  },
+  closed,
+);
+
+/** FIG 4: signed once per product by the merchant. */
+export const MerchantDescription = Type.Object(
+  {
+    productId: ProductIdT,
+    title: Type.String({ maxLength: 200 }),
+    description: Type.String({ maxLength: 4000 }),
+    price: PositiveMoney,
+    contentType: Type.String({ maxLength: 100 }),
+    /** SHA-256 of the plaintext: what the wallet checks after decryption. */
+    contentHash: HashT,
+  },
+  closed,
+);
+/** FIG 4: sign_M([product]^K2, productId), signed once per product over the ciphertext's hash. */
+export const MerchantProduct = Type.Object(
+  { productId: ProductIdT, ciphertextHash: HashT, iv: B64u(32), size: Type.Integer({ minimum: 0 }) },
+  closed,
+);
+
+export const WalletAccept = Type.Object(
+  {
+    /** Unique, time-stamped: an accept counts once however often it is replayed. */
+    acceptId: MsgId,
+    transactionId: TransactionIdT,
+    n: SeqT,
+    productId: ProductIdT,
+    price: PositiveMoney,
+    /** SHA-256 of the signed encrypted product the wallet received. */
+    receivedHash: HashT,
+    /** Total of all accepted purchases of this transaction, this one included. */
+    cumulative: PositiveMoney,
+    time: TimeT,
+  },
+  closed,
+);
+/** FIG 4: sign_M([K2]^K1), per purchase the only thing the merchant signs. */
+export const MerchantKey = Type.Object(
+  { transactionId: TransactionIdT, n: SeqT, productId: ProductIdT, acceptId: MsgId, wrappedK2: B64u(128) },
+  closed,
+);
+
+export const SessionStop = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    reason: Type.Union([Type.Literal('wallet'), Type.Literal('merchant'), Type.Literal('deposit-used'), Type.Literal('timer')]),
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
+const recordFields = {
+  msgId: MsgId,
+  transactionId: TransactionIdT,
+  count: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  total: PositiveMoney,
+  /** Salted SHA-256 of the purchase list: operators compare it, never learn what was bought. */
+  purchasesHash: HashT,
+  time: TimeT,
+};
+/** Step 8: the customer transaction record (session key). */
+export const WalletRecord = Type.Object(recordFields, closed);
+/** Step 8: forwarded by the customer's account manager to the acquirer. */
+export const AmCustomerRecord = Type.Object(
+  { msgId: MsgId, transactionId: TransactionIdT, record: NestedSigned('wallet.record'), time: TimeT },
+  closed,
+);
+/** Step 9: the merchant transaction record, with the latest customer-signed accept as proof. */
+export const MerchantRecord = Type.Object(
+  { ...recordFields, proof: Type.Union([NestedSigned('wallet.accept'), Type.Null()]) },
+  closed,
+);
+/** Step 10: clearing information, acquirer → both account managers. */
+export const AcquirerClearing = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    outcome: Type.Union([
+      Type.Literal('agreed'),
+      Type.Literal('proven'),
+      Type.Literal('wallet-deadline'),
+      Type.Literal('merchant-deadline'),
+    ]),
+    /** True when the records disagreed and the proven amount was used. */
+    flagged: Type.Boolean(),
+    count: Type.Integer({ minimum: 0 }),
+    /** What the merchant is paid, in the merchant's currency. */
+    charged: PositiveMoney,
+    /** What goes back to the customer, in the merchant's currency (converted back by the AM). */
+    unused: PositiveMoney,
+    time: TimeT,
+  },
+  closed,
+);
+
+// ── step 11: billing records (to billing sinks) ────────────────────────────────────────────
+export const WithdrawalRecord = Type.Object(
+  {
+    recordId: MsgId,
+    operatorId: OperatorIdT,
+    customerId: Type.String({ maxLength: 64 }),
+    transactionId: TransactionIdT,
+    merchantOperatorId: OperatorIdT,
+    amount: PositiveMoney,
+    amountMerchant: PositiveMoney,
+    rate: RateT,
+    count: Type.Integer({ minimum: 0 }),
+    purchasesHash: HashT,
+    flagged: Type.Boolean(),
+    time: TimeT,
+  },
+  closed,
+);
+export const DepositRecord = Type.Object(
+  {
+    recordId: MsgId,
+    operatorId: OperatorIdT,
+    merchantId: MerchantIdT,
+    transactionId: TransactionIdT,
+    amount: PositiveMoney,
+    count: Type.Integer({ minimum: 0 }),
+    purchasesHash: HashT,
+    flagged: Type.Boolean(),
+    time: TimeT,
+  },
+  closed,
+);
+
+/** The catalogue: message type → schema of its body. A closed set: anything else is refused. */
+export const MessageSchemas = {
+  'operator.exchangeTable': ExchangeTableBody,
+  'wallet.login': WalletLogin,
+  'wallet.initiate': WalletInitiate,
+  'am.initiate': AmInitiate,
+  'acquirer.info': AcquirerInfo,
+  'merchant.ack': MerchantAck,
+  'acquirer.ack': AcquirerAck,
+  'am.ack': AmAck,
+  'wallet.order': WalletOrder,
+  'merchant.description': MerchantDescription,
+  'merchant.product': MerchantProduct,
+  'wallet.accept': WalletAccept,
+  'merchant.key': MerchantKey,
+  'wallet.stop': SessionStop,
+  'merchant.stop': SessionStop,
+  'wallet.record': WalletRecord,
+  'am.customerRecord': AmCustomerRecord,
+  'merchant.record': MerchantRecord,
+  'acquirer.clearing': AcquirerClearing,
+  'am.withdrawal': WithdrawalRecord,
+  'am.deposit': DepositRecord,
+} as const satisfies Record<string, TSchema>;
+
+export type MessageType = keyof typeof MessageSchemas;
+export type MessageBody<T extends MessageType> = Static<(typeof MessageSchemas)[T]>;
+
+export function isMessageType(type: string): type is MessageType {
+  return Object.hasOwn(MessageSchemas, type);
+}
+
+/** Check a body against its schema; the first problem becomes a MALFORMED error a person can read. */
+export function checkMessageBody<T extends MessageType>(type: T, body: unknown): asserts body is MessageBody<T> {
+  const schema: TSchema = MessageSchemas[type];
+  if (!schema) throw new ObolError('WRONG_MESSAGE_TYPE', `unknown message type ${type}`);
+  checkSchema(schema, body, type);
+}
+
+/** Check any value against a schema (HTTP bodies, bridge requests) with a readable error. */
+export function checkSchema<S extends TSchema>(schema: S, value: unknown, what = 'request'): asserts value is Static<S> {
+  if (Value.Check(schema, value)) return;
+  const first = Value.Errors(schema, value)[0];
+  const where = first?.instancePath ? ` at ${first.instancePath}` : '';
+  throw new ObolError('MALFORMED', `${what} is malformed${where}: ${first?.message ?? 'does not match its schema'}`);
+}

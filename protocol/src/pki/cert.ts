@@ -1,0 +1,199 @@
+import { ObolError } from '../errors.ts';
+import { parseTransactionIdentity } from '../identity.ts';
+import { KEY_ALG } from '../keys.ts';
+import { type WebCrypto, defaultCrypto, fromBase64Url, toBase64Url } from '../webcrypto.ts';
+import { bytesEqual, isCanonicalEcdsaCertificate } from './der.ts';
+import { CertificatePolicyExtension, type PublicKey, SubjectAlternativeNameExtension, X509Certificate } from './x509.ts';
+
+/**
+ * What an Obol certificate is and says: kinds, identity fields, wire forms.
+ *
+ * Kinds. A certificate's kind is one certificate-policy OID under Obol's private arc. Policies
+ * rather than extended key usages: a policy says "issued under the Obol <kind> rules", which is
+ * what a kind is, and verifiers that do not know our OIDs (openssl) ignore a non-critical policy
+ * where they would refuse an unknown purpose. CA certificates also carry anyPolicy, so RFC 5280
+ * policy processing passes the leaf's kind policy through (checked with openssl in the tests).
+ *
+ * Identity fields. root, operator, customer, merchant: the subject is one UTF8String CN (root
+ * name, operator id, customer account id or wallet key id, merchant id); a merchant's web origins
+ * are SAN URIs. A temporary certificate has an empty subject — no name, no account — and one
+ * critical SAN URI `urn:obol:tx:<TransactionIdentity>` (RFC 5280 wants the SAN critical when the
+ * subject is empty).
+ *
+ * Wire form. In JSON a certificate is its DER in base64url without padding (`certToBase64`), the
+ * alphabet of every other binary field (messages.ts `CertT`). PEM (`certToPem`) is for files and
+ * openssl. `parseCert` reads either, and plain base64 too.
+ */
+
+/** Obol's private arc. 99999 is a placeholder enterprise number: register a PEN before production. */
+export const OBOL_POLICY_ARC = '1.3.6.1.4.1.99999.1';
+export const CERT_KIND_OIDS = {
+  root: `${OBOL_POLICY_ARC}.1`,
+  operator: `${OBOL_POLICY_ARC}.2`,
+  customer: `${OBOL_POLICY_ARC}.3`,
+  merchant: `${OBOL_POLICY_ARC}.4`,
+  temporary: `${OBOL_POLICY_ARC}.5`,
+} as const;
+export type CertKind = keyof typeof CERT_KIND_OIDS;
+export const ANY_POLICY = '2.5.29.32.0';
+export const TX_URN_PREFIX = 'urn:obol:tx:';
+
+/** The one kind that may sign each kind: the Zone 1 root signs operators, operators sign the rest. */
+export const ISSUER_KIND: Readonly<Record<CertKind, CertKind>> = {
+  root: 'root',
+  operator: 'root',
+  customer: 'operator',
+  merchant: 'operator',
+  temporary: 'operator',
+};
+export const CA_KINDS: ReadonlySet<CertKind> = new Set(['root', 'operator']);
+
+export type Cert = X509Certificate;
+
+export interface CertDescription {
+  kind: CertKind;
+  /** The CN (root name, operator id, customer id, merchant id); for a temporary cert its TransactionIdentity. */
+  subjectId: string;
+  merchantId?: string;
+  origins?: string[];
+  transactionId?: string;
+  /** Milliseconds since the epoch (X.509 keeps whole seconds). */
+  notBefore: number;
+  notAfter: number;
+  /** Hexadecimal serial number. */
+  serial: string;
+  /** The issuer's CN: the operator id for customer, merchant and temporary certificates. */
+  issuerName: string;
+  /** The subject public key as SPKI DER base64url: ready for keyIdOf / importPublicKey. */
+  publicKeySpki: string;
+}
+
+/** Largest accepted DER, matching the 8,192-character base64url limit of messages.ts `CertT`. */
+const MAX_CERT_BYTES = 6144;
+/** basicConstraints, keyUsage, subjectAltName, certificatePolicies: all Obol ever marks critical. */
+const KNOWN_CRITICAL = new Set(['2.5.29.19', '2.5.29.15', '2.5.29.17', '2.5.29.32']);
+
+/** A certificate from PEM, base64url or base64 DER text, or DER bytes. Throws MALFORMED. */
+export function parseCert(input: string | Uint8Array): Cert {
+  let der: Uint8Array<ArrayBuffer>;
+  if (typeof input === 'string') {
+    const pem = /^\s*-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----\s*$/.exec(input);
+    const text = (pem ? pem[1]! : input).replace(/\s+/g, '').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    try {
+      der = fromBase64Url(text);
+    } catch {
+      throw new ObolError('MALFORMED', 'a certificate must be PEM or base64url DER');
+    }
+  } else {
+    der = new Uint8Array(input);
+  }
+  if (der.length === 0 || der.length > MAX_CERT_BYTES) throw new ObolError('MALFORMED', `a certificate must be 1 to ${MAX_CERT_BYTES} bytes of DER`);
+  if (!isCanonicalEcdsaCertificate(der)) throw new ObolError('MALFORMED', 'not one DER certificate signed with ECDSA P-256 / SHA-256');
+  let cert: Cert;
+  try {
+    cert = new X509Certificate(der);
+    const key = cert.publicKey.algorithm as { name: string; namedCurve?: string };
+    if (key.name !== 'ECDSA' || key.namedCurve !== 'P-256') throw new ObolError('MALFORMED', 'an Obol certificate holds an ECDSA P-256 key');
+    const seen = new Set<string>();
+    for (const e of cert.extensions) {
+      if (seen.has(e.type)) throw new ObolError('MALFORMED', `certificate repeats extension ${e.type}`);
+      seen.add(e.type);
+      if (e.critical && !KNOWN_CRITICAL.has(e.type)) throw new ObolError('MALFORMED', `certificate has an unknown critical extension ${e.type}`);
+    }
+  } catch (e) {
+    if (e instanceof ObolError) throw e;
+    throw new ObolError('MALFORMED', 'not a readable X.509 certificate');
+  }
+  return cert;
+}
+
+/** DER as base64url without padding: the JSON wire form. */
+export function certToBase64(cert: Cert): string {
+  return toBase64Url(new Uint8Array(cert.rawData));
+}
+
+/** PEM, for files and openssl. */
+export function certToPem(cert: Cert): string {
+  return cert.toString('pem');
+}
+
+/** Reads kind and identity fields. Says nothing about trust: that is verifyChain's job. */
+export function describeCert(cert: Cert): CertDescription {
+  const kinds = (cert.getExtension(CertificatePolicyExtension)?.policies ?? []).flatMap((oid) =>
+    (Object.keys(CERT_KIND_OIDS) as CertKind[]).filter((k) => CERT_KIND_OIDS[k] === oid),
+  );
+  if (kinds.length !== 1) throw new ObolError('CERT_WRONG_KIND', 'not an Obol certificate: it must carry exactly one Obol kind policy');
+  const kind = kinds[0]!;
+  const cns = cert.subjectName.getField('CN');
+  const sans = cert.getExtension(SubjectAlternativeNameExtension)?.names.items ?? [];
+  const uris = sans.filter((n) => n.type === 'url').map((n) => n.value);
+  const d: CertDescription = {
+    kind,
+    subjectId: '',
+    notBefore: cert.notBefore.getTime(),
+    notAfter: cert.notAfter.getTime(),
+    serial: cert.serialNumber,
+    issuerName: cert.issuerName.getField('CN')[0] ?? cert.issuer,
+    publicKeySpki: toBase64Url(new Uint8Array(cert.publicKey.rawData)),
+  };
+  if (kind === 'temporary') {
+    if (cns.length !== 0 || sans.length !== 1 || uris.length !== 1 || !uris[0]!.startsWith(TX_URN_PREFIX)) {
+      throw new ObolError('MALFORMED', `a temporary certificate names nothing but one ${TX_URN_PREFIX}<TransactionIdentity>`);
+    }
+    d.transactionId = uris[0]!.slice(TX_URN_PREFIX.length);
+    parseTransactionIdentity(d.transactionId);
+    d.subjectId = d.transactionId;
+    return d;
+  }
+  if (cns.length !== 1) throw new ObolError('MALFORMED', `a ${kind} certificate has exactly one subject CN`);
+  d.subjectId = cns[0]!;
+  if (kind === 'merchant') {
+    d.merchantId = d.subjectId;
+    d.origins = checkOrigins(uris);
+  }
+  return d;
+}
+
+/** The certificate's public key imported for ECDSA P-256 verify. Import once per session and keep it. */
+export function publicKeyOf(cert: Cert, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
+  return cert.publicKey.export(KEY_ALG, ['verify'], crypto);
+}
+
+/** Whether `key` verifies the certificate's signature; an unreadable signature is a bad one. */
+export async function signedBy(cert: Cert, key: PublicKey, crypto: WebCrypto): Promise<boolean> {
+  try {
+    return await cert.verify({ publicKey: key, signatureOnly: true }, crypto);
+  } catch {
+    return false;
+  }
+}
+
+export function sameCert(a: Cert, b: Cert): boolean {
+  return a === b || bytesEqual(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
+}
+
+export function checkCn(value: string, what: string): string {
+  // 64 = ub-common-name (RFC 5280); control characters have no place in an id.
+  if (typeof value !== 'string' || value.length < 1 || value.length > 64 || /\p{Cc}/u.test(value)) {
+    throw new ObolError('INVALID_IDENTITY', `${what} must be 1 to 64 printable characters`);
+  }
+  return value;
+}
+
+/** Web origins exactly as browsers serialise them (`https://shop.example`, `http://localhost:8080`). */
+export function checkOrigins(origins: readonly string[]): string[] {
+  if (!Array.isArray(origins) || origins.length === 0) throw new ObolError('MALFORMED', 'a merchant certificate names at least one web origin');
+  for (const o of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(o);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== o) {
+      throw new ObolError('MALFORMED', `not a web origin: ${JSON.stringify(o)}`);
+    }
+  }
+  if (new Set(origins).size !== origins.length) throw new ObolError('MALFORMED', 'merchant origins repeat');
+  return [...origins];
+}

@@ -1,0 +1,209 @@
+import { ObolError } from '../errors.ts';
+import { isOperatorId, parseTransactionIdentity } from '../identity.ts';
+import { generateSigningKeyPair } from '../keys.ts';
+import { type WebCrypto, defaultCrypto, fromBase64Url } from '../webcrypto.ts';
+import { ANY_POLICY, CA_KINDS, CERT_KIND_OIDS, type Cert, type CertKind, ISSUER_KIND, TX_URN_PREFIX, checkCn, checkOrigins, describeCert, signedBy } from './cert.ts';
+import {
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+  CertificatePolicyExtension,
+  type Extension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  Name,
+  PublicKey,
+  SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
+  X509CertificateGenerator,
+} from './x509.ts';
+
+/** Whoever signs a certificate: its own certificate and the matching private key. */
+export interface CertIssuer {
+  cert: Cert;
+  privateKey: CryptoKey;
+}
+/** A subject's public key: a CryptoKey, or SPKI DER in base64url as it arrives in messages. */
+export type SubjectKey = CryptoKey | string;
+/** Milliseconds since the epoch; X.509 keeps whole seconds, so sub-second parts drop. */
+export interface ValidityInput {
+  notBefore: number;
+  notAfter: number;
+}
+
+/** Wallet, session, merchant and operator keys: ECDSA P-256, private half non-extractable by default. */
+export function generateKeyPair(extractable = false, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKeyPair> {
+  return generateSigningKeyPair(extractable, crypto);
+}
+
+/** Zone 1: the interbank root, self-signed. */
+export async function createRootCa(params: { name: string; keys: CryptoKeyPair } & ValidityInput, crypto: WebCrypto = defaultCrypto()): Promise<Cert> {
+  const subject: Subject = { kind: 'root', cn: checkCn(params.name, 'root name') };
+  return issue(subject, params.keys.publicKey, { cert: null, privateKey: params.keys.privateKey }, params, crypto);
+}
+
+/** Zone 1: an operator (bank or telco), signed by the root; it signs only end-entity certificates. */
+export async function issueOperatorCert(
+  params: { operatorId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  if (!isOperatorId(params.operatorId)) {
+    throw new ObolError('INVALID_IDENTITY', `not an operator id: ${JSON.stringify(params.operatorId)}`);
+  }
+  return issue({ kind: 'operator', cn: params.operatorId }, params.publicKey, params.issuer, params, crypto);
+}
+
+/** Zones 2–3: the wallet's long-term key, named by the customer's account id (or wallet key id). */
+export async function issueCustomerCert(
+  params: { customerId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  return issue({ kind: 'customer', cn: checkCn(params.customerId, 'customer id') }, params.publicKey, params.issuer, params, crypto);
+}
+
+/** Zones 2–3: a merchant's key, naming the merchant id and the web origins it sells on. */
+export async function issueMerchantCert(
+  params: { merchantId: string; origins: string[]; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  const subject: Subject = { kind: 'merchant', cn: checkCn(params.merchantId, 'merchant id'), origins: checkOrigins(params.origins) };
+  return issue(subject, params.publicKey, params.issuer, params, crypto);
+}
+
+/** Zone 4: the session key and the TransactionIdentity, nothing else. Validity = the session timeout. */
+export async function issueTemporaryCert(
+  params: { transactionId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  parseTransactionIdentity(params.transactionId);
+  return issue({ kind: 'temporary', transactionId: params.transactionId }, params.publicKey, params.issuer, params, crypto);
+}
+
+/**
+ * The same subject (public key, kind, identity fields) under a new issuer: the merchant's operator
+ * re-issues a temporary certificate for its merchant, the customer's operator re-issues a merchant
+ * certificate for its wallet. The copy never outlives (or predates) the original — the re-issuer
+ * vouches only for what the original issuer vouched for. It does not check the original: call
+ * `verifyChain` on it first.
+ */
+export async function reissue(
+  cert: Cert,
+  issuer: CertIssuer,
+  opts: { notBefore?: number; notAfter?: number } = {},
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  const d = describeCert(cert);
+  if (d.kind === 'root') throw new ObolError('CERT_WRONG_KIND', 'a root certificate is self-signed and cannot be re-issued');
+  const validity = {
+    notBefore: Math.max(opts.notBefore ?? d.notBefore, d.notBefore),
+    notAfter: Math.min(opts.notAfter ?? d.notAfter, d.notAfter),
+  };
+  const cn = d.kind === 'temporary' ? undefined : d.subjectId;
+  return issue({ kind: d.kind, cn, origins: d.origins, transactionId: d.transactionId }, d.publicKeySpki, issuer, validity, crypto);
+}
+
+interface Subject {
+  kind: CertKind;
+  cn?: string;
+  origins?: string[];
+  transactionId?: string;
+}
+
+async function issue(
+  subject: Subject,
+  subjectKey: SubjectKey,
+  issuer: { cert: Cert | null; privateKey: CryptoKey },
+  validity: ValidityInput,
+  crypto: WebCrypto,
+): Promise<Cert> {
+  const spki = await spkiOf(subjectKey, crypto);
+  let { notBefore, notAfter } = validity;
+  if (issuer.cert) {
+    const issuerKind = describeCert(issuer.cert).kind;
+    if (issuerKind !== ISSUER_KIND[subject.kind]) {
+      throw new ObolError('CERT_WRONG_KIND', `a ${subject.kind} certificate is issued by a ${ISSUER_KIND[subject.kind]}, not a ${issuerKind}`);
+    }
+    // A certificate never outlives the certificate of the one who vouches for it.
+    notBefore = Math.max(notBefore, issuer.cert.notBefore.getTime());
+    notAfter = Math.min(notAfter, issuer.cert.notAfter.getTime());
+  }
+  if (!(Number.isFinite(notBefore) && Number.isFinite(notAfter) && notBefore < notAfter)) {
+    throw new ObolError('MALFORMED', 'certificate validity is empty: notBefore must come before notAfter, inside the issuer’s validity');
+  }
+  // UTF8String, as RFC 5280 asks of new certificates, whatever characters the id uses.
+  const subjectName = subject.cn === undefined ? undefined : new Name([{ CN: [{ utf8String: subject.cn }] }]);
+  const cert = await X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerial(crypto),
+      subject: subjectName,
+      // A root names itself; everyone else copies the issuer's subject byte for byte.
+      issuer: issuer.cert ? issuer.cert.subjectName : subjectName,
+      notBefore: new Date(notBefore),
+      notAfter: new Date(notAfter),
+      publicKey: spki,
+      signingKey: issuer.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+      extensions: await extensionsFor(subject, spki, issuer.cert, crypto),
+    },
+    crypto,
+  );
+  // Catches an issuer whose private key does not belong to its certificate before anyone sees it.
+  if (!(await signedBy(cert, (issuer.cert ?? cert).publicKey, crypto))) {
+    throw new ObolError('INTERNAL', 'the issuer’s private key does not match its certificate');
+  }
+  return cert;
+}
+
+async function extensionsFor(subject: Subject, spki: ArrayBuffer, issuerCert: Cert | null, crypto: WebCrypto): Promise<Extension[]> {
+  const isCa = CA_KINDS.has(subject.kind);
+  const ext: Extension[] = [];
+  if (isCa) {
+    // pathLen: a root signs operators which sign leaves (1); an operator signs only leaves (0).
+    ext.push(new BasicConstraintsExtension(true, subject.kind === 'root' ? 1 : 0, true));
+    // An operator also signs protocol messages (vouchers, exchange tables) with this key.
+    const signs = subject.kind === 'operator' ? KeyUsageFlags.digitalSignature : 0;
+    ext.push(new KeyUsagesExtension(signs | KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true));
+    ext.push(await SubjectKeyIdentifierExtension.create(spki, false, crypto));
+  } else {
+    // Leaves omit basicConstraints (absent means not a CA) and their own key id: certificates stay small.
+    ext.push(new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true));
+  }
+  if (issuerCert) {
+    // Lets verifiers (and openssl) pick the right issuer among same-named certificates.
+    const issuerSki = issuerCert.getExtension(SubjectKeyIdentifierExtension);
+    ext.push(
+      issuerSki
+        ? new AuthorityKeyIdentifierExtension(issuerSki.keyId, false)
+        : await AuthorityKeyIdentifierExtension.create(issuerCert.publicKey, false, crypto),
+    );
+  }
+  const kindOid = CERT_KIND_OIDS[subject.kind];
+  ext.push(new CertificatePolicyExtension(isCa ? [kindOid, ANY_POLICY] : [kindOid], false));
+  if (subject.kind === 'merchant') {
+    ext.push(new SubjectAlternativeNameExtension((subject.origins ?? []).map((value) => ({ type: 'url' as const, value })), false));
+  }
+  if (subject.kind === 'temporary') {
+    // The subject is empty, so the SAN must be critical (RFC 5280 4.2.1.6).
+    ext.push(new SubjectAlternativeNameExtension([{ type: 'url', value: `${TX_URN_PREFIX}${subject.transactionId}` }], true));
+  }
+  return ext;
+}
+
+async function spkiOf(key: SubjectKey, crypto: WebCrypto): Promise<ArrayBuffer> {
+  let spki: ArrayBuffer;
+  let alg: { name?: string; namedCurve?: string };
+  try {
+    spki = typeof key === 'string' ? fromBase64Url(key).buffer : await crypto.subtle.exportKey('spki', key);
+    alg = new PublicKey(spki).algorithm as typeof alg;
+  } catch {
+    throw new ObolError('MALFORMED', 'subject public key is not SPKI');
+  }
+  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new ObolError('MALFORMED', 'subject public key must be ECDSA P-256');
+  return spki;
+}
+
+/** 128 random bits as a positive INTEGER: top bit clear and first byte non-zero, so DER adds no padding. */
+function randomSerial(crypto: WebCrypto): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[0] = (b[0]! & 0x7f) || 0x01;
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,99 @@
+import { ObolError } from '../errors.ts';
+import { type WebCrypto, defaultCrypto } from '../webcrypto.ts';
+import { CA_KINDS, type Cert, type CertDescription, type CertKind, ISSUER_KIND, describeCert, parseCert, sameCert, signedBy } from './cert.ts';
+import { AuthorityKeyIdentifierExtension, BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, SubjectKeyIdentifierExtension } from './x509.ts';
+
+/**
+ * Where trust comes from. `trustedRoots` (+ `intermediates`): the full Zone 1 path up to an
+ * interbank root. `trustedIssuers`: the leaf must be signed directly by one of these — a merchant
+ * that trusts only its own operator's certificate (Zone 4 re-issue: no foreign operators, no CRLs).
+ */
+export type TrustAnchors = { intermediates?: Cert[]; trustedRoots: Cert[] } | { trustedIssuers: Cert[] };
+
+export interface VerifyOptions {
+  /** Milliseconds since the epoch, from the caller's Clock. */
+  now: number;
+  expectKind?: CertKind | readonly CertKind[];
+}
+
+/**
+ * A loop guard only. leaf → operator → root is the longest Obol path and the kind rules enforce
+ * that; the guard is looser so that a misplaced certificate is reported as the wrong kind.
+ */
+const MAX_CHAIN = 6;
+
+/**
+ * Verifies `leaf` (a certificate or its wire form) at `now` and returns its description. Asks in
+ * this order: is it ours — every signature up to an anchor (CERT_UNTRUSTED); is every link the
+ * right kind — each issuer a CA of the one kind allowed to sign the child, the leaf of
+ * `expectKind` (CERT_WRONG_KIND); is every certificate in date, anchors included
+ * (CERT_NOT_YET_VALID, CERT_EXPIRED). Anchors are trusted as given, without their own signature.
+ */
+export async function verifyChain(
+  leaf: Cert | string,
+  trust: TrustAnchors,
+  opts: VerifyOptions,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<CertDescription> {
+  const leafCert = typeof leaf === 'string' ? parseCert(leaf) : leaf;
+  const rootsMode = 'trustedRoots' in trust;
+  const anchors = rootsMode ? trust.trustedRoots : trust.trustedIssuers;
+  const candidates = rootsMode ? [...anchors, ...(trust.intermediates ?? [])] : anchors;
+
+  // 1. Build the path by signature, from the leaf up to a certificate that is an anchor.
+  const chain: Cert[] = [leafCert];
+  let top = leafCert;
+  while (!anchors.some((a) => sameCert(a, top))) {
+    const issuer = chain.length < MAX_CHAIN ? await findIssuer(top, candidates, crypto) : undefined;
+    if (!issuer) throw new ObolError('CERT_UNTRUSTED', `no trusted certificate signed ${nameOf(top)} (issuer "${top.issuer}")`);
+    chain.push(issuer);
+    top = issuer;
+  }
+
+  // 2. Kinds: each link as ISSUER_KIND says, issuers are CAs allowed to sign, CA flags match kinds.
+  const kinds = chain.map((c) => describeCert(c).kind);
+  for (let i = 0; i < chain.length; i++) {
+    const kind = kinds[i]!;
+    const bc = chain[i]!.getExtension(BasicConstraintsExtension);
+    if (CA_KINDS.has(kind) !== Boolean(bc?.ca)) throw new ObolError('CERT_WRONG_KIND', `${nameOf(chain[i]!)} is a ${kind} certificate with the wrong CA flag`);
+    if (i === 0) continue;
+    const child = kinds[i - 1]!;
+    if (kind !== ISSUER_KIND[child]) throw new ObolError('CERT_WRONG_KIND', `a ${child} certificate is issued by a ${ISSUER_KIND[child]}, not a ${kind}`);
+    const ku = chain[i]!.getExtension(KeyUsagesExtension);
+    // pathLength counts the CA certificates between this issuer and the leaf: i - 1 of them.
+    if ((ku && !(ku.usages & KeyUsageFlags.keyCertSign)) || (bc?.pathLength !== undefined && bc.pathLength < i - 1)) {
+      throw new ObolError('CERT_WRONG_KIND', `${nameOf(chain[i]!)} may not sign this certificate`);
+    }
+  }
+  if (rootsMode && kinds[kinds.length - 1] !== 'root') throw new ObolError('CERT_WRONG_KIND', 'a trusted root must be a root certificate');
+  const description = describeCert(leafCert);
+  const expected = opts.expectKind === undefined ? undefined : ([] as CertKind[]).concat(opts.expectKind);
+  if (expected && !expected.includes(description.kind)) {
+    throw new ObolError('CERT_WRONG_KIND', `expected a ${expected.join(' or ')} certificate, got a ${description.kind} certificate`);
+  }
+
+  // 3. Validity, inclusive at both ends (RFC 5280 4.1.2.5).
+  for (const c of chain) {
+    if (opts.now < c.notBefore.getTime()) throw new ObolError('CERT_NOT_YET_VALID', `${nameOf(c)} is valid only from ${c.notBefore.toISOString()}`);
+    if (opts.now > c.notAfter.getTime()) throw new ObolError('CERT_EXPIRED', `${nameOf(c)} expired at ${c.notAfter.toISOString()}`);
+  }
+  return description;
+}
+
+/** A candidate named as the child's issuer, with a matching key id, whose key verifies the child's signature. */
+async function findIssuer(child: Cert, candidates: Cert[], crypto: WebCrypto): Promise<Cert | undefined> {
+  const aki = child.getExtension(AuthorityKeyIdentifierExtension)?.keyId?.toLowerCase();
+  const issuerName = child.issuerName.toString();
+  for (const c of candidates) {
+    if (sameCert(c, child) || c.subjectName.toString() !== issuerName) continue;
+    const ski = c.getExtension(SubjectKeyIdentifierExtension)?.keyId.toLowerCase();
+    if (aki && ski && aki !== ski) continue;
+    if (await signedBy(child, c.publicKey, crypto)) return c;
+  }
+  return undefined;
+}
+
+/** For messages: the subject, or for a temporary certificate (no subject) its serial number. */
+function nameOf(cert: Cert): string {
+  return cert.subject ? `certificate "${cert.subject}"` : `certificate serial ${cert.serialNumber}`;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command (README, `npm test`, `.ci/run`): installs what the tests need when it is
+# missing, builds everything, then typecheck, lint, unit and integration tests, and browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+bash scripts/ensure-system-deps.sh
+if [ "${CI:-}" = "true" ] || [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund
+else
+  npm install --no-audit --no-fund --silent
+fi
+
+echo "── build";     npm run build --silent
+echo "── typecheck"; npm run typecheck --silent
+echo "── lint";      npm run lint --silent
+echo "── unit and integration tests (vitest)"; npx vitest run
+echo "── browser tests (playwright)";          npm run test:e2e --silent
