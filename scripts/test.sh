@@ -6,11 +6,9 @@ cd "$(dirname "$0")/.."
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 bash scripts/ensure-system-deps.sh
-if [ "${CI:-}" = "true" ] || [ ! -d node_modules ]; then
-  npm ci --no-audit --no-fund
-else
-  npm install --no-audit --no-fund --silent
-fi
+# `npm install` (not `npm ci`): it installs exactly what package-lock.json pins, and unlike
+# `npm ci` it does not refuse a lock file that lacks other platforms' optional binaries.
+npm install --no-audit --no-fund --loglevel=error
 
 echo "── build";     npm run build --silent
 echo "── typecheck"; npm run typecheck --silent
