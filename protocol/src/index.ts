@@ -12,3 +12,4 @@ export * from './exchangeTable.ts';
 export * from './purchaseList.ts';
 export * from './api.ts';
 export * from './pki.ts';
+export * from './clearingRule.ts';
