@@ -41,7 +41,9 @@ export function decideClearing(input: ClearingInput): ClearingDecision | undefin
     const agree =
       compare(wallet.total, merchant.total) === 0 &&
       wallet.count === merchant.count &&
-      wallet.purchasesHash === merchant.purchasesHash;
+      // Nothing bought: the hashes of two empty lists may use different salts (the merchant
+      // never saw the wallet's salt), and there is nothing to compare.
+      (wallet.purchasesHash === merchant.purchasesHash || merchant.count === 0);
     if (agree) return done('agreed', merchant.total, merchant.count, false);
     // The proven amount: the highest cumulative the customer signed, in its record or its accepts.
     const proven = merchant.provenCumulative ? max(wallet.total, merchant.provenCumulative) : wallet.total;

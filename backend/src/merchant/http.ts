@@ -1,0 +1,58 @@
+/**
+ * How the merchant agent talks to its operator: one JSON POST. Injected so tests and other
+ * transports can replace it; the default is undici with a keep-alive connection pool.
+ */
+import { ObolError } from '@obol/protocol/errors';
+import { Agent, request } from 'undici';
+
+/**
+ * POST `body` as JSON to `url` and resolve with the parsed JSON answer when the status is 2xx.
+ * Anything else must throw (an ObolError when the peer answered with one).
+ */
+export type HttpPost = (url: string, body: unknown) => Promise<unknown>;
+
+export interface UndiciPost {
+  post: HttpPost;
+  close(): Promise<void>;
+}
+
+/** Largest answer read from the operator; a RecordResponse with a clearing is a few KiB. */
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+export function undiciPost(options: { timeoutMs?: number } = {}): UndiciPost {
+  const timeout = options.timeoutMs ?? 10_000;
+  const dispatcher = new Agent({
+    keepAliveTimeout: 30_000,
+    connect: { timeout },
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+  });
+  return {
+    async post(url, body) {
+      const res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        dispatcher,
+      });
+      const text = await res.body.text();
+      if (text.length > MAX_RESPONSE_BYTES) throw new ObolError('MALFORMED', `the answer from ${url} is too large`);
+      let json: unknown;
+      try {
+        json = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const error = json && typeof json === 'object' && 'error' in json ? (json as { error: unknown }).error : undefined;
+        if (error !== undefined) {
+          const e = ObolError.fromJSON(error);
+          throw new ObolError(e.name, `${url} answered HTTP ${res.statusCode}: ${e.message}`);
+        }
+        throw new ObolError('UNAVAILABLE', `${url} answered HTTP ${res.statusCode}`);
+      }
+      return json;
+    },
+    close: () => dispatcher.close(),
+  };
+}

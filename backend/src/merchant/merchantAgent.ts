@@ -1,0 +1,782 @@
+/**
+ * The merchant agent (DESIGN.md: "Purchases inside a trading session", FIG 2 steps 4–5, FIG 3
+ * step 9): the logic of the merchant module, with no HTTP in it, so the Fastify plugin, the CLI
+ * and the tests all call the same methods.
+ *
+ * Trust. The merchant trusts exactly one party: its own operator, through `operatorCert`. The
+ * operator's information message opens a trading session and carries the wallet's temporary
+ * certificate re-issued by that operator; from then on the wallet's session key (imported once per
+ * session and cached) is the only key that can order, accept or stop in that session.
+ *
+ * Money. Nothing is charged when an order is delivered; a purchase counts only when the wallet's
+ * signed accept is recorded, and the accept's cumulative total must equal what was accepted before
+ * plus this price, never more than the deposit. The latest accept is the proof sent at clearing,
+ * so the merchant can never claim more than the highest cumulative total the wallet signed.
+ *
+ * Durability. Every decision is one database transaction; the merchant record is stored in the
+ * transaction that closes the session and sent afterwards, at least once, until the acquirer
+ * answers 2xx (`sweep()` retries). Handling any message twice changes nothing the second time.
+ */
+import { fileURLToPath } from 'node:url';
+import { type AcceptResponse, AcceptRequest, type MerchantPublicInfo, type OrderResponse, OrderRequest, OperatorPaths, RecordResponse, type StopResponse, StopRequest } from '@obol/protocol/api';
+import { canonicalJson } from '@obol/protocol/canonicalJson';
+import type { Clock } from '@obol/protocol/clock';
+import { ObolError } from '@obol/protocol/errors';
+import { TRANSACTION_ID_PATTERN } from '@obol/protocol/identity';
+import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
+import { checkSchema, type MessageBody } from '@obol/protocol/messages';
+import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
+import { type Cert, type CertDescription, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import type { PurchaseLine } from '@obol/protocol/purchaseList';
+import { purchasesHash } from '@obol/protocol/purchaseList';
+import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
+import { type WebCrypto, defaultCrypto, fromBase64Url, randomId, sha256, toBase64Url } from '@obol/protocol/webcrypto';
+import type { Static } from 'typebox';
+import type { Db, Queryable } from '../store/db.ts';
+import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
+import { type Catalogue, type ProductSummary, summaryOf } from './catalogue.ts';
+import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
+
+// ── configuration ────────────────────────────────────────────────────────────────────────────
+
+/** The pino-style logger the agent writes to (Fastify's `app.log` fits). */
+export interface MerchantLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface MerchantConfig {
+  merchantId: string;
+  /** Shown to shoppers. */
+  name: string;
+  /** The merchant's signing key: signs acks and merchant records. */
+  key: KeyHandle;
+  /** The merchant's certificate from its operator (base64url DER, PEM, or parsed). */
+  merchantCert: Cert | string;
+  /** Its own operator's certificate: the only issuer and the only message signer it trusts. */
+  operatorCert: Cert | string;
+  operatorId: string;
+  /** Base URL of the operator server, e.g. http://127.0.0.1:7100 (no trailing slash needed). */
+  operatorUrl: string;
+  currency: string;
+  /** The web origins the shop sells on; every order must name one. */
+  origins: string[];
+  catalogue: Catalogue;
+  /** The merchant's own database (never an operator's). */
+  db: Db;
+  clock: Clock;
+  /** POST JSON to the operator. Default: undici with keep-alive. */
+  http?: HttpPost;
+  crypto?: WebCrypto;
+  log?: MerchantLogger;
+}
+
+export const MERCHANT_MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+/** Bring the merchant database's schema up to date (safe on every start, from several processes). */
+export async function migrateMerchantDb(db: Db): Promise<MigrateResult> {
+  return migrate(db, await loadMigrations(MERCHANT_MIGRATIONS_DIR));
+}
+
+// ── the purchase-list hash of a merchant record ─────────────────────────────────────────────
+
+/** 32 zero bytes, base64url: the salt of the hash of an empty purchase list. */
+export const EMPTY_LIST_SALT = toBase64Url(new Uint8Array(32));
+
+/**
+ * The `purchasesHash` of a transaction record, as wallet and merchant must both compute it:
+ * with at least one accepted purchase, `purchasesHash(listSalt, lines)` over the accepted lines
+ * `{n, productId, price}` in order of n (price as written in the order); with none — whether or
+ * not any order was sent — `purchasesHash(EMPTY_LIST_SALT, [])`, a constant, so neither side has
+ * to know whether the other ever saw the salt.
+ */
+export function recordPurchasesHash(listSalt: string | null, lines: readonly PurchaseLine[], crypto?: WebCrypto): Promise<string> {
+  if (lines.length === 0) return purchasesHash(EMPTY_LIST_SALT, [], crypto);
+  if (listSalt === null) throw new ObolError('INTERNAL', 'purchases were accepted without a list salt');
+  return purchasesHash(listSalt, lines, crypto);
+}
+
+// ── what the agent hands back ────────────────────────────────────────────────────────────────
+
+export type SessionState = 'open' | 'closing' | 'reported' | 'cleared';
+export type CloseReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
+
+/** A session as the shop's own pages see it (never K1). */
+export interface SessionView {
+  transactionId: string;
+  state: SessionState;
+  closeReason: CloseReason | null;
+  pseudonym: string;
+  deposit: string;
+  spent: string;
+  remaining: string;
+  count: number;
+  expiresAt: number;
+  report: null | {
+    msgId: string;
+    sent: boolean;
+    attempts: number;
+    operatorState: string | null;
+    lastError: string | null;
+  };
+}
+
+export interface SweepResult {
+  /** Sessions this sweep closed because their timer ran out. */
+  closed: string[];
+  /** Transactions whose record the acquirer acknowledged during this sweep. */
+  reported: string[];
+  /** Transactions whose record could not be delivered this time (tried again later). */
+  failed: string[];
+}
+
+export type OrderResponseBody = Static<typeof OrderResponse>;
+export type AcceptResponseBody = Static<typeof AcceptResponse>;
+export type StopResponseBody = Static<typeof StopResponse>;
+export type MerchantPublicInfoBody = Static<typeof MerchantPublicInfo>;
+type RecordResponseBody = Static<typeof RecordResponse>;
+
+// ── rows ─────────────────────────────────────────────────────────────────────────────────────
+
+interface SessionRow {
+  transaction_id: string;
+  info_msg_id: string;
+  ack: Signed<'merchant.ack'>;
+  pseudonym: string;
+  currency: string;
+  deposit: bigint;
+  spent: bigint;
+  count: number;
+  session_key: string;
+  session_kid: string;
+  expires_at: bigint;
+  list_salt: string | null;
+  latest_accept: Signed<'wallet.accept'> | null;
+  state: SessionState;
+  close_reason: CloseReason | null;
+}
+
+const SESSION_COLUMNS = `transaction_id, info_msg_id, ack, pseudonym, currency, deposit, spent, count, session_key,
+  session_kid, expires_at, list_salt, latest_accept, state, close_reason`;
+
+interface OrderRow {
+  n: number;
+  product_id: string;
+  price: string;
+  amount: bigint;
+  content_hash: string;
+  accept_id: string | null;
+  accept_msg: Signed<'wallet.accept'> | null;
+  cumulative: bigint | null;
+}
+
+interface RecordRow {
+  msg_id: string;
+  transaction_id: string;
+  record: Signed<'merchant.record'>;
+  attempts: number;
+  sent_at: bigint | null;
+  last_error: string | null;
+  operator_state: string | null;
+}
+
+/** A session's verification key, imported once. */
+interface SessionKey {
+  kid: string;
+  key: CryptoKey;
+  resolve: KeyResolver;
+}
+
+/** What a decision inside a transaction may leave behind besides its answer: a closed session to report. */
+type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.record'> };
+
+const transactionIdRe = new RegExp(TRANSACTION_ID_PATTERN);
+/** Imported session keys kept per process; older ones are dropped (and re-imported on demand). */
+const MAX_CACHED_KEYS = 10_000;
+/** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
+const BACKOFF_MAX_MS = 300_000;
+const SWEEP_BATCH = 500;
+/** A list salt is 16 to 48 random bytes (the wallet picks it per transaction). */
+const SALT_MIN_BYTES = 16;
+const SALT_MAX_BYTES = 48;
+
+const noLog: MerchantLogger = { info() {}, warn() {}, error() {} };
+
+// ── the agent ────────────────────────────────────────────────────────────────────────────────
+
+export class MerchantAgent {
+  readonly merchantId: string;
+  readonly currency: string;
+  private readonly db: Db;
+  private readonly clock: Clock;
+  private readonly crypto: WebCrypto;
+  private readonly log: MerchantLogger;
+  private readonly catalogue: Catalogue;
+  private readonly origins: ReadonlySet<string>;
+  private readonly recordUrl: string;
+  private readonly sessionKeys = new Map<string, SessionKey>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly contentHashes = new WeakMap<Uint8Array, string>();
+
+  private constructor(
+    private readonly config: MerchantConfig,
+    private readonly operatorCert: Cert,
+    private readonly operatorKid: string,
+    private readonly operatorKey: CryptoKey,
+    private readonly http: HttpPost,
+    private readonly ownHttp: UndiciPost | undefined,
+  ) {
+    this.merchantId = config.merchantId;
+    this.currency = config.currency;
+    this.db = config.db;
+    this.clock = config.clock;
+    this.crypto = config.crypto ?? defaultCrypto();
+    this.log = config.log ?? noLog;
+    this.catalogue = config.catalogue;
+    this.origins = new Set(config.origins);
+    this.recordUrl = `${config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRecord}`;
+  }
+
+  /**
+   * Check the configuration, migrate the database and import the operator's key. Refuses to start
+   * when the merchant certificate is not this key's, not this merchant's, not issued by this
+   * operator, or does not name every configured origin.
+   */
+  static async open(config: MerchantConfig): Promise<MerchantAgent> {
+    const crypto = config.crypto ?? defaultCrypto();
+    const now = config.clock.now();
+    parseAmount(`${config.currency}:0`); // an unknown currency stops here
+    const operatorCert = typeof config.operatorCert === 'string' ? parseCert(config.operatorCert) : config.operatorCert;
+    const op = describeCert(operatorCert);
+    if (op.kind !== 'operator' || op.subjectId !== config.operatorId) {
+      throw new ObolError('CERT_WRONG_KIND', `operatorCert must be the certificate of operator ${config.operatorId}`);
+    }
+    const merchant: CertDescription = await verifyChain(
+      config.merchantCert,
+      { trustedIssuers: [operatorCert] },
+      { now, expectKind: 'merchant' },
+      crypto,
+    );
+    if (merchant.merchantId !== config.merchantId) {
+      throw new ObolError('MERCHANT_NOT_TRUSTED', `the merchant certificate names ${merchant.merchantId}, not ${config.merchantId}`);
+    }
+    if (merchant.publicKeySpki !== config.key.publicKeySpki) {
+      throw new ObolError('MERCHANT_NOT_TRUSTED', 'the merchant certificate is not for the configured key');
+    }
+    const missing = config.origins.filter((o) => !merchant.origins?.includes(o));
+    if (config.origins.length === 0 || missing.length > 0) {
+      throw new ObolError('MERCHANT_NOT_TRUSTED', `the merchant certificate does not name the origin(s) ${missing.join(', ') || '(none configured)'}`);
+    }
+    await migrateMerchantDb(config.db);
+    const operatorKid = await keyIdOf(op.publicKeySpki, crypto);
+    const operatorKey = await publicKeyOf(operatorCert, crypto);
+    const own = config.http ? undefined : undiciPost();
+    return new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
+  }
+
+  /** What a wallet needs to open a deposit here. */
+  publicInfo(): MerchantPublicInfoBody {
+    return {
+      merchantId: this.config.merchantId,
+      name: this.config.name,
+      operatorId: this.config.operatorId,
+      operatorUrl: this.config.operatorUrl,
+      currency: this.config.currency,
+      origins: [...this.config.origins],
+    };
+  }
+
+  async products(): Promise<ProductSummary[]> {
+    return (await this.catalogue.list()).map(summaryOf);
+  }
+
+  // ── step 4 → 5: the acquirer's information message opens a trading session ──────────────
+
+  async receiveInfo(message: unknown): Promise<Signed<'merchant.ack'>> {
+    const info = await verifyMessage(message, 'acquirer.info', this.operatorResolver, this.crypto);
+    const b = info.body;
+    const [prior] = await this.db.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
+    if (prior) return prior.ack;
+
+    if (b.merchantId !== this.merchantId) throw new ObolError('UNKNOWN_MERCHANT', `this is merchant ${this.merchantId}, not ${b.merchantId}`);
+    const now = this.clock.now();
+    const temp = await verifyChain(b.tempCert, { trustedIssuers: [this.operatorCert] }, { now, expectKind: 'temporary' }, this.crypto);
+    if (temp.transactionId !== b.transactionId) {
+      throw new ObolError('MALFORMED', `the temporary certificate is for transaction ${temp.transactionId}, not ${b.transactionId}`);
+    }
+    const deposit = this.ourAmount(b.deposit, 'deposit');
+    if (b.expiresAt <= now) throw new ObolError('SESSION_EXPIRED', `transaction ${b.transactionId} expired before it opened`);
+    // The session key is only good while its certificate is.
+    const expiresAt = Math.min(b.expiresAt, temp.notAfter);
+    const sessionKey = await this.importSessionKey(temp.publicKeySpki);
+    const ack = await signMessage('merchant.ack', { msgId: randomId(16, this.crypto), transactionId: b.transactionId, infoMsgId: b.msgId, time: now }, this.config.key.signer);
+
+    const stored = await this.db.transaction(async (tx) => {
+      const inserted = await tx.query(
+        `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
+                                        session_kid, k1, expires_at, opened_at)
+         VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT DO NOTHING RETURNING transaction_id`,
+        [b.transactionId, b.msgId, JSON.stringify(info), JSON.stringify(ack), b.pseudonym, this.currency, deposit.value,
+          temp.publicKeySpki, sessionKey.kid, b.k1, expiresAt, now],
+      );
+      if (inserted.length > 0) return ack;
+      const [same] = await tx.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
+      if (same) return same.ack;
+      throw new ObolError('CONFLICT', `transaction ${b.transactionId} was already opened by another information message`);
+    });
+    if (stored === ack) {
+      this.cacheKey(b.transactionId, sessionKey);
+      this.log.info({ transactionId: b.transactionId, deposit: b.deposit, expiresAt }, 'trading session opened');
+    }
+    return stored;
+  }
+
+  // ── purchases: order → delivery ──────────────────────────────────────────────────────────
+
+  async order(request: unknown): Promise<OrderResponseBody> {
+    checkSchema(OrderRequest, request, 'order request');
+    const transactionId = transactionIdOf(request.order.body);
+    const key = await this.sessionKey(transactionId);
+    const order = await verifyMessage(request.order, 'wallet.order', key.resolve, this.crypto);
+    const o = order.body;
+    if (!this.origins.has(o.origin)) {
+      throw new ObolError('UNKNOWN_MERCHANT', `merchant ${this.merchantId} does not sell on ${o.origin}`);
+    }
+    const price = this.ourAmount(o.price, 'price');
+    const product = await this.catalogue.get(o.productId);
+    if (!product) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
+    if (product.price !== o.price) {
+      throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${product.price}, the order says ${o.price}`);
+    }
+    checkSalt(o.listSalt);
+    const contentHash = await this.contentHash(product.content);
+    const now = this.clock.now();
+
+    const outcome = await this.db.transaction<Outcome<null>>(async (tx) => {
+      const s = await this.openSession(tx, transactionId);
+      if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
+      if (o.n !== s.count + 1) {
+        throw new ObolError('OUT_OF_SEQUENCE', `order ${o.n} is out of sequence: ${s.count} purchase(s) accepted, the next order is ${s.count + 1}`);
+      }
+      if (s.list_salt !== null && s.list_salt !== o.listSalt) {
+        throw new ObolError('MALFORMED', 'the order’s listSalt differs from the one this transaction started with');
+      }
+      if (s.spent + price.value > s.deposit) {
+        const left = formatAmount({ currency: this.currency, value: s.deposit - s.spent });
+        return this.closeWith(tx, s, 'deposit-used', now, new ObolError('DEPOSIT_EXHAUSTED', `${o.price} does not fit in what is left of the deposit (${left}); the transaction is being cleared`));
+      }
+      await tx.query(
+        `INSERT INTO merchant_orders (transaction_id, n, product_id, price, amount, order_msg, content_hash, ordered_at)
+         VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+         ON CONFLICT (transaction_id, n) DO UPDATE
+           SET product_id = EXCLUDED.product_id, price = EXCLUDED.price, amount = EXCLUDED.amount,
+               order_msg = EXCLUDED.order_msg, content_hash = EXCLUDED.content_hash, ordered_at = EXCLUDED.ordered_at
+         WHERE merchant_orders.accept_id IS NULL`,
+        [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), contentHash, now],
+      );
+      if (s.list_salt === null) {
+        await tx.query('UPDATE merchant_sessions SET list_salt = $2 WHERE transaction_id = $1', [transactionId, o.listSalt]);
+      }
+      return { ok: null };
+    });
+    this.settle(outcome);
+    return {
+      transactionId,
+      n: o.n,
+      productId: o.productId,
+      price: o.price,
+      content: Buffer.from(product.content).toString('base64url'),
+      contentType: product.contentType,
+      contentHash,
+    };
+  }
+
+  // ── purchases: accept → charge ───────────────────────────────────────────────────────────
+
+  async accept(request: unknown): Promise<AcceptResponseBody> {
+    checkSchema(AcceptRequest, request, 'accept request');
+    const transactionId = transactionIdOf(request.accept.body);
+    const key = await this.sessionKey(transactionId);
+    const accept = await verifyMessage(request.accept, 'wallet.accept', key.resolve, this.crypto);
+    const a = accept.body;
+    const price = this.ourAmount(a.price, 'price');
+    const cumulative = this.ourAmount(a.cumulative, 'cumulative');
+    const now = this.clock.now();
+
+    const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
+      // A replay is answered as the first time, whatever happened to the session since.
+      const [prior] = await tx.query<OrderRow & { deposit: bigint }>(
+        `SELECT o.n, o.accept_msg, o.cumulative, s.deposit FROM merchant_orders o
+           JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
+          WHERE o.transaction_id = $1 AND o.accept_id = $2`,
+        [transactionId, a.acceptId],
+      );
+      if (prior) {
+        if (canonicalJson(prior.accept_msg?.body) !== canonicalJson(a)) {
+          // Not REPLAYED: a wallet reads REPLAYED as "the merchant already has this accept".
+          throw new ObolError('CONFLICT', `acceptId ${a.acceptId} was already used for another accept`);
+        }
+        return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, prior.deposit) };
+      }
+      const s = await this.openSession(tx, transactionId);
+      if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
+      if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
+      const [pending] = await tx.query<OrderRow>(
+        'SELECT n, product_id, price, amount, content_hash FROM merchant_orders WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL',
+        [transactionId, a.n],
+      );
+      if (!pending || a.n !== s.count + 1) {
+        throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
+      }
+      if (a.productId !== pending.product_id || price.value !== pending.amount || a.price !== pending.price) {
+        throw new ObolError('PRODUCT_MISMATCH', `the accept is for ${a.productId} at ${a.price}, order ${a.n} was for ${pending.product_id} at ${pending.price}`);
+      }
+      if (a.receivedHash !== pending.content_hash) {
+        throw new ObolError('PRODUCT_MISMATCH', `the accept names content other than what was delivered for order ${a.n}`);
+      }
+      const expected = s.spent + price.value;
+      if (cumulative.value < expected) {
+        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${a.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
+      }
+      if (cumulative.value > expected) {
+        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${a.price}`);
+      }
+      if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
+      await tx.query(
+        `UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6
+          WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL`,
+        [transactionId, a.n, a.acceptId, JSON.stringify(accept), expected, now],
+      );
+      await tx.query(
+        `UPDATE merchant_sessions SET spent = $2, count = count + 1, latest_accept = $3::text::jsonb
+          WHERE transaction_id = $1`,
+        [transactionId, expected, JSON.stringify(accept)],
+      );
+      return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit) };
+    });
+    return this.settle(outcome);
+  }
+
+  // ── stopping: the wallet's word, the merchant's word, the timer ──────────────────────────
+
+  /** The wallet's signed stop. Stopping a session that is already closed just reports its state. */
+  async walletStop(request: unknown): Promise<StopResponseBody> {
+    checkSchema(StopRequest, request, 'stop request');
+    const transactionId = transactionIdOf(request.stop.body);
+    const key = await this.sessionKey(transactionId);
+    await verifyMessage(request.stop, 'wallet.stop', key.resolve, this.crypto);
+    return this.closeSession(transactionId, 'wallet');
+  }
+
+  /** The merchant's own word: close the session and report it. */
+  async stop(transactionId: string): Promise<StopResponseBody> {
+    return this.closeSession(transactionId, 'merchant');
+  }
+
+  /**
+   * The timer: close every open session whose time is up, then (re)send every stored record that
+   * is due. Run it periodically (the Fastify plugin does, see `sweepIntervalMs`).
+   */
+  async sweep(): Promise<SweepResult> {
+    const now = this.clock.now();
+    const result: SweepResult = { closed: [], reported: [], failed: [] };
+    const expiredRows = await this.db.query<{ transaction_id: string }>(
+      `SELECT transaction_id FROM merchant_sessions WHERE state = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT ${SWEEP_BATCH}`,
+      [now],
+    );
+    for (const { transaction_id } of expiredRows) {
+      const closed = await this.db.transaction(async (tx) => {
+        const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transaction_id]);
+        if (s?.state !== 'open' || Number(s.expires_at) > now) return false;
+        await this.closeInTx(tx, s, 'timer', now);
+        return true;
+      });
+      if (closed) {
+        this.sessionKeys.delete(transaction_id);
+        result.closed.push(transaction_id);
+      }
+    }
+    const due = await this.db.query<{ msg_id: string; transaction_id: string }>(
+      `SELECT msg_id, transaction_id FROM merchant_records WHERE sent_at IS NULL AND next_attempt_at <= $1
+        ORDER BY next_attempt_at LIMIT ${SWEEP_BATCH}`,
+      [now],
+    );
+    for (const r of due) {
+      (await this.sendRecord(r.msg_id) ? result.reported : result.failed).push(r.transaction_id);
+    }
+    return result;
+  }
+
+  /** A session for the shop's own pages. */
+  async session(transactionId: string): Promise<SessionView> {
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+    const [r] = await this.db.query<RecordRow>(
+      'SELECT msg_id, attempts, sent_at, last_error, operator_state FROM merchant_records WHERE transaction_id = $1',
+      [transactionId],
+    );
+    return {
+      transactionId,
+      state: s.state,
+      closeReason: s.close_reason,
+      pseudonym: s.pseudonym,
+      deposit: this.fmt(s.deposit),
+      spent: this.fmt(s.spent),
+      remaining: this.fmt(s.deposit - s.spent),
+      count: s.count,
+      expiresAt: Number(s.expires_at),
+      report: r
+        ? { msgId: r.msg_id, sent: r.sent_at !== null, attempts: r.attempts, operatorState: r.operator_state, lastError: r.last_error }
+        : null,
+    };
+  }
+
+  /** The stored merchant record of a transaction (what was, or will be, sent to the acquirer). */
+  async record(transactionId: string): Promise<Signed<'merchant.record'> | undefined> {
+    const [r] = await this.db.query<RecordRow>('SELECT record FROM merchant_records WHERE transaction_id = $1', [transactionId]);
+    return r?.record;
+  }
+
+  /** Resolves when every report started in the background so far has been tried once. */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /** Wait for background reports, then release the default HTTP pool. The database is the caller's. */
+  async close(): Promise<void> {
+    await this.settled();
+    await this.ownHttp?.close();
+  }
+
+  // ── closing and reporting (FIG 3 step 9) ─────────────────────────────────────────────────
+
+  /** Close a session if it is open (idempotent) and report it in the background. */
+  private async closeSession(transactionId: string, reason: CloseReason): Promise<StopResponseBody> {
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    const now = this.clock.now();
+    const outcome = await this.db.transaction(async (tx) => {
+      const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transactionId]);
+      if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+      const closed = s.state === 'open' ? await this.closeInTx(tx, s, now >= Number(s.expires_at) ? 'timer' : reason, now) : undefined;
+      return { s, closed };
+    });
+    if (outcome.closed) {
+      this.sessionKeys.delete(transactionId);
+      this.reportInBackground(outcome.closed);
+    }
+    const { s } = outcome;
+    return {
+      transactionId,
+      state: outcome.closed ? 'closing' : s.state,
+      total: this.fmt(s.spent),
+      count: s.count,
+    };
+  }
+
+  /** Close an open session inside `tx` and store its signed record; returns the record. */
+  private async closeInTx(tx: Queryable, s: SessionRow, reason: CloseReason, now: number): Promise<Signed<'merchant.record'>> {
+    const lines = await tx.query<{ n: number; product_id: string; price: string }>(
+      'SELECT n, product_id, price FROM merchant_orders WHERE transaction_id = $1 AND accept_id IS NOT NULL ORDER BY n',
+      [s.transaction_id],
+    );
+    if (lines.length !== s.count) throw new ObolError('INTERNAL', `transaction ${s.transaction_id} has ${lines.length} accepted lines but counts ${s.count}`);
+    const body: MessageBody<'merchant.record'> = {
+      msgId: randomId(16, this.crypto),
+      transactionId: s.transaction_id,
+      count: s.count,
+      total: this.fmt(s.spent),
+      purchasesHash: await recordPurchasesHash(
+        s.list_salt,
+        lines.map((l) => ({ n: l.n, productId: l.product_id, price: l.price })),
+        this.crypto,
+      ),
+      proof: s.latest_accept,
+      time: now,
+    };
+    const record = await signMessage('merchant.record', body, this.config.key.signer);
+    await tx.query(
+      `UPDATE merchant_sessions SET state = 'closing', close_reason = $2, closed_at = $3 WHERE transaction_id = $1 AND state = 'open'`,
+      [s.transaction_id, reason, now],
+    );
+    await tx.query(
+      `INSERT INTO merchant_records (msg_id, transaction_id, record, created_at, next_attempt_at)
+       VALUES ($1, $2, $3::text::jsonb, $4, $4)`,
+      [body.msgId, s.transaction_id, JSON.stringify(record), now],
+    );
+    this.log.info({ transactionId: s.transaction_id, reason, count: s.count, total: body.total }, 'trading session closed');
+    return record;
+  }
+
+  private async closeWith(tx: Queryable, s: SessionRow, reason: CloseReason, now: number, error: ObolError): Promise<Outcome<never>> {
+    return { error, closed: await this.closeInTx(tx, s, reason, now) };
+  }
+
+  /** After the transaction committed: report what it closed, then answer or throw. */
+  private settle<T>(outcome: Outcome<T>): T {
+    if ('ok' in outcome) return outcome.ok;
+    this.sessionKeys.delete(outcome.closed.body.transactionId);
+    this.reportInBackground(outcome.closed);
+    throw outcome.error;
+  }
+
+  private reportInBackground(record: Signed<'merchant.record'>): void {
+    const p = this.sendRecord(record.body.msgId).catch((e: unknown) => {
+      this.log.error({ err: e, transactionId: record.body.transactionId }, 'merchant record not sent');
+    });
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Send one stored record (once at a time per process); true when the acquirer acknowledged it. */
+  private sendRecord(msgId: string): Promise<boolean> {
+    const running = this.inflight.get(msgId);
+    if (running) return running;
+    const p = this.trySend(msgId).finally(() => this.inflight.delete(msgId));
+    this.inflight.set(msgId, p);
+    return p;
+  }
+
+  private async trySend(msgId: string): Promise<boolean> {
+    const [row] = await this.db.query<RecordRow>('SELECT msg_id, transaction_id, record, attempts, sent_at FROM merchant_records WHERE msg_id = $1', [msgId]);
+    if (!row) throw new ObolError('INTERNAL', `no merchant record ${msgId}`);
+    if (row.sent_at !== null) return true;
+    const transactionId = row.transaction_id;
+    let response: RecordResponseBody;
+    let clearing: Signed<'acquirer.clearing'> | null = null;
+    try {
+      const answer = await this.http(this.recordUrl, row.record);
+      checkSchema(RecordResponse, answer, 'the acquirer’s answer to a merchant record');
+      if (answer.transactionId !== transactionId) {
+        throw new ObolError('MALFORMED', `the acquirer answered for transaction ${answer.transactionId}, not ${transactionId}`);
+      }
+      response = answer;
+      if (answer.clearing) clearing = await this.verifyClearing(answer.clearing, transactionId);
+    } catch (e) {
+      const now = this.clock.now();
+      const attempts = row.attempts + 1;
+      const message = e instanceof Error ? e.message : String(e);
+      await this.db.query(
+        `UPDATE merchant_records SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE msg_id = $1 AND sent_at IS NULL`,
+        [msgId, attempts, now + Math.min(1000 * 2 ** (attempts - 1), BACKOFF_MAX_MS), message.slice(0, 500)],
+      );
+      this.log.warn({ transactionId, attempts, error: message }, 'merchant record not delivered; will retry');
+      return false;
+    }
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE merchant_records SET sent_at = $2, attempts = attempts + 1, last_error = NULL, response = $3::text::jsonb,
+                operator_state = $4, clearing = $5::text::jsonb
+          WHERE msg_id = $1 AND sent_at IS NULL`,
+        [msgId, now, JSON.stringify(response), response.state, clearing ? JSON.stringify(clearing) : null],
+      );
+      await tx.query(
+        `UPDATE merchant_sessions SET state = $2 WHERE transaction_id = $1 AND state IN ('closing', 'reported')`,
+        [transactionId, clearing ? 'cleared' : 'reported'],
+      );
+    });
+    this.log.info({ transactionId, operatorState: response.state, cleared: clearing !== null }, 'merchant record delivered');
+    return true;
+  }
+
+  /** A clearing in the acquirer's answer counts only if our operator signed it for this transaction. */
+  private async verifyClearing(message: unknown, transactionId: string): Promise<Signed<'acquirer.clearing'> | null> {
+    try {
+      const clearing = await verifyMessage(message, 'acquirer.clearing', this.operatorResolver, this.crypto);
+      if (clearing.body.transactionId !== transactionId) throw new ObolError('MALFORMED', 'the clearing is for another transaction');
+      return clearing;
+    } catch (e) {
+      this.log.warn({ transactionId, error: (e as Error).message }, 'ignoring a clearing that does not verify');
+      return null;
+    }
+  }
+
+  // ── helpers ──────────────────────────────────────────────────────────────────────────────
+
+  private readonly operatorResolver: KeyResolver = (kid) => (kid === this.operatorKid ? this.operatorKey : undefined);
+
+  /** The open session, locked for this transaction; a closed one is SESSION_CLOSED. */
+  private async openSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
+    const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transactionId]);
+    if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+    if (s.state !== 'open') throw new ObolError('SESSION_CLOSED', `transaction ${transactionId} is closed (${s.close_reason})`);
+    return s;
+  }
+
+  private async importSessionKey(spki: string): Promise<SessionKey> {
+    const kid = await keyIdOf(spki, this.crypto);
+    const key = await importPublicKey(spki, this.crypto);
+    return { kid, key, resolve: (k) => (k === kid ? key : undefined) };
+  }
+
+  /** The session's key: from the per-process cache, or imported once from the database. */
+  private async sessionKey(transactionId: string): Promise<SessionKey> {
+    const cached = this.sessionKeys.get(transactionId);
+    if (cached) return cached;
+    const [s] = await this.db.query<{ session_key: string }>('SELECT session_key FROM merchant_sessions WHERE transaction_id = $1', [transactionId]);
+    if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+    const key = await this.importSessionKey(s.session_key);
+    this.cacheKey(transactionId, key);
+    return key;
+  }
+
+  private cacheKey(transactionId: string, key: SessionKey): void {
+    if (this.sessionKeys.size >= MAX_CACHED_KEYS) {
+      const oldest = this.sessionKeys.keys().next().value;
+      if (oldest !== undefined) this.sessionKeys.delete(oldest);
+    }
+    this.sessionKeys.set(transactionId, key);
+  }
+
+  private async contentHash(content: Uint8Array): Promise<string> {
+    const known = this.contentHashes.get(content);
+    if (known) return known;
+    const hash = toBase64Url(await sha256(new Uint8Array(content), this.crypto));
+    this.contentHashes.set(content, hash);
+    return hash;
+  }
+
+  /** An amount in the merchant's currency, written canonically. */
+  private ourAmount(text: string, what: string): Amount {
+    const a = parseAmount(text);
+    if (a.currency !== this.currency) throw new ObolError('CURRENCY_MISMATCH', `${what} is in ${a.currency}; this merchant takes ${this.currency}`);
+    if (formatAmount(a) !== text) throw new ObolError('MALFORMED', `${what} must be written canonically (${formatAmount(a)}), got ${text}`);
+    if (a.value < 0n) throw new ObolError('INVALID_AMOUNT', `${what} cannot be negative`);
+    return a;
+  }
+
+  private fmt(value: bigint): string {
+    return formatAmount({ currency: this.currency, value });
+  }
+
+  private acceptResponse(transactionId: string, n: number, charged: bigint, deposit: bigint): AcceptResponseBody {
+    return { transactionId, n, charged: this.fmt(charged), remaining: this.fmt(deposit - charged) };
+  }
+}
+
+function expired(transactionId: string): ObolError {
+  return new ObolError('SESSION_EXPIRED', `transaction ${transactionId} has expired; it is being cleared`);
+}
+
+/** The transaction id of a not-yet-verified body, only to find the key to verify it with. */
+function transactionIdOf(body: object): string {
+  const id = (body as { transactionId?: unknown }).transactionId;
+  if (typeof id !== 'string' || !transactionIdRe.test(id)) throw new ObolError('MALFORMED', 'the message names no valid transactionId');
+  return id;
+}
+
+function checkSalt(salt: string): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = fromBase64Url(salt);
+  } catch {
+    throw new ObolError('MALFORMED', 'listSalt is not base64url');
+  }
+  if (bytes.length < SALT_MIN_BYTES || bytes.length > SALT_MAX_BYTES) {
+    throw new ObolError('MALFORMED', `listSalt must be ${SALT_MIN_BYTES} to ${SALT_MAX_BYTES} random bytes`);
+  }
+}

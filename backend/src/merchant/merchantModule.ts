@@ -1,0 +1,153 @@
+/**
+ * The merchant module: what a shop mounts in its own Fastify server to sell through Obol.
+ *
+ *   await app.register(merchantModule, { prefix: '/obol', merchantId, name, key, merchantCert,
+ *     operatorCert, operatorId, operatorUrl, currency, origins, catalogue, db, clock });
+ *
+ * Thin routing over `MerchantAgent` (the logic, in merchantAgent.ts); the routes are
+ * `MerchantPaths` from the protocol's HTTP contract plus `GET /products`. The plugin is
+ * encapsulated: its error handler (every error as `{ error: { code, name, message } }`) and its
+ * not-found handler apply to its own routes only, never to the shop's.
+ */
+import { MerchantPaths } from '@obol/protocol/api';
+import { ErrorCodes, type ErrorName, ObolError } from '@obol/protocol/errors';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
+
+export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
+export { type HttpPost, undiciPost } from './http.ts';
+export {
+  type CloseReason,
+  EMPTY_LIST_SALT,
+  MERCHANT_MIGRATIONS_DIR,
+  MerchantAgent,
+  type MerchantConfig,
+  type MerchantLogger,
+  migrateMerchantDb,
+  recordPurchasesHash,
+  type SessionState,
+  type SessionView,
+  type SweepResult,
+} from './merchantAgent.ts';
+
+/** The module's routes, relative to where it is mounted. */
+export const MerchantModulePaths = { ...MerchantPaths, products: '/products' } as const;
+
+/** The agent's configuration (the plugin opens the agent), or an agent opened by the caller. */
+export type MerchantModuleOptions = (MerchantConfig | { agent: MerchantAgent }) & {
+  /**
+   * How often the session timer runs `agent.sweep()` (closing expired sessions, retrying reports).
+   * Default 15 s; 0 turns it off (tests drive `sweep()` themselves).
+   */
+  sweepIntervalMs?: number;
+};
+
+/** Largest request body the module reads: a signed order or accept is well under 4 KiB. */
+const BODY_LIMIT = 64 * 1024;
+
+/** HTTP status for each error name; anything not listed is 400. */
+const STATUS: Partial<Record<ErrorName, number>> = {
+  UNAUTHORIZED: 401,
+  BAD_SIGNATURE: 403,
+  UNKNOWN_KEY: 403,
+  CERT_EXPIRED: 403,
+  CERT_NOT_YET_VALID: 403,
+  CERT_UNTRUSTED: 403,
+  CERT_WRONG_KIND: 403,
+  MERCHANT_NOT_TRUSTED: 403,
+  UNKNOWN_SESSION: 404,
+  UNKNOWN_TRANSACTION: 404,
+  UNKNOWN_MERCHANT: 404,
+  UNKNOWN_OPERATOR: 404,
+  UNKNOWN_PRODUCT: 404,
+  UNSUPPORTED_METHOD: 404,
+  INSUFFICIENT_FUNDS: 402,
+  DEPOSIT_EXHAUSTED: 402,
+  AMOUNT_EXCEEDS_SIGNED: 409,
+  REPLAYED: 409,
+  OUT_OF_SEQUENCE: 409,
+  PRODUCT_MISMATCH: 409,
+  NO_ACCEPT: 409,
+  CONFLICT: 409,
+  SESSION_EXPIRED: 410,
+  SESSION_CLOSED: 410,
+  UNAVAILABLE: 503,
+  TIMEOUT: 504,
+  INTERNAL: 500,
+};
+
+export function httpStatusOf(error: ObolError): number {
+  return STATUS[error.name] ?? 400;
+}
+
+export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (app, opts) => {
+  const agent = 'agent' in opts ? opts.agent : await MerchantAgent.open({ ...opts, log: opts.log ?? app.log });
+  const ownAgent = !('agent' in opts);
+
+  app.setErrorHandler((err: FastifyError | ObolError, request, reply) => {
+    const { status, error } = toHttpError(err);
+    if (status >= 500) request.log.error({ err }, 'merchant module error');
+    return reply.status(status).send({ error: error.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      error: { code: ErrorCodes.UNSUPPORTED_METHOD, name: 'UNSUPPORTED_METHOD', message: `no ${request.method} ${request.url.split('?')[0]}` },
+    }),
+  );
+
+  app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
+  app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));
+  app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => agent.session(request.params.transactionId));
+
+  const post = { bodyLimit: BODY_LIMIT };
+  app.post(MerchantModulePaths.info, post, async (request) => agent.receiveInfo(request.body));
+  app.post(MerchantModulePaths.order, post, async (request) => agent.order(request.body));
+  app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
+  app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
+
+  startTimer(app, agent, opts.sweepIntervalMs ?? 15_000);
+  if (ownAgent) app.addHook('onClose', async () => agent.close());
+};
+
+/** The session timer: one sweep at a time, never keeping the process alive on its own. */
+function startTimer(app: FastifyInstance, agent: MerchantAgent, intervalMs: number): void {
+  if (!(intervalMs > 0)) return;
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = agent
+      .sweep()
+      .catch((err: unknown) => app.log.error({ err }, 'merchant sweep failed'))
+      .finally(() => {
+        running = undefined;
+      });
+  }, intervalMs);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
+
+/**
+ * Our errors pass through with their status; Fastify's own 4xx (bad JSON, body too large, wrong
+ * content type, schema) become MALFORMED with Fastify's status; anything else is a 500 INTERNAL
+ * that says nothing about the inside (the log has it).
+ */
+export function toHttpError(err: FastifyError | ObolError | Error): { status: number; error: ObolError } {
+  if (err instanceof ObolError) {
+    const status = httpStatusOf(err);
+    return status === 500 ? { status, error: internal() } : { status, error: err };
+  }
+  const f = err as FastifyError;
+  if (f.validation) return { status: 400, error: new ObolError('MALFORMED', `request is malformed: ${f.message}`) };
+  if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
+    const fastifyOwn = typeof f.code === 'string' && f.code.startsWith('FST_');
+    return { status: f.statusCode, error: new ObolError('MALFORMED', fastifyOwn ? f.message : 'the request could not be read') };
+  }
+  return { status: 500, error: internal() };
+}
+
+function internal(): ObolError {
+  return new ObolError('INTERNAL', 'the merchant could not handle this request');
+}

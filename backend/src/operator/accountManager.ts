@@ -1,0 +1,474 @@
+import {
+  ChallengeRequest,
+  DemoTopUpRequest,
+  OperatorPaths,
+  RegisterCustomerRequest,
+  type TransactionStatus,
+} from '@obol/protocol/api';
+import { ObolError } from '@obol/protocol/errors';
+import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
+import { parseTransactionIdentity } from '@obol/protocol/identity';
+import { type Amount, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
+import { checkSchema } from '@obol/protocol/messages';
+import { purchasesHash } from '@obol/protocol/purchaseList';
+import {
+  certToBase64,
+  issueTemporaryCert,
+  parseCert,
+  reissue,
+  verifyChain,
+} from '@obol/protocol/pki';
+import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
+import { randomId } from '@obol/protocol/webcrypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { enqueueBillingRecord } from '../billing/outbox.ts';
+import { postJson } from '../http/client.ts';
+import { type OperatorContext, accounts } from './context.ts';
+import {
+  customerBalance,
+  customerKey,
+  customerOfToken,
+  logon,
+  newChallenge,
+  registerCustomer,
+} from './customers.ts';
+import { once } from './handledMessages.ts';
+
+/**
+ * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
+ * reserves deposits, issues temporary certificates, converts at its own pinned rate, and turns
+ * clearing information into withdrawal records. Toward the acquirer the customer is only a
+ * per-transaction pseudonym.
+ */
+export const accountManager: FastifyPluginAsync = async (app) => {
+  const ctx = app.obol;
+
+  app.get(OperatorPaths.exchangeTable, async () => ctx.tables.current());
+
+  app.post(OperatorPaths.registerCustomer, async (req) => {
+    checkSchema(RegisterCustomerRequest, req.body, 'registration');
+    return registerCustomer(ctx, req.body.publicKey, req.body.displayName);
+  });
+
+  app.post(OperatorPaths.challenge, async (req) => {
+    checkSchema(ChallengeRequest, req.body, 'challenge request');
+    return newChallenge(ctx, req.body.customerId);
+  });
+
+  app.post(OperatorPaths.login, async (req) => {
+    const kid = kidOf(req.body);
+    const msg = await verifyMessage(req.body, 'wallet.login', () => customerKey(ctx, kid));
+    if (msg.body.customerId !== msg.kid) throw new ObolError('BAD_SIGNATURE', 'the logon is not signed by that customer');
+    return logon(ctx, msg.body.customerId, msg.body.challenge);
+  });
+
+  app.get(OperatorPaths.balance, async (req) => {
+    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
+    return customerBalance(ctx, customerId);
+  });
+
+  app.post(OperatorPaths.demoTopUp, async (req) => {
+    if (!ctx.config.demo) throw new ObolError('UNSUPPORTED_METHOD', 'top-ups by the wallet exist only in demo mode');
+    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
+    checkSchema(DemoTopUpRequest, req.body, 'top-up');
+    const amount = parseAmount(req.body.amount);
+    if (amount.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `top up in ${ctx.config.currency}`);
+    const limit = parseAmount(ctx.config.demoTopUpLimit ?? `${ctx.config.currency}:500`);
+    if (amount.value <= 0n || compare(amount, limit) > 0) {
+      throw new ObolError('INVALID_AMOUNT', `a demo top-up is between 0 and ${formatAmount(limit)}`);
+    }
+    await fund(ctx, customerId, amount, `demo-top-up:${randomId()}`);
+    return customerBalance(ctx, customerId);
+  });
+
+  app.post(OperatorPaths.initiate, async (req) => initiate(ctx, req.body));
+
+  app.post(OperatorPaths.customerRecord, async (req) => customerRecord(ctx, req.body));
+
+  app.get(OperatorPaths.transaction, async (req) => {
+    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
+    const { transactionId } = req.params as { transactionId: string };
+    const row = await amTransaction(ctx, transactionId);
+    if (!row || row.customer_id !== customerId) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} of yours`);
+    return statusOf(row);
+  });
+
+  // Clearing information from the acquirer of the merchant's operator (FIG 3 step 10 → 11).
+  app.post(OperatorPaths.peerClearing, async (req) => {
+    const peer = await ctx.peers.byKeyId(kidOf(req.body));
+    if (!peer) throw new ObolError('UNKNOWN_KEY', 'clearing information from an unknown operator');
+    const msg = await verifyMessage(req.body, 'acquirer.clearing', () => peer.key);
+    return applyClearing(ctx, msg, peer.operatorId);
+  });
+};
+
+export function kidOf(body: unknown): string {
+  const kid = body && typeof body === 'object' ? (body as { kid?: unknown }).kid : undefined;
+  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 64) throw new ObolError('MALFORMED', 'not a signed Obol message');
+  return kid;
+}
+
+/** Credit a customer from the operator's funding account (top-ups, the CLI's `fund`). */
+export async function fund(ctx: OperatorContext, customerId: string, amount: Amount, movementId: string): Promise<void> {
+  await ctx.db.transaction(
+    async (tx) => {
+      await ctx.ledger.openAccountIn(tx, { id: accounts.funding(amount.currency), kind: 'funding', currency: amount.currency });
+      await ctx.ledger.transferIn(tx, movementId, 'fund', [
+        { account: accounts.funding(amount.currency), amount: { currency: amount.currency, value: -amount.value } },
+        { account: accounts.customer(customerId), amount },
+      ]);
+    },
+    { isolation: 'read committed' },
+  );
+}
+
+// ── FIG 2 steps 2–3 and 6–7 ───────────────────────────────────────────────────────────────────
+
+interface AmTransactionRow {
+  id: string;
+  customer_id: string;
+  session_id: string;
+  merchant_id: string;
+  merchant_operator: string;
+  session_public_key: string;
+  deposit_customer: string;
+  deposit_merchant: string;
+  rate: string;
+  expires_at: bigint;
+  state: 'pending' | 'open' | 'reported' | 'cleared' | 'failed';
+  customer_record: Signed<'wallet.record'> | null;
+  clearing: Signed<'acquirer.clearing'> | null;
+  charged_customer: string | null;
+  refund_customer: string | null;
+}
+
+async function amTransaction(ctx: OperatorContext, id: string): Promise<AmTransactionRow | undefined> {
+  const [row] = await ctx.db.query<AmTransactionRow>('SELECT * FROM am_transactions WHERE id = $1', [id]);
+  return row;
+}
+
+async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am.ack'>> {
+  const kid = kidOf(body);
+  const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid));
+  const b = msg.body;
+  const customerId = msg.kid;
+  return once(ctx.db, b.msgId, msg.type, msg, ctx.clock.now, async () => {
+    const now = ctx.clock.now();
+    // Authenticate: the logon session must be this customer's and still running.
+    const [session] = await ctx.db.query<{ customer_id: string; expires_at: bigint }>(
+      'SELECT customer_id, expires_at FROM sessions WHERE id = $1',
+      [b.sessionId],
+    );
+    if (!session || session.customer_id !== customerId) throw new ObolError('UNKNOWN_SESSION', 'log on first');
+    if (Number(session.expires_at) <= now) throw new ObolError('SESSION_EXPIRED', 'the logon session has expired: log on again');
+
+    const peer = await ctx.peers.get(b.merchantOperatorId);
+    const deposit = parseAmount(b.deposit);
+    if (deposit.currency !== ctx.config.currency) {
+      throw new ObolError('CURRENCY_MISMATCH', `deposits at ${ctx.config.operatorId} are in ${ctx.config.currency}`);
+    }
+    if (deposit.value <= 0n) throw new ObolError('INVALID_AMOUNT', 'a deposit must be more than zero');
+    const firstPrice = parseAmount(b.firstPrice);
+    if (firstPrice.currency !== peer.currency) {
+      throw new ObolError('CURRENCY_MISMATCH', `merchants of ${peer.operatorId} sell in ${peer.currency}`);
+    }
+    // The rate of the table the shopper was shown; the merchant is never promised more than was
+    // reserved (floor), and the remainder stays with the customer.
+    const table = await ctx.tables.shown(b.shownTableIssuedAt);
+    const rate = rateBetween(table, deposit.currency, peer.currency);
+    const depositMerchant = convert(deposit, peer.currency, rate, 'floor').amount;
+    if (compare(depositMerchant, firstPrice) < 0) {
+      throw new ObolError('INVALID_AMOUNT', `a deposit of ${b.deposit} (${formatAmount(depositMerchant)}) does not cover ${b.firstPrice}`);
+    }
+    const expiresAt = now + b.timeoutSec * 1000;
+    const pseudonym = randomId(16);
+
+    // Reserve atomically against balance and credit limit: what makes double spending impossible.
+    const transactionId = await ctx.db.transaction(
+      async (tx) => {
+        const [seq] = await tx.query<{ next_tx: bigint }>(
+          'UPDATE sessions SET next_tx = next_tx + 1 WHERE id = $1 RETURNING next_tx',
+          [b.sessionId],
+        );
+        const transactionId = `${b.sessionId}.${seq!.next_tx}`;
+        await ctx.ledger.openAccountIn(tx, { id: accounts.held(transactionId), kind: 'held_deposit', currency: deposit.currency });
+        await ctx.ledger.transferIn(
+          tx,
+          `reserve:${transactionId}`,
+          'reserve',
+          [
+            { account: accounts.customer(customerId), amount: { currency: deposit.currency, value: -deposit.value } },
+            { account: accounts.held(transactionId), amount: deposit },
+          ],
+          { transactionId },
+        );
+        await tx.query(
+          `INSERT INTO am_transactions (id, initiate_msg_id, session_id, customer_id, merchant_id, merchant_operator,
+             pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13)`,
+          [
+            transactionId,
+            b.msgId,
+            b.sessionId,
+            customerId,
+            b.merchantId,
+            peer.operatorId,
+            pseudonym,
+            b.sessionPublicKey,
+            formatAmount(deposit),
+            formatAmount(depositMerchant),
+            rateToString(rate),
+            expiresAt,
+            now,
+          ],
+        );
+        return transactionId;
+      },
+      { isolation: 'read committed' },
+    );
+
+    try {
+      const tempCert = await issueTemporaryCert({
+        publicKey: b.sessionPublicKey,
+        transactionId,
+        issuer: { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey },
+        notBefore: now - 60_000,
+        notAfter: expiresAt + ctx.clearingGraceMs,
+      });
+      const tempCertB64 = certToBase64(tempCert);
+      const forward = await signMessage(
+        'am.initiate',
+        {
+          msgId: randomId(),
+          transactionId,
+          customerOperatorId: ctx.config.operatorId,
+          pseudonym,
+          merchantId: b.merchantId,
+          firstPrice: b.firstPrice,
+          depositCustomer: formatAmount(deposit),
+          depositMerchant: formatAmount(depositMerchant),
+          rate: rateToString(rate),
+          tempCert: tempCertB64,
+          k1: b.k1,
+          timeoutSec: b.timeoutSec,
+          expiresAt,
+          time: now,
+        },
+        ctx.identity.key.signer,
+      );
+      const ack = await verifyMessage(await postJson(`${peer.url}${OperatorPaths.peerInitiate}`, forward), 'acquirer.ack', (k) =>
+        k === peer.kid ? peer.key : undefined,
+      );
+      if (ack.body.transactionId !== transactionId || ack.body.depositMerchant !== formatAmount(depositMerchant)) {
+        throw new ObolError('CONFLICT', 'the acquirer acknowledged another transaction or deposit');
+      }
+      // The merchant's certificate as the merchant's operator issued it, re-issued under our own
+      // key so the wallet needs to trust only its own operator.
+      const merchantCert = parseCert(ack.body.merchantCert);
+      const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
+      if (merchant.merchantId !== b.merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the acquirer vouched for another merchant');
+      const forWallet = await reissue(merchantCert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
+      await ctx.db.query(`UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending'`, [transactionId]);
+      return signMessage(
+        'am.ack',
+        {
+          msgId: randomId(),
+          transactionId,
+          rate: rateToString(rate),
+          depositCustomer: formatAmount(deposit),
+          depositMerchant: formatAmount(depositMerchant),
+          merchantCert: certToBase64(forWallet),
+          merchantUrl: ack.body.merchantUrl,
+          tempCert: tempCertB64,
+          expiresAt,
+          time: ctx.clock.now(),
+        },
+        ctx.identity.key.signer,
+      );
+    } catch (e) {
+      await failInitiation(ctx, transactionId);
+      throw e;
+    }
+  });
+}
+
+/** The deposit goes back when the session could not be opened. */
+async function failInitiation(ctx: OperatorContext, transactionId: string): Promise<void> {
+  await ctx.db.transaction(
+    async (tx) => {
+      const [row] = await tx.query<{ customer_id: string; deposit_customer: string }>(
+        `UPDATE am_transactions SET state = 'failed' WHERE id = $1 AND state = 'pending' RETURNING customer_id, deposit_customer`,
+        [transactionId],
+      );
+      if (!row) return;
+      const deposit = parseAmount(row.deposit_customer);
+      await ctx.ledger.transferIn(tx, `release:${transactionId}`, 'release', [
+        { account: accounts.held(transactionId), amount: { currency: deposit.currency, value: -deposit.value } },
+        { account: accounts.customer(row.customer_id), amount: deposit },
+      ]);
+    },
+    { isolation: 'read committed' },
+  );
+}
+
+/** Deposits whose initiation was cut half-way (a crash between reserve and acknowledgement) go back. */
+export async function releaseStalledInitiations(ctx: OperatorContext, olderThanMs = 120_000): Promise<number> {
+  const rows = await ctx.db.query<{ id: string }>(`SELECT id FROM am_transactions WHERE state = 'pending' AND created_at < $1`, [
+    ctx.clock.now() - olderThanMs,
+  ]);
+  for (const r of rows) await failInitiation(ctx, r.id);
+  return rows.length;
+}
+
+// ── FIG 3 step 8: the customer's record, forwarded to the acquirer ─────────────────────────────
+
+async function customerRecord(ctx: OperatorContext, body: unknown) {
+  const shape = body as { body?: { transactionId?: unknown } };
+  const transactionId = typeof shape?.body?.transactionId === 'string' ? shape.body.transactionId : '';
+  parseTransactionIdentity(transactionId);
+  const row = await amTransaction(ctx, transactionId);
+  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId}`);
+  const sessionKid = await ctx.keys.addSpki(row.session_public_key);
+  const msg = await verifyMessage(body, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+  return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock.now, async () => {
+    if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
+    const total = parseAmount(msg.body.total);
+    if (total.currency !== parseAmount(row.deposit_merchant).currency) {
+      throw new ObolError('CURRENCY_MISMATCH', 'a record totals in the merchant currency');
+    }
+    await ctx.db.query(
+      `UPDATE am_transactions SET customer_record = $2::text::jsonb, state = CASE WHEN state = 'open' THEN 'reported' ELSE state END
+       WHERE id = $1 AND customer_record IS NULL`,
+      [transactionId, JSON.stringify(msg)],
+    );
+    const peer = await ctx.peers.get(row.merchant_operator);
+    const forward = await signMessage(
+      'am.customerRecord',
+      { msgId: randomId(), transactionId, record: msg, time: ctx.clock.now() },
+      ctx.identity.key.signer,
+    );
+    const answer = (await postJson(`${peer.url}${OperatorPaths.peerCustomerRecord}`, forward)) as {
+      state: string;
+      clearing?: Signed<'acquirer.clearing'>;
+    };
+    if (answer.clearing) {
+      const clearing = await verifyMessage(answer.clearing, 'acquirer.clearing', (k) => (k === peer.kid ? peer.key : undefined));
+      await applyClearing(ctx, clearing, peer.operatorId);
+    }
+    const latest = (await amTransaction(ctx, transactionId))!;
+    return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
+  });
+}
+
+// ── FIG 3 steps 10–11 on the customer side ────────────────────────────────────────────────────
+
+/**
+ * Clearing information: the unused deposit comes back in the merchant's currency and is
+ * converted back at the transaction's pinned rate, so the shopper pays exactly what the
+ * purchases cost at the rate she was shown; the exchange difference stays in our FX account.
+ * Ledger, transaction state and the withdrawal record commit together, once.
+ */
+export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.clearing'>, fromOperator: string) {
+  const c = msg.body;
+  const row = await amTransaction(ctx, c.transactionId);
+  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${c.transactionId}`);
+  if (row.merchant_operator !== fromOperator) throw new ObolError('UNAUTHORIZED', 'clearing from an operator that is not the acquirer');
+  if (row.state === 'cleared') return { transactionId: c.transactionId, state: 'cleared' };
+  if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
+
+  const depositCustomer = parseAmount(row.deposit_customer);
+  const depositMerchant = parseAmount(row.deposit_merchant);
+  const charged = parseAmount(c.charged);
+  if (charged.currency !== depositMerchant.currency || compare(charged, depositMerchant) > 0) {
+    throw new ObolError('AMOUNT_EXCEEDS_SIGNED', 'clearing charges more than the deposit');
+  }
+  const rate = parseRate(row.rate);
+  const back = { num: rate.den, den: rate.num };
+  let chargedCustomer = convert(charged, depositCustomer.currency, back, 'half-even').amount;
+  if (compare(chargedCustomer, depositCustomer) > 0) chargedCustomer = depositCustomer;
+  const refund = sub(depositCustomer, chargedCustomer);
+  const sameCurrency = depositCustomer.currency === charged.currency;
+  const now = ctx.clock.now();
+
+  const withdrawal = await signMessage(
+    'am.withdrawal',
+    {
+      recordId: withdrawalId(c.transactionId),
+      operatorId: ctx.config.operatorId,
+      customerId: row.customer_id,
+      transactionId: c.transactionId,
+      merchantOperatorId: fromOperator,
+      amount: formatAmount(chargedCustomer),
+      amountMerchant: formatAmount(charged),
+      rate: row.rate,
+      count: c.count,
+      // Without the wallet's record, the hash of an empty list stands in.
+      purchasesHash: row.customer_record?.body.purchasesHash ?? (await purchasesHash('', [])),
+      flagged: c.flagged,
+      time: now,
+    },
+    ctx.identity.key.signer,
+  );
+
+  await ctx.db.transaction(
+    async (tx) => {
+      const [claimed] = await tx.query(
+        `UPDATE am_transactions SET state = 'cleared', clearing = $2::text::jsonb, charged_customer = $3, refund_customer = $4
+         WHERE id = $1 AND state IN ('open', 'reported') RETURNING id`,
+        [c.transactionId, JSON.stringify(msg), formatAmount(chargedCustomer), formatAmount(refund)],
+      );
+      if (!claimed) return; // cleared meanwhile by a copy of this message
+      const peerAccount = accounts.peer(fromOperator, charged.currency);
+      await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: charged.currency });
+      const legs = [
+        { account: accounts.held(c.transactionId), amount: { currency: depositCustomer.currency, value: -depositCustomer.value } },
+      ];
+      if (refund.value > 0n) legs.push({ account: accounts.customer(row.customer_id), amount: refund });
+      if (sameCurrency) {
+        if (chargedCustomer.value > 0n) legs.push({ account: peerAccount, amount: chargedCustomer });
+      } else {
+        await ctx.ledger.openAccountIn(tx, { id: accounts.fx(depositCustomer.currency), kind: 'fx', currency: depositCustomer.currency });
+        await ctx.ledger.openAccountIn(tx, { id: accounts.fx(charged.currency), kind: 'fx', currency: charged.currency });
+        if (chargedCustomer.value > 0n) legs.push({ account: accounts.fx(depositCustomer.currency), amount: chargedCustomer });
+        if (charged.value > 0n) {
+          legs.push({ account: accounts.fx(charged.currency), amount: { currency: charged.currency, value: -charged.value } });
+          legs.push({ account: peerAccount, amount: charged });
+        }
+      }
+      await ctx.ledger.transferIn(tx, `clear:${c.transactionId}`, 'clear-customer', legs, {
+        transactionId: c.transactionId,
+        outcome: c.outcome,
+      });
+      await enqueueBillingRecord(tx, ctx.billingSinks, withdrawal, now);
+    },
+    { isolation: 'read committed' },
+  );
+  return { transactionId: c.transactionId, state: 'cleared' };
+}
+
+function withdrawalId(transactionId: string): string {
+  return `w-${transactionId.replace(/\./g, '_')}`.slice(0, 64).padEnd(16, '0');
+}
+
+
+function statusOf(row: AmTransactionRow): TransactionStatus {
+  const state = row.state === 'pending' ? 'open' : row.state;
+  return {
+    transactionId: row.id,
+    state,
+    depositCustomer: row.deposit_customer,
+    depositMerchant: row.deposit_merchant,
+    rate: row.rate,
+    ...(row.charged_customer ? { chargedCustomer: row.charged_customer } : {}),
+    ...(row.refund_customer ? { refundCustomer: row.refund_customer } : {}),
+    ...(row.clearing
+      ? {
+          chargedMerchant: row.clearing.body.charged,
+          outcome: row.clearing.body.outcome,
+          flagged: row.clearing.body.flagged,
+          clearing: row.clearing,
+        }
+      : {}),
+  };
+}
+

@@ -1,0 +1,323 @@
+import { OperatorPaths, type RecordResponse } from '@obol/protocol/api';
+import { decideClearing } from '@obol/protocol/clearingRule';
+import { ObolError } from '@obol/protocol/errors';
+import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
+import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
+import { purchasesHash } from '@obol/protocol/purchaseList';
+import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
+import { randomId } from '@obol/protocol/webcrypto';
+import type { Static } from 'typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { enqueueBillingRecord } from '../billing/outbox.ts';
+import { postJson } from '../http/client.ts';
+import { kidOf } from './accountManager.ts';
+import { type OperatorContext, accounts } from './context.ts';
+import { once } from './handledMessages.ts';
+
+/**
+ * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
+ * customer operator's voucher, tells the merchant a deposit is there, and clears: it compares the
+ * two records, pays the merchant no more than the customer signed, and returns the rest.
+ */
+export const acquirer: FastifyPluginAsync = async (app) => {
+  const ctx = app.obol;
+
+  // FIG 2 step 3 → 4, 5, 6
+  app.post(OperatorPaths.peerInitiate, async (req) => {
+    const peer = await ctx.peers.byKeyId(kidOf(req.body));
+    if (!peer) throw new ObolError('UNKNOWN_KEY', 'initiation from an unknown operator');
+    const msg = await verifyMessage(req.body, 'am.initiate', () => peer.key);
+    if (msg.body.customerOperatorId !== peer.operatorId) throw new ObolError('BAD_SIGNATURE', 'the voucher is not signed by the customer operator');
+    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock.now, () => openDeposit(ctx, msg, peer));
+  });
+
+  // FIG 3 step 8 (forwarded) and step 9
+  app.post(OperatorPaths.peerCustomerRecord, async (req) => {
+    const peer = await ctx.peers.byKeyId(kidOf(req.body));
+    if (!peer) throw new ObolError('UNKNOWN_KEY', 'a record from an unknown operator');
+    const msg = await verifyMessage(req.body, 'am.customerRecord', () => peer.key);
+    const row = await acqTransaction(ctx, msg.body.transactionId);
+    if (row.customer_operator !== peer.operatorId) throw new ObolError('UNAUTHORIZED', 'not your customer’s transaction');
+    // The customer's own signature, with the session key of its temporary certificate.
+    const sessionKid = await ctx.keys.addSpki(row.session_public_key);
+    const record = await verifyMessage(msg.body.record, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+    if (record.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the record is for another transaction');
+    await ctx.db.query('UPDATE acq_transactions SET customer_record = $2::text::jsonb WHERE id = $1 AND customer_record IS NULL', [
+      row.id,
+      JSON.stringify(record),
+    ]);
+    return tryClear(ctx, row.id);
+  });
+
+  app.post(OperatorPaths.merchantRecord, async (req) => {
+    const merchant = await merchantByKid(ctx, kidOf(req.body));
+    const msg = await verifyMessage(req.body, 'merchant.record', () => merchant.key);
+    const row = await acqTransaction(ctx, msg.body.transactionId);
+    if (row.merchant_id !== merchant.id) throw new ObolError('UNAUTHORIZED', 'not your transaction');
+    if (msg.body.proof) {
+      const sessionKid = await ctx.keys.addSpki(row.session_public_key);
+      const proof = await verifyMessage(msg.body.proof, 'wallet.accept', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+      if (proof.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the proof is for another transaction');
+    }
+    await ctx.db.query('UPDATE acq_transactions SET merchant_record = $2::text::jsonb WHERE id = $1 AND merchant_record IS NULL', [
+      row.id,
+      JSON.stringify(msg),
+    ]);
+    return tryClear(ctx, row.id);
+  });
+};
+
+interface AcqTransactionRow {
+  id: string;
+  customer_operator: string;
+  merchant_id: string;
+  session_public_key: string;
+  deposit: string;
+  expires_at: bigint;
+  deadline_at: bigint;
+  state: 'open' | 'cleared' | 'failed';
+  customer_record: Signed<'wallet.record'> | null;
+  merchant_record: Signed<'merchant.record'> | null;
+  clearing: Signed<'acquirer.clearing'> | null;
+  clearing_sent: boolean;
+}
+
+async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
+  const [row] = await ctx.db.query<AcqTransactionRow>('SELECT * FROM acq_transactions WHERE id = $1', [id]);
+  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${id}`);
+  return row;
+}
+
+interface MerchantRow {
+  id: string;
+  public_key: string;
+  key_id: string;
+  url: string;
+  cert: string;
+}
+
+async function merchantByKid(ctx: OperatorContext, kid: string): Promise<MerchantRow & { key: CryptoKey }> {
+  const [row] = await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE key_id = $1', [kid]);
+  if (!row) throw new ObolError('UNKNOWN_KEY', 'not a merchant of this operator');
+  await ctx.keys.addSpki(row.public_key);
+  return { ...row, key: ctx.keys.get(kid)! };
+}
+
+async function openDeposit(
+  ctx: OperatorContext,
+  msg: Signed<'am.initiate'>,
+  peer: { operatorId: string; cert: Cert },
+): Promise<Signed<'acquirer.ack'>> {
+  const b = msg.body;
+  const now = ctx.clock.now();
+  const [merchant] = await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE id = $1', [
+    b.merchantId,
+  ]);
+  if (!merchant) throw new ObolError('UNKNOWN_MERCHANT', `${b.merchantId} is not a merchant of ${ctx.config.operatorId}`);
+  const deposit = parseAmount(b.depositMerchant);
+  if (deposit.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `deposits here are in ${ctx.config.currency}`);
+  // The temporary certificate must come from the vouching operator and name this transaction.
+  const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
+  if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
+  // Re-issued under our key: the merchant trusts only its own operator.
+  const reissued = certToBase64(await reissue(parseCert(b.tempCert), { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey }));
+  const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
+
+  await ctx.db.transaction(
+    async (tx) => {
+      const peerAccount = accounts.peer(peer.operatorId, deposit.currency);
+      await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: deposit.currency });
+      await ctx.ledger.openAccountIn(tx, { id: accounts.acquirerHeld(b.transactionId), kind: 'held_deposit', currency: deposit.currency });
+      await ctx.ledger.transferIn(
+        tx,
+        `acq-reserve:${b.transactionId}`,
+        'acquirer-deposit',
+        [
+          { account: peerAccount, amount: { currency: deposit.currency, value: -deposit.value } },
+          { account: accounts.acquirerHeld(b.transactionId), amount: deposit },
+        ],
+        { transactionId: b.transactionId },
+      );
+      await tx.query(
+        `INSERT INTO acq_transactions (id, customer_operator, merchant_id, pseudonym, session_public_key, deposit, expires_at,
+           deadline_at, state, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9)`,
+        [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now],
+      );
+    },
+    { isolation: 'read committed' },
+  );
+
+  try {
+    // Step 4: the information message, K1 signed by us as the trusted party.
+    const info = await signMessage(
+      'acquirer.info',
+      {
+        msgId: randomId(),
+        transactionId: b.transactionId,
+        merchantId: merchant.id,
+        pseudonym: b.pseudonym,
+        deposit: formatAmount(deposit),
+        tempCert: reissued,
+        k1: b.k1,
+        timeoutSec: b.timeoutSec,
+        expiresAt: b.expiresAt,
+        time: now,
+      },
+      ctx.identity.key.signer,
+    );
+    const merchantKey = await merchantByKid(ctx, merchant.key_id);
+    const ack = await verifyMessage(await postJson(`${merchant.url}/info`, info), 'merchant.ack', () => merchantKey.key);
+    if (ack.body.transactionId !== b.transactionId || ack.body.infoMsgId !== info.body.msgId) {
+      throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
+    }
+  } catch (e) {
+    await undoDeposit(ctx, b.transactionId, peer.operatorId, deposit);
+    throw e instanceof ObolError && e.name === 'UNAVAILABLE'
+      ? new ObolError('UNAVAILABLE', `merchant ${merchant.id} cannot be reached: ${e.message}`)
+      : e;
+  }
+  return signMessage(
+    'acquirer.ack',
+    {
+      msgId: randomId(),
+      transactionId: b.transactionId,
+      rate: b.rate,
+      depositMerchant: formatAmount(deposit),
+      merchantCert: merchant.cert,
+      merchantUrl: merchant.url,
+      expiresAt: b.expiresAt,
+      time: ctx.clock.now(),
+    },
+    ctx.identity.key.signer,
+  );
+}
+
+async function undoDeposit(ctx: OperatorContext, transactionId: string, peerId: string, deposit: Amount): Promise<void> {
+  await ctx.db.transaction(
+    async (tx) => {
+      const [row] = await tx.query(`UPDATE acq_transactions SET state = 'failed' WHERE id = $1 AND state = 'open' RETURNING id`, [
+        transactionId,
+      ]);
+      if (!row) return;
+      await ctx.ledger.transferIn(tx, `acq-undo:${transactionId}`, 'acquirer-undo', [
+        { account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } },
+        { account: accounts.peer(peerId, deposit.currency), amount: deposit },
+      ]);
+    },
+    { isolation: 'read committed' },
+  );
+}
+
+/**
+ * FIG 3 step 10: clear when both records are in, or when the deadline has passed. Ledger, state
+ * and deposit record commit together, once; the clearing information then goes to the
+ * customer's account manager (and is retried by `settleDeadlines` until it is delivered).
+ */
+export async function tryClear(ctx: OperatorContext, transactionId: string): Promise<Static<typeof RecordResponse>> {
+  const row = await acqTransaction(ctx, transactionId);
+  if (row.state === 'cleared' && row.clearing) {
+    await sendClearing(ctx, row);
+    return { transactionId, state: 'cleared', clearing: row.clearing };
+  }
+  if (row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
+  const now = ctx.clock.now();
+  const deposit = parseAmount(row.deposit);
+  const w = row.customer_record?.body;
+  const m = row.merchant_record?.body;
+  const proof = m?.proof?.body as { cumulative?: string; n?: number } | undefined;
+  const inCurrency = (text: string) => {
+    const a = parseAmount(text);
+    if (a.currency !== deposit.currency) throw new ObolError('CURRENCY_MISMATCH', 'a record is not in the deposit currency');
+    return a;
+  };
+  const decision = decideClearing({
+    deposit,
+    wallet: w ? { total: inCurrency(w.total), count: w.count, purchasesHash: w.purchasesHash } : undefined,
+    merchant: m
+      ? {
+          total: inCurrency(m.total),
+          count: m.count,
+          purchasesHash: m.purchasesHash,
+          ...(proof?.cumulative ? { provenCumulative: inCurrency(proof.cumulative), provenCount: proof.n } : {}),
+        }
+      : undefined,
+    deadlinePassed: now >= Number(row.deadline_at),
+  });
+  if (!decision) return { transactionId, state: w || m ? 'reported' : 'open' };
+
+  const clearing = await signMessage(
+    'acquirer.clearing',
+    {
+      msgId: randomId(),
+      transactionId,
+      outcome: decision.outcome,
+      flagged: decision.flagged,
+      count: decision.count,
+      charged: formatAmount(decision.charged),
+      unused: formatAmount(decision.unused),
+      time: now,
+    },
+    ctx.identity.key.signer,
+  );
+  const depositRecord = await signMessage(
+    'am.deposit',
+    {
+      recordId: `d-${transactionId.replace(/\./g, '_')}`.padEnd(16, '0'),
+      operatorId: ctx.config.operatorId,
+      merchantId: row.merchant_id,
+      transactionId,
+      amount: formatAmount(decision.charged),
+      count: decision.count,
+      purchasesHash: m?.purchasesHash ?? w?.purchasesHash ?? (await purchasesHash('', [])),
+      flagged: decision.flagged,
+      time: now,
+    },
+    ctx.identity.key.signer,
+  );
+  const cleared = await ctx.db.transaction(
+    async (tx) => {
+      const [claimed] = await tx.query(
+        `UPDATE acq_transactions SET state = 'cleared', clearing = $2::text::jsonb WHERE id = $1 AND state = 'open' RETURNING id`,
+        [transactionId, JSON.stringify(clearing)],
+      );
+      if (!claimed) return false;
+      await ctx.ledger.openAccountIn(tx, { id: accounts.merchant(row.merchant_id), kind: 'merchant', currency: deposit.currency });
+      const legs = [{ account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } }];
+      if (decision.charged.value > 0n) legs.push({ account: accounts.merchant(row.merchant_id), amount: decision.charged });
+      if (decision.unused.value > 0n) legs.push({ account: accounts.peer(row.customer_operator, deposit.currency), amount: decision.unused });
+      await ctx.ledger.transferIn(tx, `acq-clear:${transactionId}`, 'clear-merchant', legs, { transactionId, outcome: decision.outcome });
+      await enqueueBillingRecord(tx, ctx.billingSinks, depositRecord, now);
+      return true;
+    },
+    { isolation: 'read committed' },
+  );
+  const latest = await acqTransaction(ctx, transactionId);
+  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest);
+  return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
+}
+
+async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promise<void> {
+  if (row.clearing_sent || !row.clearing) return;
+  try {
+    const peer = await ctx.peers.get(row.customer_operator);
+    await postJson(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
+    await ctx.db.query('UPDATE acq_transactions SET clearing_sent = true WHERE id = $1', [row.id]);
+  } catch {
+    // The customer's operator is unreachable now: settleDeadlines() retries.
+  }
+}
+
+/**
+ * The timers of FIG 3: settles every transaction whose reporting deadline has passed, and
+ * re-sends clearing information not yet delivered. Run on an interval by the server, or by the
+ * operator's CLI and the tests (with a moved clock).
+ */
+export async function settleDeadlines(ctx: OperatorContext): Promise<{ settled: number; resent: number }> {
+  const now = ctx.clock.now();
+  const due = await ctx.db.query<{ id: string }>(`SELECT id FROM acq_transactions WHERE state = 'open' AND deadline_at <= $1`, [now]);
+  for (const r of due) await tryClear(ctx, r.id);
+  const unsent = await ctx.db.query<AcqTransactionRow>(`SELECT * FROM acq_transactions WHERE state = 'cleared' AND clearing_sent = false`);
+  for (const r of unsent) await sendClearing(ctx, r);
+  return { settled: due.length, resent: unsent.length };
+}

@@ -1,0 +1,114 @@
+import {
+  CreditLimitRequest,
+  FundRequest,
+  OperatorPaths,
+  RegisterMerchantRequest,
+} from '@obol/protocol/api';
+import { ObolError } from '@obol/protocol/errors';
+import { keyIdOf } from '@obol/protocol/keys';
+import { formatAmount, parseAmount } from '@obol/protocol/money';
+import { checkSchema } from '@obol/protocol/messages';
+import { certToBase64, issueMerchantCert } from '@obol/protocol/pki';
+import { randomId } from '@obol/protocol/webcrypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { fund, releaseStalledInitiations } from './accountManager.ts';
+import { settleDeadlines } from './acquirer.ts';
+import { type OperatorContext, accounts, requireAdmin } from './context.ts';
+import { findCustomer } from './customers.ts';
+
+/** The operator's own administration: merchants, funding, limits, balances, audit, positions. */
+export const admin: FastifyPluginAsync = async (app) => {
+  const ctx = app.obol;
+  app.addHook('onRequest', async (req) => requireAdmin(ctx, req.headers.authorization));
+
+  app.post(OperatorPaths.adminMerchants, async (req) => {
+    checkSchema(RegisterMerchantRequest, req.body, 'merchant registration');
+    return registerMerchant(ctx, req.body);
+  });
+
+  app.post(OperatorPaths.adminFund, async (req) => {
+    checkSchema(FundRequest, req.body, 'funding');
+    const amount = parseAmount(req.body.amount);
+    if (amount.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `accounts here are in ${ctx.config.currency}`);
+    if (!(await findCustomer(ctx, req.body.customerId))) throw new ObolError('NO_WALLET_ACCOUNT', 'no such customer');
+    await fund(ctx, req.body.customerId, amount, `fund:${randomId()}`);
+    return { account: accounts.customer(req.body.customerId), balance: formatAmount(await ctx.ledger.balance(accounts.customer(req.body.customerId))) };
+  });
+
+  app.post(OperatorPaths.adminCreditLimit, async (req) => {
+    checkSchema(CreditLimitRequest, req.body, 'credit limit');
+    const limit = parseAmount(req.body.limit);
+    const account = await ctx.ledger.account(req.body.accountId);
+    if (limit.currency !== account.currency) throw new ObolError('CURRENCY_MISMATCH', `${account.id} is in ${account.currency}`);
+    const updated = await ctx.ledger.setCreditLimit(account.id, limit.value);
+    return { account: updated.id, creditLimit: formatAmount({ currency: updated.currency, value: updated.creditLimit ?? 0n }) };
+  });
+
+  app.get(OperatorPaths.adminBalances, async () => balances(ctx));
+  app.get(OperatorPaths.adminAudit, async () => audit(ctx));
+  app.get(OperatorPaths.adminPositions, async () => positions(ctx));
+  app.post(OperatorPaths.adminSettleDeadlines, async () => ({
+    ...(await settleDeadlines(ctx)),
+    releasedInitiations: await releaseStalledInitiations(ctx),
+  }));
+};
+
+export async function registerMerchant(ctx: OperatorContext, req: { merchantId: string; publicKey: string; origins: string[]; url: string; name?: string }) {
+  const now = ctx.clock.now();
+  const keyId = await keyIdOf(req.publicKey);
+  await ctx.keys.addSpki(req.publicKey);
+  const cert = certToBase64(
+    await issueMerchantCert({
+      merchantId: req.merchantId,
+      origins: req.origins,
+      publicKey: req.publicKey,
+      issuer: { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey },
+      notBefore: now - 60_000,
+      notAfter: now + 365 * 86_400_000,
+    }),
+  );
+  await ctx.db.transaction(
+    async (tx) => {
+      // Registering again (a restarted shop) replaces the key, origins and URL.
+      await tx.query(
+        `INSERT INTO merchants (id, public_key, key_id, origins, url, name, cert, created_at)
+         VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET public_key = EXCLUDED.public_key, key_id = EXCLUDED.key_id, origins = EXCLUDED.origins,
+           url = EXCLUDED.url, name = EXCLUDED.name, cert = EXCLUDED.cert`,
+        [req.merchantId, req.publicKey, keyId, JSON.stringify(req.origins), req.url.replace(/\/$/, ''), req.name ?? req.merchantId, cert, now],
+      );
+      await ctx.ledger.openAccountIn(tx, { id: accounts.merchant(req.merchantId), kind: 'merchant', currency: ctx.config.currency });
+    },
+    { isolation: 'read committed' },
+  );
+  return { merchantId: req.merchantId, merchantCert: cert, operatorCert: ctx.identity.certB64, rootCert: ctx.identity.rootB64 };
+}
+
+export async function balances(ctx: OperatorContext) {
+  const rows = await ctx.db.query<{ id: string; kind: string; currency: string; balance: bigint }>(
+    'SELECT id, kind, currency, balance FROM accounts ORDER BY id',
+  );
+  return rows.map((r) => ({ account: r.id, kind: r.kind, balance: formatAmount({ currency: r.currency, value: BigInt(r.balance) }) }));
+}
+
+export async function audit(ctx: OperatorContext) {
+  const report = await ctx.ledger.audit();
+  return {
+    ok: report.ok,
+    perCurrency: report.perCurrency.map((c) => ({ currency: c.currency, sum: formatAmount({ currency: c.currency, value: c.sum }) })),
+    underLimit: report.underLimit.map((a) => a.id),
+    balanceMismatches: report.balanceMismatches.map((m) => m.account),
+    unbalancedMovements: report.unbalancedMovements.map((m) => m.movementId),
+  };
+}
+
+/** Net positions with other operators: positive = we owe them, negative = they owe us. */
+export async function positions(ctx: OperatorContext) {
+  const rows = await ctx.db.query<{ id: string; currency: string; balance: bigint }>(
+    `SELECT id, currency, balance FROM accounts WHERE kind = 'inter_operator' ORDER BY id`,
+  );
+  return rows.map((r) => ({
+    operatorId: r.id.split(':')[1]!,
+    position: formatAmount({ currency: r.currency, value: BigInt(r.balance) }),
+  }));
+}

@@ -1,0 +1,54 @@
+import type { Clock } from '@obol/protocol/clock';
+import { ObolError } from '@obol/protocol/errors';
+import type { KeyRing } from '@obol/protocol/keys';
+import type { Db } from '../store/db.ts';
+import type { Ledger } from '../store/ledger.ts';
+import type { OperatorConfig } from './config.ts';
+import type { ExchangeTables } from './exchangeTables.ts';
+import type { OperatorIdentity } from './identity.ts';
+import type { PeerDirectory } from './peers.ts';
+
+/** What every role of one operator shares: registered once on the Fastify instance. */
+export interface OperatorContext {
+  config: OperatorConfig;
+  identity: OperatorIdentity;
+  /** Our base URL as peers and wallets reach it. */
+  url: string;
+  db: Db;
+  ledger: Ledger;
+  clock: Clock;
+  peers: PeerDirectory;
+  tables: ExchangeTables;
+  /** Keys of customers, merchants and session keys, imported once and kept (an import costs more than a verify). */
+  keys: KeyRing;
+  /** Names of the billing sinks records are queued for. */
+  billingSinks: string[];
+  /** Time after a session's timer before a silent side is settled without its record. */
+  clearingGraceMs: number;
+}
+
+/** Ledger account names, one place so both roles and the CLI agree. */
+export const accounts = {
+  customer: (customerId: string) => `customer:${customerId}`,
+  merchant: (merchantId: string) => `merchant:${merchantId}`,
+  /** Customer side: the deposit held for one transaction, in the customer's currency. */
+  held: (transactionId: string) => `held:${transactionId}`,
+  /** Merchant side: the same deposit as the acquirer holds it, in the merchant's currency. */
+  acquirerHeld: (transactionId: string) => `acq-held:${transactionId}`,
+  /** What we and another operator owe each other, per currency. */
+  peer: (operatorId: string, currency: string) => `peer:${operatorId}:${currency}`,
+  fx: (currency: string) => `fx:${currency}`,
+  funding: (currency: string) => `funding:${currency}`,
+} as const;
+
+export function requireAdmin(ctx: OperatorContext, authorization: string | undefined): void {
+  if (authorization !== `Bearer ${ctx.config.adminToken}`) {
+    throw new ObolError('UNAUTHORIZED', 'this is an operator administration call: the admin token is required');
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    obol: OperatorContext;
+  }
+}

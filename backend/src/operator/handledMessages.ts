@@ -1,0 +1,74 @@
+import { canonicalJson } from '@obol/protocol/canonicalJson';
+import { ObolError } from '@obol/protocol/errors';
+import { sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import type { Queryable } from '../store/db.ts';
+
+/**
+ * Idempotency by message id: the answer to a message is stored with its id, so the same message
+ * again gets the same answer and has no second effect; another message under a used id is a
+ * CONFLICT. Errors are stored too, so a replay of a refused message is refused the same way.
+ */
+export type StoredAnswer = { ok: unknown } | { error: ReturnType<ObolError['toJSON']> };
+
+export async function digestOf(message: unknown): Promise<string> {
+  return toBase64Url(await sha256(utf8.encode(canonicalJson(message))));
+}
+
+export async function previousAnswer(db: Queryable, msgId: string, digest: string): Promise<StoredAnswer | undefined> {
+  const [row] = await db.query<{ digest: string; response: StoredAnswer }>(
+    'SELECT digest, response FROM handled_messages WHERE msg_id = $1',
+    [msgId],
+  );
+  if (!row) return undefined;
+  if (row.digest !== digest) throw new ObolError('CONFLICT', `message id ${msgId} was already used for another message`);
+  return row.response;
+}
+
+export async function storeAnswer(
+  db: Queryable,
+  msgId: string,
+  type: string,
+  digest: string,
+  answer: StoredAnswer,
+  now: number,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO handled_messages (msg_id, type, digest, response, created_at) VALUES ($1, $2, $3, $4::text::jsonb, $5)
+     ON CONFLICT (msg_id) DO NOTHING`,
+    [msgId, type, digest, JSON.stringify(answer), now],
+  );
+}
+
+/** Replay a stored answer: the same value, or the same error. */
+export function replayAnswer(answer: StoredAnswer): unknown {
+  if ('error' in answer) throw ObolError.fromJSON(answer.error);
+  return answer.ok;
+}
+
+/**
+ * Handle a message once: a stored answer is replayed; otherwise `fn` runs and its answer (or its
+ * catalogue error) is stored. `fn` must itself be safe to run twice concurrently (its database
+ * writes are keyed by the message id), which is what makes the race between two copies harmless.
+ */
+export async function once<T>(
+  db: Queryable,
+  msgId: string,
+  type: string,
+  message: unknown,
+  now: () => number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const digest = await digestOf(message);
+  const previous = await previousAnswer(db, msgId, digest);
+  if (previous) return replayAnswer(previous) as T;
+  try {
+    const result = await fn();
+    await storeAnswer(db, msgId, type, digest, { ok: result }, now());
+    return result;
+  } catch (e) {
+    if (e instanceof ObolError && !['UNAVAILABLE', 'TIMEOUT', 'INTERNAL', 'CONFLICT'].includes(e.name)) {
+      await storeAnswer(db, msgId, type, digest, { error: e.toJSON() }, now());
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,91 @@
+import { OperatorInfo, OperatorPaths } from '@obol/protocol/api';
+import type { Clock } from '@obol/protocol/clock';
+import { ObolError } from '@obol/protocol/errors';
+import { keyIdOf } from '@obol/protocol/keys';
+import { checkSchema } from '@obol/protocol/messages';
+import { type Cert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import { getJson } from '../http/client.ts';
+import type { OperatorIdentity } from './identity.ts';
+
+/** Another operator as we know it: its URL, currency, certificate (checked against the root) and key. */
+export interface Peer {
+  operatorId: string;
+  url: string;
+  currency: string;
+  cert: Cert;
+  certB64: string;
+  kid: string;
+  key: CryptoKey;
+}
+
+/**
+ * The operators we trade with. A peer's certificate is fetched from its `/v1/operator`, checked
+ * to chain to our interbank root and to name the operator we expected, and its key imported once.
+ * This operator is its own peer too (a shopper and a merchant of the same operator go through the
+ * same code path).
+ */
+export class PeerDirectory {
+  private readonly peers = new Map<string, Peer>();
+  private readonly byKid = new Map<string, Peer>();
+  private readonly loading = new Map<string, Promise<Peer>>();
+
+  constructor(
+    private readonly self: OperatorIdentity,
+    private readonly urls: Record<string, string>,
+    private readonly clock: Clock,
+  ) {}
+
+  addPeerUrl(operatorId: string, url: string): void {
+    this.urls[operatorId] = url;
+  }
+
+  knows(operatorId: string): boolean {
+    return operatorId in this.urls;
+  }
+
+  async get(operatorId: string): Promise<Peer> {
+    const known = this.peers.get(operatorId);
+    if (known && known.cert.notAfter.getTime() > this.clock.now()) return known;
+    const url = this.urls[operatorId];
+    if (!url) throw new ObolError('UNKNOWN_OPERATOR', `operator ${operatorId} is not one of our peers`);
+    let pending = this.loading.get(operatorId);
+    if (!pending) {
+      pending = this.load(operatorId, url).finally(() => this.loading.delete(operatorId));
+      this.loading.set(operatorId, pending);
+    }
+    return pending;
+  }
+
+  /** A peer by the key id of a message it signed (it must have been loaded). */
+  async byKeyId(kid: string): Promise<Peer | undefined> {
+    if (this.byKid.has(kid)) return this.byKid.get(kid);
+    // Load every configured peer once, then look again.
+    await Promise.allSettled(Object.keys(this.urls).map((id) => this.get(id)));
+    return this.byKid.get(kid);
+  }
+
+  private async load(operatorId: string, url: string): Promise<Peer> {
+    const info = await getJson(`${url}${OperatorPaths.info}`);
+    checkSchema(OperatorInfo, info, 'operator info');
+    if (info.operatorId !== operatorId) {
+      throw new ObolError('UNKNOWN_OPERATOR', `${url} is operator ${info.operatorId}, expected ${operatorId}`);
+    }
+    const cert = parseCert(info.operatorCert);
+    const desc = await verifyChain(cert, { trustedRoots: [this.self.root] }, { now: this.clock.now(), expectKind: 'operator' });
+    if (desc.subjectId !== operatorId) {
+      throw new ObolError('CERT_UNTRUSTED', `certificate of ${url} names ${desc.subjectId}, expected ${operatorId}`);
+    }
+    const peer: Peer = {
+      operatorId,
+      url,
+      currency: info.currency,
+      cert,
+      certB64: info.operatorCert,
+      kid: await keyIdOf(desc.publicKeySpki),
+      key: await publicKeyOf(cert),
+    };
+    this.peers.set(operatorId, peer);
+    this.byKid.set(peer.kid, peer);
+    return peer;
+  }
+}

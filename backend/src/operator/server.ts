@@ -1,0 +1,125 @@
+import swagger from '@fastify/swagger';
+import { OperatorPaths } from '@obol/protocol/api';
+import { type Clock, systemClock } from '@obol/protocol/clock';
+import { KeyRing } from '@obol/protocol/keys';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
+import { installErrorHandler } from '../http/errors.ts';
+import { type Db, openDb } from '../store/db.ts';
+import { Ledger } from '../store/ledger.ts';
+import { migrate } from '../store/migrate.ts';
+import { accountManager, releaseStalledInitiations } from './accountManager.ts';
+import { acquirer, settleDeadlines } from './acquirer.ts';
+import { admin } from './admin.ts';
+import { type OperatorConfig, publicUrlOf } from './config.ts';
+import type { OperatorContext } from './context.ts';
+import { ExchangeTables } from './exchangeTables.ts';
+import type { OperatorIdentity } from './identity.ts';
+import { PeerDirectory } from './peers.ts';
+
+export interface OperatorServer {
+  app: FastifyInstance;
+  ctx: OperatorContext;
+  billing: BillingDispatcher;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface StartOperatorOptions {
+  config: OperatorConfig;
+  identity: OperatorIdentity;
+  clock?: Clock;
+  /** An already open database (tests share one per file); otherwise opened from the config. */
+  db?: Db;
+  /** Run the deadline and billing timers (off in tests, which call them with a moved clock). */
+  timers?: boolean;
+  logger?: boolean;
+  sinks?: BillingSink[];
+}
+
+/**
+ * One operator: account manager and acquirer in one Fastify server, on its own database.
+ * Listens first (to learn the port), then serves.
+ */
+export async function startOperator(opts: StartOperatorOptions): Promise<OperatorServer> {
+  const { config, identity } = opts;
+  const clock = opts.clock ?? systemClock;
+  const db = opts.db ?? (await openDb({ databaseUrl: config.databaseUrl ?? process.env.DATABASE_URL, dataDir: config.dataDir }));
+  await migrate(db);
+  const ledger = new Ledger(db, clock);
+
+  const sinks: BillingSink[] = opts.sinks ?? [];
+  if (!opts.sinks) {
+    if (config.billing?.jsonlFile) sinks.push(new JsonlFileSink(config.billing.jsonlFile));
+    if (config.billing?.webhook) sinks.push(new WebhookSink({ url: config.billing.webhook.url, secret: config.billing.webhook.secret, clock }));
+  }
+  const billing = new BillingDispatcher({ db, sinks, clock });
+
+  const ctx: OperatorContext = {
+    config,
+    identity,
+    url: '', // known once listening (port 0 in tests)
+    db,
+    ledger,
+    clock,
+    peers: new PeerDirectory(identity, { ...config.peers }, clock),
+    tables: new ExchangeTables(db, identity.key, clock, config.operatorId, config.currency, config.rates, (config.tableLifetimeSec ?? 3600) * 1000),
+    keys: new KeyRing(),
+    billingSinks: sinks.map((s) => s.name),
+    clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
+  };
+
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1_048_576 });
+  installErrorHandler(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: `Obol operator ${config.operatorId}`, version: '1', description: 'Account manager and acquirer of one Obol operator.' },
+    },
+  });
+  app.decorate('obol', ctx);
+  app.get(OperatorPaths.health, async () => ({ ok: true, operatorId: config.operatorId }));
+  app.get(OperatorPaths.openapi, async () => app.swagger());
+  app.get(OperatorPaths.info, async () => ({
+    operatorId: config.operatorId,
+    name: config.name,
+    currency: config.currency,
+    url: ctx.url,
+    operatorCert: identity.certB64,
+    rootCert: identity.rootB64,
+    demo: config.demo ?? false,
+  }));
+  await app.register(accountManager);
+  await app.register(acquirer);
+  await app.register(admin);
+
+  await app.listen({ port: config.port, host: config.host ?? '127.0.0.1' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  ctx.url = publicUrlOf(config, port);
+  // We are our own peer: a shopper and a merchant of the same operator take the same path.
+  ctx.peers.addPeerUrl(config.operatorId, ctx.url);
+
+  const timers: NodeJS.Timeout[] = [];
+  if (opts.timers !== false) {
+    billing.start(2_000);
+    timers.push(
+      setInterval(() => {
+        settleDeadlines(ctx).catch((err) => app.log.error({ err }, 'settling deadlines failed'));
+        releaseStalledInitiations(ctx).catch((err) => app.log.error({ err }, 'releasing stalled initiations failed'));
+      }, 5_000),
+    );
+  }
+  return {
+    app,
+    ctx,
+    billing,
+    url: ctx.url,
+    close: async () => {
+      for (const t of timers) clearInterval(t);
+      await billing.stop();
+      await app.close();
+      for (const sink of sinks) await sink.close?.();
+      if (!opts.db) await db.close();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { OperatorPaths, RegisterMerchantResponse } from '@obol/protocol/api';
+import type { Clock } from '@obol/protocol/clock';
+import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
+import { checkSchema } from '@obol/protocol/messages';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { postJson } from '../http/client.ts';
+import { type Catalogue, MerchantAgent, merchantModule } from '../merchant/merchantModule.ts';
+import { type Db, openDb } from '../store/db.ts';
+
+export interface ShopOptions {
+  merchantId: string;
+  name: string;
+  operatorUrl: string;
+  operatorId: string;
+  currency: string;
+  adminToken: string;
+  catalogue: Catalogue;
+  clock: Clock;
+  port?: number;
+  /** Extra origins the shop's pages are served from (besides its own URL). */
+  origins?: string[];
+  db?: Db;
+  dataDir?: string;
+  /** Session timer period; 0 = off (tests call agent.sweep()). */
+  sweepIntervalMs?: number;
+  /** Add the shop's own pages before it starts listening. */
+  pages?: (app: FastifyInstance) => Promise<void> | void;
+  logger?: boolean;
+}
+
+export interface Shop {
+  app: FastifyInstance;
+  agent: MerchantAgent;
+  url: string;
+  moduleUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A shop: a Fastify server of its own with the merchant module mounted at /obol, registered with
+ * its operator (key made here, certificate issued by the operator's admin API).
+ */
+export async function startShop(o: ShopOptions): Promise<Shop> {
+  const port = o.port || (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const moduleUrl = `${url}/obol`;
+  const origins = [url, ...(o.origins ?? [])];
+
+  const key = await keyHandle(await generateSigningKeyPair());
+  const reg = await postJson(
+    `${o.operatorUrl}${OperatorPaths.adminMerchants}`,
+    { merchantId: o.merchantId, publicKey: key.publicKeySpki, origins, url: moduleUrl, name: o.name },
+    { headers: { authorization: `Bearer ${o.adminToken}` } },
+  );
+  checkSchema(RegisterMerchantResponse, reg, 'merchant registration');
+
+  const db = o.db ?? (await openDb({ dataDir: o.dataDir }));
+  const agent = await MerchantAgent.open({
+    merchantId: o.merchantId,
+    name: o.name,
+    key,
+    merchantCert: reg.merchantCert,
+    operatorCert: reg.operatorCert,
+    operatorId: o.operatorId,
+    operatorUrl: o.operatorUrl,
+    currency: o.currency,
+    origins,
+    catalogue: o.catalogue,
+    db,
+    clock: o.clock,
+  });
+  const app = Fastify({ logger: o.logger ?? false });
+  await app.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: o.sweepIntervalMs ?? 15_000 });
+  await o.pages?.(app);
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    app,
+    agent,
+    url,
+    moduleUrl,
+    close: async () => {
+      await app.close();
+      await agent.close();
+      if (!o.db) await db.close();
+    },
+  };
+}
+
+/** A port nobody listens on now (the shop's URL must be known before it registers). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -1,0 +1,643 @@
+/**
+ * The merchant module against a real PKI, real signatures, a real (in-memory PGlite) database and
+ * a real HTTP operator endpoint on 127.0.0.1: the tests play the operator (who signs the
+ * information message and receives the merchant records) and the wallet (who signs orders,
+ * accepts and stops with its session key). The module itself is driven through Fastify `inject`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ManualClock } from '@obol/protocol/clock';
+import { type KeyHandle, keyHandle } from '@obol/protocol/keys';
+import type { MessageBody } from '@obol/protocol/messages';
+import {
+  type Cert,
+  certToBase64,
+  createRootCa,
+  generateKeyPair,
+  issueMerchantCert,
+  issueOperatorCert,
+  issueTemporaryCert,
+  reissue,
+} from '@obol/protocol/pki';
+import { purchasesHash } from '@obol/protocol/purchaseList';
+import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
+import { randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EMPTY_LIST_SALT,
+  MerchantAgent,
+  memoryCatalogue,
+  merchantModule,
+  type Product,
+  recordPurchasesHash,
+} from '../src/merchant/merchantModule.ts';
+import { type Db, openDb } from '../src/store/db.ts';
+
+const HOUR = 3_600_000;
+const YEAR = 365 * 24 * HOUR;
+const ORIGIN = 'https://news.example';
+const MERCHANT_ID = 'news.example';
+
+const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+const t0 = clock.now();
+
+const products: Product[] = [
+  {
+    productId: 'article-1',
+    title: 'Article one',
+    description: 'The first article',
+    price: 'EUR:0.03',
+    contentType: 'text/html',
+    content: utf8.encode('<p>one</p>'),
+  },
+  {
+    productId: 'article-2',
+    title: 'Article two',
+    description: 'The second article',
+    price: 'EUR:0.03',
+    contentType: 'text/html',
+    content: utf8.encode('<p>two</p>'),
+  },
+  {
+    productId: 'photo',
+    title: 'A photo',
+    description: 'A picture',
+    price: 'EUR:0.05',
+    contentType: 'image/png',
+    content: new Uint8Array([137, 80, 78, 71, 1, 2, 3]),
+  },
+];
+
+// ── the world: root, our operator (op-eur), a foreign operator (op-sek), the merchant ──────
+let rootCert: Cert;
+let operator: KeyHandle;
+let operatorCert: Cert;
+let foreign: KeyHandle;
+let foreignCert: Cert;
+let merchantKey: KeyHandle;
+let merchantCert: Cert;
+
+// ── the operator's merchant-record endpoint (stands in for the operator server) ─────────────
+interface Received {
+  path: string;
+  body: Signed<'merchant.record'>;
+}
+const received: Received[] = [];
+let operatorDown = false;
+let operatorServer: Server;
+let operatorUrl: string;
+
+let db: Db;
+let agent: MerchantAgent;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  const validity = { notBefore: t0 - HOUR, notAfter: t0 + YEAR };
+  const rootKeys = await generateKeyPair();
+  rootCert = await createRootCa({ name: 'Obol Test Root', keys: rootKeys, ...validity });
+  const root = { cert: rootCert, privateKey: rootKeys.privateKey };
+
+  const opKeys = await generateKeyPair();
+  operator = await keyHandle(opKeys);
+  operatorCert = await issueOperatorCert({ operatorId: 'op-eur', publicKey: opKeys.publicKey, issuer: root, ...validity });
+  const foreignKeys = await generateKeyPair();
+  foreign = await keyHandle(foreignKeys);
+  foreignCert = await issueOperatorCert({ operatorId: 'op-sek', publicKey: foreignKeys.publicKey, issuer: root, ...validity });
+
+  const mKeys = await generateKeyPair();
+  merchantKey = await keyHandle(mKeys);
+  merchantCert = await issueMerchantCert({
+    merchantId: MERCHANT_ID,
+    origins: [ORIGIN],
+    publicKey: mKeys.publicKey,
+    issuer: { cert: operatorCert, privateKey: opKeys.privateKey },
+    ...validity,
+  });
+  operatorIssuer = { cert: operatorCert, privateKey: opKeys.privateKey };
+  foreignIssuer = { cert: foreignCert, privateKey: foreignKeys.privateKey };
+
+  operatorServer = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Signed<'merchant.record'>;
+      res.setHeader('content-type', 'application/json');
+      if (operatorDown) {
+        res.statusCode = 503;
+        res.end(JSON.stringify({ error: { code: 6000, name: 'UNAVAILABLE', message: 'down for maintenance' } }));
+        return;
+      }
+      received.push({ path: req.url ?? '', body });
+      res.end(JSON.stringify({ transactionId: body.body.transactionId, state: 'reported' }));
+    });
+  });
+  await new Promise<void>((resolve) => operatorServer.listen(0, '127.0.0.1', resolve));
+  operatorUrl = `http://127.0.0.1:${(operatorServer.address() as AddressInfo).port}`;
+
+  db = await openDb(); // in memory: one database for this file
+  agent = await MerchantAgent.open({
+    merchantId: MERCHANT_ID,
+    name: 'News Example',
+    key: merchantKey,
+    merchantCert: certToBase64(merchantCert),
+    operatorCert,
+    operatorId: 'op-eur',
+    operatorUrl,
+    currency: 'EUR',
+    origins: [ORIGIN],
+    catalogue: memoryCatalogue(products),
+    db,
+    clock,
+  });
+  app = Fastify();
+  await app.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: 0 });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app?.close();
+  await agent?.close();
+  await db?.close();
+  await new Promise((resolve) => operatorServer?.close(resolve));
+});
+
+// ── playing the operator and the wallet ─────────────────────────────────────────────────────
+let operatorIssuer: { cert: Cert; privateKey: CryptoKey };
+let foreignIssuer: { cert: Cert; privateKey: CryptoKey };
+let seq = 0;
+
+interface Session {
+  transactionId: string;
+  key: KeyHandle;
+  listSalt: string;
+  info: Signed<'acquirer.info'>;
+  expiresAt: number;
+}
+
+/** FIG 2 steps 2–4 as the operators would do them; returns the info message, not yet sent. */
+async function makeInfo(
+  opts: { deposit?: string; timeoutSec?: number; signer?: KeyHandle; reissueBy?: 'operator' | 'none'; merchantId?: string } = {},
+): Promise<Session> {
+  const transactionId = `op-sek.7.${++seq}`;
+  const timeoutSec = opts.timeoutSec ?? 600;
+  const now = clock.now();
+  const key = await keyHandle(await generateKeyPair());
+  // The customer's operator issues the temporary certificate; ours re-issues it for the merchant.
+  const original = await issueTemporaryCert({
+    transactionId,
+    publicKey: key.publicKey,
+    issuer: foreignIssuer,
+    notBefore: now - 60_000,
+    notAfter: now + timeoutSec * 1000,
+  });
+  const tempCert = opts.reissueBy === 'none' ? original : await reissue(original, operatorIssuer);
+  const expiresAt = now + timeoutSec * 1000;
+  const info = await signMessage(
+    'acquirer.info',
+    {
+      msgId: randomId(16),
+      transactionId,
+      merchantId: opts.merchantId ?? MERCHANT_ID,
+      pseudonym: randomId(16),
+      deposit: opts.deposit ?? 'EUR:0.10',
+      tempCert: certToBase64(tempCert),
+      k1: randomId(32),
+      timeoutSec,
+      expiresAt,
+      time: now,
+    },
+    (opts.signer ?? operator).signer,
+  );
+  return { transactionId, key, listSalt: randomId(32), info, expiresAt };
+}
+
+async function post(path: string, payload: unknown) {
+  const res = await app.inject({ method: 'POST', url: `/obol${path}`, payload: payload as Record<string, unknown> });
+  return { status: res.statusCode, body: res.json() };
+}
+
+async function get(path: string) {
+  const res = await app.inject({ method: 'GET', url: `/obol${path}` });
+  return { status: res.statusCode, body: res.json() };
+}
+
+async function open(opts: Parameters<typeof makeInfo>[0] = {}): Promise<Session> {
+  const s = await makeInfo(opts);
+  const res = await post('/info', s.info);
+  expect(res.status).toBe(200);
+  return s;
+}
+
+function signOrder(s: Session, n: number, productId: string, price: string, extra: Partial<MessageBody<'wallet.order'>> = {}) {
+  return signMessage(
+    'wallet.order',
+    { transactionId: s.transactionId, n, productId, price, origin: ORIGIN, listSalt: s.listSalt, time: clock.now(), ...extra },
+    s.key.signer,
+  );
+}
+
+async function order(s: Session, n: number, productId: string, price: string, extra: Partial<MessageBody<'wallet.order'>> = {}) {
+  return post('/order', { order: await signOrder(s, n, productId, price, extra) });
+}
+
+interface Delivery {
+  n: number;
+  productId: string;
+  price: string;
+  contentHash: string;
+}
+
+function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<MessageBody<'wallet.accept'>> = {}) {
+  return signMessage(
+    'wallet.accept',
+    {
+      acceptId: randomId(16),
+      transactionId: s.transactionId,
+      n: d.n,
+      productId: d.productId,
+      price: d.price,
+      receivedHash: d.contentHash,
+      cumulative,
+      time: clock.now(),
+      ...extra,
+    },
+    s.key.signer,
+  );
+}
+
+async function buy(s: Session, n: number, productId: string, price: string, cumulative: string) {
+  const o = await order(s, n, productId, price);
+  expect(o.status, JSON.stringify(o.body)).toBe(200);
+  const accept = await signAccept(s, o.body as Delivery, cumulative);
+  const a = await post('/accept', { accept });
+  expect(a.status, JSON.stringify(a.body)).toBe(200);
+  return { delivery: o.body as Delivery & { content: string }, accept, response: a.body };
+}
+
+const merchantKeys = (kid: string) => (kid === merchantKey.kid ? merchantKey.publicKey : undefined);
+
+function recordsFor(transactionId: string): Signed<'merchant.record'>[] {
+  return received.filter((r) => r.body.body.transactionId === transactionId).map((r) => r.body);
+}
+
+// ── the tests ───────────────────────────────────────────────────────────────────────────────
+
+describe('merchant module: public pages', () => {
+  it('tells a wallet who the merchant is and lists products without their content', async () => {
+    const info = await get('/merchant');
+    expect(info.status).toBe(200);
+    expect(info.body).toEqual({
+      merchantId: MERCHANT_ID,
+      name: 'News Example',
+      operatorId: 'op-eur',
+      operatorUrl,
+      currency: 'EUR',
+      origins: [ORIGIN],
+    });
+    const list = await get('/products');
+    expect(list.status).toBe(200);
+    expect(list.body.products).toHaveLength(3);
+    expect(list.body.products[0]).toEqual({
+      productId: 'article-1',
+      title: 'Article one',
+      description: 'The first article',
+      price: 'EUR:0.03',
+      contentType: 'text/html',
+    });
+  });
+
+  it('opens its own agent when registered with a configuration, and closes it with the server', async () => {
+    const shop = Fastify();
+    await shop.register(merchantModule, {
+      prefix: '/pay',
+      merchantId: MERCHANT_ID,
+      name: 'Second process',
+      key: merchantKey,
+      merchantCert,
+      operatorCert: certToBase64(operatorCert),
+      operatorId: 'op-eur',
+      operatorUrl,
+      currency: 'EUR',
+      origins: [ORIGIN],
+      catalogue: memoryCatalogue(products),
+      db,
+      clock,
+    });
+    shop.get('/', async () => 'the shop’s own page');
+    const res = await shop.inject({ method: 'GET', url: '/pay/merchant' });
+    expect(res.json()).toMatchObject({ merchantId: MERCHANT_ID, name: 'Second process' });
+    // The module's error handling stays inside the module.
+    expect((await shop.inject({ method: 'GET', url: '/' })).body).toBe('the shop’s own page');
+    expect((await shop.inject({ method: 'GET', url: '/missing' })).json().error).toBe('Not Found');
+    await shop.close();
+  });
+
+  it('refuses to start with a certificate that is not its own', async () => {
+    const other = await keyHandle(await generateKeyPair());
+    await expect(
+      MerchantAgent.open({
+        merchantId: MERCHANT_ID,
+        name: 'x',
+        key: other,
+        merchantCert,
+        operatorCert,
+        operatorId: 'op-eur',
+        operatorUrl,
+        currency: 'EUR',
+        origins: [ORIGIN],
+        catalogue: memoryCatalogue([]),
+        db,
+        clock,
+        http: async () => ({}),
+      }),
+    ).rejects.toMatchObject({ name: 'MERCHANT_NOT_TRUSTED' });
+  });
+});
+
+describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () => {
+  it('answers the information message with a signed ack, the same one when it is replayed', async () => {
+    const s = await makeInfo();
+    const res = await post('/info', s.info);
+    expect(res.status).toBe(200);
+    const ack = await verifyMessage(res.body, 'merchant.ack', merchantKeys);
+    expect(ack.body).toMatchObject({ transactionId: s.transactionId, infoMsgId: s.info.body.msgId });
+
+    const again = await post('/info', s.info);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(res.body);
+
+    const view = await get(`/sessions/${s.transactionId}`);
+    expect(view.body).toMatchObject({ state: 'open', deposit: 'EUR:0.10', spent: 'EUR:0.00', remaining: 'EUR:0.10', count: 0 });
+    expect(JSON.stringify(view.body)).not.toContain(s.info.body.k1);
+  });
+
+  it('refuses an information message signed by a foreign operator', async () => {
+    const s = await makeInfo({ signer: foreign });
+    const res = await post('/info', s.info);
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({ name: 'UNKNOWN_KEY', code: 2001 });
+    expect((await get(`/sessions/${s.transactionId}`)).status).toBe(404);
+  });
+
+  it('refuses a temporary certificate its own operator did not re-issue', async () => {
+    const s = await makeInfo({ reissueBy: 'none' });
+    const res = await post('/info', s.info);
+    expect(res.status).toBe(403);
+    expect(res.body.error.name).toBe('CERT_UNTRUSTED');
+    expect((await get(`/sessions/${s.transactionId}`)).status).toBe(404);
+  });
+
+  it('refuses an information message for another merchant, and a tampered one', async () => {
+    const s = await makeInfo({ merchantId: 'other.example' });
+    expect((await post('/info', s.info)).body.error.name).toBe('UNKNOWN_MERCHANT');
+    const t = await makeInfo();
+    const tampered = { ...t.info, body: { ...t.info.body, deposit: 'EUR:100.00' } };
+    const res = await post('/info', tampered);
+    expect(res.status).toBe(403);
+    expect(res.body.error.name).toBe('BAD_SIGNATURE');
+  });
+});
+
+describe('merchant module: purchases inside a trading session', () => {
+  it('sells three 0.03 articles from a 0.10 deposit, refuses the fourth and reports 0.09 with the third accept as proof', async () => {
+    const s = await open({ deposit: 'EUR:0.10' });
+    const first = await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    expect(first.response).toEqual({ transactionId: s.transactionId, n: 1, charged: 'EUR:0.03', remaining: 'EUR:0.07' });
+    expect(Buffer.from(first.delivery.content, 'base64url').toString('utf8')).toBe('<p>one</p>');
+    expect(first.delivery.contentHash).toBe(toBase64Url(await sha256(utf8.encode('<p>one</p>'))));
+    await buy(s, 2, 'article-2', 'EUR:0.03', 'EUR:0.06');
+    const third = await buy(s, 3, 'article-1', 'EUR:0.03', 'EUR:0.09');
+    expect(third.response).toMatchObject({ charged: 'EUR:0.09', remaining: 'EUR:0.01' });
+
+    const fourth = await order(s, 4, 'article-2', 'EUR:0.03');
+    expect(fourth.status).toBe(402);
+    expect(fourth.body.error).toMatchObject({ name: 'DEPOSIT_EXHAUSTED', code: 3001 });
+
+    await agent.settled();
+    const records = recordsFor(s.transactionId);
+    expect(records).toHaveLength(1);
+    expect(received.find((r) => r.body === records[0])?.path).toBe('/v1/acquirer/merchant-record');
+    const record = await verifyMessage(records[0], 'merchant.record', merchantKeys);
+    expect(record.body).toMatchObject({ transactionId: s.transactionId, count: 3, total: 'EUR:0.09' });
+    expect(record.body.proof).toEqual(third.accept);
+    const proof = await verifyMessage(record.body.proof, 'wallet.accept', (kid) => (kid === s.key.kid ? s.key.publicKey : undefined));
+    expect(proof.body.cumulative).toBe('EUR:0.09');
+    expect(record.body.purchasesHash).toBe(
+      await purchasesHash(s.listSalt, [
+        { n: 1, productId: 'article-1', price: 'EUR:0.03' },
+        { n: 2, productId: 'article-2', price: 'EUR:0.03' },
+        { n: 3, productId: 'article-1', price: 'EUR:0.03' },
+      ]),
+    );
+
+    const view = await get(`/sessions/${s.transactionId}`);
+    expect(view.body).toMatchObject({ state: 'reported', closeReason: 'deposit-used', spent: 'EUR:0.09', remaining: 'EUR:0.01', count: 3 });
+    expect(view.body.report).toMatchObject({ sent: true, operatorState: 'reported' });
+
+    // The session is closed: nothing more is sold or charged in it.
+    expect((await order(s, 4, 'article-2', 'EUR:0.03')).body.error.name).toBe('SESSION_CLOSED');
+    await agent.sweep();
+    expect(recordsFor(s.transactionId)).toHaveLength(1);
+  });
+
+  it('refuses an order with a wrong signature and changes nothing', async () => {
+    const s = await open();
+    const good = await signOrder(s, 1, 'article-1', 'EUR:0.03');
+    const forged = { ...good, body: { ...good.body, productId: 'photo', price: 'EUR:0.05' } };
+    const res = await post('/order', { order: forged });
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({ name: 'BAD_SIGNATURE', code: 2000 });
+    // Signed by a key that is not the session's: unknown key.
+    const stranger = await keyHandle(await generateKeyPair());
+    const strange = await signMessage('wallet.order', good.body, stranger.signer);
+    expect((await post('/order', { order: strange })).body.error.name).toBe('UNKNOWN_KEY');
+
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'open', count: 0, spent: 'EUR:0.00' });
+    // The real order still goes through as purchase 1.
+    expect((await post('/order', { order: good })).status).toBe(200);
+  });
+
+  it('refuses an order out of sequence', async () => {
+    const s = await open();
+    const res = await order(s, 2, 'article-1', 'EUR:0.03');
+    expect(res.status).toBe(409);
+    expect(res.body.error.name).toBe('OUT_OF_SEQUENCE');
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    expect((await order(s, 1, 'article-2', 'EUR:0.03')).body.error.name).toBe('OUT_OF_SEQUENCE');
+    expect((await order(s, 3, 'article-2', 'EUR:0.03')).body.error.name).toBe('OUT_OF_SEQUENCE');
+  });
+
+  it('delivers the same order again, and lets an unaccepted order be replaced', async () => {
+    const s = await open();
+    const o = await signOrder(s, 1, 'article-1', 'EUR:0.03');
+    const first = await post('/order', { order: o });
+    const again = await post('/order', { order: o });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    // The wallet gives up on purchase 1 and orders something else as purchase 1.
+    const other = await order(s, 1, 'photo', 'EUR:0.05');
+    expect(other.status).toBe(200);
+    // An accept of the abandoned order no longer matches.
+    const stale = await post('/accept', { accept: await signAccept(s, first.body as Delivery, 'EUR:0.03') });
+    expect(stale.body.error.name).toBe('PRODUCT_MISMATCH');
+    const ok = await post('/accept', { accept: await signAccept(s, other.body as Delivery, 'EUR:0.05') });
+    expect(ok.body).toMatchObject({ charged: 'EUR:0.05', remaining: 'EUR:0.05' });
+  });
+
+  it('refuses a price that is not the catalogue’s, an unknown product, a foreign origin and another salt', async () => {
+    const s = await open();
+    const cheap = await order(s, 1, 'article-1', 'EUR:0.01');
+    expect(cheap.status).toBe(409);
+    expect(cheap.body.error.name).toBe('PRODUCT_MISMATCH');
+    expect((await order(s, 1, 'article-1', 'SEK:0.03')).body.error.name).toBe('CURRENCY_MISMATCH');
+    expect((await order(s, 1, 'nothing', 'EUR:0.03')).body.error.name).toBe('UNKNOWN_PRODUCT');
+    expect((await order(s, 1, 'article-1', 'EUR:0.03', { origin: 'https://evil.example' })).body.error.name).toBe('UNKNOWN_MERCHANT');
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    expect((await order(s, 2, 'article-2', 'EUR:0.03', { listSalt: randomId(32) })).body.error.name).toBe('MALFORMED');
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+  });
+
+  it('refuses an accept whose cumulative total is not what was accepted plus the price', async () => {
+    const s = await open();
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    const o = await order(s, 2, 'article-2', 'EUR:0.03');
+    const high = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.10') });
+    expect(high.status).toBe(400);
+    expect(high.body.error.name).toBe('MALFORMED');
+    const low = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.03') });
+    expect(low.status).toBe(409);
+    expect(low.body.error.name).toBe('AMOUNT_EXCEEDS_SIGNED');
+    const wrongContent = await post('/accept', {
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+    });
+    expect(wrongContent.body.error.name).toBe('PRODUCT_MISMATCH');
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    const right = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.06') });
+    expect(right.body).toMatchObject({ n: 2, charged: 'EUR:0.06', remaining: 'EUR:0.04' });
+  });
+
+  it('counts a replayed accept once', async () => {
+    const s = await open();
+    const { accept, response } = await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    const replay = await post('/accept', { accept });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual(response);
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    // A second accept of the same purchase under another id is not a second charge either.
+    const delivered = { n: 1, productId: 'article-1', price: 'EUR:0.03', contentHash: accept.body.receivedHash };
+    const other = await post('/accept', { accept: await signAccept(s, delivered, 'EUR:0.06') });
+    expect(other.body.error.name).toBe('REPLAYED');
+    // The same acceptId with different content is refused (and is not mistaken for a replay).
+    const next = await order(s, 2, 'article-2', 'EUR:0.03');
+    const reused = await post('/accept', { accept: await signAccept(s, next.body as Delivery, 'EUR:0.06', { acceptId: accept.body.acceptId }) });
+    expect(reused.body.error.name).toBe('CONFLICT');
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+  });
+});
+
+describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
+  it('reports on the wallet’s stop, once, however often the stop arrives', async () => {
+    const s = await open();
+    const { accept } = await buy(s, 1, 'photo', 'EUR:0.05', 'EUR:0.05');
+    const stop = await signMessage('wallet.stop', { msgId: randomId(16), transactionId: s.transactionId, reason: 'wallet', time: clock.now() }, s.key.signer);
+    const res = await post('/stop', { stop });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ transactionId: s.transactionId, state: 'closing', total: 'EUR:0.05', count: 1 });
+    await agent.settled();
+    const again = await post('/stop', { stop });
+    expect(again.body).toEqual({ transactionId: s.transactionId, state: 'reported', total: 'EUR:0.05', count: 1 });
+    await agent.settled();
+    const records = recordsFor(s.transactionId);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.body).toMatchObject({ count: 1, total: 'EUR:0.05', proof: accept });
+    expect((await order(s, 2, 'article-1', 'EUR:0.03')).body.error.name).toBe('SESSION_CLOSED');
+  });
+
+  it('refuses a stop not signed with the session key', async () => {
+    const s = await open();
+    const stranger = await keyHandle(await generateKeyPair());
+    const stop = await signMessage('wallet.stop', { msgId: randomId(16), transactionId: s.transactionId, reason: 'wallet', time: clock.now() }, stranger.signer);
+    expect((await post('/stop', { stop })).body.error.name).toBe('UNKNOWN_KEY');
+    expect((await get(`/sessions/${s.transactionId}`)).body.state).toBe('open');
+  });
+
+  it('reports a session without purchases with the empty-list hash and no proof', async () => {
+    const s = await open();
+    await agent.stop(s.transactionId);
+    await agent.settled();
+    const [record] = recordsFor(s.transactionId);
+    expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', proof: null });
+    expect(record!.body.purchasesHash).toBe(await purchasesHash(EMPTY_LIST_SALT, []));
+    expect(record!.body.purchasesHash).toBe(await recordPurchasesHash(s.listSalt, []));
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', closeReason: 'merchant' });
+  });
+
+  it('closes and reports expired sessions when the timer sweeps', async () => {
+    const s = await open({ timeoutSec: 60 });
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    clock.advance(30_000);
+    expect((await agent.sweep()).closed).not.toContain(s.transactionId);
+    clock.advance(31_000);
+    const swept = await agent.sweep();
+    expect(swept.closed).toContain(s.transactionId);
+    expect(swept.reported).toContain(s.transactionId);
+    const [record] = recordsFor(s.transactionId);
+    expect(record!.body).toMatchObject({ count: 1, total: 'EUR:0.03' });
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', closeReason: 'timer' });
+  });
+
+  it('refuses an order after the session expired and reports it', async () => {
+    const s = await open({ timeoutSec: 60 });
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    clock.advance(60_000);
+    const res = await order(s, 2, 'article-2', 'EUR:0.03');
+    expect(res.status).toBe(410);
+    expect(res.body.error.name).toBe('SESSION_EXPIRED');
+    await agent.settled();
+    expect(recordsFor(s.transactionId)).toHaveLength(1);
+  });
+
+  it('keeps the record and retries until the operator answers', async () => {
+    const s = await open();
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    operatorDown = true;
+    try {
+      await agent.stop(s.transactionId);
+      await agent.settled();
+      const view = (await get(`/sessions/${s.transactionId}`)).body;
+      expect(view).toMatchObject({ state: 'closing', report: { sent: false, attempts: 1 } });
+      expect(view.report.lastError).toContain('down for maintenance');
+      // Not due yet: the first retry waits a second.
+      expect((await agent.sweep()).failed).not.toContain(s.transactionId);
+    } finally {
+      operatorDown = false;
+    }
+    expect(recordsFor(s.transactionId)).toHaveLength(0);
+    clock.advance(1_000);
+    const swept = await agent.sweep();
+    expect(swept.reported).toContain(s.transactionId);
+    expect(recordsFor(s.transactionId)).toHaveLength(1);
+    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', report: { sent: true, attempts: 2 } });
+  });
+});
+
+describe('merchant module: errors', () => {
+  it('answers malformed requests with MALFORMED and unknown things with 404', async () => {
+    const notSigned = await post('/order', { order: { hello: 'world' } });
+    expect(notSigned.status).toBe(400);
+    expect(notSigned.body.error).toMatchObject({ code: 1000, name: 'MALFORMED' });
+    const badJson = await app.inject({ method: 'POST', url: '/obol/accept', headers: { 'content-type': 'application/json' }, payload: '{nope' });
+    expect(badJson.statusCode).toBe(400);
+    expect(badJson.json().error.name).toBe('MALFORMED');
+    const wrongType = await post('/info', await signOrder(await makeInfo(), 1, 'article-1', 'EUR:0.03'));
+    expect(wrongType.body.error.name).toBe('WRONG_MESSAGE_TYPE');
+    const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: 'op-sek.9.999' }, 1, 'article-1', 'EUR:0.03') });
+    expect(unknownTx.status).toBe(404);
+    expect(unknownTx.body.error.name).toBe('UNKNOWN_TRANSACTION');
+    expect((await get('/sessions/not-a-tx')).body.error.name).toBe('MALFORMED');
+    const nowhere = await get('/nowhere');
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.body.error.name).toBe('UNSUPPORTED_METHOD');
+  });
+});
