@@ -48,3 +48,9 @@ async function call(method: 'GET' | 'POST', url: string, body: unknown, options:
   if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
   throw errorFromBody(res.statusCode, parsed);
 }
+
+/** The protocol's `Http` seam over undici, for the Node customer agent (tests, CLI). */
+export const undiciHttp = {
+  get: (url: string, headers?: Record<string, string>) => getJson(url, headers ? { headers } : {}),
+  post: (url: string, body: unknown, headers?: Record<string, string>) => postJson(url, body, headers ? { headers } : {}),
+};

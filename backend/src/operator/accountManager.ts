@@ -152,7 +152,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
   const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid));
   const b = msg.body;
   const customerId = msg.kid;
-  return once(ctx.db, b.msgId, msg.type, msg, ctx.clock.now, async () => {
+  return once(ctx.db, b.msgId, msg.type, msg, ctx.clock, async () => {
     const now = ctx.clock.now();
     // Authenticate: the logon session must be this customer's and still running.
     const [session] = await ctx.db.query<{ customer_id: string; expires_at: bigint }>(
@@ -330,7 +330,7 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
   if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId}`);
   const sessionKid = await ctx.keys.addSpki(row.session_public_key);
   const msg = await verifyMessage(body, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
-  return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock.now, async () => {
+  return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, async () => {
     if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
     const total = parseAmount(msg.body.total);
     if (total.currency !== parseAmount(row.deposit_merchant).currency) {

@@ -28,7 +28,7 @@ export const acquirer: FastifyPluginAsync = async (app) => {
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'initiation from an unknown operator');
     const msg = await verifyMessage(req.body, 'am.initiate', () => peer.key);
     if (msg.body.customerOperatorId !== peer.operatorId) throw new ObolError('BAD_SIGNATURE', 'the voucher is not signed by the customer operator');
-    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock.now, () => openDeposit(ctx, msg, peer));
+    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer));
   });
 
   // FIG 3 step 8 (forwarded) and step 9

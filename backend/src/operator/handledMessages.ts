@@ -1,4 +1,5 @@
 import { canonicalJson } from '@obol/protocol/canonicalJson';
+import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import { sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import type { Queryable } from '../store/db.ts';
@@ -55,7 +56,7 @@ export async function once<T>(
   msgId: string,
   type: string,
   message: unknown,
-  now: () => number,
+  clock: Clock,
   fn: () => Promise<T>,
 ): Promise<T> {
   const digest = await digestOf(message);
@@ -63,11 +64,11 @@ export async function once<T>(
   if (previous) return replayAnswer(previous) as T;
   try {
     const result = await fn();
-    await storeAnswer(db, msgId, type, digest, { ok: result }, now());
+    await storeAnswer(db, msgId, type, digest, { ok: result }, clock.now());
     return result;
   } catch (e) {
     if (e instanceof ObolError && !['UNAVAILABLE', 'TIMEOUT', 'INTERNAL', 'CONFLICT'].includes(e.name)) {
-      await storeAnswer(db, msgId, type, digest, { error: e.toJSON() }, now());
+      await storeAnswer(db, msgId, type, digest, { error: e.toJSON() }, clock.now());
     }
     throw e;
   }

@@ -69,7 +69,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
   };
 
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1_048_576 });
+  const app = Fastify({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576 });
   installErrorHandler(app);
   await app.register(swagger, {
     openapi: {
