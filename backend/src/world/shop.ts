@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { OperatorPaths, RegisterMerchantResponse } from '@obol/protocol/api';
 import type { Clock } from '@obol/protocol/clock';
-import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
+import { type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
 import { checkSchema } from '@obol/protocol/messages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { postJson } from '../http/client.ts';
@@ -32,6 +32,8 @@ export interface ShopOptions {
 
 export interface Shop {
   app: FastifyInstance;
+  /** The merchant's signing key (the shop keeps it; tests use it to play a dishonest merchant). */
+  key: KeyHandle;
   agent: MerchantAgent;
   url: string;
   moduleUrl: string;
@@ -77,6 +79,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   await app.listen({ port, host: '127.0.0.1' });
   return {
     app,
+    key,
     agent,
     url,
     moduleUrl,
