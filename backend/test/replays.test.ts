@@ -6,6 +6,7 @@ import { certToBase64, issueTemporaryCert } from '@obol/protocol/pki';
 import { signMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
+import { freePort } from '../src/world/shop.ts';
 import { type TwoOperators, twoOperators } from './support/twoOperators.ts';
 
 /**
@@ -132,6 +133,28 @@ describe('replayed and tampered messages (PGlite)', () => {
     // A voucher signed by someone who is not an operator is refused outright.
     const forged = await signMessage('am.initiate', { ...good.body, msgId: randomId(), transactionId: 'op-sek.9000.3' }, t.shop.key.signer);
     expect(await code(postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, forged))).toBe('UNKNOWN_KEY');
+    for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
+  });
+
+  it('a merchant that cannot be reached: the initiation fails with UNAVAILABLE and the deposit goes back', async () => {
+    const gone = await keyHandle(await generateSigningKeyPair());
+    const closedPort = await freePort();
+    await t.admin(t.eur, OperatorPaths.adminMerchants, {
+      merchantId: 'gone.example',
+      publicKey: gone.publicKeySpki,
+      origins: [`http://127.0.0.1:${closedPort}`],
+      url: `http://127.0.0.1:${closedPort}/obol`,
+    });
+    const c = await rawCustomer();
+    const sessionKey = await keyHandle(await generateSigningKeyPair());
+    const body = { ...(await initiateBody(c.session.sessionId, sessionKey)), merchantId: 'gone.example' };
+    const signed = await signMessage('wallet.initiate', body, c.key.signer);
+    expect(await code(postJson(`${t.sek.url}${OperatorPaths.initiate}`, signed))).toBe('UNAVAILABLE');
+    // Reserved, then given back in full (the held account stays, empty).
+    const sekBalances = (await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>;
+    expect(sekBalances.find((b) => b.account === `customer:${c.customerId}`)?.balance).toBe('SEK:10.00');
+    const rows = await t.sek.ctx.db.query<{ state: string }>('SELECT state FROM am_transactions WHERE customer_id = $1', [c.customerId]);
+    expect(rows.map((r) => r.state)).toEqual(['failed']);
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   });
 

@@ -13,3 +13,7 @@ export * from './purchaseList.ts';
 export * from './api.ts';
 export * from './pki.ts';
 export * from './clearingRule.ts';
+export * from './bridge.ts';
+export * from './http.ts';
+export * from './walletStore.ts';
+export * from './customerAgent.ts';

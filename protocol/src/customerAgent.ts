@@ -1,0 +1,143 @@
+import type { MerchantPublicInfo, TransactionStatus } from './api.ts';
+import type { LoginRecord, ReceiptRecord, StopReason } from './walletStore.ts';
+import {
+  type AccountView,
+  type Balance,
+  type ExchangeTableResult,
+  accountView,
+  balance,
+  demoTopUp,
+  exchangeTable,
+  merchantInfo,
+  quote,
+  register,
+} from './customerAgent/account.ts';
+import { type BuyRequest, type RecoveryStep, buy, recover } from './customerAgent/buy.ts';
+import { AgentCore, type CustomerAgentOptions, type DepositPolicy } from './customerAgent/core.ts';
+import type { PurchaseResult } from './customerAgent/purchase.ts';
+import {
+  type OpenRequest,
+  type TransactionView,
+  endTransaction,
+  openTransaction,
+  report,
+  requireTransaction,
+  transactionStatus,
+  transactionView,
+} from './customerAgent/transactions.ts';
+
+/**
+ * The customer agent (seed: 201): the wallet's protocol logic with no I/O of its own. Storage,
+ * HTTP, clock and crypto are injected, so the same class runs in the extension's service worker
+ * (IndexedDB, fetch), the CLI and the Node tests (memory, a scripted Http, a ManualClock).
+ *
+ * Every state change is written to the store before the message that commits to it is sent, so
+ * the agent may be stopped between any two awaits: a new agent on the same store carries on
+ * (`recover()`, or simply the next `buy()` at that merchant) by resending the very same signed
+ * initiation, order, accept or record — each carries an id its receiver handles once.
+ *
+ * Calls that change transactions run one at a time (a FIFO lock), so two tabs buying from one
+ * merchant at once never use the same order number. Everything returned is plain JSON-safe data
+ * (money as wire strings) except a purchase's content bytes.
+ */
+export class CustomerAgent {
+  private readonly core: AgentCore;
+
+  constructor(options: CustomerAgentOptions) {
+    this.core = new AgentCore(options);
+  }
+
+  /** The account, or undefined before registration. */
+  async account(): Promise<AccountView | undefined> {
+    const a = await this.core.store.getAccount();
+    return a && accountView(a);
+  }
+
+  /** Registers with an operator: a new long-term key, certified by it (checked up to the root). */
+  register(operatorUrl: string, opts: { displayName?: string } = {}): Promise<AccountView> {
+    return this.core.exclusive(() => register(this.core, operatorUrl, opts.displayName));
+  }
+
+  /** Logs on afresh (other calls log on by themselves when needed). */
+  login(): Promise<LoginRecord> {
+    return this.core.login();
+  }
+
+  balance(): Promise<Balance> {
+    return balance(this.core);
+  }
+
+  demoTopUp(amount: string): Promise<Balance> {
+    return demoTopUp(this.core, amount);
+  }
+
+  /** The operator's exchange table: cached while valid, refreshed when expired, or 'unavailable'. */
+  exchangeTable(): Promise<ExchangeTableResult> {
+    return exchangeTable(this.core);
+  }
+
+  /** A merchant price in the customer's currency (half-even), e.g. "EUR:0.05" → "SEK:0.57". */
+  quote(price: string): Promise<string> {
+    return quote(this.core, price);
+  }
+
+  merchantInfo(merchantUrl: string): Promise<MerchantPublicInfo> {
+    return merchantInfo(this.core, merchantUrl);
+  }
+
+  /** Buys one product; opens (or re-opens) a deposit at the merchant when needed. */
+  buy(request: BuyRequest): Promise<PurchaseResult> {
+    return this.core.exclusive(() => buy(this.core, request));
+  }
+
+  /** FIG 2: opens a deposit at a merchant without buying yet. */
+  openTransaction(request: OpenRequest): Promise<TransactionView> {
+    return this.core.exclusive(async () => transactionView(await openTransaction(this.core, request)));
+  }
+
+  /** Stops a session (tells the merchant) and sends the customer record. */
+  endTransaction(transactionId: string, reason: StopReason = 'wallet'): Promise<TransactionView> {
+    return this.core.exclusive(async () => transactionView(await endTransaction(this.core, transactionId, reason)));
+  }
+
+  /** FIG 3 step 8: sends (or resends) the customer record of a transaction. */
+  report(transactionId: string): Promise<TransactionView> {
+    return this.core.exclusive(async () => transactionView(await report(this.core, await requireTransaction(this.core, transactionId))));
+  }
+
+  /** The operator's view of a transaction; a cleared one is stored as cleared. */
+  transactionStatus(transactionId: string): Promise<TransactionStatus> {
+    return this.core.exclusive(() => transactionStatus(this.core, transactionId));
+  }
+
+  /** Finishes what a stopped agent left half done; call once at start-up. */
+  recover(): Promise<RecoveryStep[]> {
+    return this.core.exclusive(() => recover(this.core));
+  }
+
+  async listTransactions(): Promise<TransactionView[]> {
+    return (await this.core.store.listTransactions()).map(transactionView);
+  }
+
+  async transaction(transactionId: string): Promise<TransactionView | undefined> {
+    const tx = await this.core.store.getTransaction(transactionId);
+    return tx && transactionView(tx);
+  }
+
+  receipts(transactionId?: string): Promise<ReceiptRecord[]> {
+    return this.core.store.listReceipts(transactionId);
+  }
+}
+
+export type {
+  AccountView,
+  Balance,
+  BuyRequest,
+  CustomerAgentOptions,
+  DepositPolicy,
+  ExchangeTableResult,
+  OpenRequest,
+  PurchaseResult,
+  RecoveryStep,
+  TransactionView,
+};

@@ -1,0 +1,190 @@
+import type { Static } from 'typebox';
+import { BalanceResponse, MerchantPublicInfo, OperatorInfo, RegisterCustomerResponse } from '../api.ts';
+import { ObolError, type ObolErrorJson } from '../errors.ts';
+import {
+  type ExchangeTable,
+  convert,
+  rateBetween,
+  requireValidTable,
+  tableStatus,
+  verifyExchangeTable,
+} from '../exchangeTable.ts';
+import { generateSigningKeyPair, keyHandle } from '../keys.ts';
+import { checkSchema } from '../messages.ts';
+import { type Amount, formatAmount, parseAmount } from '../money.ts';
+import { describeCert, parseCert, verifyChain } from '../pki.ts';
+import type { Signed } from '../signed.ts';
+import type { AccountRecord } from '../walletStore.ts';
+import { type AgentCore, baseUrl, errorJson } from './core.ts';
+
+/** What the UI may show of the account: no keys. */
+export interface AccountView {
+  operatorUrl: string;
+  operatorId: string;
+  operatorName: string;
+  currency: string;
+  customerId: string;
+  kid: string;
+  registeredAt: number;
+}
+
+export type Balance = Static<typeof BalanceResponse>;
+
+/**
+ * The exchange table and how the wallet got it. 'valid': the cached table; 'refreshed': fetched
+ * now; 'unavailable': no valid table could be fetched — `table` is then the expired one, if any,
+ * and `error` says why, so the UI can tell the shopper the rates are stale.
+ */
+export type ExchangeTableResult =
+  | { status: 'valid' | 'refreshed'; table: ExchangeTable }
+  | { status: 'unavailable'; table?: ExchangeTable; error: ObolErrorJson };
+
+export function accountView(a: AccountRecord): AccountView {
+  return {
+    operatorUrl: a.operatorUrl,
+    operatorId: a.operatorId,
+    operatorName: a.operatorName,
+    currency: a.currency,
+    customerId: a.customerId,
+    kid: a.kid,
+    registeredAt: a.registeredAt,
+  };
+}
+
+/**
+ * Registration: learn the operator, make the long-term key (non-extractable), have the operator
+ * certify it, and check that certificate chains to the root through the operator's certificate
+ * and holds our key before anything is stored.
+ */
+export async function register(core: AgentCore, operatorUrl: string, displayName?: string): Promise<AccountView> {
+  if (await core.store.getAccount()) throw new ObolError('CONFLICT', 'this wallet already has an account');
+  const url = baseUrl(operatorUrl);
+  const info = await core.http.get(`${url}/v1/operator`);
+  checkSchema(OperatorInfo, info, 'operator information');
+
+  const keys = await keyHandle(await generateSigningKeyPair(false, core.crypto), core.crypto);
+  const request = displayName === undefined ? { publicKey: keys.publicKeySpki } : { publicKey: keys.publicKeySpki, displayName };
+  const response = await core.http.post(`${url}/v1/customers`, request);
+  checkSchema(RegisterCustomerResponse, response, 'registration response');
+
+  if (core.trustedRoots && !core.trustedRoots.includes(response.rootCert)) {
+    throw new ObolError('CERT_UNTRUSTED', `operator ${info.operatorId} is not under a trusted interbank root`);
+  }
+  const root = parseCert(response.rootCert);
+  const operatorCert = parseCert(response.operatorCert);
+  const now = core.now();
+  await verifyChain(operatorCert, { trustedRoots: [root] }, { now, expectKind: 'operator' }, core.crypto);
+  if (describeCert(operatorCert).subjectId !== info.operatorId) {
+    throw new ObolError('CERT_UNTRUSTED', `the operator certificate is not for ${info.operatorId}`);
+  }
+  const customer = await verifyChain(
+    response.customerCert,
+    { trustedRoots: [root], intermediates: [operatorCert] },
+    { now, expectKind: 'customer' },
+    core.crypto,
+  );
+  if (customer.publicKeySpki !== keys.publicKeySpki) {
+    throw new ObolError('CERT_UNTRUSTED', 'the customer certificate does not hold this wallet’s key');
+  }
+  if (response.currency !== info.currency) {
+    throw new ObolError('CURRENCY_MISMATCH', `the operator said ${info.currency} and then ${response.currency}`);
+  }
+  const account: AccountRecord = {
+    operatorUrl: url,
+    operatorId: info.operatorId,
+    operatorName: info.name,
+    currency: response.currency,
+    customerId: response.customerId,
+    keys: { publicKey: keys.publicKey, privateKey: keys.privateKey },
+    publicKey: keys.publicKeySpki,
+    kid: keys.kid,
+    customerCert: response.customerCert,
+    operatorCert: response.operatorCert,
+    rootCert: response.rootCert,
+    registeredAt: now,
+  };
+  await core.store.putAccount(account);
+  return accountView(account);
+}
+
+export async function balance(core: AgentCore): Promise<Balance> {
+  const account = await core.account();
+  return core.withLogin(async (_login, headers) => {
+    const body = await core.http.get(core.operatorUrl(account, '/v1/balance'), headers);
+    checkSchema(BalanceResponse, body, 'balance');
+    return body;
+  });
+}
+
+/** Demo operators only: add funds to our own account. Returns the new balance. */
+export async function demoTopUp(core: AgentCore, amountText: string): Promise<Balance> {
+  const account = await core.account();
+  const a = parseAmount(amountText);
+  if (a.currency !== account.currency) throw new ObolError('CURRENCY_MISMATCH', `top up in ${account.currency}, not ${a.currency}`);
+  if (a.value <= 0n) throw new ObolError('INVALID_AMOUNT', 'a top-up must be more than zero');
+  await core.withLogin((_login, headers) => core.http.post(core.operatorUrl(account, '/v1/demo/top-up'), { amount: formatAmount(a) }, headers));
+  return balance(core);
+}
+
+/**
+ * The cached table while valid (and, with `refreshWithinMs`, not about to expire); otherwise a
+ * fresh one from our operator, verified with its key.
+ */
+export async function exchangeTable(core: AgentCore, refreshWithinMs = 0): Promise<ExchangeTableResult> {
+  const account = await core.account();
+  const cached = await core.store.getTable();
+  const mine = cached && cached.table.operatorId === account.operatorId ? cached : undefined;
+  const now = core.now();
+  if (mine && tableStatus(mine.table, now + refreshWithinMs) === 'valid') return { status: 'valid', table: mine.table };
+  try {
+    const body = await core.http.get(core.operatorUrl(account, '/v1/exchange-table'));
+    const message = unwrapTable(body);
+    const table = await verifyExchangeTable(message, account.operatorId, await core.operatorResolver(account), core.crypto);
+    if (!mine || table.issuedAt >= mine.table.issuedAt) {
+      await core.store.putTable({ table, signed: message as Signed<'operator.exchangeTable'>, fetchedAt: now });
+    }
+    requireValidTable(table, now);
+    return { status: 'refreshed', table };
+  } catch (e) {
+    const latest = (await core.store.getTable())?.table;
+    const table = latest && latest.operatorId === account.operatorId ? latest : undefined;
+    if (table && tableStatus(table, now) === 'valid') return { status: 'valid', table }; // refreshed early, failed: still good
+    return table ? { status: 'unavailable', table, error: errorJson(e) } : { status: 'unavailable', error: errorJson(e) };
+  }
+}
+
+/** The operator publishes the signed table itself; a `{ table }` wrapper is accepted too. */
+function unwrapTable(body: unknown): unknown {
+  if (body && typeof body === 'object' && !('sig' in body) && 'table' in body) return (body as { table: unknown }).table;
+  return body;
+}
+
+/** A valid table, fetched if needed; EXCHANGE_TABLE_MISSING or EXCHANGE_TABLE_EXPIRED otherwise. */
+export async function validTable(core: AgentCore, refreshWithinMs = 0): Promise<ExchangeTable> {
+  const result = await exchangeTable(core, refreshWithinMs);
+  return requireValidTable(result.table, core.now());
+}
+
+/**
+ * A price in the customer's currency at the operator's table (half-even, the rule for showing
+ * prices). A price already in the customer's currency needs no table.
+ */
+export async function quote(core: AgentCore, priceText: string): Promise<string> {
+  const account = await core.account();
+  const price = parseAmount(priceText);
+  if (price.currency === account.currency) return formatAmount(price);
+  const table = await validTable(core);
+  return formatAmount(convert(price, account.currency, rateBetween(table, price.currency, account.currency), 'half-even').amount);
+}
+
+/** The customer-currency amount that surely covers `price` at `table` (rounded up). */
+export function coverIn(table: ExchangeTable, price: Amount, currency: string): Amount {
+  if (price.currency === currency) return price;
+  return convert(price, currency, rateBetween(table, price.currency, currency), 'ceil').amount;
+}
+
+export async function merchantInfo(core: AgentCore, merchantUrl: string): Promise<MerchantPublicInfo> {
+  const body = await core.http.get(`${baseUrl(merchantUrl)}/merchant`);
+  checkSchema(MerchantPublicInfo, body, 'merchant information');
+  return body;
+}

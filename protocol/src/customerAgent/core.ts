@@ -1,0 +1,196 @@
+import { ChallengeResponse, LoginResponse } from '../api.ts';
+import type { Clock } from '../clock.ts';
+import { type ErrorName, ObolError, type ObolErrorJson } from '../errors.ts';
+import { parseSessionIdentity } from '../identity.ts';
+import { type KeyResolver, type Signer, importPublicKey, keyIdOf, keySigner } from '../keys.ts';
+import { checkSchema } from '../messages.ts';
+import { describeCert, parseCert } from '../pki.ts';
+import { signMessage } from '../signed.ts';
+import type { AccountRecord, LoginRecord, WalletStore } from '../walletStore.ts';
+import { type Http, bearer } from '../http.ts';
+import { type WebCrypto, defaultCrypto, randomId } from '../webcrypto.ts';
+
+/** How the wallet sizes and times a deposit when it opens a transaction. */
+export interface DepositPolicy {
+  /** Smallest deposit, in the customer's currency ("SEK:20.00"). Default: just the first price. */
+  minimum?: string;
+  /** Session timeout asked for at initiation. Default 900 s. */
+  timeoutSec?: number;
+}
+
+export interface CustomerAgentOptions {
+  store: WalletStore;
+  http: Http;
+  clock: Clock;
+  crypto?: WebCrypto;
+  depositPolicy?: DepositPolicy;
+  /**
+   * Interbank roots (base64url DER) the wallet accepts at registration. Without them the root an
+   * operator presents is taken on first use; with them, an operator outside these roots is refused.
+   */
+  trustedRoots?: string[];
+}
+
+/** A login is renewed this long before it expires, so a request never races the expiry. */
+const LOGIN_MARGIN_MS = 5_000;
+
+/** Errors that mean "no answer": the request may or may not have arrived; sending it again is safe. */
+const LOST: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT']);
+/** Errors that mean "the answer is not known for sure": a stored message must be kept for a resend. */
+const UNCERTAIN: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
+
+export function isLost(e: unknown): boolean {
+  return e instanceof ObolError && LOST.has(e.name);
+}
+
+/** A definitive refusal: the peer answered and said no, so what was sent did not count. */
+export function isRefusal(e: unknown): e is ObolError {
+  return e instanceof ObolError && !UNCERTAIN.has(e.name);
+}
+
+export function isAuthError(e: unknown): boolean {
+  return e instanceof ObolError && (e.name === 'SESSION_EXPIRED' || e.name === 'UNAUTHORIZED');
+}
+
+export function errorJson(e: unknown): ObolErrorJson {
+  return e instanceof ObolError ? e.toJSON() : new ObolError('INTERNAL', e instanceof Error ? e.message : String(e)).toJSON();
+}
+
+/** A base URL as stored and compared: no trailing slash. */
+export function baseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ObolError('MALFORMED', `not a URL: ${JSON.stringify(String(url).slice(0, 80))}`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ObolError('MALFORMED', 'only http and https URLs are allowed');
+  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
+}
+
+/**
+ * What every part of the agent shares: the injected platform (store, HTTP, clock, crypto), the
+ * account and operator key, the login, and one lock so that two calls never interleave their
+ * updates of the same transaction (e.g. two tabs buying from one merchant at once).
+ */
+export class AgentCore {
+  readonly store: WalletStore;
+  readonly http: Http;
+  readonly clock: Clock;
+  readonly crypto: WebCrypto;
+  readonly policy: Required<Pick<DepositPolicy, 'timeoutSec'>> & Pick<DepositPolicy, 'minimum'>;
+  readonly trustedRoots: string[] | undefined;
+
+  private operatorKey: { cert: string; kid: string; key: CryptoKey } | undefined;
+  private loggingIn: Promise<LoginRecord> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: CustomerAgentOptions) {
+    this.store = options.store;
+    this.http = options.http;
+    this.clock = options.clock;
+    this.crypto = options.crypto ?? defaultCrypto();
+    this.policy = { timeoutSec: options.depositPolicy?.timeoutSec ?? 900, minimum: options.depositPolicy?.minimum };
+    this.trustedRoots = options.trustedRoots;
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  newId(): string {
+    return randomId(16, this.crypto);
+  }
+
+  /** Runs `fn` after every earlier exclusive call has finished (a FIFO lock). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async account(): Promise<AccountRecord> {
+    const account = await this.store.getAccount();
+    if (!account) throw new ObolError('NO_WALLET_ACCOUNT', 'this wallet has no account yet: register with an operator first');
+    return account;
+  }
+
+  accountSigner(account: AccountRecord): Signer {
+    return keySigner(account.kid, account.keys.privateKey, this.crypto);
+  }
+
+  /** Our operator's message key, from its certificate, imported once. */
+  async operatorResolver(account: AccountRecord): Promise<KeyResolver> {
+    if (this.operatorKey?.cert !== account.operatorCert) {
+      const spki = describeCert(parseCert(account.operatorCert)).publicKeySpki;
+      this.operatorKey = { cert: account.operatorCert, kid: await keyIdOf(spki, this.crypto), key: await importPublicKey(spki, this.crypto) };
+    }
+    const { kid, key } = this.operatorKey;
+    return (k) => (k === kid ? key : undefined);
+  }
+
+  operatorUrl(account: AccountRecord, path: string): string {
+    return `${account.operatorUrl}${path}`;
+  }
+
+  /** A current login: the stored one while it lasts, otherwise a fresh one. */
+  async ensureLogin(): Promise<LoginRecord> {
+    const login = await this.store.getLogin();
+    if (login && login.expiresAt - LOGIN_MARGIN_MS > this.now()) return login;
+    return this.login();
+  }
+
+  /** Logs on by signing a fresh challenge with the long-term key. Concurrent calls share one logon. */
+  login(): Promise<LoginRecord> {
+    if (!this.loggingIn) {
+      this.loggingIn = this.doLogin().finally(() => {
+        this.loggingIn = undefined;
+      });
+    }
+    return this.loggingIn;
+  }
+
+  private async doLogin(): Promise<LoginRecord> {
+    const account = await this.account();
+    const challenge = await this.http.post(this.operatorUrl(account, '/v1/login/challenge'), { customerId: account.customerId });
+    checkSchema(ChallengeResponse, challenge, 'login challenge');
+    const signed = await signMessage(
+      'wallet.login',
+      { msgId: this.newId(), customerId: account.customerId, challenge: challenge.challenge, time: this.now() },
+      this.accountSigner(account),
+    );
+    const response = await this.http.post(this.operatorUrl(account, '/v1/login'), signed);
+    checkSchema(LoginResponse, response, 'login response');
+    if (parseSessionIdentity(response.sessionId).operatorId !== account.operatorId) {
+      throw new ObolError('INVALID_IDENTITY', `the operator answered with a session of another operator (${response.sessionId})`);
+    }
+    const login: LoginRecord = { sessionId: response.sessionId, token: response.token, expiresAt: response.expiresAt };
+    await this.store.putLogin(login);
+    return login;
+  }
+
+  /**
+   * Runs an authenticated call with the bearer token; if the operator says the session expired or
+   * the token is not accepted, logs on again once and repeats the call.
+   */
+  async withLogin<T>(call: (login: LoginRecord, headers: Record<string, string>) => Promise<T>): Promise<T> {
+    const login = await this.ensureLogin();
+    try {
+      return await call(login, bearer(login.token));
+    } catch (e) {
+      if (!isAuthError(e)) throw e;
+      const fresh = await this.login();
+      return call(fresh, bearer(fresh.token));
+    }
+  }
+
+  /** POST, and once more with the same body if no answer came back. */
+  async postTwice(url: string, body: unknown, headers?: Record<string, string>): Promise<unknown> {
+    try {
+      return await this.http.post(url, body, headers);
+    } catch (e) {
+      if (!isLost(e)) throw e;
+      return this.http.post(url, body, headers);
+    }
+  }
+}

@@ -1,0 +1,233 @@
+import type { ExchangeTable } from './exchangeTable.ts';
+import type { PurchaseLine } from './purchaseList.ts';
+import type { Signed } from './signed.ts';
+
+/**
+ * The wallet's persistent state, behind an interface: the extension backs it with IndexedDB, the
+ * tests and the CLI with memory (or a file). Everything the customer agent knows lives here and
+ * nowhere else, because the browser may stop the service worker between any two awaits.
+ *
+ * Records are plain structured-cloneable data: wire strings for money ("EUR:0.05"), numbers for
+ * times (ms since the epoch) and CryptoKeys for keys. Private keys are non-extractable CryptoKeys,
+ * which IndexedDB stores as they are and nobody can read out.
+ *
+ * A store must keep what it is given as it was given (a copy, as IndexedDB does): the agent
+ * always writes a whole record back after changing it.
+ */
+
+/** The wallet's account at its operator (after registration). One per wallet. */
+export interface AccountRecord {
+  /** Base URL of the operator server, without a trailing slash. */
+  operatorUrl: string;
+  operatorId: string;
+  operatorName: string;
+  /** The customer's currency: the operator's currency, the currency of balances and deposits. */
+  currency: string;
+  customerId: string;
+  /** The long-term key pair; the private key is non-extractable. */
+  keys: CryptoKeyPair;
+  /** Base64url SPKI of the long-term public key, and its key id (the `kid` of everything it signs). */
+  publicKey: string;
+  kid: string;
+  /** Base64url DER certificates: ours (customer), our operator's, and the interbank root. */
+  customerCert: string;
+  operatorCert: string;
+  rootCert: string;
+  registeredAt: number;
+}
+
+/** The logged-on relation with the operator (SessionIdentity) and its bearer token. */
+export interface LoginRecord {
+  sessionId: string;
+  token: string;
+  expiresAt: number;
+}
+
+/** The operator's exchange table, verified, with the signed message it came in. */
+export interface TableRecord {
+  table: ExchangeTable;
+  signed: Signed<'operator.exchangeTable'>;
+  fetchedAt: number;
+}
+
+/**
+ * - initiating: the signed initiation is stored and may have been sent; resend the same one.
+ * - open: the operator acknowledged; purchases may be made.
+ * - closed: the session ended (wallet, merchant or timer); the customer record is still to be sent.
+ * - reported: the customer record reached the operator; clearing pending.
+ * - cleared: clearing information arrived.
+ * - failed: the operator refused the initiation; no deposit was reserved.
+ */
+export type TransactionState = 'initiating' | 'open' | 'closed' | 'reported' | 'cleared' | 'failed';
+
+export type StopReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
+
+/**
+ * A purchase in flight. Stored before the order is sent; once the delivery has been checked the
+ * signed accept is stored with it BEFORE it is sent, so a restarted agent resends that very accept
+ * (the merchant counts an acceptId once) instead of signing a second one.
+ */
+export interface PendingPurchase {
+  n: number;
+  productId: string;
+  price: string;
+  origin: string;
+  order: Signed<'wallet.order'>;
+  accept?: Signed<'wallet.accept'>;
+  contentHash?: string;
+  /** The delivered content, base64url, kept until the accept is confirmed. */
+  content?: string;
+  contentType?: string;
+}
+
+/** What clearing (FIG 3 step 10) said about a transaction, as far as the wallet learned it. */
+export interface ClearingResult {
+  outcome?: string;
+  flagged?: boolean;
+  /** In the merchant's currency. */
+  chargedMerchant?: string;
+  unusedMerchant?: string;
+  /** In the customer's currency, when the operator said so. */
+  chargedCustomer?: string;
+  refundCustomer?: string;
+  /** The signed `acquirer.clearing`, as received. */
+  clearing?: unknown;
+}
+
+/** One deposit at one merchant (a trading session): FIG 2 to FIG 3. */
+export interface TransactionRecord {
+  /** Local key, chosen by the wallet before the operator assigns the TransactionIdentity. */
+  id: string;
+  /** The TransactionIdentity, once the operator acknowledged the initiation. */
+  transactionId?: string;
+  state: TransactionState;
+  merchantId: string;
+  merchantName: string;
+  /** Base URL of the merchant module, without a trailing slash. */
+  merchantUrl: string;
+  merchantOperatorId: string;
+  merchantCurrency: string;
+  /** The page origin the session was opened for, when there was one. */
+  origin?: string;
+  /** The session key pair (private non-extractable), its SPKI and key id. */
+  sessionKeys: CryptoKeyPair;
+  sessionPublicKey: string;
+  sessionKid: string;
+  /** The signed initiation (step 2), resent unchanged until acknowledged. */
+  initiate: Signed<'wallet.initiate'>;
+  /** From the acknowledgement (step 7). */
+  tempCert?: string;
+  merchantCert?: string;
+  merchantOrigins?: string[];
+  k1: string;
+  listSalt: string;
+  firstPrice: string;
+  /** The deposit in the customer's currency, and in the merchant's at the pinned rate. */
+  depositCustomer: string;
+  depositMerchant?: string;
+  rate?: string;
+  timeoutSec: number;
+  expiresAt?: number;
+  /** The number of the next new order. */
+  nextN: number;
+  /** Accepted purchases, in order. */
+  lines: PurchaseLine[];
+  /** Total of the accepted purchases, merchant currency: the cumulative of the latest accept. */
+  cumulative: string;
+  pending?: PendingPurchase;
+  closeReason?: StopReason;
+  /** The signed customer record (step 8), stored before it is sent and resent unchanged. */
+  record?: Signed<'wallet.record'>;
+  clearing?: ClearingResult;
+  /** Why the transaction failed or was abandoned, for the UI. */
+  error?: { name: string; message: string };
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One accepted purchase: the shopper's proof of what she paid for. */
+export interface ReceiptRecord {
+  transactionId: string;
+  n: number;
+  merchantId: string;
+  merchantUrl: string;
+  origin: string;
+  productId: string;
+  price: string;
+  /** The signed accept exactly as sent to the merchant. */
+  accept: Signed<'wallet.accept'>;
+  contentHash: string;
+  contentType: string;
+  time: number;
+}
+
+export interface WalletStore {
+  getAccount(): Promise<AccountRecord | undefined>;
+  putAccount(account: AccountRecord): Promise<void>;
+  getLogin(): Promise<LoginRecord | undefined>;
+  /** `undefined` forgets the login. */
+  putLogin(login: LoginRecord | undefined): Promise<void>;
+  getTable(): Promise<TableRecord | undefined>;
+  putTable(table: TableRecord): Promise<void>;
+  /** By TransactionIdentity (an IndexedDB index); a transaction still initiating has none. */
+  getTransaction(transactionId: string): Promise<TransactionRecord | undefined>;
+  /** Insert or replace by `id`. */
+  putTransaction(tx: TransactionRecord): Promise<void>;
+  /** All transactions, oldest first. */
+  listTransactions(): Promise<TransactionRecord[]>;
+  /** Insert or replace by (transactionId, n): adding the same receipt twice keeps one. */
+  addReceipt(receipt: ReceiptRecord): Promise<void>;
+  /** Receipts, oldest first; of one transaction when given. */
+  listReceipts(transactionId?: string): Promise<ReceiptRecord[]>;
+}
+
+/** The store of the tests and the CLI: copies in and out, as IndexedDB does. */
+export class MemoryWalletStore implements WalletStore {
+  private account: AccountRecord | undefined;
+  private login: LoginRecord | undefined;
+  private table: TableRecord | undefined;
+  private readonly transactions = new Map<string, TransactionRecord>();
+  private readonly receipts = new Map<string, ReceiptRecord>();
+
+  async getAccount(): Promise<AccountRecord | undefined> {
+    return copy(this.account);
+  }
+  async putAccount(account: AccountRecord): Promise<void> {
+    this.account = copy(account);
+  }
+  async getLogin(): Promise<LoginRecord | undefined> {
+    return copy(this.login);
+  }
+  async putLogin(login: LoginRecord | undefined): Promise<void> {
+    this.login = copy(login);
+  }
+  async getTable(): Promise<TableRecord | undefined> {
+    return copy(this.table);
+  }
+  async putTable(table: TableRecord): Promise<void> {
+    this.table = copy(table);
+  }
+  async getTransaction(transactionId: string): Promise<TransactionRecord | undefined> {
+    for (const tx of this.transactions.values()) if (tx.transactionId === transactionId) return copy(tx);
+    return undefined;
+  }
+  async putTransaction(tx: TransactionRecord): Promise<void> {
+    this.transactions.set(tx.id, copy(tx));
+  }
+  async listTransactions(): Promise<TransactionRecord[]> {
+    return [...this.transactions.values()].sort((a, b) => a.createdAt - b.createdAt).map((tx) => copy(tx));
+  }
+  async addReceipt(receipt: ReceiptRecord): Promise<void> {
+    this.receipts.set(`${receipt.transactionId}#${receipt.n}`, copy(receipt));
+  }
+  async listReceipts(transactionId?: string): Promise<ReceiptRecord[]> {
+    return [...this.receipts.values()]
+      .filter((r) => transactionId === undefined || r.transactionId === transactionId)
+      .sort((a, b) => a.time - b.time || a.n - b.n)
+      .map((r) => copy(r));
+  }
+}
+
+function copy<T>(value: T): T {
+  return value === undefined ? value : structuredClone(value);
+}
