@@ -9,6 +9,7 @@
  * encapsulated: its error handler (every error as `{ error: { code, name, message } }`) and its
  * not-found handler apply to its own routes only, never to the shop's.
  */
+import cors from '@fastify/cors';
 import { MerchantPaths } from '@obol/protocol/api';
 import { ErrorCodes, type ErrorName, ObolError } from '@obol/protocol/errors';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -94,6 +95,10 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
       error: { code: ErrorCodes.UNSUPPORTED_METHOD, name: 'UNSUPPORTED_METHOD', message: `no ${request.method} ${request.url.split('?')[0]}` },
     }),
   );
+
+  // The wallet's service worker calls from its own origin; requests carry signatures, never
+  // cookies, so any origin may call (CORS without credentials), on the module's routes only.
+  await app.register(cors, { origin: '*', allowedHeaders: ['content-type'], methods: ['GET', 'POST'] });
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));

@@ -1,3 +1,4 @@
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
@@ -71,6 +72,9 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
 
   const app = Fastify({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576 });
   installErrorHandler(app);
+  // Wallets call from an extension's service worker: every request is signed or carries a bearer
+  // token, never a cookie, so any origin may call (CORS without credentials).
+  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
   await app.register(swagger, {
     openapi: {
       info: { title: `Obol operator ${config.operatorId}`, version: '1', description: 'Account manager and acquirer of one Obol operator.' },
