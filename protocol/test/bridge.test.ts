@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { BRIDGE_VERSION, PAGE_TO_WALLET, WALLET_TO_PAGE, isBridgeRequest, isBridgeResponse } from '../src/bridge.ts';
+
+const self = { name: 'this window' };
+const pay = {
+  channel: PAGE_TO_WALLET,
+  version: BRIDGE_VERSION,
+  id: 'req-1',
+  method: 'obol_pay',
+  params: { merchant: 'https://news.example/obol', productId: 'article-1', price: 'EUR:0.03' },
+};
+
+describe('the bridge trust rule', () => {
+  it('accepts a well-formed public request from this window', () => {
+    expect(isBridgeRequest(pay, self, self)).toBe(true);
+    expect(isBridgeRequest({ ...pay, method: 'obol_quote', params: { prices: ['EUR:0.03'] } }, self, self)).toBe(true);
+  });
+
+  it.each([
+    ['another window', pay, { other: true }],
+    ['the answer channel', { ...pay, channel: WALLET_TO_PAGE }, self],
+    ['another version', { ...pay, version: 2 }, self],
+    ['a private method', { ...pay, method: 'wallet_exportKeys', params: {} }, self],
+    ['an inherited name', { ...pay, method: 'constructor', params: {} }, self],
+    ['bad params', { ...pay, params: { ...pay.params, price: '0.03' } }, self],
+    ['extra params', { ...pay, params: { ...pay.params, origin: 'https://bank.example' } }, self],
+    ['a weird id', { ...pay, id: '<script>' }, self],
+    ['not an object', 'obol_pay', self],
+  ])('drops a message from %s', (_what, data, source) => {
+    expect(isBridgeRequest(data, source, self)).toBe(false);
+  });
+
+  it('the page accepts only answers on the wallet channel from its own window', () => {
+    const answer = { channel: WALLET_TO_PAGE, version: BRIDGE_VERSION, id: 'req-1', result: {} };
+    expect(isBridgeResponse(answer, self, self)).toBe(true);
+    expect(isBridgeResponse(answer, {}, self)).toBe(false);
+    expect(isBridgeResponse({ ...answer, channel: PAGE_TO_WALLET }, self, self)).toBe(false);
+  });
+});
