@@ -7,19 +7,22 @@ import { signMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
 import { freePort } from '../src/world/shop.ts';
-import { type TwoOperators, twoOperators } from './support/twoOperators.ts';
+import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
  * Every message handled twice changes nothing the second time; a changed byte, a wrong key, an
  * unknown key or an expired certificate is refused with its code and changes nothing at all.
  * Messages are built by hand here, as a hostile or broken client would send them.
  */
-describe('replayed and tampered messages (PGlite)', () => {
+describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages on %s', (engine) => {
   let t: TwoOperators;
   beforeAll(async () => {
-    t = await twoOperators('PGlite');
+    t = await twoOperators(engine);
   }, 120_000);
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    if (engine === 'PostgreSQL') await stopTestPostgres();
+  });
 
   async function rawCustomer() {
     const key = await keyHandle(await generateSigningKeyPair());

@@ -5,20 +5,23 @@ import { purchasesHash } from '@obol/protocol/purchaseList';
 import { signMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
-import { type TwoOperators, twoOperators } from './support/twoOperators.ts';
+import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
  * How sessions end and how FIG 3 settles them: on the wallet's word, the merchant's word, the
  * timer; a side that never reports; a merchant that claims more than the customer signed. The
  * clock is moved, nothing sleeps.
  */
-describe('ending sessions and settling them (PGlite)', () => {
+describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling them on %s', (engine) => {
   let t: TwoOperators;
   const grace = 300_000;
   beforeAll(async () => {
-    t = await twoOperators('PGlite', { clearingGraceSec: grace / 1000 });
+    t = await twoOperators(engine, { clearingGraceSec: grace / 1000 });
   }, 120_000);
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    if (engine === 'PostgreSQL') await stopTestPostgres();
+  });
 
   async function shopperWithPurchases(n: number) {
     const shopper = t.newShopper('SEK:2.00');
