@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { OperatorPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
 import { Command } from 'commander';
+import { addWalletCommands } from './cli/walletCommands.ts';
 import { getJson, postJson } from './http/client.ts';
 import { checkOperatorConfig } from './operator/config.ts';
 import {
@@ -121,6 +122,8 @@ withAdmin(program.command('positions').description('net positions with other ope
 withAdmin(program.command('settle').description('settle transactions whose reporting deadline passed')).action(async (o: AdminOpts) => {
   print(await postJson(`${o.operator}${OperatorPaths.adminSettleDeadlines}`, {}, adminHeaders(o)));
 });
+
+addWalletCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof ObolError) console.error(`obol: ${e.name} (${e.code}): ${e.message}`);
