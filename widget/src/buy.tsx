@@ -1,0 +1,248 @@
+import type { BridgeParams } from '@obol/protocol/bridge';
+import type { ObolErrorJson } from '@obol/protocol/errors';
+import { render } from 'preact';
+import type { WalletStatus } from './bridgeClient.ts';
+import { context } from './context.ts';
+import { errorSentence, toErrorJson } from './errorText.ts';
+import { displayMoney } from './money.ts';
+import { type PaidDetail, paidSentence, pay, payParams } from './payments.ts';
+import { type Conversion, conversionFor } from './quotes.ts';
+import { safeHref } from './safeHtml.ts';
+import { shadowMount } from './styles.ts';
+
+/** One button's purchase, as a discriminated union (the wallet's presence is kept apart). */
+export type BuyState =
+  | { kind: 'idle' }
+  | { kind: 'paying' }
+  | { kind: 'paid'; sentence: string }
+  | { kind: 'failed'; error: ObolErrorJson; sentence: string };
+
+export type BuyConfig = { ok: true; params: BridgeParams<'obol_pay'>; display: string; name: string } | { ok: false; error: ObolErrorJson };
+
+export interface BuyViewProps {
+  config: BuyConfig;
+  wallet: WalletStatus['kind'];
+  state: BuyState;
+  conversion: Conversion;
+  walletHelp: string | null;
+  onPay(): void;
+}
+
+/** The button's whole look, a pure function of its state (tested on its own). */
+export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }: BuyViewProps) {
+  if (!config.ok) {
+    return (
+      <p class="note" part="note">
+        This price is not set up correctly.
+      </p>
+    );
+  }
+  const status =
+    state.kind === 'paying' ? 'Waiting for your Obol wallet…' : state.kind === 'paid' || state.kind === 'failed' ? state.sentence : '';
+  const live = (
+    <p class={state.kind === 'failed' ? 'status failed' : 'status'} part="status" role="status" aria-live="polite">
+      {status}
+    </p>
+  );
+  if (wallet === 'none' && state.kind !== 'paid') {
+    const help = safeHref(walletHelp);
+    return (
+      <>
+        <p class="fallback" part="fallback">
+          <span class="price">{config.display}</span>
+          <strong>Obol wallet needed</strong>
+          {help ? (
+            <>
+              {' '}
+              (
+              <a href={help} part="help-link">
+                how to get it
+              </a>
+              )
+            </>
+          ) : (
+            ': add the Obol wallet to your browser to buy this with one click.'
+          )}
+        </p>
+        {live}
+      </>
+    );
+  }
+  const busy = state.kind === 'paying';
+  const paid = state.kind === 'paid';
+  return (
+    <>
+      <button
+        type="button"
+        part="button"
+        class={paid ? 'buy paid' : 'buy'}
+        aria-busy={busy ? 'true' : 'false'}
+        // aria-disabled, not `disabled`: the button keeps keyboard focus while the wallet asks.
+        aria-disabled={busy || paid ? 'true' : 'false'}
+        onClick={onPay}
+      >
+        {paid ? (
+          <>
+            <span aria-hidden="true">✓ </span>Paid<span class="sr"> for {config.name}</span>
+          </>
+        ) : (
+          <>
+            <span class="sr">Buy {config.name} for </span>
+            <span class="price" part="price">
+              {config.display}
+            </span>
+            {conversion.kind === 'converted' ? (
+              <span class="converted" part="converted">
+                <span aria-hidden="true">≈ {conversion.text}</span>
+                <span class="sr">, about {conversion.text}</span>
+              </span>
+            ) : conversion.kind === 'stale' ? (
+              <span class="converted stale" part="converted">
+                (conversion out of date)
+              </span>
+            ) : null}
+          </>
+        )}
+      </button>
+      {live}
+    </>
+  );
+}
+
+const WHAT_IS_BOUGHT = new Set(['product', 'price', 'currency', 'merchant']);
+
+function fire(el: HTMLElement, type: string, detail: unknown): void {
+  el.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail }));
+}
+
+/**
+ * `<obol-buy product price currency description [merchant] [for] [wallet-help]>`.
+ * Events (bubbling, composed): `obol:paid`, `obol:failed`, `obol:no-wallet`.
+ */
+export class ObolBuy extends HTMLElement {
+  static observedAttributes = ['product', 'price', 'currency', 'description', 'merchant', 'for', 'wallet-help'];
+
+  private mount: HTMLElement | null = null;
+  private state: BuyState = { kind: 'idle' };
+  private wallet: WalletStatus['kind'] = 'looking';
+  private conversion: Conversion = { kind: 'none' };
+  private quotedFor = '';
+  private unsubscribe: (() => void) | null = null;
+  private toldNoWallet = false;
+  private reportedConfig = '';
+
+  connectedCallback(): void {
+    this.mount = shadowMount(this);
+    this.unsubscribe?.();
+    this.unsubscribe = context().bridge.subscribe((s) => this.onWallet(s));
+  }
+
+  disconnectedCallback(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  attributeChangedCallback(name: string): void {
+    if (!this.mount) return; // the first render happens on connect
+    // Another product or price is another purchase; a new description or help link is not.
+    if (WHAT_IS_BOUGHT.has(name) && this.state.kind !== 'paying') this.state = { kind: 'idle' };
+    this.update();
+  }
+
+  /** What the attributes say, checked; the merchant resolves against the page's URL. */
+  config(): BuyConfig {
+    const ctx = context();
+    try {
+      const params = payParams(
+        {
+          product: this.getAttribute('product') ?? '',
+          price: this.getAttribute('price') ?? '',
+          currency: this.getAttribute('currency') ?? '',
+          description: this.getAttribute('description'),
+          merchant: this.getAttribute('merchant'),
+        },
+        ctx.merchant,
+        ctx.doc.baseURI,
+      );
+      return { ok: true, params, display: displayMoney(params.price), name: params.description ?? params.productId };
+    } catch (e) {
+      return { ok: false, error: toErrorJson(e) };
+    }
+  }
+
+  private onWallet(status: WalletStatus): void {
+    this.wallet = status.kind;
+    if (status.kind === 'none' && !this.toldNoWallet) {
+      this.toldNoWallet = true;
+      queueMicrotask(() => fire(this, 'obol:no-wallet', { product: this.getAttribute('product') }));
+    }
+    this.update();
+  }
+
+  private update(): void {
+    if (!this.mount) return;
+    const config = this.config();
+    if (!config.ok && this.reportedConfig !== config.error.message) {
+      this.reportedConfig = config.error.message;
+      console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${config.error.message}`);
+    }
+    if (config.ok && this.wallet === 'found') this.quote(config.params.price);
+    render(
+      <BuyView
+        config={config}
+        wallet={this.wallet}
+        state={this.state}
+        conversion={config.ok && this.quotedFor === config.params.price ? this.conversion : { kind: 'none' }}
+        walletHelp={this.getAttribute('wallet-help') ?? context().walletHelp}
+        onPay={() => void this.buy()}
+      />,
+      this.mount,
+    );
+  }
+
+  private quote(price: string): void {
+    if (this.quotedFor === price) return;
+    this.quotedFor = price;
+    this.conversion = { kind: 'none' };
+    void context()
+      .quotes.get(price)
+      .then((q) => {
+        if (this.quotedFor !== price) return;
+        this.conversion = conversionFor(price, q);
+        this.update();
+      });
+  }
+
+  /** The click: one payment at a time, none after it was paid. */
+  async buy(): Promise<void> {
+    if (this.state.kind === 'paying' || this.state.kind === 'paid') return;
+    const config = this.config();
+    if (!config.ok) {
+      this.fail(config.error);
+      return;
+    }
+    const ctx = context();
+    this.state = { kind: 'paying' };
+    this.update();
+    if (!(await ctx.bridge.ready())) {
+      // No wallet after all: the honest fallback shows (onWallet), nothing was asked or paid.
+      this.state = { kind: 'idle' };
+      this.update();
+      return;
+    }
+    try {
+      const paid = await pay(ctx, config.params, this.getAttribute('for'));
+      this.state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null) };
+      this.update();
+      fire(this, 'obol:paid', paid.detail satisfies PaidDetail);
+    } catch (e) {
+      this.fail(toErrorJson(e));
+    }
+  }
+
+  private fail(error: ObolErrorJson): void {
+    this.state = { kind: 'failed', error, sentence: errorSentence(error.code) };
+    this.update();
+    fire(this, 'obol:failed', { code: error.code, name: error.name, message: error.message });
+  }
+}

@@ -1,0 +1,79 @@
+import type { BridgeResults } from '@obol/protocol/bridge';
+import { ObolError } from '@obol/protocol/errors';
+
+/**
+ * What a purchase delivered, decoded once and shared by the paywall and the `obol:paid` event:
+ * text types as a string (shown only as text, never parsed into the live page), everything else
+ * as bytes offered for download.
+ */
+export type Delivery =
+  | { kind: 'text'; productId: string; contentType: string; text: string; html: boolean }
+  | { kind: 'file'; productId: string; contentType: string; bytes: Uint8Array<ArrayBuffer>; filename: string };
+
+export function base64UrlToBytes(s: string): Uint8Array<ArrayBuffer> {
+  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(s)) throw new ObolError('MALFORMED', 'delivered content is not base64url');
+  const b64 = s.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** `"text/html; charset=UTF-8"` → `{ type: "text/html", charset: "utf-8" }`. */
+export function parseContentType(contentType: string): { type: string; charset: string } {
+  const [type = '', ...params] = contentType.split(';');
+  let charset = 'utf-8';
+  for (const p of params) {
+    const m = /^\s*charset\s*=\s*"?([A-Za-z0-9._-]+)"?\s*$/i.exec(p);
+    if (m?.[1]) charset = m[1].toLowerCase();
+  }
+  return { type: type.trim().toLowerCase(), charset };
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'application/pdf': '.pdf',
+  'application/epub+zip': '.epub',
+  'application/zip': '.zip',
+  'application/json': '.json',
+  'application/octet-stream': '.bin',
+  'audio/mpeg': '.mp3',
+  'audio/ogg': '.ogg',
+  'image/png': '.png',
+  'image/jpeg': '.jpg',
+  'image/gif': '.gif',
+  'image/webp': '.webp',
+  'image/svg+xml': '.svg',
+  'video/mp4': '.mp4',
+  'text/csv': '.csv',
+};
+
+/** A safe file name: the shop's `filename` if it gave one, else the product id plus the type's extension. */
+export function fileNameFor(productId: string, type: string, wanted?: string | null): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 120);
+  const given = wanted ? clean(wanted) : '';
+  if (given) return given;
+  const base = clean(productId) || 'download';
+  const ext = EXTENSIONS[type] ?? '';
+  return base.endsWith(ext) ? base : base + ext;
+}
+
+export function toDelivery(result: BridgeResults['obol_pay']): Delivery {
+  const { type, charset } = parseContentType(result.contentType);
+  const bytes = base64UrlToBytes(result.content);
+  if (type === 'text/plain' || type === 'text/html' || type === 'text/markdown') {
+    let text: string;
+    try {
+      text = new TextDecoder(charset).decode(bytes);
+    } catch {
+      text = new TextDecoder().decode(bytes); // an unknown charset label: read it as UTF-8
+    }
+    return { kind: 'text', productId: result.productId, contentType: result.contentType, text, html: type === 'text/html' };
+  }
+  return {
+    kind: 'file',
+    productId: result.productId,
+    contentType: type || 'application/octet-stream',
+    bytes,
+    filename: fileNameFor(result.productId, type),
+  };
+}

@@ -1,0 +1,24 @@
+import type { WalletBridge } from './bridgeClient.ts';
+import type { QuoteBook } from './quotes.ts';
+
+/** What every element of the page shares: one bridge, one quote book, the script tag's settings. */
+export interface WidgetContext {
+  bridge: WalletBridge;
+  quotes: QuoteBook;
+  /** The script's `data-merchant`, as written (resolved at pay time against the page URL). */
+  merchant: string | null;
+  /** The script's `data-wallet-help`: a page that explains how to get the wallet. */
+  walletHelp: string | null;
+  doc: Document;
+}
+
+let current: WidgetContext | null = null;
+
+export function configure(ctx: WidgetContext): void {
+  current = ctx;
+}
+
+export function context(): WidgetContext {
+  if (!current) throw new Error('obol widget: configure() was not called');
+  return current;
+}

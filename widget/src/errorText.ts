@@ -1,0 +1,50 @@
+import { ErrorCodes, ObolError, type ObolErrorJson } from '@obol/protocol/errors';
+
+/**
+ * One readable sentence per error code, for shoppers. The wallet's own `message` travels on in
+ * the `obol:failed` event for the page's logs, but a shopper sees only these sentences: text
+ * from another party is never shown as if it were ours, and raw server errors never reach people.
+ */
+const SENTENCES: Partial<Record<number, string>> = {
+  [ErrorCodes.USER_REJECTED]: 'Payment cancelled.',
+  [ErrorCodes.UNAUTHORIZED]: 'Your Obol wallet did not allow this site to ask for a payment.',
+  [ErrorCodes.UNSUPPORTED_METHOD]: 'Your Obol wallet cannot make this kind of payment. Update it and try again.',
+  [ErrorCodes.DISCONNECTED]: 'Your Obol wallet is not reachable. Reload the page and try again.',
+  [ErrorCodes.OVER_BUDGET]: 'This would go over your budget for this site. Raise the budget in your Obol wallet to buy it.',
+  [ErrorCodes.NO_WALLET_ACCOUNT]: 'Set up your Obol wallet first.',
+  [ErrorCodes.PROMPT_PENDING]: 'Your Obol wallet is already asking you about a payment. Answer it first.',
+  [ErrorCodes.SITE_BLOCKED]: 'You turned down payments on this site. Reload the page to be asked again.',
+  [ErrorCodes.INSUFFICIENT_FUNDS]: 'Not enough money in your Obol account. Top it up and try again.',
+  [ErrorCodes.DEPOSIT_EXHAUSTED]: 'The payment could not be completed. Please try again.',
+  [ErrorCodes.EXCHANGE_TABLE_MISSING]: 'Currency conversion is not available right now. Please try again later.',
+  [ErrorCodes.EXCHANGE_TABLE_EXPIRED]: 'Currency conversion is out of date. Please try again later.',
+  [ErrorCodes.RATE_UNAVAILABLE]: 'Your Obol wallet cannot convert this currency.',
+  [ErrorCodes.UNKNOWN_CURRENCY]: 'Obol cannot take payments in this currency.',
+  [ErrorCodes.MERCHANT_NOT_TRUSTED]: 'Your Obol wallet does not trust this shop, so nothing was paid.',
+  [ErrorCodes.UNKNOWN_MERCHANT]: 'Your Obol wallet does not know this shop, so nothing was paid.',
+  [ErrorCodes.UNKNOWN_PRODUCT]: 'This shop does not sell this item any more.',
+  [ErrorCodes.SESSION_EXPIRED]: 'Your payment session with this shop has ended. Please try again.',
+  [ErrorCodes.SESSION_CLOSED]: 'Your payment session with this shop has ended. Please try again.',
+  [ErrorCodes.UNAVAILABLE]: 'Payments are not available right now. Please try again later.',
+  [ErrorCodes.TIMEOUT]: 'No answer from your Obol wallet. Please try again.',
+};
+
+/** Families of codes that share one sentence. */
+function family(code: number): string {
+  if (code >= 1000 && code < 2000) return 'This price is not set up correctly, so nothing was paid.';
+  if (code >= 2000 && code < 3000) return 'The shop could not be verified, so nothing was paid.';
+  return 'The payment did not go through. Please try again.';
+}
+
+export function errorSentence(code: number): string {
+  return SENTENCES[code] ?? family(code);
+}
+
+/**
+ * Any failure as the bridge's wire form `{code, name, message}`. Our own ObolErrors keep their
+ * code; anything else (a bug, a thrown string, an unknown code) becomes INTERNAL.
+ */
+export function toErrorJson(e: unknown): ObolErrorJson {
+  const err = e instanceof ObolError ? e : ObolError.fromJSON(e);
+  return { code: err.code, name: err.name, message: err.message };
+}

@@ -1,0 +1,87 @@
+import { render } from 'preact';
+import { type Delivery, fileNameFor } from './content.ts';
+import { htmlToChildren } from './safeHtml.ts';
+import { shadowMount } from './styles.ts';
+
+export interface PaywallViewProps {
+  delivery: Delivery | null;
+  /** A blob: URL of the file, for file deliveries. */
+  fileUrl: string | null;
+  filename: string | null;
+}
+
+/** Locked: the light-DOM placeholder (the slot). Unlocked: the content, as text or a download link. */
+export function PaywallView({ delivery, fileUrl, filename }: PaywallViewProps) {
+  if (!delivery) return <slot />;
+  if (delivery.kind === 'text') {
+    return (
+      <section class="content" part="content" aria-label="Purchased content">
+        {delivery.html ? htmlToChildren(delivery.text) : <div class="plain">{delivery.text}</div>}
+      </section>
+    );
+  }
+  return (
+    <p class="file" part="content">
+      <a class="download" part="download" href={fileUrl ?? undefined} download={filename ?? undefined} type={delivery.contentType}>
+        Download {filename}
+      </a>
+    </p>
+  );
+}
+
+/**
+ * `<obol-paywall id="…" product="…" [filename="…"]>` — shows its light-DOM content (a teaser,
+ * "buy to read") until a matching purchase delivers, then shows what was bought instead. It
+ * matches a purchase by `product`, or, without one, when an `<obol-buy for="this id">` paid.
+ */
+export class ObolPaywall extends HTMLElement {
+  static observedAttributes = ['filename'];
+
+  private mount: HTMLElement | null = null;
+  private delivery: Delivery | null = null;
+  private fileUrl: string | null = null;
+
+  connectedCallback(): void {
+    this.mount = shadowMount(this);
+    this.update();
+  }
+
+  disconnectedCallback(): void {
+    this.dropFileUrl();
+  }
+
+  attributeChangedCallback(): void {
+    this.update();
+  }
+
+  get unlocked(): boolean {
+    return this.delivery !== null;
+  }
+
+  /** Called by the widget after a purchase; returns whether this paywall took the content. */
+  reveal(delivery: Delivery, targeted = false): boolean {
+    const product = this.getAttribute('product');
+    if (product ? product !== delivery.productId : !targeted) return false;
+    this.dropFileUrl();
+    this.delivery = delivery;
+    this.setAttribute('unlocked', '');
+    this.update();
+    return true;
+  }
+
+  private update(): void {
+    if (!this.mount) return;
+    const d = this.delivery;
+    let filename: string | null = null;
+    if (d?.kind === 'file') {
+      this.fileUrl ??= URL.createObjectURL(new Blob([d.bytes], { type: d.contentType }));
+      filename = fileNameFor(d.productId, d.contentType, this.getAttribute('filename'));
+    }
+    render(<PaywallView delivery={d} fileUrl={this.fileUrl} filename={filename} />, this.mount);
+  }
+
+  private dropFileUrl(): void {
+    if (this.fileUrl) URL.revokeObjectURL(this.fileUrl);
+    this.fileUrl = null;
+  }
+}

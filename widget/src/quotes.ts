@@ -1,0 +1,77 @@
+import type { BridgeResults } from '@obol/protocol/bridge';
+import type { WalletBridge } from './bridgeClient.ts';
+import { currencyOf, displayMoney, isWireMoney } from './money.ts';
+
+type TableStatus = BridgeResults['obol_quote']['tableStatus'];
+export interface QuoteAnswer {
+  tableStatus: TableStatus;
+  converted?: string;
+}
+
+/** What a button shows next to its own price. */
+export type Conversion = { kind: 'none' } | { kind: 'converted'; text: string } | { kind: 'stale' };
+
+/**
+ * 'valid' and 'refreshed' tables give a number; 'expired' and 'unavailable' mean the wallet could
+ * not get a fresh table, so the widget says the conversion is out of date instead of showing a
+ * stale number; 'missing' (no table at all, e.g. no account yet) shows nothing. A converted price
+ * in the price's own currency adds nothing and is not shown either.
+ */
+export function conversionFor(price: string, q: QuoteAnswer | null): Conversion {
+  if (!q) return { kind: 'none' };
+  if (q.tableStatus === 'expired' || q.tableStatus === 'unavailable') return { kind: 'stale' };
+  if (q.tableStatus !== 'valid' && q.tableStatus !== 'refreshed') return { kind: 'none' };
+  if (!isWireMoney(q.converted) || currencyOf(q.converted) === currencyOf(price)) return { kind: 'none' };
+  return { kind: 'converted', text: displayMoney(q.converted) };
+}
+
+const MAX_PER_CALL = 100; // the bridge's maxItems for obol_quote
+
+/**
+ * All the prices on a page go to the wallet in one `obol_quote` call (batched over a microtask,
+ * as the elements connect together), each price once.
+ */
+export class QuoteBook {
+  private readonly cache = new Map<string, Promise<QuoteAnswer | null>>();
+  private queue: Array<{ price: string; resolve(q: QuoteAnswer | null): void }> = [];
+  private scheduled = false;
+
+  constructor(private readonly bridge: Pick<WalletBridge, 'request'>) {}
+
+  get(price: string): Promise<QuoteAnswer | null> {
+    let p = this.cache.get(price);
+    if (!p) {
+      p = new Promise((resolve) => this.queue.push({ price, resolve }));
+      this.cache.set(price, p);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(() => this.flush());
+      }
+    }
+    return p;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    for (let i = 0; i < batch.length; i += MAX_PER_CALL) void this.ask(batch.slice(i, i + MAX_PER_CALL));
+  }
+
+  private async ask(part: Array<{ price: string; resolve(q: QuoteAnswer | null): void }>): Promise<void> {
+    try {
+      const answer = await this.bridge.request('obol_quote', { prices: part.map((x) => x.price) });
+      for (const { price, resolve } of part) {
+        // Matched by the price itself, so a wallet that answers in another order cannot swap them.
+        const q = answer.quotes.find((a) => a.price === price);
+        resolve({ tableStatus: answer.tableStatus, converted: q?.converted });
+      }
+    } catch {
+      // No conversion is shown; a later element asking for the same price tries again.
+      for (const { price, resolve } of part) {
+        this.cache.delete(price);
+        resolve(null);
+      }
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { ErrorCodes, ObolError } from '@obol/protocol/errors';
+import { describe, expect, it } from 'vitest';
+import { errorSentence, toErrorJson } from '../src/errorText.ts';
+
+describe('errorSentence: one readable sentence per code', () => {
+  it('says what the shopper can do about the common wallet errors', () => {
+    expect(errorSentence(4001)).toBe('Payment cancelled.');
+    expect(errorSentence(4302)).toBe('Set up your Obol wallet first.');
+    expect(errorSentence(4301)).toMatch(/budget/);
+    expect(errorSentence(3000)).toMatch(/Not enough money/);
+    expect(errorSentence(6001)).toMatch(/No answer from your Obol wallet/);
+  });
+
+  it('has a sentence for every code of the catalogue, never a raw code name', () => {
+    for (const [name, code] of Object.entries(ErrorCodes)) {
+      const s = errorSentence(code);
+      expect(s).toMatch(/^[A-Z].*\.$/);
+      expect(s).not.toContain(name);
+    }
+    expect(errorSentence(9999)).toBe('The payment did not go through. Please try again.');
+  });
+});
+
+describe('toErrorJson', () => {
+  it('keeps our own errors and rebuilds wire errors by code', () => {
+    expect(toErrorJson(new ObolError('OVER_BUDGET', 'budget for shop.example: 0.50 EUR'))).toEqual({
+      code: 4301,
+      name: 'OVER_BUDGET',
+      message: 'budget for shop.example: 0.50 EUR',
+    });
+    expect(toErrorJson({ code: 4001, message: 'no' })).toEqual({ code: 4001, name: 'USER_REJECTED', message: 'no' });
+  });
+
+  it('turns anything unknown into INTERNAL, without trusting its text', () => {
+    expect(toErrorJson({ code: 12345, message: 'Click here to win' })).toMatchObject({ code: 6002, name: 'INTERNAL' });
+    expect(toErrorJson(new TypeError('x is undefined'))).toMatchObject({ code: 6002, name: 'INTERNAL' });
+    expect(toErrorJson('boom')).toMatchObject({ code: 6002 });
+  });
+});
