@@ -17,6 +17,7 @@ import { type OperatorServer, startOperator } from '../operator/server.ts';
 import { openDb } from '../store/db.ts';
 import { type Shop, startShop } from '../world/shop.ts';
 import { newsCatalogue } from './catalogues.ts';
+import { shopPages } from './shopPages.ts';
 
 /**
  * The demo world: two operators in two currencies and the shops, on fixed local ports, with their
@@ -89,6 +90,13 @@ export async function startDemo(dataDir: string): Promise<DemoWorld> {
     port: DEMO_PORTS.news,
     origins: [`http://localhost:${DEMO_PORTS.news}`],
     db: await openDb({ dataDir: join(dataDir, 'shop-news') }),
+    pages: (app, agent) =>
+      shopPages(app, {
+        title: 'The Daily Obol',
+        tagline: 'Articles for three cents each, paid with one click.',
+        products: () => agent.products(),
+        kind: 'article',
+      }),
   });
   return {
     operators: [sek, eur],

@@ -15,8 +15,11 @@ export interface ShopOptions {
   operatorUrl: string;
   operatorId: string;
   currency: string;
+  /** The operator's admin token (the shop registers with it). */
   adminToken: string;
-  catalogue: Catalogue;
+  /** The shop's own administration token (`POST /obol/admin/products`); none: that route refuses. */
+  shopAdminToken?: string;
+  catalogue?: Catalogue;
   clock: Clock;
   port?: number;
   /** Extra origins the shop's pages are served from (besides its own URL). */
@@ -26,7 +29,7 @@ export interface ShopOptions {
   /** Session timer period; 0 = off (tests call agent.sweep()). */
   sweepIntervalMs?: number;
   /** Add the shop's own pages before it starts listening. */
-  pages?: (app: FastifyInstance) => Promise<void> | void;
+  pages?: (app: FastifyInstance, agent: MerchantAgent) => Promise<void> | void;
   logger?: boolean;
 }
 
@@ -69,13 +72,18 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     operatorUrl: o.operatorUrl,
     currency: o.currency,
     origins,
-    catalogue: o.catalogue,
+    ...(o.catalogue ? { catalogue: o.catalogue } : {}),
     db,
     clock: o.clock,
   });
   const app = Fastify({ logger: o.logger ?? false });
-  await app.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: o.sweepIntervalMs ?? 15_000 });
-  await o.pages?.(app);
+  await app.register(merchantModule, {
+    prefix: '/obol',
+    agent,
+    sweepIntervalMs: o.sweepIntervalMs ?? 15_000,
+    ...(o.shopAdminToken ? { adminToken: o.shopAdminToken } : {}),
+  });
+  await o.pages?.(app, agent);
   await app.listen({ port, host: '127.0.0.1' });
   return {
     app,
