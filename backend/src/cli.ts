@@ -1,7 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { OperatorPaths } from '@obol/protocol/api';
+import { basename, extname } from 'node:path';
+import { MerchantPaths, OperatorPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
+import { parseCert } from '@obol/protocol/pki';
+import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import { Command } from 'commander';
+import { Arbiter, createArbiterKeyDir } from './arbiter/arbiter.ts';
+import { formatReport } from './arbiter/report.ts';
+import { startArbiterServer } from './arbiter/server.ts';
 import { addWalletCommands } from './cli/walletCommands.ts';
 import { getJson, postJson } from './http/client.ts';
 import { checkOperatorConfig } from './operator/config.ts';
@@ -18,7 +24,8 @@ import { startOperator } from './operator/server.ts';
 /**
  * `obol`: the operator's command line. Keys: `obol root init`, `obol operator init`. Running:
  * `obol operator start`. Administration of a running operator (admin token from --admin-token or
- * OBOL_ADMIN_TOKEN): merchants, funding, balances, audit, positions, deadlines.
+ * OBOL_ADMIN_TOKEN): merchants, funding, balances, audit, positions, deadlines. A shop's catalogue:
+ * `obol merchant add-product` (shop admin token). Disputes: `obol arbiter init | judge | serve`.
  */
 const program = new Command('obol').description('Obol micropayments: operator administration').showHelpAfterError();
 
@@ -124,6 +131,140 @@ withAdmin(program.command('settle').description('settle transactions whose repor
 });
 
 addWalletCommands(program);
+
+// ── a shop's catalogue (FIG 4) ──────────────────────────────────────────────────────────────
+
+/** Media types by file extension, for `--file` without `--content-type`. */
+const MEDIA_TYPES: Record<string, string> = {
+  '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.htm': 'text/html; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+  '.json': 'application/json',
+  '.pdf': 'application/pdf',
+  '.zip': 'application/zip',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.svg': 'image/svg+xml',
+  '.webp': 'image/webp',
+  '.mp3': 'audio/mpeg',
+  '.ogg': 'audio/ogg',
+  '.mp4': 'video/mp4',
+  '.epub': 'application/epub+zip',
+};
+
+const merchant = program.command('merchant').description('a shop: its catalogue of products sold through secure delivery');
+merchant
+  .command('add-product')
+  .description('add a product: encrypted once with its own key and signed once by the shop (FIG 4)')
+  .requiredOption('--shop <url>', 'where the shop mounts the merchant module, e.g. http://127.0.0.1:7300/obol')
+  .option('--admin-token <token>', 'the shop admin token (or OBOL_SHOP_ADMIN_TOKEN)')
+  .requiredOption('--id <productId>', 'product id, e.g. field-guide-2026')
+  .requiredOption('--title <title>')
+  .requiredOption('--price <money>', 'in the shop’s currency, e.g. EUR:0.50')
+  .option('--description <text>', 'what the shopper is promised (signed)', '')
+  .option('--file <path>', 'the product’s content: a file')
+  .option('--text <text>', 'the product’s content: a text')
+  .option('--content-type <type>', 'media type (default: from the file name, or text/plain for --text)')
+  .option('--replace', 'replace a product of the same id that differs (new key, new signatures)')
+  .action(
+    async (o: {
+      shop: string;
+      adminToken?: string;
+      id: string;
+      title: string;
+      price: string;
+      description: string;
+      file?: string;
+      text?: string;
+      contentType?: string;
+      replace?: boolean;
+    }) => {
+      if ((o.file === undefined) === (o.text === undefined)) throw new ObolError('MALFORMED', 'give the content with exactly one of --file or --text');
+      const token = o.adminToken ?? process.env.OBOL_SHOP_ADMIN_TOKEN;
+      if (!token) throw new ObolError('UNAUTHORIZED', 'give --admin-token or set OBOL_SHOP_ADMIN_TOKEN');
+      let content: Uint8Array;
+      if (o.file !== undefined) {
+        try {
+          content = new Uint8Array(await readFile(o.file));
+        } catch (e) {
+          throw new ObolError('MALFORMED', `cannot read ${o.file}: ${(e as Error).message}`);
+        }
+      } else {
+        content = utf8.encode(o.text ?? '');
+      }
+      const contentType =
+        o.contentType ?? (o.file !== undefined ? (MEDIA_TYPES[extname(basename(o.file)).toLowerCase()] ?? 'application/octet-stream') : 'text/plain; charset=utf-8');
+      print(
+        await postJson(
+          `${o.shop.replace(/\/+$/, '')}${MerchantPaths.adminProducts}`,
+          {
+            productId: o.id,
+            title: o.title,
+            description: o.description,
+            price: o.price,
+            contentType,
+            content: toBase64Url(content),
+            ...(o.replace ? { replace: true } : {}),
+          },
+          { headers: { authorization: `Bearer ${token}` }, timeoutMs: 120_000 },
+        ),
+      );
+    },
+  );
+
+// ── the arbiter (FIG 4 disputes) ────────────────────────────────────────────────────────────
+
+const arbiter = program.command('arbiter').description('judge disputes over delivered digital goods');
+arbiter
+  .command('init')
+  .description('make an arbiter key folder; prints the public key operators must trust (their `arbiters` configuration)')
+  .requiredOption('--dir <dir>', 'the arbiter key folder to write')
+  .requiredOption('--root-cert <file>', 'the interbank root certificate (PEM), e.g. <root dir>/root.cert.pem')
+  .action(async (o: { dir: string; rootCert: string }) => {
+    const made = await createArbiterKeyDir(o.dir, parseCert(await readFile(o.rootCert, 'utf8')));
+    print({ dir: o.dir, publicKey: made.publicKey, kid: made.kid });
+  });
+arbiter
+  .command('judge')
+  .description('judge one evidence bundle (a wallet’s or a shop’s export) and say what was promised, delivered and signed')
+  .requiredOption('--evidence <file>', 'the evidence bundle (JSON)')
+  .requiredOption('--operator <url...>', 'the merchant’s operator (the trusted party that relayed K1); several allowed')
+  .requiredOption('--key-dir <dir>', 'the arbiter key folder (obol arbiter init)')
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { evidence: string; operator: string[]; keyDir: string; json?: boolean }) => {
+    let evidence: unknown;
+    try {
+      evidence = JSON.parse(await readFile(o.evidence, 'utf8'));
+    } catch (e) {
+      throw new ObolError('MALFORMED', `cannot read the evidence in ${o.evidence}: ${(e as Error).message}`);
+    }
+    const judge = await Arbiter.fromKeyDir(o.keyDir, { operators: o.operator });
+    const report = await judge.judge(evidence);
+    if (o.json) print(report);
+    else process.stdout.write(formatReport(report));
+  });
+arbiter
+  .command('serve')
+  .description('serve POST /v1/judge: evidence in, the report out')
+  .requiredOption('--operator <url...>', 'the operators the arbiter may ask for K1')
+  .requiredOption('--key-dir <dir>', 'the arbiter key folder (obol arbiter init)')
+  .option('--port <port>', 'port', '7400')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .action(async (o: { operator: string[]; keyDir: string; port: string; host: string }) => {
+    const judge = await Arbiter.fromKeyDir(o.keyDir, { operators: o.operator });
+    const server = await startArbiterServer(judge, { port: Number(o.port), host: o.host, logger: true });
+    console.log(`arbiter ${judge.key.kid} listening on ${server.url}`);
+    const stop = async () => {
+      await server.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof ObolError) console.error(`obol: ${e.name} (${e.code}): ${e.message}`);

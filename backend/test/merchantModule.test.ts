@@ -19,9 +19,10 @@ import {
   issueTemporaryCert,
   reissue,
 } from '@obol/protocol/pki';
+import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '@obol/protocol/delivery';
 import { purchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import { fromBase64Url, randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,6 +33,7 @@ import {
   type Product,
   recordPurchasesHash,
 } from '../src/merchant/merchantModule.ts';
+import { downloadsCatalogue, newsCatalogue } from '../src/demo/catalogues.ts';
 import { type Db, openDb } from '../src/store/db.ts';
 
 const HOUR = 3_600_000;
@@ -222,7 +224,7 @@ async function get(path: string) {
   return { status: res.statusCode, body: res.json() };
 }
 
-async function open(opts: Parameters<typeof makeInfo>[0] = {}): Promise<Session> {
+async function openSession(opts: Parameters<typeof makeInfo>[0] = {}): Promise<Session> {
   const s = await makeInfo(opts);
   const res = await post('/info', s.info);
   expect(res.status).toBe(200);
@@ -241,14 +243,17 @@ async function order(s: Session, n: number, productId: string, price: string, ex
   return post('/order', { order: await signOrder(s, n, productId, price, extra) });
 }
 
+/** The FIG 4 delivery of an order, as the module answers it. */
 interface Delivery {
   n: number;
   productId: string;
   price: string;
-  contentHash: string;
+  product: Signed<'merchant.product'>;
+  description: Signed<'merchant.description'>;
+  ciphertext: string;
 }
 
-function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<MessageBody<'wallet.accept'>> = {}) {
+async function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<MessageBody<'wallet.accept'>> = {}) {
   return signMessage(
     'wallet.accept',
     {
@@ -257,7 +262,8 @@ function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<
       n: d.n,
       productId: d.productId,
       price: d.price,
-      receivedHash: d.contentHash,
+      receivedHash: d.product.body.ciphertextHash,
+      descriptionHash: await descriptionHash(d.description.body),
       cumulative,
       time: clock.now(),
       ...extra,
@@ -266,13 +272,19 @@ function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<
   );
 }
 
+/** What the wallet does with the key: unwrap K2 with the session's K1, decrypt, as text. */
+async function openDelivery(s: Session, d: Delivery, key: Signed<'merchant.key'>): Promise<string> {
+  const k2 = await unwrapProductKey(key.body.wrappedK2, s.info.body.k1);
+  return utf8.decode(await decryptProduct(fromBase64Url(d.ciphertext), d.product.body.iv, k2, d.productId));
+}
+
 async function buy(s: Session, n: number, productId: string, price: string, cumulative: string) {
   const o = await order(s, n, productId, price);
   expect(o.status, JSON.stringify(o.body)).toBe(200);
   const accept = await signAccept(s, o.body as Delivery, cumulative);
   const a = await post('/accept', { accept });
   expect(a.status, JSON.stringify(a.body)).toBe(200);
-  return { delivery: o.body as Delivery & { content: string }, accept, response: a.body };
+  return { delivery: o.body as Delivery, accept, response: a.body };
 }
 
 const merchantKeys = (kid: string) => (kid === merchantKey.kid ? merchantKey.publicKey : undefined);
@@ -298,13 +310,24 @@ describe('merchant module: public pages', () => {
     const list = await get('/products');
     expect(list.status).toBe(200);
     expect(list.body.products).toHaveLength(3);
-    expect(list.body.products[0]).toEqual({
+    const { signedDescription, ...plain } = list.body.products[0];
+    expect(plain).toEqual({
       productId: 'article-1',
       title: 'Article one',
       description: 'The first article',
       price: 'EUR:0.03',
       contentType: 'text/html',
     });
+    // FIG 4: the description the merchant signed once, naming the hash of what it sells.
+    const signed = await verifyMessage(signedDescription, 'merchant.description', merchantKeys);
+    expect(signed.body).toEqual({ ...plain, contentHash: toBase64Url(await sha256(utf8.encode('<p>one</p>'))) });
+    const one = await get('/products/article-1');
+    expect(one.status).toBe(200);
+    expect(one.body).toEqual(signedDescription);
+    expect(JSON.stringify(list.body)).not.toContain('<p>one</p>');
+    const none = await get('/products/nothing');
+    expect(none.status).toBe(404);
+    expect(none.body.error.name).toBe('UNKNOWN_PRODUCT');
   });
 
   it('opens its own agent when registered with a configuration, and closes it with the server', async () => {
@@ -401,11 +424,17 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
 
 describe('merchant module: purchases inside a trading session', () => {
   it('sells three 0.03 articles from a 0.10 deposit, refuses the fourth and reports 0.09 with the third accept as proof', async () => {
-    const s = await open({ deposit: 'EUR:0.10' });
+    const s = await openSession({ deposit: 'EUR:0.10' });
     const first = await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
-    expect(first.response).toEqual({ transactionId: s.transactionId, n: 1, charged: 'EUR:0.03', remaining: 'EUR:0.07' });
-    expect(Buffer.from(first.delivery.content, 'base64url').toString('utf8')).toBe('<p>one</p>');
-    expect(first.delivery.contentHash).toBe(toBase64Url(await sha256(utf8.encode('<p>one</p>'))));
+    expect(first.response).toMatchObject({ transactionId: s.transactionId, n: 1, charged: 'EUR:0.03', remaining: 'EUR:0.07' });
+    // FIG 4: the delivery is encrypted and signed by the merchant; the key opens it only with K1.
+    const product = await verifyMessage(first.delivery.product, 'merchant.product', merchantKeys);
+    expect(product.body).toMatchObject({ productId: 'article-1', ciphertextHash: await hashB64(fromBase64Url(first.delivery.ciphertext)) });
+    expect(first.delivery.ciphertext).not.toContain(toBase64Url(utf8.encode('<p>one</p>')));
+    const key = await verifyMessage(first.response.key, 'merchant.key', merchantKeys);
+    expect(key.body).toMatchObject({ transactionId: s.transactionId, n: 1, productId: 'article-1', acceptId: first.accept.body.acceptId });
+    expect(await openDelivery(s, first.delivery, key)).toBe('<p>one</p>');
+    await expect(unwrapProductKey(key.body.wrappedK2, randomId(32))).rejects.toMatchObject({ name: 'PRODUCT_MISMATCH' });
     await buy(s, 2, 'article-2', 'EUR:0.03', 'EUR:0.06');
     const third = await buy(s, 3, 'article-1', 'EUR:0.03', 'EUR:0.09');
     expect(third.response).toMatchObject({ charged: 'EUR:0.09', remaining: 'EUR:0.01' });
@@ -442,7 +471,7 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 
   it('refuses an order with a wrong signature and changes nothing', async () => {
-    const s = await open();
+    const s = await openSession();
     const good = await signOrder(s, 1, 'article-1', 'EUR:0.03');
     const forged = { ...good, body: { ...good.body, productId: 'photo', price: 'EUR:0.05' } };
     const res = await post('/order', { order: forged });
@@ -459,7 +488,7 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 
   it('refuses an order out of sequence', async () => {
-    const s = await open();
+    const s = await openSession();
     const res = await order(s, 2, 'article-1', 'EUR:0.03');
     expect(res.status).toBe(409);
     expect(res.body.error.name).toBe('OUT_OF_SEQUENCE');
@@ -469,7 +498,7 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 
   it('delivers the same order again, and lets an unaccepted order be replaced', async () => {
-    const s = await open();
+    const s = await openSession();
     const o = await signOrder(s, 1, 'article-1', 'EUR:0.03');
     const first = await post('/order', { order: o });
     const again = await post('/order', { order: o });
@@ -486,7 +515,7 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 
   it('refuses a price that is not the catalogue’s, an unknown product, a foreign origin and another salt', async () => {
-    const s = await open();
+    const s = await openSession();
     const cheap = await order(s, 1, 'article-1', 'EUR:0.01');
     expect(cheap.status).toBe(409);
     expect(cheap.body.error.name).toBe('PRODUCT_MISMATCH');
@@ -499,7 +528,7 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 
   it('refuses an accept whose cumulative total is not what was accepted plus the price', async () => {
-    const s = await open();
+    const s = await openSession();
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     const o = await order(s, 2, 'article-2', 'EUR:0.03');
     const high = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.10') });
@@ -512,21 +541,25 @@ describe('merchant module: purchases inside a trading session', () => {
       accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongContent.body.error.name).toBe('PRODUCT_MISMATCH');
+    const wrongDescription = await post('/accept', {
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+    });
+    expect(wrongDescription.body.error.name).toBe('PRODUCT_MISMATCH');
     expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
     const right = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.06') });
     expect(right.body).toMatchObject({ n: 2, charged: 'EUR:0.06', remaining: 'EUR:0.04' });
   });
 
   it('counts a replayed accept once', async () => {
-    const s = await open();
-    const { accept, response } = await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    const s = await openSession();
+    const { accept, response, delivery } = await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     const replay = await post('/accept', { accept });
     expect(replay.status).toBe(200);
+    // The same answer, the same signed key: a wallet whose answer was lost gets its key.
     expect(replay.body).toEqual(response);
     expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
     // A second accept of the same purchase under another id is not a second charge either.
-    const delivered = { n: 1, productId: 'article-1', price: 'EUR:0.03', contentHash: accept.body.receivedHash };
-    const other = await post('/accept', { accept: await signAccept(s, delivered, 'EUR:0.06') });
+    const other = await post('/accept', { accept: await signAccept(s, delivery, 'EUR:0.06') });
     expect(other.body.error.name).toBe('REPLAYED');
     // The same acceptId with different content is refused (and is not mistaken for a replay).
     const next = await order(s, 2, 'article-2', 'EUR:0.03');
@@ -536,9 +569,127 @@ describe('merchant module: purchases inside a trading session', () => {
   });
 });
 
+describe('merchant module: the catalogue (FIG 4: encrypted once, signed once)', () => {
+  const guide = (content: string, extra: Partial<Product> = {}): Product => ({
+    productId: 'field-guide',
+    title: 'Field guide',
+    description: 'A guide to the birds of the city park, 2026 edition',
+    price: 'EUR:0.50',
+    contentType: 'text/plain; charset=utf-8',
+    content: utf8.encode(content),
+    ...extra,
+  });
+  const versions = async () => (await db.query<{ n: bigint }>(`SELECT count(*) AS n FROM merchant_products WHERE product_id = 'field-guide'`))[0]!.n;
+
+  it('adds a product once; the same again changes nothing; another under the same id needs replace', async () => {
+    const added = await agent.addProduct(guide('Blackbird, robin, wren.'));
+    expect(added).toMatchObject({ productId: 'field-guide', result: 'added', size: 23, contentHash: await hashB64(utf8.encode('Blackbird, robin, wren.')) });
+    expect(await agent.addProduct(guide('Blackbird, robin, wren.'))).toMatchObject({ result: 'unchanged', ciphertextHash: added.ciphertextHash });
+    await expect(agent.addProduct(guide('Crow, magpie, jay.'))).rejects.toMatchObject({ name: 'CONFLICT' });
+    await expect(agent.addProduct(guide('Blackbird, robin, wren.', { price: 'EUR:0.60' }))).rejects.toMatchObject({ name: 'CONFLICT' });
+    expect(await versions()).toBe(1n);
+    const described = await verifyMessage((await get('/products/field-guide')).body, 'merchant.description', merchantKeys);
+    expect(described.body).toMatchObject({ price: 'EUR:0.50', contentHash: added.contentHash });
+
+    const replaced = await agent.addProduct(guide('Crow, magpie, jay.'), { replace: true });
+    expect(replaced).toMatchObject({ result: 'replaced' });
+    expect(replaced.ciphertextHash).not.toBe(added.ciphertextHash);
+    expect(await versions()).toBe(2n);
+    const now = await verifyMessage((await get('/products/field-guide')).body, 'merchant.description', merchantKeys);
+    expect(now.body.contentHash).toBe(replaced.contentHash);
+    expect((await get('/products')).body.products.filter((p: { productId: string }) => p.productId === 'field-guide')).toHaveLength(1);
+  });
+
+  it('refuses bad products with a catalogue error and stores nothing', async () => {
+    const before = (await get('/products')).body.products.length;
+    const refused = async (p: Product) => agent.addProduct(p).then(() => 'added', (e: { name: string }) => e.name);
+    expect(await refused(guide('x', { productId: 'no spaces please' }))).toBe('MALFORMED');
+    expect(await refused(guide('x', { productId: 'bad-price', price: 'EUR:0.5' }))).toBe('INVALID_AMOUNT');
+    expect(await refused(guide('x', { productId: 'bad-price', price: 'EUR:0.005' }))).toBe('INVALID_AMOUNT');
+    expect(await refused(guide('x', { productId: 'kronor', price: 'SEK:5.00' }))).toBe('CURRENCY_MISMATCH');
+    expect(await refused(guide('x', { productId: 'no-title', title: '  ' }))).toBe('MALFORMED');
+    expect(await refused(guide('x', { productId: 'no-type', contentType: 'text' }))).toBe('MALFORMED');
+    expect(await refused(guide('x', { productId: 'long', description: 'x'.repeat(4001) }))).toBe('MALFORMED');
+    expect(await refused({ ...guide(''), productId: 'huge', content: new Uint8Array(8 * 1024 * 1024 + 1) })).toBe('MALFORMED');
+    expect((await get('/products')).body.products).toHaveLength(before);
+  });
+
+  it('sells every shopper the same ciphertext and the same signatures: per purchase only the key is made', async () => {
+    const a = await openSession();
+    const b = await openSession();
+    const one = await buy(a, 1, 'photo', 'EUR:0.05', 'EUR:0.05');
+    const two = await buy(b, 1, 'photo', 'EUR:0.05', 'EUR:0.05');
+    expect(two.delivery.ciphertext).toBe(one.delivery.ciphertext);
+    expect(two.delivery.product).toEqual(one.delivery.product); // the very same signature bytes
+    expect(two.delivery.description).toEqual(one.delivery.description);
+    // Each key is wrapped with its own session's K1: it opens there and nowhere else.
+    expect(two.response.key.body.wrappedK2).not.toBe(one.response.key.body.wrappedK2);
+    const k2 = await unwrapProductKey(one.response.key.body.wrappedK2, a.info.body.k1);
+    const bytes = await decryptProduct(fromBase64Url(one.delivery.ciphertext), one.delivery.product.body.iv, k2, 'photo');
+    expect([...bytes]).toEqual([137, 80, 78, 71, 1, 2, 3]);
+    await expect(unwrapProductKey(one.response.key.body.wrappedK2, b.info.body.k1)).rejects.toMatchObject({ name: 'PRODUCT_MISMATCH' });
+  });
+
+  it('a delivery made before the product was replaced is still accepted, and its key opens what was delivered', async () => {
+    await agent.addProduct(guide('Sparrow, starling.', { productId: 'pocket-guide' }));
+    const s = await openSession({ deposit: 'EUR:1.00' });
+    const o = await order(s, 1, 'pocket-guide', 'EUR:0.50');
+    await agent.addProduct(guide('Heron, egret.', { productId: 'pocket-guide' }), { replace: true });
+    const a = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.50') });
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    expect(await openDelivery(s, o.body as Delivery, a.body.key)).toBe('Sparrow, starling.');
+  });
+
+  it('prepares the demo shops’ wares (articles and downloads) the same way, once', async () => {
+    const wares = [...(await newsCatalogue('EUR').list()), ...(await downloadsCatalogue('EUR').list())];
+    const first = await agent.catalogue.sync(wares);
+    expect(first.map((p) => p.result)).toEqual(wares.map(() => 'added'));
+    const again = await agent.catalogue.sync(wares);
+    expect(again.map((p) => p.result)).toEqual(wares.map(() => 'unchanged'));
+    const csv = await verifyMessage((await get('/products/rates-2026.csv')).body, 'merchant.description', merchantKeys);
+    expect(csv.body).toMatchObject({ contentType: 'text/csv; charset=utf-8', price: 'EUR:0.15' });
+  });
+
+  it('adds a product through the administration route, with the shop admin token only', async () => {
+    const admin = Fastify();
+    await admin.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: 0, adminToken: 'shop-admin-token-0123456789' });
+    const add = (body: unknown, token?: string) =>
+      admin.inject({
+        method: 'POST',
+        url: '/obol/admin/products',
+        payload: body as Record<string, unknown>,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+    const body = {
+      productId: 'map',
+      title: 'A map',
+      description: 'The park, 1:5000',
+      price: 'EUR:0.20',
+      contentType: 'image/svg+xml',
+      content: toBase64Url(utf8.encode('<svg/>')),
+    };
+    const none = await add(body);
+    expect(none.statusCode).toBe(401);
+    expect(none.json().error.name).toBe('UNAUTHORIZED');
+    expect((await add(body, 'wrong-token')).json().error.name).toBe('UNAUTHORIZED');
+    // The module mounted without a token refuses the route whatever is sent.
+    expect((await app.inject({ method: 'POST', url: '/obol/admin/products', payload: body, headers: { authorization: 'Bearer x' } })).json().error.name).toBe(
+      'UNAUTHORIZED',
+    );
+    expect((await add({ ...body, price: 'EUR:-1' }, 'shop-admin-token-0123456789')).json().error.name).toBe('MALFORMED');
+    expect((await get('/products/map')).status).toBe(404);
+    const ok = await add(body, 'shop-admin-token-0123456789');
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ productId: 'map', result: 'added', size: 6 });
+    expect(ok.body).not.toContain('k2');
+    expect((await get('/products/map')).body.body).toMatchObject({ title: 'A map', price: 'EUR:0.20' });
+    await admin.close();
+  });
+});
+
 describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   it('reports on the wallet’s stop, once, however often the stop arrives', async () => {
-    const s = await open();
+    const s = await openSession();
     const { accept } = await buy(s, 1, 'photo', 'EUR:0.05', 'EUR:0.05');
     const stop = await signMessage('wallet.stop', { msgId: randomId(16), transactionId: s.transactionId, reason: 'wallet', time: clock.now() }, s.key.signer);
     const res = await post('/stop', { stop });
@@ -555,7 +706,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   });
 
   it('refuses a stop not signed with the session key', async () => {
-    const s = await open();
+    const s = await openSession();
     const stranger = await keyHandle(await generateKeyPair());
     const stop = await signMessage('wallet.stop', { msgId: randomId(16), transactionId: s.transactionId, reason: 'wallet', time: clock.now() }, stranger.signer);
     expect((await post('/stop', { stop })).body.error.name).toBe('UNKNOWN_KEY');
@@ -563,7 +714,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   });
 
   it('reports a session without purchases with the empty-list hash and no proof', async () => {
-    const s = await open();
+    const s = await openSession();
     await agent.stop(s.transactionId);
     await agent.settled();
     const [record] = recordsFor(s.transactionId);
@@ -574,7 +725,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   });
 
   it('closes and reports expired sessions when the timer sweeps', async () => {
-    const s = await open({ timeoutSec: 60 });
+    const s = await openSession({ timeoutSec: 60 });
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     clock.advance(30_000);
     expect((await agent.sweep()).closed).not.toContain(s.transactionId);
@@ -588,7 +739,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   });
 
   it('refuses an order after the session expired and reports it', async () => {
-    const s = await open({ timeoutSec: 60 });
+    const s = await openSession({ timeoutSec: 60 });
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     clock.advance(60_000);
     const res = await order(s, 2, 'article-2', 'EUR:0.03');
@@ -599,7 +750,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
   });
 
   it('keeps the record and retries until the operator answers', async () => {
-    const s = await open();
+    const s = await openSession();
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     operatorDown = true;
     try {

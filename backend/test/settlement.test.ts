@@ -149,6 +149,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
         productId: 'deposits',
         price: 'EUR:0.03',
         receivedHash: await purchasesHash(randomId(16), []),
+        descriptionHash: await purchasesHash(randomId(16), []),
         cumulative: 'EUR:0.12',
         time: t.clock.now(),
       },

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { MAX_CIPHERTEXT_B64 } from './delivery.ts';
 import {
   B64u,
   CertT,
@@ -59,6 +60,8 @@ export const OperatorPaths = {
   adminAudit: '/v1/admin/audit',
   adminPositions: '/v1/admin/positions',
   adminSettleDeadlines: '/v1/admin/settle-deadlines',
+  // the trusted party's answer to an arbiter (FIG 4 disputes; signed request, arbiter key)
+  arbiterKey: '/v1/arbiter/key',
 } as const;
 
 export const OperatorInfo = Type.Object(
@@ -151,10 +154,16 @@ export const CreditLimitRequest = Type.Object({ accountId: Type.String(), limit:
 export const MerchantPaths = {
   merchant: '/merchant',
   info: '/info',
+  /** The catalogue: every product with its signed description. */
+  products: '/products',
+  /** One product's signed description (`Signed<'merchant.description'>`), fetched before ordering. */
+  product: '/products/:productId',
   order: '/order',
   accept: '/accept',
   stop: '/stop',
   session: '/sessions/:transactionId',
+  /** The shop's own administration (bearer shop admin token): add a product. */
+  adminProducts: '/admin/products',
 } as const;
 
 export const MerchantPublicInfo = Type.Object(
@@ -170,31 +179,98 @@ export const MerchantPublicInfo = Type.Object(
 );
 export type MerchantPublicInfo = Static<typeof MerchantPublicInfo>;
 
+/** A product as the shop lists it: plain fields for pages, and the description the merchant signed. */
+export const ProductListing = Type.Object(
+  {
+    productId: ProductIdT,
+    title: Type.String(),
+    description: Type.String(),
+    price: PositiveMoney,
+    contentType: Type.String(),
+    signedDescription: NestedSigned('merchant.description'),
+  },
+  closed,
+);
+export type ProductListing = Static<typeof ProductListing>;
+export const ProductsResponse = Type.Object({ products: Type.Array(ProductListing) }, closed);
+
 export const OrderRequest = Type.Object({ order: NestedSigned('wallet.order') }, closed);
-/** The delivery of purchase n, before it is accepted (and so before it is charged). */
+/**
+ * FIG 4: the delivery of purchase n, before it is accepted (and so before it is charged): the
+ * product encrypted with its K2, the merchant's signature over it, and the signed description.
+ */
 export const OrderResponse = Type.Object(
   {
     transactionId: TransactionIdT,
     n: Type.Integer({ minimum: 1 }),
     productId: ProductIdT,
     price: PositiveMoney,
-    /** Base64url of the delivered content (plain in the order/accept pair; FIG 4 encrypts it). */
-    content: Type.String(),
-    contentType: Type.String(),
-    contentHash: HashT,
+    product: NestedSigned('merchant.product'),
+    description: NestedSigned('merchant.description'),
+    /** The ciphertext, base64url; its SHA-256 is the signed `ciphertextHash`. */
+    ciphertext: B64u(MAX_CIPHERTEXT_B64),
   },
   closed,
 );
 export const AcceptRequest = Type.Object({ accept: NestedSigned('wallet.accept') }, closed);
+/** The purchase is charged; `key` is sign_M([K2]^K1), the same one however often the accept is replayed. */
 export const AcceptResponse = Type.Object(
-  { transactionId: TransactionIdT, n: Type.Integer(), charged: PositiveMoney, remaining: PositiveMoney },
+  {
+    transactionId: TransactionIdT,
+    n: Type.Integer(),
+    charged: PositiveMoney,
+    remaining: PositiveMoney,
+    key: NestedSigned('merchant.key'),
+  },
   closed,
 );
+
+/** The shop's administration: add a product (encrypted and signed once, here). */
+export const AddProductRequest = Type.Object(
+  {
+    productId: ProductIdT,
+    title: Type.String({ minLength: 1, maxLength: 200 }),
+    description: Type.String({ maxLength: 4000 }),
+    price: PositiveMoney,
+    contentType: Type.String({ minLength: 3, maxLength: 100 }),
+    /** The product's bytes, base64url. */
+    content: Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: MAX_CIPHERTEXT_B64 }),
+    /** Replace a product of the same id that differs (a new K2 and new signatures); otherwise CONFLICT. */
+    replace: Type.Optional(Type.Boolean()),
+  },
+  closed,
+);
+/** A product as the shop's administration sees it (never K2). */
+export const ProductView = Type.Object(
+  {
+    productId: ProductIdT,
+    title: Type.String(),
+    price: PositiveMoney,
+    contentType: Type.String(),
+    /** Plaintext bytes. */
+    size: Type.Integer(),
+    contentHash: HashT,
+    ciphertextHash: HashT,
+    descriptionHash: HashT,
+    /** 'added', 'replaced', or 'unchanged' (the same product was already there: nothing was made). */
+    result: Type.Union([Type.Literal('added'), Type.Literal('replaced'), Type.Literal('unchanged')]),
+    createdAt: TimeT,
+  },
+  closed,
+);
+export type ProductView = Static<typeof ProductView>;
 export const StopRequest = Type.Object({ stop: NestedSigned('wallet.stop') }, closed);
 export const StopResponse = Type.Object(
   { transactionId: TransactionIdT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
   closed,
 );
+
+// ── arbiter (FIG 4 disputes) ────────────────────────────────────────────────────────────────
+export const ArbiterPaths = {
+  health: '/healthz',
+  /** POST an evidence bundle (`EvidenceBundle`), get the arbiter's report. */
+  judge: '/v1/judge',
+} as const;
 
 export const Pseudonym = B64u(64);
 export { Money, PositiveMoney };

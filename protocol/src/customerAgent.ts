@@ -14,7 +14,8 @@ import {
 } from './customerAgent/account.ts';
 import { type BuyRequest, type RecoveryStep, buy, recover } from './customerAgent/buy.ts';
 import { AgentCore, type CustomerAgentOptions, type DepositPolicy } from './customerAgent/core.ts';
-import type { PurchaseResult } from './customerAgent/purchase.ts';
+import { type PurchaseResult, exportEvidence, findReceipt, openReceipt } from './customerAgent/purchase.ts';
+import type { EvidenceBundle } from './evidence.ts';
 import {
   type OpenRequest,
   type TransactionView,
@@ -127,10 +128,31 @@ export class CustomerAgent {
   receipts(transactionId?: string): Promise<ReceiptRecord[]> {
     return this.core.store.listReceipts(transactionId);
   }
+
+  /** One receipt, by its id (the acceptId) or by transaction and purchase number. */
+  receipt(ref: string | { transactionId: string; n: number }): Promise<ReceiptRecord> {
+    return findReceipt(this.core, ref);
+  }
+
+  /** A delivered purchase, decrypted again from its receipt (its content is checked against the signed description). */
+  openReceipt(ref: string | { transactionId: string; n: number }): Promise<{ content: Uint8Array; contentType: string }> {
+    return openReceipt(this.core, ref);
+  }
+
+  /**
+   * FIG 4 disputes: the evidence of one purchase for an arbiter (JSON-safe): the merchant-signed
+   * description, encrypted product with its ciphertext and wrapped key (null if it never came),
+   * the shopper's signed accept, and the merchant and temporary certificates as the wallet holds
+   * them. The arbiter obtains K1 from the trusted party, not from the wallet.
+   */
+  exportEvidence(ref: string | { transactionId: string; n: number }): Promise<EvidenceBundle> {
+    return exportEvidence(this.core, ref);
+  }
 }
 
 export type {
   AccountView,
+  EvidenceBundle,
   Balance,
   BuyRequest,
   CustomerAgentOptions,

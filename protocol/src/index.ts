@@ -10,6 +10,8 @@ export * from './signed.ts';
 export * from './money.ts';
 export * from './exchangeTable.ts';
 export * from './purchaseList.ts';
+export * from './delivery.ts';
+export * from './evidence.ts';
 export * from './api.ts';
 export * from './pki.ts';
 export * from './clearingRule.ts';

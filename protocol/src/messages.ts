@@ -200,9 +200,12 @@ export const MerchantDescription = Type.Object(
   },
   closed,
 );
-/** FIG 4: sign_M([product]^K2, productId), signed once per product over the ciphertext's hash. */
+/**
+ * FIG 4: sign_M([product]^K2, productId), signed once per product over the ciphertext's hash.
+ * AES-256-GCM under the product's own K2 (see delivery.ts); `size` is the ciphertext's length.
+ */
 export const MerchantProduct = Type.Object(
-  { productId: ProductIdT, ciphertextHash: HashT, iv: B64u(32), size: Type.Integer({ minimum: 0 }) },
+  { productId: ProductIdT, ciphertextHash: HashT, iv: B64u(32), size: Type.Integer({ minimum: 16, maximum: 16 * 1024 * 1024 }) },
   closed,
 );
 
@@ -214,17 +217,46 @@ export const WalletAccept = Type.Object(
     n: SeqT,
     productId: ProductIdT,
     price: PositiveMoney,
-    /** SHA-256 of the signed encrypted product the wallet received. */
+    /** SHA-256 of the encrypted product the wallet received: the merchant-signed `ciphertextHash`. */
     receivedHash: HashT,
+    /** The signed description the shopper bought against (`descriptionHash` of its body). */
+    descriptionHash: HashT,
     /** Total of all accepted purchases of this transaction, this one included. */
     cumulative: PositiveMoney,
     time: TimeT,
   },
   closed,
 );
-/** FIG 4: sign_M([K2]^K1), per purchase the only thing the merchant signs. */
+/** FIG 4: sign_M([K2]^K1) (AES-KW, RFC 3394), per purchase the only thing the merchant signs. */
 export const MerchantKey = Type.Object(
   { transactionId: TransactionIdT, n: SeqT, productId: ProductIdT, acceptId: MsgId, wrappedK2: B64u(128) },
+  closed,
+);
+
+// ── disputes (FIG 4): the arbiter asks the trusted party for K1 ───────────────────────────
+/** Signed by an arbiter key the merchant's operator is configured to trust. */
+export const ArbiterKeyRequest = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TransactionIdT,
+    /** The merchant the evidence names: the operator releases K1 only for a transaction of this merchant. */
+    merchantId: MerchantIdT,
+    /** The arbiter's own reference for the case, for the operator's log. */
+    caseRef: Type.String({ maxLength: 120 }),
+    time: TimeT,
+  },
+  closed,
+);
+/** The trusted party's answer: K1 as it relayed it to the merchant at initiation, signed. */
+export const AcquirerKeyRelease = Type.Object(
+  {
+    msgId: MsgId,
+    requestMsgId: MsgId,
+    transactionId: TransactionIdT,
+    merchantId: MerchantIdT,
+    k1: B64u(64),
+    time: TimeT,
+  },
   closed,
 );
 
@@ -339,6 +371,8 @@ export const MessageSchemas = {
   'acquirer.clearing': AcquirerClearing,
   'am.withdrawal': WithdrawalRecord,
   'am.deposit': DepositRecord,
+  'arbiter.keyRequest': ArbiterKeyRequest,
+  'acquirer.keyRelease': AcquirerKeyRelease,
 } as const satisfies Record<string, TSchema>;
 
 export type MessageType = keyof typeof MessageSchemas;

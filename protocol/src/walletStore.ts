@@ -63,19 +63,29 @@ export type TransactionState = 'initiating' | 'open' | 'closed' | 'reported' | '
 export type StopReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
 
 /**
- * A purchase in flight. Stored before the order is sent; once the delivery has been checked the
- * signed accept is stored with it BEFORE it is sent, so a restarted agent resends that very accept
- * (the merchant counts an acceptId once) instead of signing a second one.
+ * A purchase in flight (FIG 4). Stored with the chosen signed description before the order is
+ * sent; once the delivery (signed encrypted product) has been checked, the signed accept is stored
+ * with it BEFORE it is sent, so a restarted agent resends that very accept (the merchant counts an
+ * acceptId once) instead of signing a second one, and gets the same key back.
  */
 export interface PendingPurchase {
   n: number;
   productId: string;
   price: string;
   origin: string;
+  /** The merchant-signed description the shopper chose (checked against the merchant's certificate). */
+  description: Signed<'merchant.description'>;
+  /** SHA-256 of the description's canonical body: what the order and the accept name. */
+  descriptionHash: string;
   order: Signed<'wallet.order'>;
+  /** The delivery, once checked: the signed encrypted product and the ciphertext (base64url). */
+  product?: Signed<'merchant.product'>;
+  ciphertext?: string;
   accept?: Signed<'wallet.accept'>;
-  contentHash?: string;
-  /** The delivered content, base64url, kept until the accept is confirmed. */
+  /**
+   * The decrypted content (base64url) and its type, stored with the purchase just before its
+   * receipt is completed as 'delivered', so a store may keep the content next to the receipt.
+   */
   content?: string;
   contentType?: string;
 }
@@ -145,19 +155,55 @@ export interface TransactionRecord {
   updatedAt: number;
 }
 
-/** One accepted purchase: the shopper's proof of what she paid for. */
+/**
+ * What became of an accepted purchase:
+ * - awaiting-key: the accept was signed and sent (the merchant may hold it and be paid), the key
+ *   has not come (yet). The agent asks again (`recover`, the next `buy`); if it never comes, the
+ *   evidence (`exportEvidence`) is for a dispute.
+ * - delivered: the key came, the content decrypted and matches the signed description.
+ * - disputable: the merchant holds the accept, but its key or the content is not what it signed
+ *   (`problem` says what): the evidence is for a dispute.
+ * - not-charged: the merchant refused the accept: nothing was paid.
+ */
+export type ReceiptStatus = 'awaiting-key' | 'delivered' | 'disputable' | 'not-charged';
+
+/**
+ * One accepted purchase: the shopper's proof of what she paid for, and everything an arbiter needs
+ * to judge it (FIG 4): the merchant-signed description, the merchant-signed encrypted product with
+ * its ciphertext, the signed accept, the merchant-signed wrapped key, and the certificates that tie
+ * the signatures to the merchant and to this transaction's session key.
+ */
 export interface ReceiptRecord {
+  /** The acceptId of the signed accept: unique and time-stamped (the page bridge's `receiptId` too). */
+  receiptId: string;
   transactionId: string;
   n: number;
+  status: ReceiptStatus;
   merchantId: string;
+  merchantName: string;
   merchantUrl: string;
+  merchantOperatorId: string;
   origin: string;
   productId: string;
+  title: string;
   price: string;
-  /** The signed accept exactly as sent to the merchant. */
-  accept: Signed<'wallet.accept'>;
+  /** The merchant-signed description, SHA-256 of the promised plaintext, and its content type. */
+  description: Signed<'merchant.description'>;
   contentHash: string;
   contentType: string;
+  /** The merchant-signed encrypted product and the ciphertext as received (base64url). */
+  product: Signed<'merchant.product'>;
+  ciphertext: string;
+  /** The signed accept exactly as sent to the merchant. */
+  accept: Signed<'wallet.accept'>;
+  /** sign_M([K2]^K1), when it came. */
+  key?: Signed<'merchant.key'>;
+  /** The merchant's certificate re-issued by our operator, the temporary certificate, our operator's. */
+  merchantCert: string;
+  tempCert: string;
+  operatorCert: string;
+  /** Why the receipt is disputable or not charged. */
+  problem?: { name: string; message: string };
   time: number;
 }
 

@@ -1,6 +1,9 @@
 /**
- * What a shop sells through the merchant module. The shop brings its own `Catalogue` (a database,
- * files, a CMS); `memoryCatalogue` is the in-memory one for the demo shops and the tests.
+ * Products a shop defines in its own code (a database, files, a CMS): the merchant agent prepares
+ * every one of them when it opens — encrypted once with its own K2, signed once (FIG 4, see
+ * products.ts) — and sells them from its database from then on. `memoryCatalogue` is the
+ * in-memory list of the demo shops and the tests. Products can also be added one at a time with
+ * `agent.addProduct` or `obol merchant add-product`.
  */
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema, ProductIdT } from '@obol/protocol/messages';

@@ -13,29 +13,50 @@
  * plus this price, never more than the deposit. The latest accept is the proof sent at clearing,
  * so the merchant can never claim more than the highest cumulative total the wallet signed.
  *
+ * Delivery (FIG 4). Products are encrypted once with their own K2 and signed once when they are
+ * added (products.ts). An order is answered with the signed encrypted product, its ciphertext and
+ * the signed description — nothing made for it; the accept is answered with sign_M([K2]^K1), K2
+ * of the version delivered wrapped with the K1 the trusted party relayed at initiation, stored
+ * with the accept so that a replay gets the very same key.
+ *
  * Durability. Every decision is one database transaction; the merchant record is stored in the
  * transaction that closes the session and sent afterwards, at least once, until the acquirer
  * answers 2xx (`sweep()` retries). Handling any message twice changes nothing the second time.
  */
 import { fileURLToPath } from 'node:url';
-import { type AcceptResponse, AcceptRequest, type MerchantPublicInfo, type OrderResponse, OrderRequest, OperatorPaths, RecordResponse, type StopResponse, StopRequest } from '@obol/protocol/api';
+import {
+  type AcceptResponse,
+  AcceptRequest,
+  type MerchantPublicInfo,
+  type OrderResponse,
+  OrderRequest,
+  OperatorPaths,
+  type ProductListing,
+  type ProductView,
+  RecordResponse,
+  type StopResponse,
+  StopRequest,
+} from '@obol/protocol/api';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
+import { type ProductInput, wrapProductKey } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
+import { EVIDENCE_FORMAT, type EvidenceBundle } from '@obol/protocol/evidence';
 import { TRANSACTION_ID_PATTERN } from '@obol/protocol/identity';
 import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
-import { type Cert, type CertDescription, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import { type Cert, type CertDescription, certToBase64, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
 import type { PurchaseLine } from '@obol/protocol/purchaseList';
 import { purchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { type WebCrypto, defaultCrypto, fromBase64Url, randomId, sha256, toBase64Url } from '@obol/protocol/webcrypto';
+import { type WebCrypto, defaultCrypto, fromBase64Url, randomId, toBase64Url } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { Db, Queryable } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
-import { type Catalogue, type ProductSummary, summaryOf } from './catalogue.ts';
+import type { Catalogue } from './catalogue.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
+import { type AddProductOptions, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
 
 // ── configuration ────────────────────────────────────────────────────────────────────────────
 
@@ -50,7 +71,7 @@ export interface MerchantConfig {
   merchantId: string;
   /** Shown to shoppers. */
   name: string;
-  /** The merchant's signing key: signs acks and merchant records. */
+  /** The merchant's signing key: signs acks, merchant records and (FIG 4) products, descriptions and wrapped keys. */
   key: KeyHandle;
   /** The merchant's certificate from its operator (base64url DER, PEM, or parsed). */
   merchantCert: Cert | string;
@@ -62,7 +83,12 @@ export interface MerchantConfig {
   currency: string;
   /** The web origins the shop sells on; every order must name one. */
   origins: string[];
-  catalogue: Catalogue;
+  /**
+   * Products the shop defines in code (e.g. `memoryCatalogue`): prepared (encrypted once, signed
+   * once) when the agent opens, unless already prepared as they are. More are added with
+   * `addProduct`; either way they live in the merchant's database.
+   */
+  catalogue?: Catalogue;
   /** The merchant's own database (never an operator's). */
   db: Db;
   clock: Clock;
@@ -150,6 +176,8 @@ interface SessionRow {
   count: number;
   session_key: string;
   session_kid: string;
+  /** K1 as the trusted party relayed it (FIG 4): wraps K2 for this session's shopper. Never shown. */
+  k1: string;
   expires_at: bigint;
   list_salt: string | null;
   latest_accept: Signed<'wallet.accept'> | null;
@@ -158,17 +186,20 @@ interface SessionRow {
 }
 
 const SESSION_COLUMNS = `transaction_id, info_msg_id, ack, pseudonym, currency, deposit, spent, count, session_key,
-  session_kid, expires_at, list_salt, latest_accept, state, close_reason`;
+  session_kid, k1, expires_at, list_salt, latest_accept, state, close_reason`;
 
 interface OrderRow {
   n: number;
   product_id: string;
   price: string;
   amount: bigint;
+  /** SHA-256 of what was delivered: the prepared ciphertext. */
   content_hash: string;
+  description_hash: string | null;
   accept_id: string | null;
   accept_msg: Signed<'wallet.accept'> | null;
   cumulative: bigint | null;
+  key_msg: Signed<'merchant.key'> | null;
 }
 
 interface RecordRow {
@@ -212,13 +243,13 @@ export class MerchantAgent {
   private readonly clock: Clock;
   private readonly crypto: WebCrypto;
   private readonly log: MerchantLogger;
-  private readonly catalogue: Catalogue;
+  /** The prepared catalogue (FIG 4): products encrypted and signed once, in the merchant's database. */
+  readonly catalogue: ProductCatalogue;
   private readonly origins: ReadonlySet<string>;
   private readonly recordUrl: string;
   private readonly sessionKeys = new Map<string, SessionKey>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   private readonly background = new Set<Promise<unknown>>();
-  private readonly contentHashes = new WeakMap<Uint8Array, string>();
 
   private constructor(
     private readonly config: MerchantConfig,
@@ -234,7 +265,7 @@ export class MerchantAgent {
     this.clock = config.clock;
     this.crypto = config.crypto ?? defaultCrypto();
     this.log = config.log ?? noLog;
-    this.catalogue = config.catalogue;
+    this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto);
     this.origins = new Set(config.origins);
     this.recordUrl = `${config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRecord}`;
   }
@@ -273,7 +304,16 @@ export class MerchantAgent {
     const operatorKid = await keyIdOf(op.publicKeySpki, crypto);
     const operatorKey = await publicKeyOf(operatorCert, crypto);
     const own = config.http ? undefined : undiciPost();
-    return new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
+    const agent = new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
+    try {
+      // The shop's own product list goes through the same preparation as `addProduct` (once: a
+      // product already prepared as it is stays as it is).
+      if (config.catalogue) await agent.catalogue.sync(await config.catalogue.list());
+    } catch (e) {
+      await own?.close();
+      throw e;
+    }
+    return agent;
   }
 
   /** What a wallet needs to open a deposit here. */
@@ -288,8 +328,30 @@ export class MerchantAgent {
     };
   }
 
-  async products(): Promise<ProductSummary[]> {
-    return (await this.catalogue.list()).map(summaryOf);
+  /** The catalogue as wallets and pages see it: each product with its signed description. */
+  async products(): Promise<ProductListing[]> {
+    return (await this.catalogue.list()).map(listingOf);
+  }
+
+  /** One product's signed description: what a wallet checks before it orders (UNKNOWN_PRODUCT if none). */
+  async description(productId: string): Promise<Signed<'merchant.description'>> {
+    return (await this.currentProduct(productId)).signedDescription;
+  }
+
+  /**
+   * FIG 4: adds a product to sell. It is checked (a catalogue error, and nothing stored, on bad
+   * input), encrypted once with its own K2 (AES-256-GCM) and signed once (`merchant.product` over
+   * the ciphertext's hash with the id, `merchant.description` with the plaintext's hash). The same
+   * product again changes nothing; a different one under the same id needs `replace`.
+   */
+  addProduct(input: ProductInput, opts: AddProductOptions = {}): Promise<ProductView> {
+    return this.catalogue.add(input, opts);
+  }
+
+  private async currentProduct(productId: string): Promise<StoredProduct> {
+    const product = await this.catalogue.current(productId);
+    if (!product) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${productId}`);
+    return product;
   }
 
   // ── step 4 → 5: the acquirer's information message opens a trading session ──────────────
@@ -346,13 +408,11 @@ export class MerchantAgent {
       throw new ObolError('UNKNOWN_MERCHANT', `merchant ${this.merchantId} does not sell on ${o.origin}`);
     }
     const price = this.ourAmount(o.price, 'price');
-    const product = await this.catalogue.get(o.productId);
-    if (!product) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
+    const product = await this.currentProduct(o.productId);
     if (product.price !== o.price) {
       throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${product.price}, the order says ${o.price}`);
     }
     checkSalt(o.listSalt);
-    const contentHash = await this.contentHash(product.content);
     const now = this.clock.now();
 
     const outcome = await this.db.transaction<Outcome<null>>(async (tx) => {
@@ -368,14 +428,16 @@ export class MerchantAgent {
         const left = formatAmount({ currency: this.currency, value: s.deposit - s.spent });
         return this.closeWith(tx, s, 'deposit-used', now, new ObolError('DEPOSIT_EXHAUSTED', `${o.price} does not fit in what is left of the deposit (${left}); the transaction is being cleared`));
       }
+      // content_hash: SHA-256 of what is delivered — the ciphertext, prepared once for everyone.
       await tx.query(
-        `INSERT INTO merchant_orders (transaction_id, n, product_id, price, amount, order_msg, content_hash, ordered_at)
-         VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+        `INSERT INTO merchant_orders (transaction_id, n, product_id, price, amount, order_msg, content_hash, description_hash, ordered_at)
+         VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9)
          ON CONFLICT (transaction_id, n) DO UPDATE
            SET product_id = EXCLUDED.product_id, price = EXCLUDED.price, amount = EXCLUDED.amount,
-               order_msg = EXCLUDED.order_msg, content_hash = EXCLUDED.content_hash, ordered_at = EXCLUDED.ordered_at
+               order_msg = EXCLUDED.order_msg, content_hash = EXCLUDED.content_hash,
+               description_hash = EXCLUDED.description_hash, ordered_at = EXCLUDED.ordered_at
          WHERE merchant_orders.accept_id IS NULL`,
-        [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), contentHash, now],
+        [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), product.ciphertextHash, product.descriptionHash, now],
       );
       if (s.list_salt === null) {
         await tx.query('UPDATE merchant_sessions SET list_salt = $2 WHERE transaction_id = $1', [transactionId, o.listSalt]);
@@ -383,14 +445,16 @@ export class MerchantAgent {
       return { ok: null };
     });
     this.settle(outcome);
+    // FIG 4: the signed encrypted product with its id, and the signed description — all made once,
+    // when the product was added; nothing is encrypted or signed for this order.
     return {
       transactionId,
       n: o.n,
       productId: o.productId,
       price: o.price,
-      content: Buffer.from(product.content).toString('base64url'),
-      contentType: product.contentType,
-      contentHash,
+      product: product.signedProduct,
+      description: product.signedDescription,
+      ciphertext: Buffer.from(await this.catalogue.ciphertext(product.ciphertextHash)).toString('base64url'),
     };
   }
 
@@ -409,7 +473,7 @@ export class MerchantAgent {
     const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
       // A replay is answered as the first time, whatever happened to the session since.
       const [prior] = await tx.query<OrderRow & { deposit: bigint }>(
-        `SELECT o.n, o.accept_msg, o.cumulative, s.deposit FROM merchant_orders o
+        `SELECT o.n, o.accept_msg, o.cumulative, o.key_msg, s.deposit FROM merchant_orders o
            JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
           WHERE o.transaction_id = $1 AND o.accept_id = $2`,
         [transactionId, a.acceptId],
@@ -419,13 +483,14 @@ export class MerchantAgent {
           // Not REPLAYED: a wallet reads REPLAYED as "the merchant already has this accept".
           throw new ObolError('CONFLICT', `acceptId ${a.acceptId} was already used for another accept`);
         }
-        return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, prior.deposit) };
+        // The same key as the first time: a wallet whose answer was lost asks again with this accept.
+        return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, prior.deposit, prior.key_msg!) };
       }
       const s = await this.openSession(tx, transactionId);
       if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
       if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
       const [pending] = await tx.query<OrderRow>(
-        'SELECT n, product_id, price, amount, content_hash FROM merchant_orders WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL',
+        'SELECT n, product_id, price, amount, content_hash, description_hash FROM merchant_orders WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL',
         [transactionId, a.n],
       );
       if (!pending || a.n !== s.count + 1) {
@@ -437,6 +502,9 @@ export class MerchantAgent {
       if (a.receivedHash !== pending.content_hash) {
         throw new ObolError('PRODUCT_MISMATCH', `the accept names content other than what was delivered for order ${a.n}`);
       }
+      if (a.descriptionHash !== pending.description_hash) {
+        throw new ObolError('PRODUCT_MISMATCH', `the accept names a description other than the one delivered for order ${a.n}`);
+      }
       const expected = s.spent + price.value;
       if (cumulative.value < expected) {
         throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${a.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
@@ -445,17 +513,30 @@ export class MerchantAgent {
         throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${a.price}`);
       }
       if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
+      // FIG 4, the last message: sign_M([K2]^K1) — K2 of the version delivered, wrapped with the
+      // K1 the trusted party relayed. The only thing made per purchase; kept for replays.
+      const keyMsg = await signMessage(
+        'merchant.key',
+        {
+          transactionId,
+          n: a.n,
+          productId: a.productId,
+          acceptId: a.acceptId,
+          wrappedK2: await wrapProductKey(await productKeyIn(tx, pending.content_hash), s.k1, this.crypto),
+        },
+        this.config.key.signer,
+      );
       await tx.query(
-        `UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6
+        `UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
           WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL`,
-        [transactionId, a.n, a.acceptId, JSON.stringify(accept), expected, now],
+        [transactionId, a.n, a.acceptId, JSON.stringify(accept), expected, now, JSON.stringify(keyMsg)],
       );
       await tx.query(
         `UPDATE merchant_sessions SET spent = $2, count = count + 1, latest_accept = $3::text::jsonb
           WHERE transaction_id = $1`,
         [transactionId, expected, JSON.stringify(accept)],
       );
-      return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit) };
+      return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit, keyMsg) };
     });
     return this.settle(outcome);
   }
@@ -539,6 +620,43 @@ export class MerchantAgent {
   async record(transactionId: string): Promise<Signed<'merchant.record'> | undefined> {
     const [r] = await this.db.query<RecordRow>('SELECT record FROM merchant_records WHERE transaction_id = $1', [transactionId]);
     return r?.record;
+  }
+
+  /**
+   * FIG 4 disputes, the merchant's side: the evidence of purchase n as the merchant holds it — its
+   * signed description and encrypted product as delivered, the ciphertext, the shopper's signed
+   * accept, the wrapped key it sent, its own certificate and the temporary certificate its operator
+   * re-issued. The same format the wallet exports, for the same arbiter.
+   */
+  async exportEvidence(transactionId: string, n: number): Promise<EvidenceBundle> {
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'> }>(
+      `SELECT o.n, o.content_hash, o.accept_msg, o.key_msg, s.info FROM merchant_orders o
+         JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
+        WHERE o.transaction_id = $1 AND o.n = $2`,
+      [transactionId, n],
+    );
+    if (!o?.accept_msg) throw new ObolError('NO_ACCEPT', `purchase ${n} of ${transactionId} was never accepted: there is nothing to dispute`);
+    const version = await this.catalogue.version(o.content_hash);
+    if (!version) throw new ObolError('INTERNAL', `the product delivered for purchase ${n} of ${transactionId} is missing`);
+    const cert = (c: Cert | string) => (typeof c === 'string' ? certToBase64(parseCert(c)) : certToBase64(c));
+    return {
+      format: EVIDENCE_FORMAT,
+      presentedBy: 'merchant',
+      transactionId,
+      n,
+      merchantId: this.merchantId,
+      merchantOperatorId: this.config.operatorId,
+      description: version.signedDescription,
+      product: version.signedProduct,
+      ciphertext: Buffer.from(version.ciphertext).toString('base64url'),
+      accept: o.accept_msg,
+      key: o.key_msg,
+      merchantCert: cert(this.config.merchantCert),
+      tempCert: o.info.body.tempCert,
+      operatorCerts: [cert(this.operatorCert)],
+      exportedAt: this.clock.now(),
+    };
   }
 
   /** Resolves when every report started in the background so far has been tried once. */
@@ -732,14 +850,6 @@ export class MerchantAgent {
     this.sessionKeys.set(transactionId, key);
   }
 
-  private async contentHash(content: Uint8Array): Promise<string> {
-    const known = this.contentHashes.get(content);
-    if (known) return known;
-    const hash = toBase64Url(await sha256(new Uint8Array(content), this.crypto));
-    this.contentHashes.set(content, hash);
-    return hash;
-  }
-
   /** An amount in the merchant's currency, written canonically. */
   private ourAmount(text: string, what: string): Amount {
     const a = parseAmount(text);
@@ -753,8 +863,8 @@ export class MerchantAgent {
     return formatAmount({ currency: this.currency, value });
   }
 
-  private acceptResponse(transactionId: string, n: number, charged: bigint, deposit: bigint): AcceptResponseBody {
-    return { transactionId, n, charged: this.fmt(charged), remaining: this.fmt(deposit - charged) };
+  private acceptResponse(transactionId: string, n: number, charged: bigint, deposit: bigint, key: Signed<'merchant.key'>): AcceptResponseBody {
+    return { transactionId, n, charged: this.fmt(charged), remaining: this.fmt(deposit - charged), key };
   }
 }
 

@@ -2,20 +2,26 @@
  * The merchant module: what a shop mounts in its own Fastify server to sell through Obol.
  *
  *   await app.register(merchantModule, { prefix: '/obol', merchantId, name, key, merchantCert,
- *     operatorCert, operatorId, operatorUrl, currency, origins, catalogue, db, clock });
+ *     operatorCert, operatorId, operatorUrl, currency, origins, catalogue, db, clock, adminToken });
  *
  * Thin routing over `MerchantAgent` (the logic, in merchantAgent.ts); the routes are
- * `MerchantPaths` from the protocol's HTTP contract plus `GET /products`. The plugin is
- * encapsulated: its error handler (every error as `{ error: { code, name, message } }`) and its
- * not-found handler apply to its own routes only, never to the shop's.
+ * `MerchantPaths` from the protocol's HTTP contract. `POST /admin/products` (bearer `adminToken`)
+ * adds a product. The plugin is encapsulated: its error handler (every error as
+ * `{ error: { code, name, message } }`) and its not-found handler apply to its own routes only,
+ * never to the shop's.
  */
+import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
-import { MerchantPaths } from '@obol/protocol/api';
+import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
+import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import { ErrorCodes, type ErrorName, ObolError } from '@obol/protocol/errors';
+import { checkSchema } from '@obol/protocol/messages';
+import { fromBase64Url, sha256, utf8 } from '@obol/protocol/webcrypto';
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
 export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
+export { type AddProductOptions, ProductCatalogue, type ProductInput, type StoredProduct } from './products.ts';
 export { type HttpPost, undiciPost } from './http.ts';
 export {
   type CloseReason,
@@ -32,7 +38,7 @@ export {
 } from './merchantAgent.ts';
 
 /** The module's routes, relative to where it is mounted. */
-export const MerchantModulePaths = { ...MerchantPaths, products: '/products' } as const;
+export const MerchantModulePaths = MerchantPaths;
 
 /** The agent's configuration (the plugin opens the agent), or an agent opened by the caller. */
 export type MerchantModuleOptions = (MerchantConfig | { agent: MerchantAgent }) & {
@@ -41,10 +47,17 @@ export type MerchantModuleOptions = (MerchantConfig | { agent: MerchantAgent }) 
    * Default 15 s; 0 turns it off (tests drive `sweep()` themselves).
    */
   sweepIntervalMs?: number;
+  /**
+   * The shop's administration token: `POST /admin/products` with `authorization: Bearer <token>`
+   * adds a product. Without one the route refuses every call.
+   */
+  adminToken?: string;
 };
 
 /** Largest request body the module reads: a signed order or accept is well under 4 KiB. */
 const BODY_LIMIT = 64 * 1024;
+/** A product added through the administration route: its bytes in base64url, and the rest. */
+const ADMIN_BODY_LIMIT = MAX_CIPHERTEXT_B64 + 64 * 1024;
 
 /** HTTP status for each error name; anything not listed is 400. */
 const STATUS: Partial<Record<ErrorName, number>> = {
@@ -102,6 +115,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));
+  app.get<{ Params: { productId: string } }>(MerchantModulePaths.product, async (request) => agent.description(request.params.productId));
   app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => agent.session(request.params.transactionId));
 
   const post = { bodyLimit: BODY_LIMIT };
@@ -110,9 +124,25 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
   app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
 
+  const adminToken = opts.adminToken ? await sha256(utf8.encode(opts.adminToken)) : undefined;
+  app.post(MerchantModulePaths.adminProducts, { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
+    await requireShopAdmin(adminToken, request.headers.authorization);
+    checkSchema(AddProductRequest, request.body, 'product');
+    const { content, replace, ...fields } = request.body;
+    return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
+  });
+
   startTimer(app, agent, opts.sweepIntervalMs ?? 15_000);
   if (ownAgent) app.addHook('onClose', async () => agent.close());
 };
+
+/** The bearer token of the shop's administration, compared in constant time (as hashes). */
+async function requireShopAdmin(expected: Uint8Array | undefined, authorization: string | undefined): Promise<void> {
+  if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
+  const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+  const ok = given !== undefined && timingSafeEqual(await sha256(utf8.encode(given)), expected);
+  if (!ok) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
+}
 
 /** The session timer: one sweep at a time, never keeping the process alive on its own. */
 function startTimer(app: FastifyInstance, agent: MerchantAgent, intervalMs: number): void {

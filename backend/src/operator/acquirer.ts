@@ -1,6 +1,7 @@
 import { OperatorPaths, type RecordResponse } from '@obol/protocol/api';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
+import { keyIdOf } from '@obol/protocol/keys';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
 import { purchasesHash } from '@obol/protocol/purchaseList';
@@ -65,7 +66,58 @@ export const acquirer: FastifyPluginAsync = async (app) => {
     ]);
     return tryClear(ctx, row.id);
   });
+
+  // FIG 4 disputes: an arbiter we trust obtains K1 of one of our merchants' transactions.
+  app.post(OperatorPaths.arbiterKey, async (req) => releaseK1(ctx, req.body));
 };
+
+/** How far an arbiter's request time may be from our clock. */
+const ARBITER_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * The trusted party's part in a dispute: K1 as it relayed it to the merchant, released only to an
+ * arbiter whose key this operator is configured to trust (`arbiters` in its configuration), for a
+ * transaction of the merchant the request names, on a fresh request (its time within five minutes,
+ * its id used once). Each release is logged in `arbiter_requests`; the answer is signed.
+ */
+async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Signed<'acquirer.keyRelease'>> {
+  const kid = kidOf(body);
+  const arbiter = await arbiterByKid(ctx, kid);
+  if (!arbiter) throw new ObolError('UNKNOWN_KEY', 'this key is not an arbiter this operator trusts');
+  const request = await verifyMessage(body, 'arbiter.keyRequest', () => arbiter.key);
+  const r = request.body;
+  const now = ctx.clock.now();
+  if (Math.abs(now - r.time) > ARBITER_CLOCK_SKEW_MS) {
+    throw new ObolError('UNAUTHORIZED', 'the request is not fresh: its time is more than five minutes from ours');
+  }
+  const [row] = await ctx.db.query<{ merchant_id: string; k1: string | null }>('SELECT merchant_id, k1 FROM acq_transactions WHERE id = $1', [
+    r.transactionId,
+  ]);
+  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${r.transactionId} at ${ctx.config.operatorId}`);
+  if (row.merchant_id !== r.merchantId) throw new ObolError('CONFLICT', `transaction ${r.transactionId} is not merchant ${r.merchantId}'s`);
+  if (!row.k1) throw new ObolError('UNKNOWN_TRANSACTION', `transaction ${r.transactionId} was opened before K1 was kept`);
+  const logged = await ctx.db.query(
+    `INSERT INTO arbiter_requests (msg_id, arbiter, transaction_id, case_ref, created_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id`,
+    [r.msgId, arbiter.name, r.transactionId, r.caseRef, now],
+  );
+  if (logged.length === 0) throw new ObolError('REPLAYED', `request ${r.msgId} was already answered`);
+  return signMessage(
+    'acquirer.keyRelease',
+    { msgId: randomId(), requestMsgId: r.msgId, transactionId: r.transactionId, merchantId: row.merchant_id, k1: row.k1, time: now },
+    ctx.identity.key.signer,
+  );
+}
+
+async function arbiterByKid(ctx: OperatorContext, kid: string): Promise<{ name: string; key: CryptoKey } | undefined> {
+  for (const [name, spki] of Object.entries(ctx.config.arbiters ?? {})) {
+    if ((await keyIdOf(spki)) === kid) {
+      await ctx.keys.addSpki(spki);
+      return { name, key: ctx.keys.get(kid)! };
+    }
+  }
+  return undefined;
+}
 
 interface AcqTransactionRow {
   id: string;
@@ -138,11 +190,13 @@ async function openDeposit(
         ],
         { transactionId: b.transactionId },
       );
+      // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
+      // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key).
       await tx.query(
         `INSERT INTO acq_transactions (id, customer_operator, merchant_id, pseudonym, session_public_key, deposit, expires_at,
-           deadline_at, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9)`,
-        [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now],
+           deadline_at, state, created_at, k1)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)`,
+        [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, b.k1],
       );
     },
     { isolation: 'read committed' },

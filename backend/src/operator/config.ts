@@ -28,6 +28,12 @@ export const OperatorConfigSchema = Type.Object({
   demo: Type.Optional(Type.Boolean()),
   demoTopUpLimit: Type.Optional(Type.String()),
   adminToken: Type.String({ minLength: 16 }),
+  /**
+   * Arbiters (dispute boards) this operator trusts, name → public key (SPKI, base64url, as
+   * `obol arbiter init` prints it): as the trusted party of FIG 4 it releases K1 of its merchants'
+   * transactions to them, on a request signed with that key.
+   */
+  arbiters: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 512 }))),
   billing: Type.Optional(
     Type.Object({
       jsonlFile: Type.Optional(Type.String()),

@@ -2,7 +2,8 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
-import { KeyRing } from '@obol/protocol/keys';
+import { ObolError } from '@obol/protocol/errors';
+import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { installErrorHandler } from '../http/errors.ts';
@@ -45,6 +46,12 @@ export interface StartOperatorOptions {
 export async function startOperator(opts: StartOperatorOptions): Promise<OperatorServer> {
   const { config, identity } = opts;
   const clock = opts.clock ?? systemClock;
+  // Arbiters' keys are checked before anything starts: a typo must not surface in a dispute.
+  for (const [name, spki] of Object.entries(config.arbiters ?? {})) {
+    await importPublicKey(spki).catch(() => {
+      throw new ObolError('MALFORMED', `arbiter ${name}: the key is not a P-256 public key (SPKI, base64url)`);
+    });
+  }
   const db = opts.db ?? (await openDb({ databaseUrl: config.databaseUrl ?? process.env.DATABASE_URL, dataDir: config.dataDir }));
   await migrate(db);
   const ledger = new Ledger(db, clock);

@@ -30,7 +30,15 @@ export interface World {
 
 export async function startOperators(
   specs: OperatorSpec[],
-  opts: { clock?: Clock; timers?: boolean; clearingGraceSec?: number; adminToken?: string; root?: RootAuthority } = {},
+  opts: {
+    clock?: Clock;
+    timers?: boolean;
+    clearingGraceSec?: number;
+    adminToken?: string;
+    root?: RootAuthority;
+    /** Arbiters every operator trusts (name → SPKI base64url): they may obtain K1 in a dispute. */
+    arbiters?: Record<string, string>;
+  } = {},
 ): Promise<World> {
   const clock = opts.clock ?? systemClock;
   const root = opts.root ?? (await createRoot('Obol Interbank Root', clock.now()));
@@ -50,6 +58,7 @@ export async function startOperators(
       clearingGraceSec: opts.clearingGraceSec ?? 300,
       demo: spec.demo ?? true,
       adminToken,
+      ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
     };
     operators[spec.operatorId] = await startOperator({
       config,

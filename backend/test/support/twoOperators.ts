@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
+import type { Http } from '@obol/protocol/http';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
 import { JsonlFileSink } from '../../src/billing/index.ts';
 import { newsCatalogue } from '../../src/demo/catalogues.ts';
 import { undiciHttp } from '../../src/http/client.ts';
+import type { RootAuthority } from '../../src/operator/identity.ts';
 import type { OperatorServer } from '../../src/operator/server.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
 import { startTestPostgres, type TestPostgres } from '../../src/store/testPostgres.ts';
@@ -27,8 +29,11 @@ export interface TwoOperators {
   sek: OperatorServer;
   eur: OperatorServer;
   shop: Shop;
+  /** The shop's own database (a test plays a dishonest merchant through it). */
+  shopDb: Db;
   billingDir: string;
-  newShopper(depositMinimum?: string): CustomerAgent;
+  /** A fresh wallet; `http` wraps the network (e.g. to drop or cut answers). */
+  newShopper(depositMinimum?: string, http?: Http): CustomerAgent;
   admin(op: OperatorServer, path: string, body?: unknown): Promise<unknown>;
   billingLines(op: 'sek' | 'eur'): Promise<Array<{ type: string; body: Record<string, unknown> }>>;
   close(): Promise<void>;
@@ -51,8 +56,22 @@ export async function stopTestPostgres(): Promise<void> {
   postgres = undefined;
 }
 
-export async function twoOperators(engine: Engine, opts: { clearingGraceSec?: number } = {}): Promise<TwoOperators> {
-  const clock = new ManualClock(Date.UTC(2026, 10, 23, 12));
+/** The test clock's start: 2026-11-23 12:00 UTC. */
+export const TEST_START = Date.UTC(2026, 10, 23, 12);
+
+export async function twoOperators(
+  engine: Engine,
+  opts: {
+    clearingGraceSec?: number;
+    /** Arbiters every operator trusts (name → SPKI base64url). */
+    arbiters?: Record<string, string>;
+    /** The shop's administration token (`POST /obol/admin/products`). */
+    shopAdminToken?: string;
+    /** The interbank root (default: a new one). */
+    root?: RootAuthority;
+  } = {},
+): Promise<TwoOperators> {
+  const clock = new ManualClock(TEST_START);
   const dbs = await databases(engine);
   const billingDir = await mkdtemp(join(tmpdir(), 'obol-billing-'));
   const world = await startOperators(
@@ -74,7 +93,12 @@ export async function twoOperators(engine: Engine, opts: { clearingGraceSec?: nu
         sinks: [new JsonlFileSink(join(billingDir, 'eur.jsonl'))],
       },
     ],
-    { clock, clearingGraceSec: opts.clearingGraceSec ?? 300 },
+    {
+      clock,
+      clearingGraceSec: opts.clearingGraceSec ?? 300,
+      ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
+      ...(opts.root ? { root: opts.root } : {}),
+    },
   );
   const sek = world.operators['op-sek']!;
   const eur = world.operators['op-eur']!;
@@ -89,6 +113,7 @@ export async function twoOperators(engine: Engine, opts: { clearingGraceSec?: nu
     clock,
     db: dbs.shop,
     sweepIntervalMs: 0,
+    ...(opts.shopAdminToken ? { shopAdminToken: opts.shopAdminToken } : {}),
   });
   const admin = async (op: OperatorServer, path: string, body?: unknown) => {
     const res = await op.app.inject({
@@ -105,11 +130,12 @@ export async function twoOperators(engine: Engine, opts: { clearingGraceSec?: nu
     sek,
     eur,
     shop,
+    shopDb: dbs.shop,
     billingDir,
-    newShopper: (minimum?: string) =>
+    newShopper: (minimum?: string, http?: Http) =>
       new CustomerAgent({
         store: new MemoryWalletStore(),
-        http: undiciHttp,
+        http: http ?? undiciHttp,
         clock,
         depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: 900 },
       }),

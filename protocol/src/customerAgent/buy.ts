@@ -3,7 +3,7 @@ import { OriginT, ProductIdT, checkSchema } from '../messages.ts';
 import { compare, formatAmount, parseAmount } from '../money.ts';
 import type { TransactionRecord, TransactionState } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson, isRefusal } from './core.ts';
-import { type PurchaseResult, completeAccept, purchaseIn, samePurchase } from './purchase.ts';
+import { type PurchaseResult, completeAccept, fetchDescription, purchaseIn, samePurchase } from './purchase.ts';
 import { closeTransaction, openTransaction, remaining, report, retryInitiation } from './transactions.ts';
 
 export interface BuyRequest {
@@ -26,6 +26,10 @@ const EXPIRY_MARGIN_MS = 10_000;
  * Buys one product: in an open transaction at this merchant with enough deposit left, otherwise in
  * a new one (FIG 2). When the merchant has closed the session (deposit used, timer) the wallet
  * reports it, opens a new transaction and orders again there, once.
+ *
+ * First of all the wallet fetches the merchant's signed description of the product and checks it
+ * names this product at this price (PRODUCT_MISMATCH before any deposit is opened otherwise); the
+ * exchange itself is FIG 4 (purchase.ts).
  */
 export async function buy(core: AgentCore, request: BuyRequest): Promise<PurchaseResult> {
   const merchantUrl = baseUrl(request.merchantUrl);
@@ -34,6 +38,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
   checkSchema(ProductIdT, request.productId, 'product id');
   if (request.origin !== undefined) checkSchema(OriginT, request.origin, 'origin');
   const priceText = formatAmount(price);
+  const description = await fetchDescription(core, merchantUrl, request.productId, priceText);
 
   let reopened = false;
   for (;;) {
@@ -43,7 +48,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
     const origin = request.origin ?? tx.origin ?? tx.merchantOrigins?.[0];
     if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${tx.merchantId} names no web origin`);
     try {
-      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin });
+      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description });
     } catch (e) {
       if (reopened || !(e instanceof ObolError) || !MERCHANT_CLOSED.has(e.name)) throw e;
       reopened = true;
@@ -82,9 +87,13 @@ async function findTransaction(
         const done = await completeAccept(core, tx);
         if (same) return done;
       } catch (e) {
-        if (!isRefusal(e)) throw e;
-        if (MERCHANT_CLOSED.has(e.name)) await closeTransaction(core, tx, 'merchant', { notifyMerchant: false });
-        continue;
+        // The click that made this purchase gets its outcome, whatever it is (never a second purchase).
+        if (same || !isRefusal(e)) throw e;
+        if (MERCHANT_CLOSED.has(e.name)) {
+          await closeTransaction(core, tx, 'merchant', { notifyMerchant: false });
+          continue;
+        }
+        // Refused (not charged) or booked with a dispute: either way nothing is in flight any more.
       }
     }
     if ((tx.expiresAt ?? 0) <= core.now() + EXPIRY_MARGIN_MS) {

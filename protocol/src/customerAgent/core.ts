@@ -82,6 +82,8 @@ export class AgentCore {
   readonly trustedRoots: string[] | undefined;
 
   private operatorKey: { cert: string; kid: string; key: CryptoKey } | undefined;
+  /** Keys of merchant certificates (step 7), imported once per certificate, not per message. */
+  private readonly certKeys = new Map<string, { kid: string; key: CryptoKey }>();
   private loggingIn: Promise<LoginRecord> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -126,6 +128,19 @@ export class AgentCore {
       this.operatorKey = { cert: account.operatorCert, kid: await keyIdOf(spki, this.crypto), key: await importPublicKey(spki, this.crypto) };
     }
     const { kid, key } = this.operatorKey;
+    return (k) => (k === kid ? key : undefined);
+  }
+
+  /** The key of a certificate (a merchant's, as our operator re-issued it), imported once. */
+  async certResolver(certB64: string): Promise<KeyResolver> {
+    let known = this.certKeys.get(certB64);
+    if (!known) {
+      const spki = describeCert(parseCert(certB64)).publicKeySpki;
+      known = { kid: await keyIdOf(spki, this.crypto), key: await importPublicKey(spki, this.crypto) };
+      if (this.certKeys.size >= 64) this.certKeys.clear();
+      this.certKeys.set(certB64, known);
+    }
+    const { kid, key } = known;
     return (k) => (k === kid ? key : undefined);
   }
 

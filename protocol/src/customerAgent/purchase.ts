@@ -1,23 +1,36 @@
-import { OrderResponse } from '../api.ts';
-import { ObolError } from '../errors.ts';
-import { keySigner, type Signer } from '../keys.ts';
-import { checkSchema } from '../messages.ts';
+import { AcceptResponse, OrderResponse } from '../api.ts';
+import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '../delivery.ts';
+import { ObolError, type ObolErrorJson } from '../errors.ts';
+import { EVIDENCE_FORMAT, type EvidenceBundle } from '../evidence.ts';
+import { type KeyResolver, keySigner, type Signer } from '../keys.ts';
+import { type MessageType, NestedSigned, checkMessageBody, checkSchema } from '../messages.ts';
 import { add, formatAmount, parseAmount } from '../money.ts';
-import { type Signed, signMessage } from '../signed.ts';
-import type { PendingPurchase, ReceiptRecord, TransactionRecord } from '../walletStore.ts';
-import { fromBase64Url, sha256, toBase64Url } from '../webcrypto.ts';
-import { type AgentCore, isRefusal } from './core.ts';
+import { type Signed, signMessage, verifyMessage } from '../signed.ts';
+import type { AccountRecord, PendingPurchase, ReceiptRecord, ReceiptStatus, TransactionRecord } from '../walletStore.ts';
+import { fromBase64Url, toBase64Url } from '../webcrypto.ts';
+import { type AgentCore, errorJson, isLost, isRefusal } from './core.ts';
 
 /**
- * One purchase inside an open trading session, wallet ↔ merchant only (FIG 4 without
- * encryption): signed order → delivery → checks → signed accept → confirmation. Every step is
- * stored before the message that commits to it is sent:
+ * One purchase inside an open trading session, wallet ↔ merchant only: FIG 4, the fair exchange.
  *
- *   pending order stored → order sent → delivery checked → accept signed and stored → accept sent
- *   → receipt stored → line added and pending cleared.
+ *   signed description chosen (GET /products/:id) → signed order → the merchant's signed
+ *   encrypted product and the signed description → checks: both signatures against the merchant's
+ *   certificate (step 7), the product id and description the shopper chose, SHA-256 of the
+ *   ciphertext = the signed hash → signed accept (the purchase is charged now) → the merchant's
+ *   signed [K2]^K1 → K2 unwrapped with K1, the content decrypted and checked against the
+ *   description's hash.
+ *
+ * Every step is stored before the message that commits to it is sent:
+ *
+ *   pending order stored → order sent → delivery checked → accept signed and stored (with the
+ *   delivery) → receipt 'awaiting-key' stored → accept sent → receipt completed → line added and
+ *   pending cleared.
  *
  * A stop between any two of these leaves a state `purchaseIn` / `completeAccept` continue from:
- * the same order is sent again (same n), the same accept is sent again (same acceptId).
+ * the same order is sent again (same n), the same accept is sent again (same acceptId, and the
+ * merchant answers it with the same key). A lost or broken answer is asked for again, at most
+ * DELIVERY_ATTEMPTS times in all; then the purchase is aborted — before the accept nothing is
+ * paid; after it the receipt keeps the evidence.
  */
 
 export interface PurchaseRequest {
@@ -25,6 +38,8 @@ export interface PurchaseRequest {
   /** Canonical wire amount in the merchant's currency. */
   price: string;
   origin: string;
+  /** The merchant-signed description the shopper chose (`fetchDescription`); its signature is checked here. */
+  description: Signed<'merchant.description'>;
 }
 
 export interface PurchaseResult {
@@ -33,11 +48,16 @@ export interface PurchaseResult {
   contentType: string;
 }
 
+/** How often an order (or an accept) is sent before its purchase is given up: once and twice again. */
+export const DELIVERY_ATTEMPTS = 3;
+
+const SignedDescription = NestedSigned('merchant.description');
+
 export function sessionSigner(core: AgentCore, tx: TransactionRecord): Signer {
   return keySigner(tx.sessionKid, tx.sessionKeys.privateKey, core.crypto);
 }
 
-export function samePurchase(p: PendingPurchase, req: PurchaseRequest): boolean {
+export function samePurchase(p: PendingPurchase, req: { productId: string; price: string; origin: string }): boolean {
   return p.productId === req.productId && p.price === req.price && p.origin === req.origin;
 }
 
@@ -51,14 +71,63 @@ async function dropPending(core: AgentCore, tx: TransactionRecord): Promise<void
   await save(core, tx);
 }
 
-async function newOrder(core: AgentCore, tx: TransactionRecord, req: PurchaseRequest, n: number): Promise<Signed<'wallet.order'>> {
+/**
+ * The signed description of a product, as the merchant publishes it, checked for what it says
+ * before anything is opened or ordered: this product, at the price the shopper is paying
+ * (PRODUCT_MISMATCH otherwise). Its signature is checked once the session is open and the wallet
+ * holds the merchant's certificate.
+ */
+export async function fetchDescription(core: AgentCore, merchantUrl: string, productId: string, price: string): Promise<Signed<'merchant.description'>> {
+  const body = await core.http.get(`${merchantUrl}/products/${encodeURIComponent(productId)}`);
+  checkSchema(SignedDescription, body, 'product description');
+  checkMessageBody('merchant.description', body.body);
+  const d = body.body;
+  if (d.productId !== productId) {
+    throw new ObolError('PRODUCT_MISMATCH', `asked for the description of ${productId}, the merchant sent ${d.productId}'s; nothing was paid`);
+  }
+  if (formatAmount(parseAmount(d.price)) !== price) {
+    throw new ObolError('PRODUCT_MISMATCH', `the merchant's signed description prices ${productId} at ${d.price}, not ${price}; nothing was paid`);
+  }
+  return body as Signed<'merchant.description'>;
+}
+
+/** A merchant-signed message, or BAD_SIGNATURE naming the merchant. */
+async function merchantSigned<T extends MessageType>(message: unknown, type: T, resolve: KeyResolver, what: string, core: AgentCore, tx: TransactionRecord): Promise<Signed<T>> {
+  try {
+    return await verifyMessage(message, type, resolve, core.crypto);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ObolError('BAD_SIGNATURE', `the ${what} is not signed by merchant ${tx.merchantId} (${why})`);
+  }
+}
+
+async function merchantResolver(core: AgentCore, tx: TransactionRecord): Promise<KeyResolver> {
+  if (!tx.merchantCert) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
+  return core.certResolver(tx.merchantCert);
+}
+
+async function newOrder(
+  core: AgentCore,
+  tx: TransactionRecord,
+  req: PurchaseRequest,
+  chosen: { description: Signed<'merchant.description'>; descriptionHash: string },
+  n: number,
+): Promise<Signed<'wallet.order'>> {
   if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
   const order = await signMessage(
     'wallet.order',
-    { transactionId: tx.transactionId, n, productId: req.productId, price: req.price, origin: req.origin, listSalt: tx.listSalt, time: core.now() },
+    {
+      transactionId: tx.transactionId,
+      n,
+      productId: req.productId,
+      price: req.price,
+      origin: req.origin,
+      listSalt: tx.listSalt,
+      time: core.now(),
+    },
     sessionSigner(core, tx),
   );
-  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, order };
+  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, ...chosen, order };
   await save(core, tx);
   return order;
 }
@@ -68,7 +137,9 @@ async function newOrder(core: AgentCore, tx: TransactionRecord, req: PurchaseReq
  * for this very purchase: the shopper never pays twice for one click). A stored order for this
  * purchase is resent as it is; one for another purchase is given up (it was never accepted).
  * Merchant refusals propagate as they are (DEPOSIT_EXHAUSTED, SESSION_CLOSED, …) with nothing
- * pending; no answer (UNAVAILABLE) propagates with the order or accept kept for a resend.
+ * pending; a wrong product (PRODUCT_MISMATCH) or signature (BAD_SIGNATURE) is refused before any
+ * accept; no answer (UNAVAILABLE) after DELIVERY_ATTEMPTS propagates with the order kept for a
+ * resend; a delivery that keeps arriving broken is given up. In none of these is anything paid.
  */
 export async function purchaseIn(core: AgentCore, tx: TransactionRecord, req: PurchaseRequest): Promise<PurchaseResult> {
   if (tx.pending?.accept) {
@@ -76,46 +147,96 @@ export async function purchaseIn(core: AgentCore, tx: TransactionRecord, req: Pu
     const done = await completeAccept(core, tx);
     if (same) return done;
   }
-  let order = tx.pending && samePurchase(tx.pending, req) ? tx.pending.order : await newOrder(core, tx, req, tx.nextN);
+  const resolve = await merchantResolver(core, tx);
+  const description = await merchantSigned(req.description, 'merchant.description', resolve, `description of ${req.productId}`, core, tx);
+  const chosen = { description, descriptionHash: await descriptionHash(description.body, core.crypto) };
+  const resend = tx.pending && samePurchase(tx.pending, req) && tx.pending.descriptionHash === chosen.descriptionHash;
+  let order = resend ? tx.pending!.order : await newOrder(core, tx, req, chosen, tx.nextN);
   let renumbered = false;
-  for (;;) {
+  let broken = '';
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > DELIVERY_ATTEMPTS) {
+      await dropPending(core, tx);
+      throw new ObolError(
+        'UNAVAILABLE',
+        `the delivery of ${req.productId} did not arrive whole in ${DELIVERY_ATTEMPTS} tries (${broken}); the purchase was aborted and nothing was paid`,
+      );
+    }
     let body: unknown;
     try {
-      body = await core.postTwice(`${tx.merchantUrl}/order`, { order });
+      body = await core.http.post(`${tx.merchantUrl}/order`, { order });
     } catch (e) {
+      if (isLost(e)) {
+        if (attempt < DELIVERY_ATTEMPTS) continue;
+        // Nothing was accepted, so nothing is paid; the same order is resent on the next try.
+        throw new ObolError((e as ObolError).name, `${(e as ObolError).message}: no delivery of ${req.productId} after ${DELIVERY_ATTEMPTS} tries; nothing was paid`);
+      }
       if (!isRefusal(e)) throw e;
       await dropPending(core, tx);
       // The merchant counts order numbers differently (an unaccepted delivery used up n): one more try.
       if (!renumbered && (e.name === 'OUT_OF_SEQUENCE' || e.name === 'REPLAYED')) {
         renumbered = true;
-        order = await newOrder(core, tx, req, order.body.n + 1);
+        order = await newOrder(core, tx, req, chosen, order.body.n + 1);
+        attempt = 0;
         continue;
       }
       throw e;
     }
-    return receiveDelivery(core, tx, body);
+    const delivery = await checkDelivery(core, tx, resolve, body);
+    if ('broken' in delivery) {
+      broken = delivery.broken;
+      continue;
+    }
+    return acceptDelivery(core, tx, delivery);
   }
 }
 
-/** Checks the delivery against the order; only then signs, stores and sends the accept. */
-async function receiveDelivery(core: AgentCore, tx: TransactionRecord, body: unknown): Promise<PurchaseResult> {
+interface Delivery {
+  product: Signed<'merchant.product'>;
+  ciphertext: string;
+  ciphertextHash: string;
+}
+
+/**
+ * The delivery against the order and the chosen description. What is for another product, or not
+ * signed by the merchant, is refused for good (the pending order is dropped: nothing was paid);
+ * what is merely incomplete — cut short, unreadable — is `{ broken }`, to be asked for again.
+ */
+async function checkDelivery(core: AgentCore, tx: TransactionRecord, resolve: KeyResolver, body: unknown): Promise<Delivery | { broken: string }> {
   const pending = tx.pending!;
-  let content: Uint8Array<ArrayBuffer>;
-  let contentHash: string;
   try {
     checkSchema(OrderResponse, body, 'delivery');
-    if (body.transactionId !== tx.transactionId || body.n !== pending.n) throw new Error('for another order');
-    if (body.productId !== pending.productId) throw new Error(`product ${body.productId}, ordered ${pending.productId}`);
-    if (formatAmount(parseAmount(body.price)) !== pending.price) throw new Error(`price ${body.price}, ordered ${pending.price}`);
-    content = fromBase64Url(body.content);
-    contentHash = toBase64Url(await sha256(content, core.crypto));
-    if (contentHash !== body.contentHash) throw new Error('the content does not match its hash');
+  } catch (e) {
+    return { broken: (e as Error).message };
+  }
+  try {
+    const wrong = (why: string) => new ObolError('PRODUCT_MISMATCH', `the merchant delivered something else than was ordered (${why}); nothing was paid`);
+    if (body.transactionId !== tx.transactionId || body.n !== pending.n) throw wrong(`a delivery for ${body.transactionId} #${body.n}`);
+    if (body.productId !== pending.productId) throw wrong(`product ${body.productId}, ordered ${pending.productId}`);
+    if (formatAmount(parseAmount(body.price)) !== pending.price) throw wrong(`price ${body.price}, ordered ${pending.price}`);
+    const product = await merchantSigned(body.product, 'merchant.product', resolve, `encrypted product ${pending.productId}`, core, tx);
+    const description = await merchantSigned(body.description, 'merchant.description', resolve, `description of ${pending.productId}`, core, tx);
+    if (product.body.productId !== pending.productId) throw wrong(`the encrypted product is signed as ${product.body.productId}`);
+    if ((await descriptionHash(description.body, core.crypto)) !== pending.descriptionHash) {
+      throw wrong(`the delivered description of ${pending.productId} is not the one the shopper chose`);
+    }
+    const bytes = fromBase64Url(body.ciphertext);
+    if (bytes.length !== product.body.size) return { broken: `${bytes.length} of ${product.body.size} bytes arrived` };
+    const ciphertextHash = await hashB64(bytes, core.crypto);
+    if (ciphertextHash !== product.body.ciphertextHash) return { broken: 'the ciphertext does not match the hash the merchant signed' };
+    return { product, ciphertext: body.ciphertext, ciphertextHash };
   } catch (e) {
     await dropPending(core, tx);
-    const why = e instanceof Error ? e.message : String(e);
-    throw new ObolError('PRODUCT_MISMATCH', `the merchant delivered something else than was ordered (${why}); nothing was paid`);
+    throw e;
   }
+}
+
+/** Signs, stores and sends the accept of a checked delivery: from here on the purchase is charged. */
+async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
+  const pending = tx.pending!;
   const cumulative = formatAmount(add(parseAmount(tx.cumulative), parseAmount(pending.price)));
+  pending.product = d.product;
+  pending.ciphertext = d.ciphertext;
   pending.accept = await signMessage(
     'wallet.accept',
     {
@@ -124,55 +245,196 @@ async function receiveDelivery(core: AgentCore, tx: TransactionRecord, body: unk
       n: pending.n,
       productId: pending.productId,
       price: pending.price,
-      receivedHash: contentHash,
+      receivedHash: d.ciphertextHash,
+      descriptionHash: pending.descriptionHash,
       cumulative,
       time: core.now(),
     },
     sessionSigner(core, tx),
   );
-  pending.contentHash = contentHash;
-  pending.content = body.content;
-  pending.contentType = body.contentType;
   // Stored before it is sent: from here on this accept is the only one ever sent for purchase n.
   await save(core, tx);
   return completeAccept(core, tx);
 }
 
+function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: AccountRecord, status: ReceiptStatus): ReceiptRecord {
+  const accept = pending.accept!;
+  const d = pending.description.body;
+  return {
+    receiptId: accept.body.acceptId,
+    transactionId: accept.body.transactionId,
+    n: pending.n,
+    status,
+    merchantId: tx.merchantId,
+    merchantName: tx.merchantName,
+    merchantUrl: tx.merchantUrl,
+    merchantOperatorId: tx.merchantOperatorId,
+    origin: pending.origin,
+    productId: pending.productId,
+    title: d.title,
+    price: pending.price,
+    description: pending.description,
+    contentHash: d.contentHash,
+    contentType: d.contentType,
+    product: pending.product!,
+    ciphertext: pending.ciphertext!,
+    accept,
+    merchantCert: tx.merchantCert!,
+    tempCert: tx.tempCert!,
+    operatorCert: account.operatorCert,
+    time: accept.body.time,
+  };
+}
+
 /**
- * Sends the stored accept (again) and books the purchase once the merchant has it. The merchant
- * counts an acceptId once, so resending is always safe; REPLAYED means it already had it.
+ * Sends the stored accept (again) and, once the merchant has it, books the purchase and opens the
+ * product with the key that came back. The merchant counts an acceptId once and answers a replay
+ * with the same key, so resending is always safe.
+ *
+ * - No answer after DELIVERY_ATTEMPTS: UNAVAILABLE; the accept stays stored for `recover` and the
+ *   receipt ('awaiting-key') holds the evidence should the key never come.
+ * - Refused (SESSION_CLOSED, …): nothing was paid; the receipt says 'not-charged'.
+ * - Accepted, but the key is not the merchant's, does not open the product, or the content is not
+ *   what the description promised: the purchase is booked (the merchant holds the accept), the
+ *   receipt is 'disputable', and PRODUCT_MISMATCH (or BAD_SIGNATURE) says so.
  */
 export async function completeAccept(core: AgentCore, tx: TransactionRecord): Promise<PurchaseResult> {
   const pending = tx.pending;
   const accept = pending?.accept;
-  if (!pending || !accept) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
-  try {
-    await core.postTwice(`${tx.merchantUrl}/accept`, { accept });
-  } catch (e) {
-    const replayed = e instanceof ObolError && e.name === 'REPLAYED';
-    if (!replayed) {
-      if (isRefusal(e)) await dropPending(core, tx);
+  if (!pending || !accept || !pending.product || pending.ciphertext === undefined) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
+  const receipt = receiptOf(tx, pending, await core.account(), 'awaiting-key');
+  await core.store.addReceipt(receipt);
+
+  let answer: { key: unknown } | undefined;
+  for (let attempt = 1; !answer; attempt++) {
+    let body: unknown;
+    try {
+      body = await core.http.post(`${tx.merchantUrl}/accept`, { accept });
+    } catch (e) {
+      if (e instanceof ObolError && e.name === 'REPLAYED') break; // the merchant holds purchase n already
+      if (isLost(e) && attempt < DELIVERY_ATTEMPTS) continue;
+      if (isRefusal(e)) {
+        receipt.status = 'not-charged';
+        receipt.problem = errorJson(e);
+        await core.store.addReceipt(receipt);
+        await dropPending(core, tx);
+        throw e;
+      }
+      if (isLost(e)) {
+        const lost = e as ObolError;
+        throw new ObolError(lost.name, `${lost.message}: the key for ${pending.productId} has not come; the accept is kept and sent again, and receipt ${receipt.receiptId} holds the evidence`);
+      }
       throw e;
     }
+    try {
+      checkSchema(AcceptResponse, body, 'answer to the accept');
+      answer = body;
+    } catch (e) {
+      if (attempt >= DELIVERY_ATTEMPTS) {
+        throw new ObolError('UNAVAILABLE', `${(e as Error).message}: the key for ${pending.productId} arrived broken ${DELIVERY_ATTEMPTS} times; the accept is kept and sent again`);
+      }
+    }
   }
-  const receipt: ReceiptRecord = {
-    transactionId: accept.body.transactionId,
-    n: pending.n,
-    merchantId: tx.merchantId,
-    merchantUrl: tx.merchantUrl,
-    origin: pending.origin,
-    productId: pending.productId,
-    price: pending.price,
-    accept,
-    contentHash: accept.body.receivedHash,
-    contentType: pending.contentType ?? 'application/octet-stream',
-    time: accept.body.time,
-  };
+
+  // The merchant holds the accept: the purchase counts.
+  let content: Uint8Array | undefined;
+  let problem: ObolErrorJson | undefined;
+  if (!answer) {
+    problem = { code: 5000, name: 'REPLAYED', message: `the merchant says purchase ${pending.n} was already accepted under another accept, and sent no key` };
+  } else {
+    try {
+      const resolve = await merchantResolver(core, tx);
+      const key = await merchantSigned(answer.key, 'merchant.key', resolve, `key for ${pending.productId}`, core, tx);
+      receipt.key = key;
+      content = await openProduct(core, tx, receipt, key);
+    } catch (e) {
+      problem = errorJson(e);
+    }
+  }
+  receipt.status = problem ? 'disputable' : 'delivered';
+  if (problem) receipt.problem = { name: problem.name, message: problem.message };
+  if (content) {
+    pending.content = toBase64Url(content);
+    pending.contentType = receipt.contentType;
+    await save(core, tx);
+  }
   await core.store.addReceipt(receipt);
   if (!tx.lines.some((l) => l.n === pending.n)) tx.lines.push({ n: pending.n, productId: pending.productId, price: pending.price });
   tx.cumulative = accept.body.cumulative;
   tx.nextN = pending.n + 1;
   tx.pending = undefined;
   await save(core, tx);
-  return { receipt, content: fromBase64Url(pending.content ?? ''), contentType: receipt.contentType };
+  if (problem || !content) {
+    const name = problem?.name === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'PRODUCT_MISMATCH';
+    throw new ObolError(
+      name,
+      `${problem?.message ?? 'no content'}. The merchant holds the accept, so ${pending.price} is charged: receipt ${receipt.receiptId} holds the evidence for a dispute`,
+    );
+  }
+  return { receipt, content, contentType: receipt.contentType };
+}
+
+/**
+ * K2 from the merchant's [K2]^K1 with our K1, the product decrypted with it, and its SHA-256
+ * checked against the signed description. PRODUCT_MISMATCH names what is wrong.
+ */
+async function openProduct(core: AgentCore, tx: TransactionRecord, receipt: ReceiptRecord, key: Signed<'merchant.key'>): Promise<Uint8Array> {
+  const k = key.body;
+  const a = receipt.accept.body;
+  if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== a.productId || k.acceptId !== a.acceptId) {
+    throw new ObolError('PRODUCT_MISMATCH', `the merchant sent the key of another purchase (${k.productId}, #${k.n})`);
+  }
+  const k2 = await unwrapProductKey(k.wrappedK2, tx.k1, core.crypto);
+  const content = await decryptProduct(fromBase64Url(receipt.ciphertext), receipt.product.body.iv, k2, receipt.productId, core.crypto);
+  if ((await hashB64(content, core.crypto)) !== receipt.contentHash) {
+    throw new ObolError('PRODUCT_MISMATCH', `the content of ${receipt.productId} is not what the merchant's signed description promised`);
+  }
+  return content;
+}
+
+/** A receipt by its id (the accept's acceptId) or by transaction and purchase number. */
+export async function findReceipt(core: AgentCore, ref: string | { transactionId: string; n: number }): Promise<ReceiptRecord> {
+  const receipt =
+    typeof ref === 'string'
+      ? (await core.store.listReceipts()).find((r) => r.receiptId === ref)
+      : (await core.store.listReceipts(ref.transactionId)).find((r) => r.n === ref.n);
+  if (!receipt) {
+    throw new ObolError('UNKNOWN_TRANSACTION', `this wallet has no receipt ${typeof ref === 'string' ? JSON.stringify(ref.slice(0, 80)) : `for purchase ${ref.n} of ${ref.transactionId}`}`);
+  }
+  return receipt;
+}
+
+/** Decrypts a delivered purchase again from its receipt (the history's "open"). */
+export async function openReceipt(core: AgentCore, ref: string | { transactionId: string; n: number }): Promise<{ content: Uint8Array; contentType: string }> {
+  const receipt = await findReceipt(core, ref);
+  const tx = await core.store.getTransaction(receipt.transactionId);
+  if (!receipt.key || !tx) throw new ObolError('NO_ACCEPT', `no key was delivered for ${receipt.receiptId}`);
+  return { content: await openProduct(core, tx, receipt, receipt.key), contentType: receipt.contentType };
+}
+
+/**
+ * FIG 4 disputes: the evidence of one purchase for an arbiter — the signed description, the signed
+ * encrypted product and its ciphertext, the signed accept, the signed wrapped key (or null when it
+ * never came), and the certificates as the wallet holds them. Not K1: the arbiter asks the
+ * trusted party for it.
+ */
+export async function exportEvidence(core: AgentCore, ref: string | { transactionId: string; n: number }): Promise<EvidenceBundle> {
+  const r = await findReceipt(core, ref);
+  return {
+    format: EVIDENCE_FORMAT,
+    presentedBy: 'shopper',
+    transactionId: r.transactionId,
+    n: r.n,
+    merchantId: r.merchantId,
+    merchantOperatorId: r.merchantOperatorId,
+    description: r.description,
+    product: r.product,
+    ciphertext: r.ciphertext,
+    accept: r.accept,
+    key: r.key ?? null,
+    merchantCert: r.merchantCert,
+    tempCert: r.tempCert,
+    operatorCerts: [r.operatorCert],
+    exportedAt: core.now(),
+  };
 }

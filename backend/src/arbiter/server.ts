@@ -1,0 +1,31 @@
+import { ArbiterPaths } from '@obol/protocol/api';
+import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { installErrorHandler } from '../http/errors.ts';
+import type { Arbiter } from './arbiter.ts';
+import { formatReport } from './report.ts';
+
+export interface ArbiterServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The arbiter's HTTP endpoint: `POST /v1/judge` with an evidence bundle answers
+ * `{ report, text }` (the report as data, and in plain words); bad evidence is a catalogue error.
+ */
+export async function startArbiterServer(arbiter: Arbiter, opts: { port?: number; host?: string; logger?: boolean } = {}): Promise<ArbiterServer> {
+  // The evidence carries the encrypted product: up to its largest size, plus certificates and messages.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_CIPHERTEXT_B64 + 256 * 1024 });
+  installErrorHandler(app);
+  app.get(ArbiterPaths.health, async () => ({ ok: true, arbiter: arbiter.key.kid }));
+  app.post(ArbiterPaths.judge, async (request) => {
+    const report = await arbiter.judge(request.body);
+    return { report, text: formatReport(report) };
+  });
+  await app.listen({ port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
+  return { app, url: `http://${opts.host ?? '127.0.0.1'}:${port}`, close: () => app.close() };
+}

@@ -1,0 +1,247 @@
+/**
+ * The merchant's prepared catalogue (FIG 4), in the merchant's own database: every product
+ * encrypted once with its own K2 and signed once (`merchant.product`, `merchant.description`) when
+ * it is added, never per purchase. See migrations/002_products.sql.
+ */
+import type { ProductListing, ProductView } from '@obol/protocol/api';
+import type { Clock } from '@obol/protocol/clock';
+import { type PreparedProduct, type ProductInput, checkProductInput, hashB64, prepareProduct } from '@obol/protocol/delivery';
+import { ObolError } from '@obol/protocol/errors';
+import type { KeyHandle } from '@obol/protocol/keys';
+import { ProductIdT, checkSchema } from '@obol/protocol/messages';
+import { parseAmount } from '@obol/protocol/money';
+import type { Signed } from '@obol/protocol/signed';
+import type { WebCrypto } from '@obol/protocol/webcrypto';
+import { type Db, type Queryable, sqlState } from '../store/db.ts';
+
+export type { ProductInput };
+
+/** A current product, as orders need it. */
+export interface StoredProduct {
+  productId: string;
+  title: string;
+  description: string;
+  price: string;
+  amount: bigint;
+  contentType: string;
+  contentHash: string;
+  size: number;
+  ciphertextHash: string;
+  descriptionHash: string;
+  signedProduct: Signed<'merchant.product'>;
+  signedDescription: Signed<'merchant.description'>;
+  createdAt: number;
+}
+
+interface ProductRow {
+  ciphertext_hash: string;
+  product_id: string;
+  title: string;
+  description: string;
+  price: string;
+  amount: bigint;
+  content_type: string;
+  content_hash: string;
+  size: number;
+  description_hash: string;
+  signed_product: Signed<'merchant.product'>;
+  signed_description: Signed<'merchant.description'>;
+  created_at: bigint;
+}
+
+const COLUMNS = `ciphertext_hash, product_id, title, description, price, amount, content_type, content_hash, size,
+  description_hash, signed_product, signed_description, created_at`;
+
+function stored(r: ProductRow): StoredProduct {
+  return {
+    productId: r.product_id,
+    title: r.title,
+    description: r.description,
+    price: r.price,
+    amount: BigInt(r.amount),
+    contentType: r.content_type,
+    contentHash: r.content_hash,
+    size: Number(r.size),
+    ciphertextHash: r.ciphertext_hash,
+    descriptionHash: r.description_hash,
+    signedProduct: r.signed_product,
+    signedDescription: r.signed_description,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export interface AddProductOptions {
+  /** Replace a current product of the same id that differs; without it that is a CONFLICT. */
+  replace?: boolean;
+}
+
+export class ProductCatalogue {
+  constructor(
+    private readonly db: Db,
+    private readonly key: KeyHandle,
+    private readonly currency: string,
+    private readonly clock: Clock,
+    private readonly crypto: WebCrypto,
+  ) {}
+
+  /**
+   * Adds a product: checks it (catalogue errors, nothing stored on bad input), encrypts it with a
+   * new K2 and signs its two messages, and stores it — unless the same product (same terms, same
+   * content) is already current, which changes nothing ('unchanged').
+   */
+  async add(input: ProductInput, opts: AddProductOptions = {}): Promise<ProductView> {
+    try {
+      return await this.tryAdd(input, opts);
+    } catch (e) {
+      // Two processes added the same new product at once: the loser looks again (and finds it).
+      if (sqlState(e) !== '23505') throw e;
+      return this.tryAdd(input, opts);
+    }
+  }
+
+  private async tryAdd(input: ProductInput, opts: AddProductOptions): Promise<ProductView> {
+    checkSchema(ProductIdT, input.productId, 'productId');
+    checkProductInput(input);
+    const price = parseAmount(input.price);
+    if (price.currency !== this.currency) {
+      throw new ObolError('CURRENCY_MISMATCH', `${input.productId} is priced in ${price.currency}; this merchant sells in ${this.currency}`);
+    }
+    const contentHash = await hashB64(input.content, this.crypto);
+    const existing = await this.current(input.productId);
+    if (existing && sameTerms(existing, input, contentHash)) return view(existing, 'unchanged');
+    if (existing && !opts.replace) {
+      throw new ObolError('CONFLICT', `product ${input.productId} exists with other terms or content; add it with replace to make a new version`);
+    }
+    // Everything is checked and made before the database is touched.
+    const prepared = await prepareProduct(input, this.key.signer, this.crypto);
+    const now = this.clock.now();
+    const row = await this.db.transaction(
+      async (tx) => {
+        const [current] = await tx.query<ProductRow>(`SELECT ${COLUMNS} FROM merchant_products WHERE product_id = $1 AND current FOR UPDATE`, [
+          input.productId,
+        ]);
+        if (current && sameTerms(stored(current), input, contentHash)) return { row: current, result: 'unchanged' as const };
+        if (current && !opts.replace) throw new ObolError('CONFLICT', `product ${input.productId} was added meanwhile with other terms or content`);
+        if (current) await tx.query('UPDATE merchant_products SET current = false WHERE ciphertext_hash = $1', [current.ciphertext_hash]);
+        return { row: await insert(tx, input, price.value, prepared, now), result: current ? ('replaced' as const) : ('added' as const) };
+      },
+      { isolation: 'read committed' },
+    );
+    return view(stored(row.row), row.result);
+  }
+
+  /**
+   * Brings the catalogue in line with a shop's own product list (e.g. `memoryCatalogue`): a product
+   * that is new or differs is (re)prepared; one that is already current as it is, is left alone —
+   * so a restart prepares nothing twice. Products not in the list stay (retire them explicitly).
+   */
+  async sync(products: Iterable<ProductInput>): Promise<ProductView[]> {
+    const out: ProductView[] = [];
+    for (const p of products) out.push(await this.add(p, { replace: true }));
+    return out;
+  }
+
+  async current(productId: string): Promise<StoredProduct | undefined> {
+    const [r] = await this.db.query<ProductRow>(`SELECT ${COLUMNS} FROM merchant_products WHERE product_id = $1 AND current`, [productId]);
+    return r && stored(r);
+  }
+
+  async list(): Promise<StoredProduct[]> {
+    const rows = await this.db.query<ProductRow>(`SELECT ${COLUMNS} FROM merchant_products WHERE current ORDER BY created_at, product_id`);
+    return rows.map(stored);
+  }
+
+  /** A prepared version by its ciphertext hash, current or retired, with its ciphertext. */
+  async version(ciphertextHash: string): Promise<(StoredProduct & { ciphertext: Uint8Array }) | undefined> {
+    const [r] = await this.db.query<ProductRow & { ciphertext: Uint8Array }>(
+      `SELECT ${COLUMNS}, ciphertext FROM merchant_products WHERE ciphertext_hash = $1`,
+      [ciphertextHash],
+    );
+    return r && { ...stored(r), ciphertext: r.ciphertext };
+  }
+
+  /** The ciphertext of a prepared version (the same bytes for every shopper). */
+  async ciphertext(ciphertextHash: string): Promise<Uint8Array> {
+    const [r] = await this.db.query<{ ciphertext: Uint8Array }>('SELECT ciphertext FROM merchant_products WHERE ciphertext_hash = $1', [ciphertextHash]);
+    if (!r) throw new ObolError('UNKNOWN_PRODUCT', 'no such prepared product');
+    return r.ciphertext;
+  }
+
+  /** Retire a product: it is no longer listed or sold (deliveries already made can still be accepted). */
+  async retire(productId: string): Promise<boolean> {
+    const rows = await this.db.query('UPDATE merchant_products SET current = false WHERE product_id = $1 AND current RETURNING product_id', [productId]);
+    return rows.length > 0;
+  }
+}
+
+/** K2 of the version that was delivered (inside the accept's transaction). */
+export async function productKeyIn(tx: Queryable, ciphertextHash: string): Promise<string> {
+  const [r] = await tx.query<{ k2: string }>('SELECT k2 FROM merchant_products WHERE ciphertext_hash = $1', [ciphertextHash]);
+  if (!r) throw new ObolError('INTERNAL', 'the delivered product version is missing from the catalogue');
+  return r.k2;
+}
+
+export function listingOf(p: StoredProduct): ProductListing {
+  return {
+    productId: p.productId,
+    title: p.title,
+    description: p.description,
+    price: p.price,
+    contentType: p.contentType,
+    signedDescription: p.signedDescription,
+  };
+}
+
+function sameTerms(p: StoredProduct, input: ProductInput, contentHash: string): boolean {
+  return (
+    p.title === input.title &&
+    p.description === input.description &&
+    p.price === input.price &&
+    p.contentType === input.contentType &&
+    p.contentHash === contentHash
+  );
+}
+
+function view(p: StoredProduct, result: ProductView['result']): ProductView {
+  return {
+    productId: p.productId,
+    title: p.title,
+    price: p.price,
+    contentType: p.contentType,
+    size: p.size,
+    contentHash: p.contentHash,
+    ciphertextHash: p.ciphertextHash,
+    descriptionHash: p.descriptionHash,
+    result,
+    createdAt: p.createdAt,
+  };
+}
+
+async function insert(tx: Queryable, input: ProductInput, amount: bigint, prepared: PreparedProduct, now: number): Promise<ProductRow> {
+  const d = prepared.description.body;
+  const [row] = await tx.query<ProductRow>(
+    `INSERT INTO merchant_products (ciphertext_hash, product_id, current, title, description, price, amount, content_type,
+       content_hash, size, description_hash, k2, iv, ciphertext, signed_product, signed_description, created_at)
+     VALUES ($1, $2, true, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15::text::jsonb, $16)
+     RETURNING ${COLUMNS}`,
+    [
+      prepared.product.body.ciphertextHash,
+      input.productId,
+      d.title,
+      d.description,
+      d.price,
+      amount,
+      d.contentType,
+      d.contentHash,
+      input.content.length,
+      prepared.descriptionHash,
+      prepared.k2,
+      prepared.product.body.iv,
+      Buffer.from(prepared.ciphertext),
+      JSON.stringify(prepared.product),
+      JSON.stringify(prepared.description),
+      now,
+    ],
+  );
+  return row!;
+}

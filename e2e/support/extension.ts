@@ -1,0 +1,108 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, type Page, type Worker, chromium } from '@playwright/test';
+import { chromiumArgs, chromiumPath } from '../chromium.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+export const extensionDir = join(root, 'extension');
+export const extensionDist = join(extensionDir, 'dist');
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds extension/dist when it is missing or older than the extension's sources. */
+export function ensureExtensionBuilt(): void {
+  const manifest = join(extensionDist, 'manifest.json');
+  const built = existsSync(manifest) && existsSync(join(extensionDist, 'background.js')) ? statSync(join(extensionDist, 'background.js')).mtimeMs : 0;
+  const sources = Math.max(newest(join(extensionDir, 'src')), newest(join(extensionDir, 'public')), newest(join(root, 'protocol', 'src')));
+  if (built > sources) return;
+  execFileSync('npm', ['run', 'build', '-w', 'extension', '--silent'], { cwd: root, stdio: 'inherit' });
+}
+
+export interface ExtensionBrowser {
+  context: BrowserContext;
+  extensionId: string;
+  /** chrome-extension://<id>/<path> */
+  url(path: string): string;
+  serviceWorker(): Promise<Worker>;
+  /** Stops the extension's service worker as the browser would (CDP Target.closeTarget). */
+  stopServiceWorker(): Promise<void>;
+  /** Opens an extension page (popup.html, onboarding.html…) in a tab. */
+  openPage(path: string): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Headless Debian Chromium with the built wallet loaded unpacked, in a fresh profile. */
+export async function launchWithExtension(opts: { build?: boolean } = {}): Promise<ExtensionBrowser> {
+  if (opts.build !== false) ensureExtensionBuilt();
+  const userDataDir = mkdtempSync(join(tmpdir(), 'obol-profile-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath(),
+    headless: true,
+    args: [...chromiumArgs, `--disable-extensions-except=${extensionDist}`, `--load-extension=${extensionDist}`],
+  });
+  const serviceWorker = async (): Promise<Worker> => {
+    const found = context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://'));
+    return found ?? context.waitForEvent('serviceworker', { predicate: (w) => w.url().startsWith('chrome-extension://') });
+  };
+  const extensionId = new URL((await serviceWorker()).url()).host;
+  const url = (path: string) => `chrome-extension://${extensionId}/${path.replace(/^\//, '')}`;
+  return {
+    context,
+    extensionId,
+    url,
+    serviceWorker,
+    async stopServiceWorker() {
+      // DevTools' "Stop" (ServiceWorker.stopWorker) through an extension page of ours: it stops the
+      // worker at once. (Target.closeTarget on the worker's target answers success but, on this
+      // Chromium, leaves the worker running for a while.)
+      const page = await context.newPage();
+      await page.goto(url('popup.html'));
+      const cdp = await context.newCDPSession(page);
+      try {
+        const mine = `chrome-extension://${extensionId}/`;
+        const status = new Map<string, string>();
+        let changed = () => {};
+        cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: Array<{ versionId: string; runningStatus: string; scriptURL: string }> }) => {
+          for (const v of e.versions) if (v.scriptURL.startsWith(mine)) status.set(v.versionId, v.runningStatus);
+          changed();
+        });
+        const until = async (ok: () => boolean) => {
+          const deadline = Date.now() + 10_000;
+          while (!ok()) {
+            if (Date.now() > deadline) throw new Error(`the service worker did not stop (${JSON.stringify([...status])})`);
+            await new Promise<void>((resolve) => {
+              changed = resolve;
+              setTimeout(resolve, 100);
+            });
+          }
+        };
+        await cdp.send('ServiceWorker.enable');
+        await until(() => status.size > 0);
+        for (const [versionId, s] of status) if (s !== 'stopped') await cdp.send('ServiceWorker.stopWorker', { versionId });
+        await until(() => [...status.values()].every((s) => s === 'stopped'));
+      } finally {
+        await cdp.detach().catch(() => undefined);
+        await page.close();
+      }
+    },
+    async openPage(path: string) {
+      const page = await context.newPage();
+      await page.goto(url(path));
+      return page;
+    },
+    async close() {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import browser from 'webextension-polyfill';
+import { CHANGED_MESSAGE } from '../shared/messages.ts';
+import type { Platform } from './platform.ts';
+
+const PROMPT_WIDTH = 420;
+const PROMPT_HEIGHT = 640;
+
+/** The platform in Chromium (and any browser webextension-polyfill covers). No permission needed. */
+export const browserPlatform: Platform = {
+  now: () => Date.now(),
+  async openPrompt(promptId) {
+    const url = browser.runtime.getURL(`confirm.html?prompt=${encodeURIComponent(promptId)}`);
+    const created = await browser.windows.create({ url, type: 'popup', width: PROMPT_WIDTH, height: PROMPT_HEIGHT, focused: true });
+    return created.id;
+  },
+  async windowExists(windowId) {
+    try {
+      await browser.windows.get(windowId);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  async closeWindow(windowId) {
+    await browser.windows.remove(windowId).catch(() => undefined);
+  },
+  notifyChanged() {
+    // Nobody listening (no popup open) is the usual case, not an error.
+    browser.runtime.sendMessage({ type: CHANGED_MESSAGE }).catch(() => undefined);
+  },
+};

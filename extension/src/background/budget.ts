@@ -1,0 +1,141 @@
+import type { BridgeResults } from '@obol/protocol/bridge';
+import type { ObolErrorJson } from '@obol/protocol/errors';
+import { type Amount, add, compare, formatAmount, max, parseAmount, zero } from '@obol/protocol/money';
+import type { PromptKind, ReservationRecord, SiteRecord, WalletDb } from './db.ts';
+
+/**
+ * Spending control: per-site budgets and an auto-pay limit per purchase. A purchase holds its
+ * price in a reservation while it is in flight; reserving (check and hold) and committing (count
+ * as spent, drop the hold, mark the payment done) are each ONE IndexedDB read-write transaction
+ * over the stores they need, so two payments at once can never both fit in a budget that has room
+ * for one (IndexedDB runs read-write transactions over the same stores one after the other).
+ */
+
+export type ReserveOutcome =
+  | { ok: true }
+  | { ok: false; reason: PromptKind | 'blocked'; site?: SiteRecord; reserved: string };
+
+function sum(currency: string, list: ReservationRecord[]): Amount {
+  return list.reduce((acc, r) => add(acc, parseAmount(r.amount)), zero(currency));
+}
+
+/** Reserves `amount` at `origin` if the site is approved, not blocked, and the purchase fits. */
+export async function tryReserve(
+  db: WalletDb,
+  req: { paymentKey: string; origin: string; amount: string; now: number },
+): Promise<ReserveOutcome> {
+  const t = db.transaction(['sites', 'reservations', 'payments'], 'readwrite');
+  const amount = parseAmount(req.amount);
+  const site = await t.objectStore('sites').get(req.origin);
+  const reservations = t.objectStore('reservations');
+  if (await reservations.get(req.paymentKey)) {
+    await t.done;
+    return { ok: true };
+  }
+  const held = sum(amount.currency, await reservations.index('byOrigin').getAll(req.origin));
+  const refuse = (reason: PromptKind | 'blocked'): ReserveOutcome =>
+    site ? { ok: false, reason, site, reserved: formatAmount(held) } : { ok: false, reason, reserved: formatAmount(held) };
+  let outcome: ReserveOutcome;
+  if (site?.blocked) outcome = refuse('blocked');
+  else if (!site?.approved) outcome = refuse('first');
+  else if (compare(amount, parseAmount(site.autoPayLimit)) > 0) outcome = refuse('over-auto-pay');
+  else if (compare(add(add(parseAmount(site.spent), held), amount), parseAmount(site.budget)) > 0) outcome = refuse('over-budget');
+  else {
+    await reservations.put({ paymentKey: req.paymentKey, origin: req.origin, amount: req.amount, createdAt: req.now });
+    await markAuthorized(t.objectStore('payments'), req.paymentKey, req.now);
+    outcome = { ok: true };
+  }
+  await t.done;
+  return outcome;
+}
+
+/**
+ * The shopper accepted in the confirmation window: the site's rules are set and this purchase is
+ * reserved, in one transaction. The budget is never left below what is spent and held plus this
+ * purchase: accepting a purchase means accepting its price.
+ */
+export async function approveAndReserve(
+  db: WalletDb,
+  req: { paymentKey: string; origin: string; amount: string; budget: string; autoPayLimit: string; merchantId?: string; now: number },
+): Promise<SiteRecord> {
+  const t = db.transaction(['sites', 'reservations', 'payments'], 'readwrite');
+  const amount = parseAmount(req.amount);
+  const sites = t.objectStore('sites');
+  const reservations = t.objectStore('reservations');
+  const old = await sites.get(req.origin);
+  const held = sum(amount.currency, await reservations.index('byOrigin').getAll(req.origin));
+  const already = await reservations.get(req.paymentKey);
+  const spent = old ? parseAmount(old.spent) : zero(amount.currency);
+  const needed = add(add(spent, held), already ? zero(amount.currency) : amount);
+  const site: SiteRecord = {
+    origin: req.origin,
+    approved: true,
+    budget: formatAmount(max(parseAmount(req.budget), needed)),
+    spent: formatAmount(spent),
+    autoPayLimit: formatAmount(parseAmount(req.autoPayLimit)),
+    blocked: false,
+    createdAt: old?.createdAt ?? req.now,
+    updatedAt: req.now,
+  };
+  const merchantId = req.merchantId ?? old?.merchantId;
+  if (merchantId) site.merchantId = merchantId;
+  await sites.put(site);
+  if (!already) await reservations.put({ paymentKey: req.paymentKey, origin: req.origin, amount: req.amount, createdAt: req.now });
+  await markAuthorized(t.objectStore('payments'), req.paymentKey, req.now);
+  await t.done;
+  return site;
+}
+
+async function markAuthorized(
+  payments: { get(key: string): Promise<import('./db.ts').PaymentRecord | undefined>; put(v: import('./db.ts').PaymentRecord): Promise<unknown> },
+  key: string,
+  now: number,
+): Promise<void> {
+  const p = await payments.get(key);
+  if (p && p.state !== 'done' && p.state !== 'failed') await payments.put({ ...p, state: 'authorized', updatedAt: now });
+}
+
+/**
+ * The purchase was charged: its reservation becomes spending and the payment is done (or failed,
+ * when the merchant holds the accept but delivered something else: charged all the same, and the
+ * receipt is the evidence for a dispute). Idempotent.
+ */
+export async function commit(
+  db: WalletDb,
+  req: { paymentKey: string; receiptKey: string; now: number } & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson }),
+): Promise<void> {
+  const t = db.transaction(['sites', 'reservations', 'payments'], 'readwrite');
+  const reservations = t.objectStore('reservations');
+  const sites = t.objectStore('sites');
+  const payments = t.objectStore('payments');
+  const held = await reservations.get(req.paymentKey);
+  const payment = await payments.get(req.paymentKey);
+  if (held) {
+    const site = await sites.get(held.origin);
+    if (site) await sites.put({ ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now });
+    await reservations.delete(req.paymentKey);
+  }
+  if (payment && payment.state !== 'done') {
+    // A receipt claimed by another payment already (cannot happen in one life; guard anyway) is not claimed twice.
+    const claimed = await payments.index('byReceipt').getKey(req.receiptKey);
+    const next = { ...payment, updatedAt: req.now, ...(claimed === undefined || claimed === req.paymentKey ? { receiptKey: req.receiptKey } : {}) };
+    if ('result' in req) await payments.put({ ...next, state: 'done', result: req.result });
+    else await payments.put({ ...next, state: 'failed', error: req.error });
+  }
+  await t.done;
+}
+
+/** The purchase did not happen: the reservation goes, the payment fails with `error`. Idempotent. */
+export async function release(db: WalletDb, req: { paymentKey: string; error: ObolErrorJson; now: number }): Promise<void> {
+  const t = db.transaction(['reservations', 'payments'], 'readwrite');
+  await t.objectStore('reservations').delete(req.paymentKey);
+  const payments = t.objectStore('payments');
+  const payment = await payments.get(req.paymentKey);
+  if (payment && payment.state !== 'done') await payments.put({ ...payment, state: 'failed', error: req.error, updatedAt: req.now });
+  await t.done;
+}
+
+/** What is held at a site now (customer currency). */
+export async function heldAt(db: WalletDb, origin: string, currency: string): Promise<string> {
+  return formatAmount(sum(currency, await db.getAllFromIndex('reservations', 'byOrigin', origin)));
+}

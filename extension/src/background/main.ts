@@ -1,0 +1,37 @@
+// The service worker: the customer agent on IndexedDB, the two message routers, and the
+// confirmation windows. Every listener is registered synchronously at the top (MV3 wakes the
+// worker for an event and runs this file again); all state is in IndexedDB, so the worker can be
+// stopped between any two awaits.
+import { fetchHttp } from '@obol/protocol/http';
+import browser from 'webextension-polyfill';
+import type { Runtime } from 'webextension-polyfill';
+import { WALLET_INFO } from '../shared/walletInfo.ts';
+import { browserPlatform } from './browserPlatform.ts';
+import { openWalletDb } from './db.ts';
+import { type Sender, callerOf, route } from './router.ts';
+import { Wallet } from './wallet.ts';
+
+const self = { id: browser.runtime.id, baseUrl: browser.runtime.getURL('') };
+
+const wallet: Promise<Wallet> = openWalletDb().then((db) => {
+  const w = new Wallet({ db, platform: browserPlatform, http: fetchHttp(), info: WALLET_INFO });
+  void w.start();
+  return w;
+});
+
+browser.runtime.onMessage.addListener((message: unknown, sender: Runtime.MessageSender) => {
+  const caller = callerOf(sender as Sender, self);
+  if (!caller) return undefined;
+  // Returning a promise answers asynchronously; undefined lets other listeners (none) answer.
+  return wallet.then((w) => route(w, message, caller)).then((reply) => reply ?? { error: { code: 1000, name: 'MALFORMED', message: 'unknown message' } });
+});
+
+browser.windows.onRemoved.addListener((windowId) => {
+  void wallet.then((w) => w.windowClosed(windowId));
+});
+
+browser.runtime.onInstalled.addListener(async (details) => {
+  if (details.reason !== 'install') return;
+  const w = await wallet;
+  if (!(await w.store.getAccount())) await browser.tabs.create({ url: browser.runtime.getURL('onboarding.html') });
+});

@@ -1,0 +1,100 @@
+import { type BridgeMethod, type BridgeRequest, isBridgeRequest } from '@obol/protocol/bridge';
+import { ObolError, type ObolErrorJson } from '@obol/protocol/errors';
+import { BRIDGE_MESSAGE, type Reply, WALLET_MESSAGE, WALLET_METHODS, type WalletMethod } from '../shared/messages.ts';
+import type { PageCaller, Wallet } from './wallet.ts';
+
+/** The parts of `runtime.MessageSender` the router reads (Chromium also sets `origin` and `documentId`). */
+export interface Sender {
+  id?: string;
+  url?: string;
+  origin?: string;
+  documentId?: string;
+  tab?: { id?: number };
+  frameId?: number;
+}
+
+export type Caller = { kind: 'extension' } | ({ kind: 'page' } & PageCaller);
+
+/**
+ * Who is calling, from what the browser says about the sender (never from the message):
+ * - our own extension pages: sent by this extension from a URL under the extension's base URL;
+ * - a web page: our content script (same extension id) in a tab, with the page's origin from
+ *   `sender.origin` (or the sender's URL). Cross-origin iframes are their own origin.
+ * Anything else (another extension, a page without a tab) is nobody.
+ */
+export function callerOf(sender: Sender, self: { id: string; baseUrl: string }): Caller | undefined {
+  if (sender.id !== self.id) return undefined;
+  const url = sender.url ?? '';
+  if (url.startsWith(self.baseUrl)) return { kind: 'extension' };
+  if (!sender.tab) return undefined;
+  const origin = sender.origin && sender.origin !== 'null' ? sender.origin : originOf(url);
+  if (!origin || !/^https?:\/\//.test(origin)) return undefined;
+  const caller: Caller = { kind: 'page', origin };
+  const documentId = sender.documentId ?? (sender.tab.id !== undefined ? `tab:${sender.tab.id}:${sender.frameId ?? 0}:${url}` : undefined);
+  if (documentId) caller.documentId = documentId;
+  return caller;
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    const o = new URL(url).origin;
+    return o === 'null' ? undefined : o;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The shape check of the bridge, reused: the content script already checked source and window. */
+const SAME = {};
+function isPublicRequest(request: unknown): request is BridgeRequest {
+  return isBridgeRequest(request, SAME, SAME);
+}
+
+const KEY = /^[A-Za-z0-9_-]{8,64}$/;
+
+function errorReply(e: unknown): { error: ObolErrorJson } {
+  if (e instanceof ObolError) return { error: e.toJSON() };
+  return { error: new ObolError('INTERNAL', 'the wallet failed unexpectedly').toJSON() };
+}
+
+/**
+ * The service worker's one entry for messages. Two routers, kept apart: pages reach only the
+ * public methods (obol_getInfo, obol_quote, obol_pay) through the content script; everything else
+ * answers only to the extension's own pages. Every answer is `{ result }` or `{ error }`.
+ */
+export async function route(wallet: Wallet, message: unknown, caller: Caller | undefined): Promise<Reply<unknown> | undefined> {
+  if (!caller || !message || typeof message !== 'object') return undefined;
+  const m = message as Record<string, unknown>;
+  try {
+    if (m.type === BRIDGE_MESSAGE) {
+      if (caller.kind !== 'page') throw new ObolError('UNAUTHORIZED', 'bridge calls come from pages');
+      if (typeof m.key !== 'string' || !KEY.test(m.key) || !isPublicRequest(m.request)) {
+        throw new ObolError('MALFORMED', 'not a bridge request');
+      }
+      return { result: await publicCall(wallet, { origin: caller.origin, ...(caller.documentId ? { documentId: caller.documentId } : {}) }, m.key, m.request) };
+    }
+    if (m.type === WALLET_MESSAGE) {
+      if (caller.kind !== 'extension') throw new ObolError('UNAUTHORIZED', 'this call is for the wallet’s own pages');
+      if (typeof m.method !== 'string' || !WALLET_METHODS.has(m.method)) throw new ObolError('UNSUPPORTED_METHOD', 'no such wallet method');
+      const params = m.params && typeof m.params === 'object' ? m.params : {};
+      return { result: await wallet.call(m.method as WalletMethod, params as never) };
+    }
+    return undefined;
+  } catch (e) {
+    return errorReply(e);
+  }
+}
+
+async function publicCall(wallet: Wallet, caller: PageCaller, key: string, request: BridgeRequest): Promise<unknown> {
+  const method: BridgeMethod = request.method;
+  switch (method) {
+    case 'obol_getInfo':
+      return wallet.getInfo();
+    case 'obol_quote':
+      return wallet.quote((request as BridgeRequest<'obol_quote'>).params);
+    case 'obol_pay':
+      return wallet.pay(caller, key, (request as BridgeRequest<'obol_pay'>).params);
+    default:
+      throw new ObolError('UNSUPPORTED_METHOD', 'not a public method');
+  }
+}

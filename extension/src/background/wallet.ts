@@ -1,0 +1,824 @@
+import type { BridgeParams, BridgeResults, WalletInfo } from '@obol/protocol/bridge';
+import { type AccountView, CustomerAgent, type PurchaseResult } from '@obol/protocol/customerAgent';
+import { type ErrorName, ObolError, type ObolErrorJson } from '@obol/protocol/errors';
+import { convert, rateBetween } from '@obol/protocol/exchangeTable';
+import type { Http } from '@obol/protocol/http';
+import { type Amount, amount, compare, formatAmount, max, min, parseAmount, parseDecimal, sub } from '@obol/protocol/money';
+import { describeCert, parseCert } from '@obol/protocol/pki';
+import type { ReceiptRecord, TransactionRecord } from '@obol/protocol/walletStore';
+import { type WebCrypto, toBase64Url } from '@obol/protocol/webcrypto';
+import {
+  DEMO_OPERATORS,
+  type History,
+  type OperatorChoice,
+  type Overview,
+  type SessionItem,
+  type SiteItem,
+  type TableState,
+  type WalletApi,
+  type WalletMethod,
+} from '../shared/messages.ts';
+import { approveAndReserve, commit, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
+import type { ActivityRecord, PaymentRecord, PromptRecord, WalletDb } from './db.ts';
+import { IdbWalletStore } from './idbWalletStore.ts';
+import type { Platform } from './platform.ts';
+import { type Decision, OriginGate, PromptWaiters } from './prompts.ts';
+
+/** A page, as the browser (not the page) names it. */
+export interface PageCaller {
+  origin: string;
+  /** The browser's id of this page load: a reload gets a new one (prompt blocking lasts until then). */
+  documentId?: string;
+}
+
+type PayResult = BridgeResults['obol_pay'];
+
+/** The deposit the wallet opens at a merchant, per customer currency (at least the first price). */
+export const DEFAULT_DEPOSITS: Record<string, string> = {
+  SEK: 'SEK:20.00',
+  EUR: 'EUR:2.00',
+  USD: 'USD:2.00',
+  GBP: 'GBP:2.00',
+};
+
+export interface WalletOptions {
+  db: WalletDb;
+  platform: Platform;
+  http: Http;
+  info: WalletInfo;
+  crypto?: WebCrypto;
+  operators?: OperatorChoice[];
+  deposits?: Record<string, string>;
+  /** Session timeout asked for at initiation. */
+  timeoutSec?: number;
+  /** How long start-up waits before finishing payments a stopped worker left (their pages resend first). */
+  resumeDelayMs?: number;
+  /** At most this many requests of one origin queue behind an open prompt. */
+  maxQueuedPerOrigin?: number;
+}
+
+/** Merchant-side answers that mean "not known for sure": keep what is reserved and try again later. */
+const UNCERTAIN: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
+/** A session this close to its end is not offered for a new purchase. */
+const EXPIRY_MARGIN_MS = 10_000;
+/** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
+const BLOCK_LIFETIME_MS = 24 * 3_600_000;
+
+function toError(e: unknown): ObolError {
+  if (e instanceof ObolError) return e;
+  return new ObolError('INTERNAL', e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * The wallet: the customer agent (protocol logic, `protocol/`) on IndexedDB, plus what only the
+ * extension has — site budgets, the prompt queue, the payments pages asked for, the activity the
+ * popup shows. Browser-free behind `Platform`, so the Node tests run it with fake-indexeddb.
+ *
+ * A payment goes new → (prompting →) authorized → done | failed, each step stored before the next
+ * begins, so a service worker stopped at any await finds it again: when the page resends the same
+ * request (the content script does, with the same key) or, without a page, at the next start-up.
+ */
+export class Wallet {
+  readonly store: IdbWalletStore;
+  private agentInstance: CustomerAgent;
+  private readonly gate: OriginGate;
+  private readonly waiters = new PromptWaiters();
+  private readonly running = new Map<string, Promise<PayResult>>();
+  private started: Promise<void> | undefined;
+  /** Finishing what a stopped worker left (payments, then `agent.recover()`); tests await it. */
+  recovered: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: WalletOptions) {
+    this.store = new IdbWalletStore(o.db);
+    this.agentInstance = this.makeAgent(undefined);
+    this.gate = new OriginGate(o.maxQueuedPerOrigin ?? 3);
+  }
+
+  get agent(): CustomerAgent {
+    return this.agentInstance;
+  }
+
+  private get db(): WalletDb {
+    return this.o.db;
+  }
+
+  private now(): number {
+    return this.o.platform.now();
+  }
+
+  private makeAgent(currency: string | undefined): CustomerAgent {
+    const minimum = currency ? (this.o.deposits ?? DEFAULT_DEPOSITS)[currency] : undefined;
+    return new CustomerAgent({
+      store: this.store,
+      http: this.o.http,
+      clock: { now: () => this.now() },
+      ...(this.o.crypto ? { crypto: this.o.crypto } : {}),
+      depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: this.o.timeoutSec ?? 900 },
+    });
+  }
+
+  /** Start-up (every life of the service worker): idempotent; every request awaits it. */
+  start(): Promise<void> {
+    this.started ??= this.doStart();
+    return this.started;
+  }
+
+  private async doStart(): Promise<void> {
+    const account = await this.store.getAccount();
+    if (account) this.agentInstance = this.makeAgent(account.currency);
+    const t = this.db.transaction('blocks', 'readwrite');
+    for (const b of await t.store.getAll()) if (b.createdAt < this.now() - BLOCK_LIFETIME_MS) await t.store.delete([b.origin, b.documentId]);
+    await t.done;
+    // In the background: requests need not wait for the network. The agent's own lock keeps
+    // `recover()` and purchases apart.
+    this.recovered = this.finishLeftovers();
+  }
+
+  private async finishLeftovers(): Promise<void> {
+    const delay = this.o.resumeDelayMs ?? 2_000;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    for (const p of await this.db.getAllFromIndex('payments', 'byState', 'authorized')) {
+      // Not `live`: with no page waiting, only a purchase already under way is finished.
+      await this.track(p.key, () => this.complete(p.key, false)).catch(() => undefined);
+    }
+    if (await this.store.getAccount()) await this.agent.recover().catch(() => undefined);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.o.platform.notifyChanged();
+  }
+
+  private async log(entry: Omit<ActivityRecord, 'id' | 'time'>): Promise<void> {
+    await this.db.add('activity', { ...entry, time: this.now() });
+  }
+
+  private async requireAccount() {
+    const account = await this.store.getAccount();
+    if (!account) throw new ObolError('NO_WALLET_ACCOUNT', 'this wallet has no account yet: open the Obol wallet to set one up');
+    return account;
+  }
+
+  // ───────────────────────── public calls (pages) ─────────────────────────
+
+  async getInfo(): Promise<BridgeResults['obol_getInfo']> {
+    await this.start();
+    const account = await this.store.getAccount();
+    if (!account) return { wallet: this.o.info, hasAccount: false };
+    return { wallet: this.o.info, hasAccount: true, currency: account.currency, operatorId: account.operatorId };
+  }
+
+  /** Prices in the shopper's currency at the cached table (refreshed when missing or expired). */
+  async quote(params: BridgeParams<'obol_quote'>): Promise<BridgeResults['obol_quote']> {
+    await this.start();
+    const account = await this.requireAccount();
+    const foreign = params.prices.some((p) => parseAmount(p).currency !== account.currency);
+    const result = foreign ? await this.agent.exchangeTable() : undefined;
+    const tableStatus: BridgeResults['obol_quote']['tableStatus'] = !result
+      ? 'valid'
+      : result.status !== 'unavailable'
+        ? result.status
+        : result.table
+          ? 'expired'
+          : 'missing';
+    const table = result && result.status !== 'unavailable' ? result.table : undefined;
+    const quotes = params.prices.map((text) => {
+      const price = parseAmount(text);
+      if (price.currency === account.currency) return { price: formatAmount(price), converted: formatAmount(price) };
+      if (!table) return { price: formatAmount(price) };
+      try {
+        const converted = convert(price, account.currency, rateBetween(table, price.currency, account.currency), 'half-even').amount;
+        return { price: formatAmount(price), converted: formatAmount(converted) };
+      } catch {
+        return { price: formatAmount(price) }; // a currency the table does not list
+      }
+    });
+    return { tableStatus, quotes };
+  }
+
+  /**
+   * obol_pay. `key` is the content script's id for this page request: the same request sent again
+   * (after the service worker stopped) joins or finishes the first, and never buys twice.
+   */
+  pay(caller: PageCaller, key: string, params: BridgeParams<'obol_pay'>): Promise<PayResult> {
+    const paymentKey = `${caller.origin} ${key}`;
+    return this.track(paymentKey, () => this.payOnce(caller, paymentKey, params));
+  }
+
+  private track(paymentKey: string, fn: () => Promise<PayResult>): Promise<PayResult> {
+    const running = this.running.get(paymentKey);
+    if (running) return running;
+    const run = fn().finally(() => this.running.delete(paymentKey));
+    this.running.set(paymentKey, run);
+    return run;
+  }
+
+  private async payOnce(caller: PageCaller, paymentKey: string, params: BridgeParams<'obol_pay'>): Promise<PayResult> {
+    await this.start();
+    const merchantUrl = baseUrl(params.merchant);
+    const price = formatAmount(parseAmount(params.price));
+    let payment = await this.db.get('payments', paymentKey);
+    if (payment) {
+      if (payment.merchantUrl !== merchantUrl || payment.productId !== params.productId || payment.price !== price) {
+        throw new ObolError('CONFLICT', 'this request id was used for another purchase');
+      }
+      if (payment.state === 'done' && payment.result) return payment.result;
+      if (payment.state === 'failed') throw ObolError.fromJSON(payment.error);
+    } else {
+      const now = this.now();
+      payment = { key: paymentKey, origin: caller.origin, merchantUrl, productId: params.productId, price, state: 'new', createdAt: now, updatedAt: now };
+      if (caller.documentId) payment.documentId = caller.documentId;
+      await this.db.put('payments', payment);
+    }
+    const resumed = payment.state === 'authorized';
+    if (payment.state !== 'authorized') {
+      try {
+        await this.authorize(caller, payment, params.description);
+      } catch (e) {
+        const error = toError(e);
+        await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
+        if (error.name !== 'USER_REJECTED' && error.name !== 'OVER_BUDGET') {
+          await this.log({ kind: 'failed', origin: caller.origin, text: `${params.productId}: ${error.message}`, amount: price });
+        }
+        this.changed();
+        throw error;
+      }
+    }
+    return this.complete(paymentKey, true, resumed);
+  }
+
+  private async checkNotBlocked(caller: PageCaller): Promise<void> {
+    const site = await this.db.get('sites', caller.origin);
+    if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
+    if (caller.documentId && (await this.db.get('blocks', [caller.origin, caller.documentId]))) {
+      throw new ObolError('SITE_BLOCKED', 'a payment on this page was declined; reload the page to be asked again');
+    }
+  }
+
+  /** Reserve within the site's rules, or ask the shopper (one prompt per origin at a time). */
+  private async authorize(caller: PageCaller, payment: PaymentRecord, description?: string): Promise<void> {
+    const account = await this.requireAccount();
+    await this.checkNotBlocked(caller);
+    if (payment.state === 'prompting' && payment.promptId) {
+      const prompt = await this.db.get('prompts', payment.promptId);
+      if (prompt) {
+        await this.gate.run(payment.origin, async (lane) => {
+          lane.setPrompting(true);
+          await this.awaitPrompt(prompt);
+        });
+        return;
+      }
+    }
+    const info = await this.agent.merchantInfo(payment.merchantUrl);
+    if (!info.origins.includes(payment.origin)) {
+      throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${info.merchantId} does not sell on ${payment.origin}`);
+    }
+    if (parseAmount(payment.price).currency !== info.currency) {
+      throw new ObolError('CURRENCY_MISMATCH', `merchant ${info.merchantId} prices in ${info.currency}, not in ${parseAmount(payment.price).currency}`);
+    }
+    const priceCustomer = await this.agent.quote(payment.price);
+    payment.priceCustomer = priceCustomer;
+    await this.savePayment(payment.key, { priceCustomer });
+    await this.gate.run(payment.origin, async (lane) => {
+      await this.checkNotBlocked(caller); // a prompt answered while this one queued
+      const outcome = await tryReserve(this.db, { paymentKey: payment.key, origin: payment.origin, amount: priceCustomer, now: this.now() });
+      if (outcome.ok) return;
+      if (outcome.reason === 'blocked') throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
+      lane.setPrompting(true);
+      const prompt = await this.createPrompt(payment, info.name, outcome, priceCustomer, account.currency, description);
+      await this.awaitPrompt(prompt);
+    });
+  }
+
+  private async savePayment(key: string, patch: Partial<PaymentRecord>): Promise<void> {
+    const t = this.db.transaction('payments', 'readwrite');
+    const p = await t.store.get(key);
+    if (p) await t.store.put({ ...p, ...patch, updatedAt: this.now() });
+    await t.done;
+  }
+
+  /**
+   * The open session to show in the prompt, or a new deposit opened for it: the window then shows
+   * the merchant as its certificate (re-issued by our operator, checked by the agent) names it,
+   * and the real deposit at the pinned rate. A deposit opened for a prompt that is declined is
+   * ended at once with an empty record, so all of it goes back.
+   */
+  private async sessionFor(payment: PaymentRecord): Promise<{ tx: TransactionRecord; opened: boolean }> {
+    const price = parseAmount(payment.price);
+    for (const tx of await this.store.listTransactions()) {
+      if (tx.state !== 'open' || tx.merchantUrl !== payment.merchantUrl || tx.pending?.accept) continue;
+      if (!(tx.merchantOrigins ?? []).includes(payment.origin) || tx.merchantCurrency !== price.currency) continue;
+      if ((tx.expiresAt ?? 0) <= this.now() + EXPIRY_MARGIN_MS || !tx.depositMerchant) continue;
+      if (compare(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative)), price) < 0) continue;
+      return { tx, opened: false };
+    }
+    const view = await this.agent.openTransaction({ merchantUrl: payment.merchantUrl, firstPrice: payment.price, origin: payment.origin });
+    const tx = await this.store.getTransactionById(view.id);
+    if (!tx) throw new ObolError('INTERNAL', 'the new session was not stored');
+    return { tx, opened: true };
+  }
+
+  private async createPrompt(
+    payment: PaymentRecord,
+    merchantName: string,
+    outcome: Extract<ReserveOutcome, { ok: false }>,
+    priceCustomer: string,
+    currency: string,
+    description?: string,
+  ): Promise<PromptRecord> {
+    const { tx, opened } = await this.sessionFor(payment);
+    if (!tx.merchantCert || !tx.transactionId) throw new ObolError('INTERNAL', 'the session has no merchant certificate');
+    const cert = describeCert(parseCert(tx.merchantCert));
+    const certifiedOrigins = cert.origins ?? [];
+    if (!certifiedOrigins.includes(payment.origin)) {
+      if (opened) await this.agent.endTransaction(tx.transactionId).catch(() => undefined);
+      throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${cert.merchantId ?? cert.subjectId} does not name ${payment.origin}`);
+    }
+    const site = outcome.site;
+    const price = parseAmount(priceCustomer);
+    const spent = site ? parseAmount(site.spent) : amount(currency, 0n);
+    const needed = addAll(spent, parseAmount(outcome.reserved), price);
+    const depositCustomer = parseAmount(tx.depositCustomer);
+    const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(depositCustomer, needed);
+    const tenTimes = amount(currency, price.value * 10n);
+    const suggestedAuto = site ? max(parseAmount(site.autoPayLimit), price) : min(suggestedBudget, tenTimes);
+    const table = await this.tableState();
+    const now = this.now();
+    const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
+    const prompt: PromptRecord = {
+      id: crypto.randomUUID(),
+      origin: payment.origin,
+      paymentKey: payment.key,
+      kind: outcome.reason === 'blocked' ? 'first' : outcome.reason,
+      status: 'waiting',
+      merchantName,
+      merchantId: cert.merchantId ?? cert.subjectId,
+      certifiedOrigins,
+      merchantOperatorId: tx.merchantOperatorId,
+      productId: payment.productId,
+      price: payment.price,
+      priceCustomer,
+      deposit: {
+        transactionId: tx.transactionId,
+        customer: tx.depositCustomer,
+        ...(tx.depositMerchant ? { merchant: tx.depositMerchant } : {}),
+        ...(remaining ? { remaining } : {}),
+        ...(tx.expiresAt !== undefined ? { expiresAt: tx.expiresAt } : {}),
+        openedForPrompt: opened,
+      },
+      suggested: { budget: formatAmount(suggestedBudget), autoPayLimit: formatAmount(suggestedAuto) },
+      needed: formatAmount(needed),
+      table: { status: table.status, ...(table.issuedAt ? { issuedAt: table.issuedAt } : {}), ...(table.expiresAt ? { expiresAt: table.expiresAt } : {}) },
+      createdAt: now,
+    };
+    if (description) prompt.description = description.slice(0, 300);
+    if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
+    await this.db.put('prompts', prompt);
+    await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
+    return prompt;
+  }
+
+  /** Shows (or finds again) the prompt's window and waits for the shopper's click. */
+  private async awaitPrompt(prompt: PromptRecord): Promise<void> {
+    const decided = this.waiters.wait(prompt.id); // before anything else: the click may come at any time
+    const current = (await this.db.get('prompts', prompt.id)) ?? prompt;
+    let decision = current.decision;
+    if (!decision) {
+      if (current.windowId === undefined) {
+        const windowId = await this.o.platform.openPrompt(prompt.id);
+        if (windowId !== undefined) await this.patchPrompt(prompt.id, { windowId });
+        this.changed();
+      } else if (!(await this.o.platform.windowExists(current.windowId))) {
+        await this.recordDecision(prompt.id, { accept: false, at: this.now() }); // closed while the worker was stopped
+      }
+      decision = (await this.db.get('prompts', prompt.id))?.decision ?? (await decided);
+    }
+    this.waiters.settle(prompt.id, decision); // nobody else waits for it any more
+    const payment = await this.db.get('payments', prompt.paymentKey);
+    if (!payment) throw new ObolError('INTERNAL', 'the payment of this prompt is gone');
+    if (decision.accept) {
+      await approveAndReserve(this.db, {
+        paymentKey: payment.key,
+        origin: payment.origin,
+        amount: prompt.priceCustomer,
+        budget: decision.budget ?? prompt.suggested.budget,
+        autoPayLimit: decision.autoPayLimit ?? prompt.suggested.autoPayLimit,
+        merchantId: prompt.merchantId,
+        now: this.now(),
+      });
+      return;
+    }
+    await this.declined(prompt, payment);
+    throw declineError(prompt);
+  }
+
+  private async patchPrompt(id: string, patch: Partial<PromptRecord>): Promise<PromptRecord | undefined> {
+    const t = this.db.transaction('prompts', 'readwrite');
+    const p = await t.store.get(id);
+    const next = p && { ...p, ...patch };
+    if (next) await t.store.put(next);
+    await t.done;
+    return next;
+  }
+
+  /** Stores the decision once (the first click counts); returns the decision that stands. */
+  private async recordDecision(id: string, decision: Decision): Promise<Decision | undefined> {
+    const t = this.db.transaction('prompts', 'readwrite');
+    const p = await t.store.get(id);
+    if (!p) {
+      await t.done;
+      return undefined;
+    }
+    if (p.decision) {
+      await t.done;
+      return p.decision;
+    }
+    await t.store.put({ ...p, decision, status: decision.accept ? 'accepted' : 'rejected' });
+    await t.done;
+    return decision;
+  }
+
+  /** A declined prompt: the page asks no more until it reloads; a deposit opened for it goes back. */
+  private async declined(prompt: PromptRecord, payment: PaymentRecord): Promise<void> {
+    if (payment.documentId) await this.db.put('blocks', { origin: payment.origin, documentId: payment.documentId, createdAt: this.now() });
+    const tid = prompt.deposit.transactionId;
+    if (prompt.deposit.openedForPrompt && tid) {
+      const tx = await this.store.getTransaction(tid);
+      if (tx && tx.state === 'open' && tx.lines.length === 0 && !tx.pending) await this.agent.endTransaction(tid).catch(() => undefined);
+    }
+    await this.log({ kind: 'rejected', origin: payment.origin, text: `declined ${payment.productId}`, amount: prompt.priceCustomer });
+  }
+
+  /**
+   * Buys (or finishes buying) an authorized payment and commits its reservation. `live`: a page
+   * waits for it, so a purchase that never started may start now; without a page only one already
+   * under way (a stored order or accept) is finished, and one that never started is released.
+   * `resumed`: it was authorized before (in an earlier life, or a try that got no answer), so a
+   * receipt the agent booked meanwhile is looked for first: that purchase is never bought twice.
+   */
+  private async complete(paymentKey: string, live: boolean, resumed = true): Promise<PayResult> {
+    const p = await this.db.get('payments', paymentKey);
+    if (!p) throw new ObolError('INTERNAL', 'unknown payment');
+    if (p.state === 'done' && p.result) return p.result;
+    if (p.state === 'failed') throw ObolError.fromJSON(p.error);
+    if (resumed) {
+      const booked = await this.bookedReceipt(p);
+      if (booked) return this.finishFromReceipt(p, booked);
+      if (!live && !(await this.hasPending(p))) {
+        const error = new ObolError('NO_ACCEPT', 'the purchase was interrupted before it was ordered; nothing was paid');
+        await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
+        this.changed();
+        throw error;
+      }
+    }
+    let bought: PurchaseResult;
+    try {
+      bought = await this.agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price, origin: p.origin });
+    } catch (e) {
+      const error = toError(e);
+      // Charged with a problem (the merchant holds the accept, the content is not what it signed).
+      const booked = await this.bookedReceipt(p).catch(() => undefined);
+      if (booked?.status === 'disputable') return this.finishFromReceipt(p, booked);
+      if (!UNCERTAIN.has(error.name)) {
+        // A refusal: nothing was charged for it. (No answer: the reservation stays until it is known.)
+        await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
+        await this.log({ kind: 'failed', origin: p.origin, text: `${p.productId}: ${error.message}`, amount: p.price });
+      }
+      this.changed();
+      throw error;
+    }
+    return this.finish(p, bought.receipt, { content: toBase64Url(bought.content), contentType: bought.contentType });
+  }
+
+  private async finish(p: PaymentRecord, receipt: ReceiptRecord, delivery: { content: string; contentType: string }): Promise<PayResult> {
+    const result: PayResult = {
+      transactionId: receipt.transactionId,
+      n: receipt.n,
+      productId: receipt.productId,
+      price: receipt.price,
+      content: delivery.content,
+      contentType: delivery.contentType,
+      contentHash: receipt.contentHash,
+      receiptId: receipt.accept.body.acceptId,
+    };
+    await commit(this.db, { paymentKey: p.key, result, receiptKey: receiptKeyOf(receipt), now: this.now() });
+    await this.log({ kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price });
+    this.changed();
+    return result;
+  }
+
+  /**
+   * A receipt for this payment that no other payment claimed: booked after the payment began, and
+   * charged ('delivered', or 'disputable': the merchant holds the accept). 'awaiting-key' is not
+   * final: the agent's next buy of the same purchase resends the stored accept and gets the key.
+   */
+  private async bookedReceipt(p: PaymentRecord): Promise<ReceiptRecord | undefined> {
+    const candidates = (await this.store.listReceipts()).filter(
+      (r) =>
+        (r.status === 'delivered' || r.status === 'disputable') &&
+        r.origin === p.origin &&
+        r.productId === p.productId &&
+        r.price === p.price &&
+        r.merchantUrl === p.merchantUrl &&
+        r.time >= p.createdAt,
+    );
+    for (const receipt of candidates) {
+      const claimed = await this.db.getKeyFromIndex('payments', 'byReceipt', receiptKeyOf(receipt));
+      if (claimed === undefined || claimed === p.key) return receipt;
+    }
+    return undefined;
+  }
+
+  /** Finishes a payment from its receipt: the content kept beside it, or decrypted again by the agent. */
+  private async finishFromReceipt(p: PaymentRecord, receipt: ReceiptRecord): Promise<PayResult> {
+    if (receipt.status !== 'delivered') {
+      const error = new ObolError('PRODUCT_MISMATCH', `${receipt.problem?.message ?? 'the merchant did not deliver what it signed'}; receipt ${receipt.receiptId} holds the evidence for a dispute`);
+      await commit(this.db, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), error: error.toJSON(), now: this.now() });
+      this.changed();
+      throw error;
+    }
+    const kept = await this.db.get('deliveries', [receipt.transactionId, receipt.n]);
+    if (kept) return this.finish(p, receipt, kept);
+    const opened = await this.agent.openReceipt({ transactionId: receipt.transactionId, n: receipt.n });
+    return this.finish(p, receipt, { content: toBase64Url(opened.content), contentType: opened.contentType });
+  }
+
+  private async hasPending(p: PaymentRecord): Promise<boolean> {
+    return (await this.store.listTransactions()).some(
+      (tx) =>
+        tx.state === 'open' &&
+        tx.merchantUrl === p.merchantUrl &&
+        tx.pending !== undefined &&
+        tx.pending.productId === p.productId &&
+        tx.pending.price === p.price &&
+        tx.pending.origin === p.origin,
+    );
+  }
+
+  // ───────────────────────── private calls (extension pages) ─────────────────────────
+
+  async tableState(): Promise<TableState> {
+    if (!(await this.store.getAccount())) return { status: 'missing' };
+    const r = await this.agent.exchangeTable();
+    if (r.status !== 'unavailable') {
+      return { status: r.status, issuedAt: r.table.issuedAt, expiresAt: r.table.expiresAt, base: r.table.base, rates: r.table.rates };
+    }
+    if (!r.table) return { status: 'missing', error: r.error };
+    return { status: 'unavailable', issuedAt: r.table.issuedAt, expiresAt: r.table.expiresAt, base: r.table.base, rates: r.table.rates, error: r.error };
+  }
+
+  async overview(): Promise<Overview> {
+    await this.start();
+    const account = await this.agent.account();
+    if (!account) return {};
+    const out: Overview = { account, table: await this.tableState() };
+    try {
+      out.balance = await this.agent.balance();
+    } catch (e) {
+      out.balanceError = toError(e).toJSON();
+    }
+    return out;
+  }
+
+  async register(operatorUrl: string): Promise<Overview> {
+    await this.start();
+    const view: AccountView = await this.agent.register(operatorUrl);
+    this.agentInstance = this.makeAgent(view.currency);
+    await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}` });
+    this.changed();
+    return this.overview();
+  }
+
+  async topUp(amountText: string): Promise<Overview> {
+    await this.start();
+    const account = await this.requireAccount();
+    const a = parseTopUp(amountText, account.currency);
+    await this.agent.demoTopUp(formatAmount(a));
+    await this.log({ kind: 'top-up', text: 'demo top-up', amount: formatAmount(a) });
+    this.changed();
+    return this.overview();
+  }
+
+  async sessions(): Promise<SessionItem[]> {
+    await this.start();
+    const views = await this.agent.listTransactions();
+    return views
+      .filter((v) => v.state === 'open' || v.state === 'initiating')
+      .map((v) => {
+        const item: SessionItem = { ...v };
+        if (v.remaining && v.depositMerchant) {
+          const dc = parseAmount(v.depositCustomer);
+          const dm = parseAmount(v.depositMerchant);
+          const rem = parseAmount(v.remaining);
+          if (dm.value > 0n) item.remainingCustomer = formatAmount(amount(dc.currency, (dc.value * rem.value) / dm.value));
+        }
+        return item;
+      })
+      .reverse();
+  }
+
+  async endSession(transactionId: string) {
+    await this.start();
+    const view = await this.agent.endTransaction(transactionId);
+    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: view.cumulative });
+    this.changed();
+    return view;
+  }
+
+  async history(): Promise<History> {
+    await this.start();
+    const transactions = await this.agent.listTransactions();
+    const receipts = await this.store.listReceipts();
+    const delivered = new Set((await this.db.getAllKeys('deliveries')).map(([t, n]) => `${t}#${n}`));
+    const activity = (await this.db.getAllFromIndex('activity', 'byTime')).reverse().slice(0, 50);
+    return {
+      receipts: receipts
+        .reverse()
+        .map((receipt) => ({ receipt, merchantName: receipt.merchantName, hasContent: receipt.status === 'delivered' || delivered.has(`${receipt.transactionId}#${receipt.n}`) })),
+      transactions: transactions.reverse(),
+      activity,
+      evidence: typeof evidenceFunction(this.agent) === 'function',
+    };
+  }
+
+  async content(transactionId: string, n: number): Promise<{ content: string; contentType: string } | null> {
+    const d = await this.db.get('deliveries', [transactionId, n]);
+    if (d) return { content: d.content, contentType: d.contentType };
+    try {
+      const opened = await this.agent.openReceipt({ transactionId, n });
+      return { content: toBase64Url(opened.content), contentType: opened.contentType };
+    } catch {
+      return null;
+    }
+  }
+
+  async sites(): Promise<SiteItem[]> {
+    await this.start();
+    const account = await this.store.getAccount();
+    const sites = await this.db.getAll('sites');
+    const out: SiteItem[] = [];
+    for (const s of sites) out.push({ ...s, reserved: await heldAt(this.db, s.origin, account?.currency ?? parseAmount(s.budget).currency) });
+    return out;
+  }
+
+  async setSite(p: WalletApi['setSite'][0]): Promise<SiteItem[]> {
+    const account = await this.requireAccount();
+    const budget = p.budget === undefined ? undefined : parseTopUp(p.budget, account.currency, true);
+    const auto = p.autoPayLimit === undefined ? undefined : parseTopUp(p.autoPayLimit, account.currency, true);
+    const t = this.db.transaction('sites', 'readwrite');
+    const site = await t.store.get(p.origin);
+    if (!site) {
+      await t.done;
+      throw new ObolError('MALFORMED', `no rules for ${p.origin} yet: they are made at the first purchase there`);
+    }
+    const next = { ...site, updatedAt: this.now() };
+    if (budget) next.budget = formatAmount(budget);
+    if (auto) next.autoPayLimit = formatAmount(auto);
+    if (p.blocked !== undefined) next.blocked = p.blocked;
+    if (p.resetSpent) next.spent = formatAmount(amount(account.currency, 0n));
+    await t.store.put(next);
+    await t.done;
+    await this.log({ kind: 'site-changed', origin: p.origin, text: `budget ${next.budget}, auto-pay up to ${next.autoPayLimit}${next.blocked ? ', blocked' : ''}` });
+    this.changed();
+    return this.sites();
+  }
+
+  async removeSite(origin: string): Promise<SiteItem[]> {
+    await this.db.delete('sites', origin);
+    this.changed();
+    return this.sites();
+  }
+
+  /** Dispute evidence from the agent (FIG 4), when the agent has it. */
+  async evidence(transactionId: string, n?: number): Promise<unknown> {
+    await this.start();
+    const fn = evidenceFunction(this.agent);
+    if (typeof fn !== 'function') throw new ObolError('UNSUPPORTED_METHOD', 'this wallet cannot export dispute evidence yet');
+    return (fn as (ref: { transactionId: string; n: number }) => Promise<unknown>).call(this.agent, { transactionId, n: n ?? 1 });
+  }
+
+  async prompt(id: string): Promise<PromptRecord | null> {
+    return (await this.db.get('prompts', id)) ?? null;
+  }
+
+  /** The click in the confirmation window (the only way a prompt is accepted). */
+  async decide(p: WalletApi['decide'][0]): Promise<{ ok: true }> {
+    await this.start();
+    const prompt = await this.db.get('prompts', p.id);
+    if (!prompt) throw new ObolError('MALFORMED', 'no such prompt');
+    const decision: Decision = { accept: p.accept, at: this.now() };
+    if (p.accept) {
+      const currency = parseAmount(prompt.priceCustomer).currency;
+      if (p.budget !== undefined) decision.budget = formatAmount(parseTopUp(p.budget, currency, true));
+      if (p.autoPayLimit !== undefined) decision.autoPayLimit = formatAmount(parseTopUp(p.autoPayLimit, currency, true));
+    }
+    const standing = await this.recordDecision(p.id, decision);
+    if (prompt.windowId !== undefined) await this.o.platform.closeWindow(prompt.windowId);
+    if (standing && !this.waiters.settle(p.id, standing) && !standing.accept) {
+      // Nobody waits in this life (the worker was stopped meanwhile): the refusal takes effect now;
+      // an acceptance waits for the page to resend its request.
+      const payment = await this.db.get('payments', prompt.paymentKey);
+      if (payment && payment.state === 'prompting') {
+        await this.declined(prompt, payment);
+        await release(this.db, { paymentKey: payment.key, error: declineError(prompt).toJSON(), now: this.now() });
+      }
+    }
+    this.changed();
+    return { ok: true };
+  }
+
+  /** A confirmation window was closed without a click: that is a no. */
+  async windowClosed(windowId: number): Promise<void> {
+    const prompt = await this.db.getFromIndex('prompts', 'byWindow', windowId);
+    if (prompt && prompt.status === 'waiting') await this.decide({ id: prompt.id, accept: false });
+  }
+
+  operators(): OperatorChoice[] {
+    return this.o.operators ?? DEMO_OPERATORS;
+  }
+
+  /** Dispatch of the private API (the router checked the caller). */
+  async call<M extends WalletMethod>(method: M, params: WalletApi[M][0]): Promise<WalletApi[M][1]> {
+    const p = params as Record<string, unknown>;
+    const str = (k: string): string => {
+      const v = p[k];
+      if (typeof v !== 'string') throw new ObolError('MALFORMED', `${k} is missing`);
+      return v;
+    };
+    const run = async (): Promise<unknown> => {
+      switch (method) {
+        case 'overview':
+          return this.overview();
+        case 'operators':
+          return this.operators();
+        case 'register':
+          return this.register(str('operatorUrl'));
+        case 'topUp':
+          return this.topUp(str('amount'));
+        case 'sessions':
+          return this.sessions();
+        case 'endSession':
+          return this.endSession(str('transactionId'));
+        case 'history':
+          return this.history();
+        case 'content':
+          return this.content(str('transactionId'), Number(p.n));
+        case 'sites':
+          return this.sites();
+        case 'setSite':
+          return this.setSite(params as WalletApi['setSite'][0]);
+        case 'removeSite':
+          return this.removeSite(str('origin'));
+        case 'evidence':
+          return this.evidence(str('transactionId'), typeof p.n === 'number' ? p.n : undefined);
+        case 'prompt':
+          return this.prompt(str('id'));
+        case 'decide':
+          return this.decide({ ...(params as WalletApi['decide'][0]), accept: p.accept === true });
+        default:
+          throw new ObolError('UNSUPPORTED_METHOD', `no method ${String(method)}`);
+      }
+    };
+    return (await run()) as WalletApi[M][1];
+  }
+}
+
+function receiptKeyOf(r: { transactionId: string; n: number }): string {
+  return `${r.transactionId}#${r.n}`;
+}
+
+function declineError(prompt: PromptRecord): ObolError {
+  return prompt.kind === 'over-budget'
+    ? new ObolError('OVER_BUDGET', 'the purchase is over the budget for this site and the shopper did not raise it')
+    : new ObolError('USER_REJECTED', 'the shopper declined the payment');
+}
+
+function addAll(first: Amount, ...rest: Amount[]): Amount {
+  return rest.reduce((acc, a) => ({ currency: acc.currency, value: acc.value + (a.currency === acc.currency ? a.value : 0n) }), first);
+}
+
+/** "50", "50,00" or "SEK:50.00" in `currency`; positive (or zero when `zeroOk`). */
+export function parseTopUp(text: string, currency: string, zeroOk = false): Amount {
+  const t = text.trim();
+  const a = /^[A-Z]{3}:/.test(t) ? parseAmount(t) : parseDecimal(currency, t);
+  if (a.currency !== currency) throw new ObolError('CURRENCY_MISMATCH', `amounts here are in ${currency}`);
+  if (a.value < 0n || (!zeroOk && a.value === 0n)) throw new ObolError('INVALID_AMOUNT', 'the amount must be more than zero');
+  return a;
+}
+
+function baseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ObolError('MALFORMED', 'the merchant URL is not a URL');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ObolError('MALFORMED', 'only http and https merchant URLs are allowed');
+  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
+}
+
+function evidenceFunction(agent: CustomerAgent): unknown {
+  return (agent as unknown as { exportEvidence?: unknown }).exportEvidence;
+}
+
+export type { ObolErrorJson };

@@ -1,0 +1,124 @@
+import type { BridgeRequest } from '@obol/protocol/bridge';
+import type { AccountView, Balance, TransactionView } from '@obol/protocol/customerAgent';
+import type { ObolErrorJson } from '@obol/protocol/errors';
+import type { ReceiptRecord } from '@obol/protocol/walletStore';
+import type { ActivityRecord, PromptRecord, SiteRecord } from '../background/db.ts';
+
+/**
+ * What crosses `runtime.sendMessage` inside the extension. Two kinds of request, answered by two
+ * separate routers in the service worker:
+ *
+ * - `obol/bridge`: a page's public call, relayed by the content script (the page origin is taken
+ *   from the browser's sender, never from here);
+ * - `obol/wallet`: everything else, answered only to the extension's own pages.
+ *
+ * Answers are `{ result }` or `{ error }` (an error from the catalogue), never a thrown error:
+ * errors lose their code on the way through the messaging layer.
+ */
+export const BRIDGE_MESSAGE = 'obol/bridge';
+export const WALLET_MESSAGE = 'obol/wallet';
+/** Broadcast by the service worker when its state changed: the UI refetches. */
+export const CHANGED_MESSAGE = 'obol/changed';
+
+export interface BridgeMessage {
+  type: typeof BRIDGE_MESSAGE;
+  /** Chosen by the content script per page request, and reused when it resends that request. */
+  key: string;
+  request: BridgeRequest;
+}
+
+export type Reply<T> = { result: T } | { error: ObolErrorJson };
+
+export interface TableState {
+  status: 'valid' | 'refreshed' | 'unavailable' | 'missing';
+  issuedAt?: number;
+  expiresAt?: number;
+  base?: string;
+  rates?: Record<string, string>;
+  error?: ObolErrorJson;
+}
+
+export interface Overview {
+  account?: AccountView;
+  balance?: Balance;
+  balanceError?: ObolErrorJson;
+  table?: TableState;
+}
+
+export interface SessionItem extends TransactionView {
+  /** Deposit left in the customer's currency (at the pinned rate), when known. */
+  remainingCustomer?: string;
+}
+
+export interface HistoryItem {
+  receipt: ReceiptRecord;
+  merchantName: string;
+  /** Base64url of the content, when the wallet kept it. */
+  hasContent: boolean;
+}
+
+export interface History {
+  receipts: HistoryItem[];
+  transactions: TransactionView[];
+  activity: ActivityRecord[];
+  evidence: boolean;
+}
+
+export interface SiteItem extends SiteRecord {
+  reserved: string;
+}
+
+export interface OperatorChoice {
+  url: string;
+  name: string;
+}
+
+/** The private API: method → [params, result]. Only the extension's own pages may call it. */
+export interface WalletApi {
+  overview: [{ refreshTable?: boolean }, Overview];
+  operators: [Record<string, never>, OperatorChoice[]];
+  register: [{ operatorUrl: string }, Overview];
+  topUp: [{ amount: string }, Overview];
+  sessions: [Record<string, never>, SessionItem[]];
+  endSession: [{ transactionId: string }, TransactionView];
+  history: [Record<string, never>, History];
+  content: [{ transactionId: string; n: number }, { content: string; contentType: string } | null];
+  sites: [Record<string, never>, SiteItem[]];
+  setSite: [{ origin: string; budget?: string; autoPayLimit?: string; blocked?: boolean; resetSpent?: boolean }, SiteItem[]];
+  removeSite: [{ origin: string }, SiteItem[]];
+  evidence: [{ transactionId: string; n?: number }, unknown];
+  prompt: [{ id: string }, PromptRecord | null];
+  decide: [{ id: string; accept: boolean; budget?: string; autoPayLimit?: string }, { ok: true }];
+}
+export type WalletMethod = keyof WalletApi;
+export type WalletParams<M extends WalletMethod> = WalletApi[M][0];
+export type WalletResult<M extends WalletMethod> = WalletApi[M][1];
+
+export interface WalletMessage<M extends WalletMethod = WalletMethod> {
+  type: typeof WALLET_MESSAGE;
+  method: M;
+  params: WalletParams<M>;
+}
+
+export const WALLET_METHODS: ReadonlySet<string> = new Set<WalletMethod>([
+  'overview',
+  'operators',
+  'register',
+  'topUp',
+  'sessions',
+  'endSession',
+  'history',
+  'content',
+  'sites',
+  'setSite',
+  'removeSite',
+  'evidence',
+  'prompt',
+  'decide',
+]);
+
+/** The demo operators offered at onboarding (besides a field for any URL). */
+export const DEMO_OPERATORS: OperatorChoice[] = [
+  { url: 'http://127.0.0.1:7101', name: 'Svea Bank (SEK)' },
+  { url: 'http://127.0.0.1:7102', name: 'Banque Euro (EUR)' },
+];

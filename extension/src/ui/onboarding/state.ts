@@ -1,0 +1,47 @@
+import type { ObolErrorJson } from '@obol/protocol/errors';
+import { useEffect, useState } from 'preact/hooks';
+import type { OperatorChoice, Overview } from '../../shared/messages.ts';
+import { type WalletClient, walletClient } from '../shared/api.ts';
+import { errorOf } from '../shared/hooks.ts';
+
+export type OnboardingState =
+  | { status: 'loading' }
+  | { status: 'choose'; operators: OperatorChoice[]; error?: ObolErrorJson }
+  | { status: 'registering'; operatorUrl: string }
+  | { status: 'top-up'; overview: Overview; busy: boolean; error?: ObolErrorJson }
+  | { status: 'done'; overview: Overview };
+
+export function useOnboarding(client: WalletClient = walletClient) {
+  const [state, setState] = useState<OnboardingState>({ status: 'loading' });
+  useEffect(() => {
+    Promise.all([client.call('overview', {}), client.call('operators', {})]).then(
+      ([overview, operators]) => setState(overview.account ? { status: 'top-up', overview, busy: false } : { status: 'choose', operators }),
+      (e) => setState({ status: 'choose', operators: [], error: errorOf(e) }),
+    );
+  }, [client]);
+
+  const register = async (operatorUrl: string) => {
+    const operators = state.status === 'choose' ? state.operators : [];
+    setState({ status: 'registering', operatorUrl });
+    try {
+      const overview = await client.call('register', { operatorUrl });
+      setState({ status: 'top-up', overview, busy: false });
+    } catch (e) {
+      setState({ status: 'choose', operators, error: errorOf(e) });
+    }
+  };
+
+  const topUp = async (amount: string) => {
+    if (state.status !== 'top-up') return;
+    const overview = state.overview;
+    setState({ status: 'top-up', overview, busy: true });
+    try {
+      setState({ status: 'done', overview: await client.call('topUp', { amount }) });
+    } catch (e) {
+      setState({ status: 'top-up', overview, busy: false, error: errorOf(e) });
+    }
+  };
+
+  const skip = () => state.status === 'top-up' && setState({ status: 'done', overview: state.overview });
+  return { state, register, topUp, skip };
+}

@@ -1,0 +1,90 @@
+import { useState } from 'preact/hooks';
+import type { OperatorChoice } from '../../shared/messages.ts';
+import { money } from '../shared/format.ts';
+import { useOnboarding } from './state.ts';
+
+function Choose({ operators, register, error }: { operators: OperatorChoice[]; register: (url: string) => void; error?: string }) {
+  const [choice, setChoice] = useState(operators[0]?.url ?? 'custom');
+  const [custom, setCustom] = useState('');
+  const url = choice === 'custom' ? custom.trim() : choice;
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (url) register(url);
+      }}
+    >
+      <h2>1. Choose your bank</h2>
+      <p class="muted">Your bank (an Obol operator) holds your money, certifies your wallet’s key and reserves deposits for you.</p>
+      {operators.map((o) => (
+        <label key={o.url} class="choice">
+          <input type="radio" name="operator" value={o.url} checked={choice === o.url} onChange={() => setChoice(o.url)} /> {o.name}{' '}
+          <span class="muted">{o.url}</span>
+        </label>
+      ))}
+      <label class="choice">
+        <input type="radio" name="operator" value="custom" checked={choice === 'custom'} onChange={() => setChoice('custom')} /> Another operator:{' '}
+        <input
+          aria-label="operator URL"
+          placeholder="https://operator.example"
+          value={custom}
+          onFocus={() => setChoice('custom')}
+          onInput={(e) => setCustom(e.currentTarget.value)}
+          size={32}
+        />
+      </label>
+      {error ? <p class="error">{error}</p> : null}
+      <button type="submit" class="primary" disabled={!url}>
+        Create my wallet account
+      </button>
+    </form>
+  );
+}
+
+export function Onboarding() {
+  const { state, register, topUp, skip } = useOnboarding();
+  const [amount, setAmount] = useState('100');
+  return (
+    <main class="onboarding">
+      <h1>Welcome to Obol</h1>
+      {state.status === 'loading' ? <p class="muted">Loading…</p> : null}
+      {state.status === 'choose' ? <Choose operators={state.operators} register={(u) => void register(u)} {...(state.error ? { error: state.error.message } : {})} /> : null}
+      {state.status === 'registering' ? <p>Creating your key and registering at {state.operatorUrl}…</p> : null}
+      {state.status === 'top-up' ? (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void topUp(amount);
+          }}
+        >
+          <h2>2. Add demo money</h2>
+          <p>
+            Registered at <strong>{state.overview.account?.operatorName}</strong> as {state.overview.account?.customerId}. Balance:{' '}
+            <span data-testid="balance">{money(state.overview.balance?.balance)}</span>
+          </p>
+          <label>
+            Amount ({state.overview.account?.currency}) <input aria-label="top-up amount" value={amount} onInput={(e) => setAmount(e.currentTarget.value)} size={8} />
+          </label>
+          {state.error ? <p class="error">{state.error.message}</p> : null}
+          <div class="row">
+            <button type="submit" class="primary" disabled={state.busy}>
+              Top up
+            </button>
+            <button type="button" class="link" onClick={skip}>
+              Skip
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {state.status === 'done' ? (
+        <section>
+          <h2>3. Ready</h2>
+          <p>
+            Your balance: <strong data-testid="balance">{money(state.overview.balance?.balance)}</strong>
+          </p>
+          <p>Click a price on a site that takes Obol. The first purchase at a site asks you in a wallet window; after that, purchases within the site’s budget go through in a blink.</p>
+        </section>
+      ) : null}
+    </main>
+  );
+}

@@ -1,0 +1,56 @@
+import { useState } from 'preact/hooks';
+import { money, timeLeft } from '../../shared/format.ts';
+import { useNow } from '../../shared/hooks.ts';
+import { useSessions } from './state.ts';
+
+export function SessionsScreen() {
+  const { state, end } = useSessions();
+  const now = useNow();
+  const [error, setError] = useState<string | undefined>();
+  const [ending, setEnding] = useState<string | undefined>();
+  switch (state.status) {
+    case 'loading':
+      return <p class="muted">Loading…</p>;
+    case 'error':
+      return <p class="error">{state.error.message}</p>;
+    case 'empty':
+      return <p class="muted" data-testid="no-sessions">No open trading sessions.</p>;
+    case 'ready':
+      return (
+        <section>
+          {error ? <p class="error">{error}</p> : null}
+          <ul class="list">
+            {state.sessions.map((s) => (
+              <li key={s.id} class="card" data-testid="session">
+                <div class="row between">
+                  <strong>{s.merchantName}</strong>
+                  <span class="muted">{s.origin ?? s.merchantUrl}</span>
+                </div>
+                <div>
+                  Deposit left: <span data-testid="deposit-left">{money(s.remaining)}</span>
+                  {s.remainingCustomer ? <span class="muted"> (≈ {money(s.remainingCustomer)})</span> : null} of {money(s.depositMerchant ?? s.depositCustomer)}
+                </div>
+                <div>
+                  {s.count} purchase{s.count === 1 ? '' : 's'} · time left <span data-testid="time-left">{timeLeft(s.expiresAt, now)}</span>
+                  {s.state === 'initiating' ? ' · opening…' : ''}
+                </div>
+                {s.transactionId ? (
+                  <button
+                    type="button"
+                    disabled={ending === s.transactionId}
+                    onClick={async () => {
+                      setEnding(s.transactionId);
+                      setError((await end(s.transactionId as string))?.message);
+                      setEnding(undefined);
+                    }}
+                  >
+                    End
+                  </button>
+                ) : null}
+              </li>
+            ))}
+          </ul>
+        </section>
+      );
+  }
+}

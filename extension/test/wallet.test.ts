@@ -1,0 +1,276 @@
+import 'fake-indexeddb/auto';
+import type { BridgeParams } from '@obol/protocol/bridge';
+import { systemClock } from '@obol/protocol/clock';
+import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { type Http, fetchHttp } from '@obol/protocol/http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonlFileSink } from '../../backend/src/billing/index.ts';
+import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
+import { openDb } from '../../backend/src/store/db.ts';
+import { type Shop, startShop } from '../../backend/src/world/shop.ts';
+import { type World, startOperators } from '../../backend/src/world/world.ts';
+import { type WalletDb, openWalletDb } from '../src/background/db.ts';
+import { IdbWalletStore } from '../src/background/idbWalletStore.ts';
+import { Wallet } from '../src/background/wallet.ts';
+import { WALLET_INFO } from '../src/shared/walletInfo.ts';
+import { fakePlatform } from './support.ts';
+
+/**
+ * The service worker's logic on fake-indexeddb against real operators and a real shop (in-process,
+ * real HTTP): the agent on IdbWalletStore, prompts, budgets, blocking, concurrency, and a worker
+ * stopped with a purchase in flight.
+ */
+let world: World;
+let shop: Shop;
+let sekUrl: string;
+const dbs: Array<{ close(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  const d = { sek: await openDb(), eur: await openDb(), shop: await openDb() };
+  dbs.push(d.sek, d.eur, d.shop);
+  const billing = mkdtempSync(join(tmpdir(), 'obol-billing-'));
+  dbs.push({ close: async () => rmSync(billing, { recursive: true, force: true }) });
+  world = await startOperators(
+    [
+      { operatorId: 'op-sek', name: 'Svea Bank', currency: 'SEK', rates: { EUR: '0.0874' }, db: d.sek, sinks: [new JsonlFileSink(join(billing, 'sek.jsonl'))] },
+      { operatorId: 'op-eur', name: 'Banque Euro', currency: 'EUR', rates: { SEK: '11.44' }, db: d.eur, sinks: [new JsonlFileSink(join(billing, 'eur.jsonl'))] },
+    ],
+    { clock: systemClock },
+  );
+  sekUrl = world.operators['op-sek']!.url;
+  shop = await startShop({
+    merchantId: 'news.example',
+    name: 'The Daily Obol',
+    operatorUrl: world.operators['op-eur']!.url,
+    operatorId: 'op-eur',
+    currency: 'EUR',
+    adminToken: world.adminToken,
+    catalogue: newsCatalogue('EUR'),
+    clock: systemClock,
+    db: d.shop,
+    sweepIntervalMs: 0,
+  });
+});
+
+afterAll(async () => {
+  await shop?.close();
+  await world?.close();
+  for (const db of dbs) await db.close();
+});
+
+let dbCount = 0;
+type Shopper = { say: 'yes' | 'no'; budget?: string; autoPayLimit?: string };
+
+async function newWallet(opts: { db?: WalletDb; http?: Http; shopper?: Shopper; deposits?: Record<string, string> } = {}) {
+  const db = opts.db ?? (await openWalletDb(`wallet-test-${++dbCount}`));
+  const shopper: Shopper = opts.shopper ?? { say: 'yes' };
+  let wallet: Wallet | undefined;
+  const platform = fakePlatform((id) => {
+    void wallet?.decide({ id, accept: shopper.say === 'yes', ...(shopper.budget ? { budget: shopper.budget } : {}), ...(shopper.autoPayLimit ? { autoPayLimit: shopper.autoPayLimit } : {}) });
+  });
+  wallet = new Wallet({ db, platform, http: opts.http ?? fetchHttp(), info: WALLET_INFO, resumeDelayMs: 0, ...(opts.deposits ? { deposits: opts.deposits } : {}) });
+  return { wallet, db, platform, shopper };
+}
+
+async function onboarded(shopper?: Shopper) {
+  const w = await newWallet(shopper ? { shopper } : {});
+  await w.wallet.register(sekUrl);
+  await w.wallet.topUp('100');
+  return w;
+}
+
+const origin = () => shop.url;
+const pay = (productId: string): BridgeParams<'obol_pay'> => ({ merchant: shop.moduleUrl, productId, price: 'EUR:0.03' });
+let keyCount = 0;
+const key = () => `key${++keyCount}`.padEnd(16, '0');
+const text = (b64: string) => Buffer.from(b64, 'base64url').toString('utf8');
+
+describe('IdbWalletStore carries the customer agent', () => {
+  it('registers, keeps non-extractable keys in IndexedDB, and buys; a new agent on the same store carries on', async () => {
+    const db = await openWalletDb(`agent-store-${++dbCount}`);
+    const store = new IdbWalletStore(db);
+    const agent = new CustomerAgent({ store, http: fetchHttp(), clock: systemClock, depositPolicy: { minimum: 'SEK:10.00' } });
+    await agent.register(sekUrl);
+    const account = await store.getAccount();
+    expect(account?.keys.privateKey.extractable).toBe(false);
+    await agent.demoTopUp('SEK:50.00');
+    const first = await agent.buy({ merchantUrl: shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: origin() });
+    expect(new TextDecoder().decode(first.content)).toContain('Two banks');
+    const again = new CustomerAgent({ store: new IdbWalletStore(db), http: fetchHttp(), clock: systemClock });
+    const second = await again.buy({ merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', origin: origin() });
+    expect(second.receipt.transactionId).toBe(first.receipt.transactionId);
+    expect(second.receipt.n).toBe(2);
+    expect((await again.receipts()).map((r) => r.n)).toEqual([1, 2]);
+    expect(await store.getTransaction(first.receipt.transactionId)).toMatchObject({ state: 'open', nextN: 3 });
+    // The content is kept beside each delivered receipt.
+    expect(await db.get('deliveries', [first.receipt.transactionId, 1])).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
+  });
+});
+
+describe('paying from a page', () => {
+  it('asks once, then pays within the budget without asking; asks again over the budget', async () => {
+    const { wallet, platform, shopper } = await onboarded({ say: 'yes', budget: '0.80', autoPayLimit: '0.50' });
+    const caller = { origin: origin(), documentId: 'doc-1' };
+    const first = await wallet.pay(caller, key(), pay('two-banks'));
+    expect(text(first.content)).toContain('Two banks');
+    expect(platform.opened).toHaveLength(1);
+    const prompt = await wallet.prompt(platform.opened[0]!);
+    expect(prompt).toMatchObject({ kind: 'first', merchantId: 'news.example', certifiedOrigins: [origin()], priceCustomer: 'SEK:0.34', deposit: { customer: 'SEK:20.00', openedForPrompt: true } });
+    await wallet.pay(caller, key(), pay('fair-exchange'));
+    expect(platform.opened).toHaveLength(1); // 0.68 of 0.80: no prompt
+    // 1.02 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this page asks no more.
+    shopper.say = 'no';
+    await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'OVER_BUDGET', code: 4301 });
+    expect(platform.opened).toHaveLength(2);
+    await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'SITE_BLOCKED', code: 4304 });
+    expect(platform.opened).toHaveLength(2);
+    // After a reload (a new document) it asks again.
+    shopper.say = 'yes';
+    shopper.budget = '5.00';
+    const after = await wallet.pay({ origin: origin(), documentId: 'doc-2' }, key(), pay('pseudonyms'));
+    expect(after.n).toBe(3);
+    const [site] = await wallet.sites();
+    expect(site).toMatchObject({ budget: 'SEK:5.00', spent: 'SEK:1.02', reserved: 'SEK:0.00' });
+  });
+
+  it('a declined first prompt: USER_REJECTED, the deposit opened for it goes back, and the page is blocked until reload', async () => {
+    const { wallet, platform } = await onboarded({ say: 'no' });
+    const caller = { origin: origin(), documentId: 'doc-x' };
+    await expect(wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'USER_REJECTED', code: 4001 });
+    const prompt = await wallet.prompt(platform.opened[0]!);
+    const tx = await wallet.store.getTransaction(prompt!.deposit.transactionId!);
+    expect(tx?.state).toMatch(/reported|cleared/);
+    expect(tx?.lines).toHaveLength(0);
+    await expect(wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'SITE_BLOCKED' });
+  });
+
+  it('refuses a page the merchant is not certified for (MERCHANT_NOT_TRUSTED), before any prompt', async () => {
+    const { wallet, platform } = await onboarded();
+    await expect(wallet.pay({ origin: 'https://evil.example', documentId: 'd' }, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'MERCHANT_NOT_TRUSTED' });
+    expect(platform.opened).toHaveLength(0);
+  });
+
+  it('concurrent clicks at one site: one prompt, the rest queue behind it and never overspend', async () => {
+    const { wallet, platform } = await onboarded({ say: 'yes', budget: '1.10', autoPayLimit: '0.50' });
+    const caller = { origin: origin(), documentId: 'doc-c' };
+    const products = ['two-banks', 'fair-exchange', 'pseudonyms', 'deposits'];
+    const outcomes = await Promise.allSettled(products.map((p) => wallet.pay(caller, key(), pay(p))));
+    expect(platform.opened).toHaveLength(2); // the first prompt; then one more when the budget (3 × 0.34) is used
+    const paid = outcomes.filter((o) => o.status === 'fulfilled');
+    expect(paid.length).toBe(4); // the fake shopper says yes to the second prompt too
+    const [site] = await wallet.sites();
+    expect(site?.spent).toBe('SEK:1.36');
+    expect(site?.reserved).toBe('SEK:0.00');
+  });
+
+  it('a used-up deposit renews within the budget without asking', async () => {
+    // Deposits of SEK 0.70 (EUR 0.06): room for two articles each.
+    const w = await newWallet({ shopper: { say: 'yes', budget: '5.00', autoPayLimit: '1.00' }, deposits: { SEK: 'SEK:0.70' } });
+    await w.wallet.register(sekUrl);
+    await w.wallet.topUp('10');
+    const caller = { origin: origin(), documentId: 'doc-r' };
+    const bought = [];
+    for (const p of ['two-banks', 'fair-exchange', 'pseudonyms']) bought.push(await w.wallet.pay(caller, key(), pay(p)));
+    expect(bought.map((b) => b.n)).toEqual([1, 2, 1]);
+    expect(bought[2]?.transactionId).not.toBe(bought[0]?.transactionId);
+    expect(w.platform.opened).toHaveLength(1);
+  });
+});
+
+describe('a stopped service worker', () => {
+  it('with a purchase in flight: the page’s resent request finishes it once, with its content', async () => {
+    const { wallet, db } = await onboarded({ say: 'yes', budget: '5.00', autoPayLimit: '1.00' });
+    const caller = { origin: origin(), documentId: 'doc-s' };
+    const first = await wallet.pay(caller, key(), pay('two-banks'));
+
+    // This life of the worker dies while the accept is on its way: the request reaches the merchant,
+    // the answer never comes back.
+    const real = fetchHttp();
+    let dead = false;
+    const dying: Http = {
+      get: (url, h) => real.get(url, h),
+      post: async (url, body, h) => {
+        if (url.endsWith('/accept')) {
+          await real.post(url, body, h);
+          dead = true;
+          return new Promise(() => {}); // never answers
+        }
+        return real.post(url, body, h);
+      },
+    };
+    const stopped = await newWallet({ db, http: dying });
+    const k = key();
+    void stopped.wallet.pay(caller, k, pay('fair-exchange'));
+    await expect.poll(() => dead).toBe(true);
+
+    // The next life: the same request (same key) comes again.
+    const next = await newWallet({ db });
+    const again = await next.wallet.pay(caller, k, pay('fair-exchange'));
+    expect(again.n).toBe(2);
+    expect(text(again.content)).toContain('fair exchange');
+    const session = await shop.agent.session(first.transactionId);
+    expect(session.count).toBe(2);
+    expect(session.spent).toBe('EUR:0.06');
+    // Asked once more: the stored answer, not a third purchase.
+    expect((await next.wallet.pay(caller, k, pay('fair-exchange'))).n).toBe(2);
+    const [site] = await next.wallet.sites();
+    expect(site).toMatchObject({ spent: 'SEK:0.68', reserved: 'SEK:0.00' });
+  });
+
+  it('without a page: start-up finishes a purchase under way and releases one that never started', async () => {
+    const { wallet, db } = await onboarded({ say: 'yes', budget: '5.00', autoPayLimit: '1.00' });
+    const caller = { origin: origin(), documentId: 'doc-t' };
+    const first = await wallet.pay(caller, key(), pay('two-banks'));
+    const real = fetchHttp();
+    let dead = false;
+    const dying: Http = {
+      get: (url, h) => real.get(url, h),
+      post: async (url, body, h) => {
+        if (url.endsWith('/accept')) {
+          await real.post(url, body, h);
+          dead = true;
+          return new Promise(() => {});
+        }
+        return real.post(url, body, h);
+      },
+    };
+    const stopped = await newWallet({ db, http: dying });
+    const k = key();
+    void stopped.wallet.pay(caller, k, pay('deposits'));
+    await expect.poll(() => dead).toBe(true);
+    // A payment authorized but never ordered (the worker died right after reserving).
+    await db.put('payments', { key: `${origin()} never`, origin: origin(), merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', state: 'authorized', createdAt: Date.now(), updatedAt: Date.now() });
+    await db.put('reservations', { paymentKey: `${origin()} never`, origin: origin(), amount: 'SEK:0.34', createdAt: Date.now() });
+
+    const next = await newWallet({ db });
+    await next.wallet.start();
+    await next.wallet.recovered;
+    expect((await db.get('payments', `${origin()} ${k}`))?.state).toBe('done');
+    expect((await db.get('payments', `${origin()} never`))?.state).toBe('failed');
+    const session = await shop.agent.session(first.transactionId);
+    expect(session.count).toBe(2);
+    const [site] = await next.wallet.sites();
+    expect(site).toMatchObject({ spent: 'SEK:0.68', reserved: 'SEK:0.00' });
+  });
+});
+
+describe('the popup’s view', () => {
+  it('shows balance, table, sessions, history and exports evidence', async () => {
+    const { wallet } = await onboarded();
+    const paid = await wallet.pay({ origin: origin(), documentId: 'p' }, key(), pay('two-banks'));
+    const overview = await wallet.overview();
+    expect(overview.account?.currency).toBe('SEK');
+    expect(overview.table?.status).toMatch(/valid|refreshed/);
+    const [session] = await wallet.sessions();
+    expect(session).toMatchObject({ merchantName: 'The Daily Obol', remaining: 'EUR:1.71', state: 'open' });
+    const history = await wallet.history();
+    expect(history.receipts[0]?.receipt.productId).toBe('two-banks');
+    expect(await wallet.content(paid.transactionId, paid.n)).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
+    if (history.evidence) expect(await wallet.evidence(paid.transactionId, paid.n)).toBeTruthy();
+    await wallet.endSession(paid.transactionId);
+    expect(await wallet.sessions()).toHaveLength(0);
+  });
+});
