@@ -1,7 +1,18 @@
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import type { BillingSink } from '../billing/index.ts';
 import type { OperatorConfig } from '../operator/config.ts';
-import { type RootAuthority, createOperatorIdentity, createRoot } from '../operator/identity.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type OperatorIdentity,
+  type RootAuthority,
+  createOperatorIdentity,
+  createRoot,
+  loadOperatorIdentity,
+  loadRoot,
+  saveKeyPair,
+  saveOperatorIdentity,
+} from '../operator/identity.ts';
 import { type OperatorServer, startOperator } from '../operator/server.ts';
 import type { Db } from '../store/db.ts';
 
@@ -19,6 +30,8 @@ export interface OperatorSpec {
   port?: number;
   sinks?: BillingSink[];
   demo?: boolean;
+  /** Keep the operator's key and certificate in this folder (created on first start). */
+  keyDir?: string;
 }
 
 export interface World {
@@ -45,7 +58,9 @@ export async function startOperators(
   const adminToken = opts.adminToken ?? 'admin-token-for-this-world';
   const operators: Record<string, OperatorServer> = {};
   for (const spec of specs) {
-    const { identity } = await createOperatorIdentity(root, spec.operatorId, clock.now());
+    const identity = spec.keyDir
+      ? await persistentIdentity(root, spec.operatorId, spec.keyDir, clock.now())
+      : (await createOperatorIdentity(root, spec.operatorId, clock.now())).identity;
     const config: OperatorConfig = {
       operatorId: spec.operatorId,
       name: spec.name,
@@ -81,4 +96,20 @@ export async function startOperators(
       for (const op of Object.values(operators)) await op.close();
     },
   };
+}
+
+/** The interbank root kept in a folder: loaded when it is there, made and saved when it is not. */
+export async function persistentRoot(dir: string, now: number): Promise<RootAuthority> {
+  if (existsSync(join(dir, 'root.key.json'))) return loadRoot(dir);
+  const root = await createRoot('Obol Demo Interbank Root', now);
+  await saveKeyPair(dir, 'root', root.keys, root.cert);
+  return root;
+}
+
+async function persistentIdentity(root: RootAuthority, operatorId: string, keyDir: string, now: number): Promise<OperatorIdentity> {
+  if (!existsSync(join(keyDir, 'operator.key.json'))) {
+    const { identity, keys } = await createOperatorIdentity(root, operatorId, now);
+    await saveOperatorIdentity(keyDir, keys, identity);
+  }
+  return loadOperatorIdentity(keyDir);
 }
