@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BRIDGE_VERSION, PAGE_TO_WALLET, WALLET_TO_PAGE, isBridgeRequest, isBridgeResponse } from '../src/bridge.ts';
+import { BRIDGE_VERSION, PAGE_TO_WALLET, WALLET_TO_PAGE, isBridgeEnvelope, isBridgeRequest, isBridgeResponse } from '../src/bridge.ts';
 
 const self = { name: 'this window' };
 const pay = {
@@ -28,6 +28,14 @@ describe('the bridge trust rule', () => {
     ['not an object', 'obol_pay', self],
   ])('drops a message from %s', (_what, data, source) => {
     expect(isBridgeRequest(data, source, self)).toBe(false);
+  });
+
+  it('the content script relays well-formed envelopes; the worker also checks the params', () => {
+    const badParams = { ...pay, params: { ...pay.params, price: '0.03' } };
+    expect(isBridgeEnvelope(badParams, self, self)).toBe(true);
+    expect(isBridgeRequest(badParams, self, self)).toBe(false);
+    expect(isBridgeEnvelope({ ...pay, params: 'x' }, self, self)).toBe(false);
+    expect(isBridgeEnvelope({ ...pay, method: 'wallet_exportKeys' }, self, self)).toBe(false);
   });
 
   it('the page accepts only answers on the wallet channel from its own window', () => {

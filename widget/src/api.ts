@@ -1,4 +1,4 @@
-import type { BridgeResults, WalletInfo } from '@obol/protocol/bridge';
+import type { BridgeResults, WalletInfo } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
 import type { WidgetContext } from './context.ts';
 import { canonicalWirePrice } from './money.ts';

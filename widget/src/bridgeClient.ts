@@ -10,7 +10,7 @@ import {
   PAGE_TO_WALLET,
   REQUEST_EVENT,
   type WalletInfo,
-} from '@obol/protocol/bridge';
+} from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
 
 /**

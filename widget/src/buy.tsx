@@ -1,4 +1,4 @@
-import type { BridgeParams } from '@obol/protocol/bridge';
+import type { BridgeParams } from '@obol/protocol/bridgeWire';
 import type { ObolErrorJson } from '@obol/protocol/errors';
 import { render } from 'preact';
 import type { WalletStatus } from './bridgeClient.ts';

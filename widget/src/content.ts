@@ -1,4 +1,4 @@
-import type { BridgeResults } from '@obol/protocol/bridge';
+import type { BridgeResults } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
 
 /**

@@ -1,4 +1,4 @@
-import type { BridgeParams, BridgeResults } from '@obol/protocol/bridge';
+import type { BridgeParams, BridgeResults } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
 import { type Delivery, toDelivery } from './content.ts';
 import type { WidgetContext } from './context.ts';

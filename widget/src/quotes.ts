@@ -1,4 +1,4 @@
-import type { BridgeResults } from '@obol/protocol/bridge';
+import type { BridgeResults } from '@obol/protocol/bridgeWire';
 import type { WalletBridge } from './bridgeClient.ts';
 import { currencyOf, displayMoney, isWireMoney } from './money.ts';
 

@@ -1,6 +1,7 @@
 // The content script: the page bridge and nothing else. It relays a page's request to the service
-// worker only if it passes the one trust rule (`isBridgeRequest`: this very window, the
-// page-to-wallet channel, our version, an id, a public method, params of the right shape), adds
+// worker only if it passes the one trust rule (`isBridgeEnvelope`: this very window, the
+// page-to-wallet channel, our version, an id, a public method, an object of params — the worker
+// checks the params against their schema), adds
 // nothing the page could fake (the worker takes the origin from the browser), and posts the answer
 // back on the wallet-to-page channel. It announces the wallet on load and on request (EIP-6963
 // style). Built as one classic script: content scripts cannot be ES modules.
@@ -11,8 +12,8 @@ import {
   type BridgeResponse,
   REQUEST_EVENT,
   WALLET_TO_PAGE,
-  isBridgeRequest,
-} from '@obol/protocol/bridge';
+  isBridgeEnvelope,
+} from '@obol/protocol/bridgeWire';
 import browser from 'webextension-polyfill';
 import { BRIDGE_MESSAGE, type BridgeMessage, type Reply } from '../shared/messages.ts';
 import { WALLET_INFO } from '../shared/walletInfo.ts';
@@ -55,7 +56,7 @@ async function relay(request: BridgeRequest): Promise<Reply<unknown>> {
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
-  if (!isBridgeRequest(event.data, event.source, window)) return;
+  if (!isBridgeEnvelope(event.data, event.source, window)) return;
   const request = event.data;
   void relay({ channel: request.channel, version: request.version, id: request.id, method: request.method, params: request.params } as BridgeRequest).then((answer) =>
     reply(request.id, answer),

@@ -1,4 +1,4 @@
-import type { BridgeRequest } from '@obol/protocol/bridge';
+import type { BridgeRequest } from '@obol/protocol/bridgeWire';
 import type { AccountView, Balance, TransactionView } from '@obol/protocol/customerAgent';
 import type { ObolErrorJson } from '@obol/protocol/errors';
 import type { ReceiptRecord } from '@obol/protocol/walletStore';

@@ -1,4 +1,4 @@
-import type { WalletInfo } from '@obol/protocol/bridge';
+import type { WalletInfo } from '@obol/protocol/bridgeWire';
 
 const ICON =
   'data:image/svg+xml;base64,' +
