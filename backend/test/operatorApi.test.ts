@@ -46,4 +46,17 @@ describe('an operator as its operator sees it (PGlite)', () => {
     expect(refused).toMatchObject({ code: 1 });
     expect((refused as { stderr: string }).stderr).toContain('CURRENCY_MISMATCH');
   }, 60_000);
+
+  it('a wallet learns who a merchant is, vouched for by its own bank, before any deposit', async () => {
+    const shopper = t.newShopper();
+    const { customerId } = await shopper.register(t.sek.url);
+    await shopper.login();
+    const merchant = await shopper.verifiedMerchant(t.shop.moduleUrl);
+    expect(merchant).toMatchObject({ merchantId: 'news.example', operatorId: 'op-eur', currency: 'EUR' });
+    expect(merchant.origins).toContain(t.shop.url);
+    const rows = await t.sek.ctx.db.query('SELECT id FROM am_transactions WHERE customer_id = $1', [customerId]);
+    expect(rows).toHaveLength(0);
+    const unknown = await t.sek.app.inject({ method: 'GET', url: '/v1/merchants/op-eur/nobody.example' });
+    expect(unknown.json()).toMatchObject({ error: { name: 'UNKNOWN_MERCHANT' } });
+  });
 });

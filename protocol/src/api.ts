@@ -46,12 +46,15 @@ export const OperatorPaths = {
   initiate: '/v1/initiate',
   customerRecord: '/v1/records',
   transaction: '/v1/transactions/:transactionId',
+  /** A merchant's certificate, re-issued by the shopper's own operator, before any deposit. */
+  merchantCertificate: '/v1/merchants/:operatorId/:merchantId',
   // merchant → its operator (acquirer role)
   merchantRecord: '/v1/acquirer/merchant-record',
   // operator ↔ operator
   peerInitiate: '/v1/peer/initiate',
   peerCustomerRecord: '/v1/peer/customer-record',
   peerClearing: '/v1/peer/clearing',
+  peerMerchant: '/v1/peer/merchants/:merchantId',
   // operator's own administration (bearer admin token)
   adminMerchants: '/v1/admin/merchants',
   adminFund: '/v1/admin/fund',
@@ -125,6 +128,13 @@ export const TransactionStatus = Type.Object(
   closed,
 );
 export type TransactionStatus = Static<typeof TransactionStatus>;
+
+/** A merchant as a wallet may show it before it asks for a deposit: vouched for by its own bank. */
+export const MerchantCertificateResponse = Type.Object(
+  { merchantId: MerchantIdT, operatorId: OperatorIdT, merchantCert: CertT, origins: Type.Array(OriginT) },
+  closed,
+);
+export type MerchantCertificateResponse = Static<typeof MerchantCertificateResponse>;
 
 export const RecordResponse = Type.Object(
   { transactionId: TransactionIdT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },

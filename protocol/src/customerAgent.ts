@@ -9,6 +9,8 @@ import {
   demoTopUp,
   exchangeTable,
   merchantInfo,
+  type VerifiedMerchant,
+  verifiedMerchant,
   quote,
   register,
 } from './customerAgent/account.ts';
@@ -84,6 +86,11 @@ export class CustomerAgent {
 
   merchantInfo(merchantUrl: string): Promise<MerchantPublicInfo> {
     return merchantInfo(this.core, merchantUrl);
+  }
+
+  /** The merchant as the shopper's own operator vouches for it, before any deposit (for prompts). */
+  verifiedMerchant(merchantUrl: string): Promise<VerifiedMerchant> {
+    return verifiedMerchant(this.core, merchantUrl);
   }
 
   /** Buys one product; opens (or re-opens) a deposit at the merchant when needed. */

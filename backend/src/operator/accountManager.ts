@@ -1,6 +1,7 @@
 import {
   ChallengeRequest,
   DemoTopUpRequest,
+  type MerchantCertificateResponse,
   OperatorPaths,
   RegisterCustomerRequest,
   type TransactionStatus,
@@ -22,7 +23,7 @@ import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
-import { postJson } from '../http/client.ts';
+import { getJson, postJson } from '../http/client.ts';
 import { type OperatorContext, accounts } from './context.ts';
 import {
   customerBalance,
@@ -83,6 +84,14 @@ export const accountManager: FastifyPluginAsync = async (app) => {
 
   app.post(OperatorPaths.initiate, async (req) => initiate(ctx, req.body));
 
+  // Before a deposit: the merchant's certificate, fetched from its operator, checked, and
+  // re-issued under our key, so the wallet can show the shopper who she would pay before any
+  // money is reserved.
+  app.get(OperatorPaths.merchantCertificate, async (req) => {
+    const { operatorId, merchantId } = req.params as { operatorId: string; merchantId: string };
+    return merchantCertificate(ctx, operatorId, merchantId);
+  });
+
   app.post(OperatorPaths.customerRecord, async (req) => customerRecord(ctx, req.body));
 
   app.get(OperatorPaths.transaction, async (req) => {
@@ -120,6 +129,27 @@ export async function fund(ctx: OperatorContext, customerId: string, amount: Amo
     },
     { isolation: 'read committed' },
   );
+}
+
+const reissuedMerchants = new Map<string, { at: number; answer: MerchantCertificateResponse }>();
+
+async function merchantCertificate(ctx: OperatorContext, operatorId: string, merchantId: string): Promise<MerchantCertificateResponse> {
+  const key = `${ctx.config.operatorId}/${operatorId}/${merchantId}`;
+  const now = ctx.clock.now();
+  const cached = reissuedMerchants.get(key);
+  if (cached && now - cached.at < 600_000) return cached.answer;
+  const peer = await ctx.peers.get(operatorId);
+  const body = (await getJson(`${peer.url}${OperatorPaths.peerMerchant.replace(':merchantId', encodeURIComponent(merchantId))}`)) as {
+    merchantCert?: unknown;
+  };
+  if (typeof body?.merchantCert !== 'string') throw new ObolError('MALFORMED', 'the merchant operator answered without a certificate');
+  const cert = parseCert(body.merchantCert);
+  const merchant = await verifyChain(cert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
+  if (merchant.merchantId !== merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the operator vouched for another merchant');
+  const forWallet = await reissue(cert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
+  const answer = { merchantId, operatorId, merchantCert: certToBase64(forWallet), origins: merchant.origins ?? [] };
+  reissuedMerchants.set(key, { at: now, answer });
+  return answer;
 }
 
 // ── FIG 2 steps 2–3 and 6–7 ───────────────────────────────────────────────────────────────────

@@ -32,6 +32,14 @@ export const acquirer: FastifyPluginAsync = async (app) => {
     return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer));
   });
 
+  // A merchant's certificate for other operators (they re-issue it for their wallets).
+  app.get(OperatorPaths.peerMerchant, async (req) => {
+    const { merchantId } = req.params as { merchantId: string };
+    const [row] = await ctx.db.query<{ id: string; cert: string }>('SELECT id, cert FROM merchants WHERE id = $1', [merchantId]);
+    if (!row) throw new ObolError('UNKNOWN_MERCHANT', `${merchantId} is not a merchant of ${ctx.config.operatorId}`);
+    return { merchantId: row.id, merchantCert: row.cert };
+  });
+
   // FIG 3 step 8 (forwarded) and step 9
   app.post(OperatorPaths.peerCustomerRecord, async (req) => {
     const peer = await ctx.peers.byKeyId(kidOf(req.body));

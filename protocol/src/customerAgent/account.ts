@@ -1,5 +1,12 @@
 import type { Static } from 'typebox';
-import { BalanceResponse, MerchantPublicInfo, OperatorInfo, RegisterCustomerResponse } from '../api.ts';
+import {
+  BalanceResponse,
+  MerchantCertificateResponse,
+  MerchantPublicInfo,
+  OperatorInfo,
+  OperatorPaths,
+  RegisterCustomerResponse,
+} from '../api.ts';
 import { ObolError, type ObolErrorJson } from '../errors.ts';
 import {
   type ExchangeTable,
@@ -181,6 +188,41 @@ export async function quote(core: AgentCore, priceText: string): Promise<string>
 export function coverIn(table: ExchangeTable, price: Amount, currency: string): Amount {
   if (price.currency === currency) return price;
   return convert(price, currency, rateBetween(table, price.currency, currency), 'ceil').amount;
+}
+
+/**
+ * Who the merchant at `merchantUrl` is, as the shopper's own operator vouches for it — before any
+ * deposit: the merchant's certificate re-issued by our operator, checked here, with the web
+ * origins it names. What a confirmation prompt shows.
+ */
+export async function verifiedMerchant(core: AgentCore, merchantUrl: string): Promise<VerifiedMerchant> {
+  const info = await merchantInfo(core, merchantUrl);
+  const account = await core.account();
+  const path = OperatorPaths.merchantCertificate
+    .replace(':operatorId', encodeURIComponent(info.operatorId))
+    .replace(':merchantId', encodeURIComponent(info.merchantId));
+  const body = await core.http.get(core.operatorUrl(account, path));
+  checkSchema(MerchantCertificateResponse, body, 'merchant certificate');
+  const cert = await verifyChain(
+    body.merchantCert,
+    { trustedIssuers: [parseCert(account.operatorCert)] },
+    { now: core.now(), expectKind: 'merchant' },
+    core.crypto,
+  );
+  if (cert.merchantId !== info.merchantId) {
+    throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate names ${cert.merchantId}, the shop says ${info.merchantId}`);
+  }
+  return { merchantId: info.merchantId, name: info.name, operatorId: info.operatorId, currency: info.currency, origins: cert.origins ?? [] };
+}
+
+export interface VerifiedMerchant {
+  merchantId: string;
+  /** The shop's own words (not vouched for). */
+  name: string;
+  operatorId: string;
+  currency: string;
+  /** The web origins the merchant's certificate names. */
+  origins: string[];
 }
 
 export async function merchantInfo(core: AgentCore, merchantUrl: string): Promise<MerchantPublicInfo> {
