@@ -1,63 +1,79 @@
-import { ObolError, errorName } from '@obol/protocol/errors';
+import { ObolError, type ErrorName, errorName } from '@obol/protocol/errors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-/** HTTP status for each error family: the body always carries the catalogue code. */
-export function httpStatusOf(e: ObolError): number {
-  switch (e.name) {
-    case 'UNAUTHORIZED':
-    case 'BAD_SIGNATURE':
-    case 'UNKNOWN_KEY':
-      return 401;
-    case 'CERT_EXPIRED':
-    case 'CERT_NOT_YET_VALID':
-    case 'CERT_UNTRUSTED':
-    case 'CERT_WRONG_KIND':
-    case 'MERCHANT_NOT_TRUSTED':
-    case 'SESSION_EXPIRED':
-      return 403;
-    case 'UNKNOWN_SESSION':
-    case 'UNKNOWN_TRANSACTION':
-    case 'UNKNOWN_MERCHANT':
-    case 'UNKNOWN_OPERATOR':
-    case 'UNKNOWN_PRODUCT':
-      return 404;
-    case 'CONFLICT':
-    case 'REPLAYED':
-    case 'OUT_OF_SEQUENCE':
-    case 'SESSION_CLOSED':
-      return 409;
-    case 'UNAVAILABLE':
-      return 503;
-    case 'TIMEOUT':
-      return 504;
-    case 'INTERNAL':
-      return 500;
-    default:
-      return e.code >= 4000 && e.code < 5000 ? 403 : 400;
-  }
+/**
+ * How every Obol HTTP server (operator, merchant module, arbiter) answers an error: the status
+ * for each error name (anything not listed is 400), and the body `{ error: { code, name,
+ * message } }` with a code from the catalogue.
+ */
+const STATUS: Partial<Record<ErrorName, number>> = {
+  UNAUTHORIZED: 401,
+  BAD_SIGNATURE: 403,
+  UNKNOWN_KEY: 403,
+  CERT_EXPIRED: 403,
+  CERT_NOT_YET_VALID: 403,
+  CERT_UNTRUSTED: 403,
+  CERT_WRONG_KIND: 403,
+  MERCHANT_NOT_TRUSTED: 403,
+  NO_WALLET_ACCOUNT: 404,
+  UNKNOWN_SESSION: 404,
+  UNKNOWN_TRANSACTION: 404,
+  UNKNOWN_MERCHANT: 404,
+  UNKNOWN_OPERATOR: 404,
+  UNKNOWN_PRODUCT: 404,
+  UNSUPPORTED_METHOD: 404,
+  INSUFFICIENT_FUNDS: 402,
+  DEPOSIT_EXHAUSTED: 402,
+  AMOUNT_EXCEEDS_SIGNED: 409,
+  REPLAYED: 409,
+  OUT_OF_SEQUENCE: 409,
+  PRODUCT_MISMATCH: 409,
+  NO_ACCEPT: 409,
+  CONFLICT: 409,
+  SESSION_EXPIRED: 410,
+  SESSION_CLOSED: 410,
+  UNAVAILABLE: 503,
+  TIMEOUT: 504,
+  INTERNAL: 500,
+};
+
+export function httpStatusOf(error: ObolError): number {
+  return STATUS[error.name] ?? 400;
 }
 
 /**
- * One error handler for every Obol HTTP server: catalogue errors go out as
- * `{ error: { code, name, message } }`; schema failures become MALFORMED; anything unexpected is
- * logged and answered INTERNAL without leaking internals.
+ * Our errors pass through with their status; Fastify's own 4xx (bad JSON, body too large, wrong
+ * content type, schema) become MALFORMED with Fastify's status; anything else is a 500 INTERNAL
+ * that says nothing about the inside (the log has it).
  */
+export function toHttpError(err: FastifyError | ObolError | Error): { status: number; error: ObolError } {
+  if (err instanceof ObolError) {
+    const status = httpStatusOf(err);
+    return status === 500 ? { status, error: internal() } : { status, error: err };
+  }
+  const f = err as FastifyError;
+  if (f.validation) return { status: 400, error: new ObolError('MALFORMED', `request is malformed: ${f.message}`) };
+  if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
+    const fastifyOwn = typeof f.code === 'string' && f.code.startsWith('FST_');
+    return { status: f.statusCode, error: new ObolError('MALFORMED', fastifyOwn ? f.message : 'the request could not be read') };
+  }
+  return { status: 500, error: internal() };
+}
+
+function internal(): ObolError {
+  return new ObolError('INTERNAL', 'the server could not handle this request');
+}
+
+/** The error and not-found handlers of an Obol server (or of one encapsulated plugin). */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | ObolError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    let e: ObolError;
-    if (err instanceof ObolError) e = err;
-    else if ('validation' in err && err.validation) e = new ObolError('MALFORMED', `request is malformed: ${err.message}`);
-    else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      e = new ObolError('MALFORMED', err.message);
-    } else {
-      request.log.error({ err }, 'unexpected error');
-      e = new ObolError('INTERNAL', 'internal error');
-    }
-    if (e.name === 'INTERNAL' && err !== e) request.log.error({ err }, 'internal error');
-    void reply.status(httpStatusOf(e)).send({ error: e.toJSON() });
+    const { status, error } = toHttpError(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    void reply.status(status).send({ error: error.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: new ObolError('UNSUPPORTED_METHOD', `no route ${request.method} ${request.url}`).toJSON() });
+    const e = new ObolError('UNSUPPORTED_METHOD', `no route ${request.method} ${request.url.split('?')[0]}`);
+    void reply.status(404).send({ error: e.toJSON() });
   });
 }
 

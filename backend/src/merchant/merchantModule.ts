@@ -12,12 +12,13 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
+import { installErrorHandler } from '../http/errors.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
-import { ErrorCodes, type ErrorName, ObolError } from '@obol/protocol/errors';
+import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
 import { fromBase64Url, sha256, utf8 } from '@obol/protocol/webcrypto';
-import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
 export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
@@ -59,55 +60,13 @@ const BODY_LIMIT = 64 * 1024;
 /** A product added through the administration route: its bytes in base64url, and the rest. */
 const ADMIN_BODY_LIMIT = MAX_CIPHERTEXT_B64 + 64 * 1024;
 
-/** HTTP status for each error name; anything not listed is 400. */
-const STATUS: Partial<Record<ErrorName, number>> = {
-  UNAUTHORIZED: 401,
-  BAD_SIGNATURE: 403,
-  UNKNOWN_KEY: 403,
-  CERT_EXPIRED: 403,
-  CERT_NOT_YET_VALID: 403,
-  CERT_UNTRUSTED: 403,
-  CERT_WRONG_KIND: 403,
-  MERCHANT_NOT_TRUSTED: 403,
-  UNKNOWN_SESSION: 404,
-  UNKNOWN_TRANSACTION: 404,
-  UNKNOWN_MERCHANT: 404,
-  UNKNOWN_OPERATOR: 404,
-  UNKNOWN_PRODUCT: 404,
-  UNSUPPORTED_METHOD: 404,
-  INSUFFICIENT_FUNDS: 402,
-  DEPOSIT_EXHAUSTED: 402,
-  AMOUNT_EXCEEDS_SIGNED: 409,
-  REPLAYED: 409,
-  OUT_OF_SEQUENCE: 409,
-  PRODUCT_MISMATCH: 409,
-  NO_ACCEPT: 409,
-  CONFLICT: 409,
-  SESSION_EXPIRED: 410,
-  SESSION_CLOSED: 410,
-  UNAVAILABLE: 503,
-  TIMEOUT: 504,
-  INTERNAL: 500,
-};
-
-export function httpStatusOf(error: ObolError): number {
-  return STATUS[error.name] ?? 400;
-}
-
 export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (app, opts) => {
   const agent = 'agent' in opts ? opts.agent : await MerchantAgent.open({ ...opts, log: opts.log ?? app.log });
   const ownAgent = !('agent' in opts);
 
-  app.setErrorHandler((err: FastifyError | ObolError, request, reply) => {
-    const { status, error } = toHttpError(err);
-    if (status >= 500) request.log.error({ err }, 'merchant module error');
-    return reply.status(status).send({ error: error.toJSON() });
-  });
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({
-      error: { code: ErrorCodes.UNSUPPORTED_METHOD, name: 'UNSUPPORTED_METHOD', message: `no ${request.method} ${request.url.split('?')[0]}` },
-    }),
-  );
+  // Errors of the module's own routes only (the plugin is encapsulated): never the shop's.
+  installErrorHandler(app);
+
 
   // The wallet's service worker calls from its own origin; requests carry signatures, never
   // cookies, so any origin may call (CORS without credentials), on the module's routes only.
@@ -164,25 +123,4 @@ function startTimer(app: FastifyInstance, agent: MerchantAgent, intervalMs: numb
   });
 }
 
-/**
- * Our errors pass through with their status; Fastify's own 4xx (bad JSON, body too large, wrong
- * content type, schema) become MALFORMED with Fastify's status; anything else is a 500 INTERNAL
- * that says nothing about the inside (the log has it).
- */
-export function toHttpError(err: FastifyError | ObolError | Error): { status: number; error: ObolError } {
-  if (err instanceof ObolError) {
-    const status = httpStatusOf(err);
-    return status === 500 ? { status, error: internal() } : { status, error: err };
-  }
-  const f = err as FastifyError;
-  if (f.validation) return { status: 400, error: new ObolError('MALFORMED', `request is malformed: ${f.message}`) };
-  if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
-    const fastifyOwn = typeof f.code === 'string' && f.code.startsWith('FST_');
-    return { status: f.statusCode, error: new ObolError('MALFORMED', fastifyOwn ? f.message : 'the request could not be read') };
-  }
-  return { status: 500, error: internal() };
-}
 
-function internal(): ObolError {
-  return new ObolError('INTERNAL', 'the merchant could not handle this request');
-}
