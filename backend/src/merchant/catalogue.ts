@@ -5,20 +5,13 @@
  * in-memory list of the demo shops and the tests. Products can also be added one at a time with
  * `agent.addProduct` or `obol merchant add-product`.
  */
+import type { ProductInput } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema, ProductIdT } from '@obol/protocol/messages';
 import { formatAmount, parseAmount } from '@obol/protocol/money';
 
-export interface Product {
-  productId: string;
-  title: string;
-  description: string;
-  /** Wire form in the merchant's currency, e.g. "EUR:0.03". */
-  price: string;
-  contentType: string;
-  /** What the shopper gets once the order is delivered. */
-  content: Uint8Array;
-}
+/** A product as a shop lists it: the same shape a merchant adds (prepared once for FIG 4). */
+export type Product = ProductInput;
 
 /** A product as listed on the shop's pages: everything but the content. */
 export type ProductSummary = Omit<Product, 'content'>;
