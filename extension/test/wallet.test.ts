@@ -118,7 +118,8 @@ describe('paying from a page', () => {
     expect(text(first.content)).toContain('Two banks');
     expect(platform.opened).toHaveLength(1);
     const prompt = await wallet.prompt(platform.opened[0]!);
-    expect(prompt).toMatchObject({ kind: 'first', merchantId: 'news.example', certifiedOrigins: [origin()], priceCustomer: 'SEK:0.34', deposit: { customer: 'SEK:20.00', openedForPrompt: true } });
+    expect(prompt).toMatchObject({ kind: 'first', merchantId: 'news.example', certifiedOrigins: [origin()], priceCustomer: 'SEK:0.34', deposit: { customer: 'SEK:20.00', openedForPrompt: false } });
+    expect(prompt?.deposit.transactionId).toBeUndefined(); // nothing reserved before the click
     await wallet.pay(caller, key(), pay('fair-exchange'));
     expect(platform.opened).toHaveLength(1); // 0.68 of 0.80: no prompt
     // 1.02 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this page asks no more.
@@ -136,14 +137,13 @@ describe('paying from a page', () => {
     expect(site).toMatchObject({ budget: 'SEK:5.00', spent: 'SEK:1.02', reserved: 'SEK:0.00' });
   });
 
-  it('a declined first prompt: USER_REJECTED, the deposit opened for it goes back, and the page is blocked until reload', async () => {
+  it('a declined first prompt: USER_REJECTED, no deposit was ever opened, and the page is blocked until reload', async () => {
     const { wallet, platform } = await onboarded({ say: 'no' });
     const caller = { origin: origin(), documentId: 'doc-x' };
     await expect(wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'USER_REJECTED', code: 4001 });
     const prompt = await wallet.prompt(platform.opened[0]!);
-    const tx = await wallet.store.getTransaction(prompt!.deposit.transactionId!);
-    expect(tx?.state).toMatch(/reported|cleared/);
-    expect(tx?.lines).toHaveLength(0);
+    expect(prompt?.deposit.transactionId).toBeUndefined();
+    expect(await wallet.store.listTransactions()).toHaveLength(0); // the bank never saw a deposit
     await expect(wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'SITE_BLOCKED' });
   });
 

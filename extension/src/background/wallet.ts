@@ -297,25 +297,54 @@ export class Wallet {
     await t.done;
   }
 
-  /**
-   * The open session to show in the prompt, or a new deposit opened for it: the window then shows
-   * the merchant as its certificate (re-issued by our operator, checked by the agent) names it,
-   * and the real deposit at the pinned rate. A deposit opened for a prompt that is declined is
-   * ended at once with an empty record, so all of it goes back.
-   */
-  private async sessionFor(payment: PaymentRecord): Promise<{ tx: TransactionRecord; opened: boolean }> {
+  /** An open session at this merchant with room for the price: the prompt shows its deposit. */
+  private async fittingSession(payment: PaymentRecord): Promise<TransactionRecord | undefined> {
     const price = parseAmount(payment.price);
     for (const tx of await this.store.listTransactions()) {
       if (tx.state !== 'open' || tx.merchantUrl !== payment.merchantUrl || tx.pending?.accept) continue;
       if (!(tx.merchantOrigins ?? []).includes(payment.origin) || tx.merchantCurrency !== price.currency) continue;
       if ((tx.expiresAt ?? 0) <= this.now() + EXPIRY_MARGIN_MS || !tx.depositMerchant) continue;
       if (compare(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative)), price) < 0) continue;
-      return { tx, opened: false };
+      return tx;
     }
-    const view = await this.agent.openTransaction({ merchantUrl: payment.merchantUrl, firstPrice: payment.price, origin: payment.origin });
-    const tx = await this.store.getTransactionById(view.id);
-    if (!tx) throw new ObolError('INTERNAL', 'the new session was not stored');
-    return { tx, opened: true };
+    return undefined;
+  }
+
+  /**
+   * Who the prompt says the merchant is, and which deposit it shows — without reserving anything:
+   * the merchant's certificate as our own operator re-issues it on request (checked by the agent),
+   * and the deposit the wallet will ask its bank for once the shopper clicks (or the open session's).
+   * Nothing reaches the bank's ledger before the click.
+   */
+  private async promptSubject(payment: PaymentRecord, priceCustomer: string, currency: string) {
+    const tx = await this.fittingSession(payment);
+    if (tx?.merchantCert && tx.transactionId) {
+      const cert = describeCert(parseCert(tx.merchantCert));
+      const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
+      return {
+        merchantId: cert.merchantId ?? cert.subjectId,
+        certifiedOrigins: cert.origins ?? [],
+        merchantOperatorId: tx.merchantOperatorId,
+        deposit: {
+          transactionId: tx.transactionId,
+          customer: tx.depositCustomer,
+          ...(tx.depositMerchant ? { merchant: tx.depositMerchant } : {}),
+          ...(remaining ? { remaining } : {}),
+          ...(tx.expiresAt !== undefined ? { expiresAt: tx.expiresAt } : {}),
+          openedForPrompt: false,
+        },
+      };
+    }
+    const merchant = await this.agent.verifiedMerchant(payment.merchantUrl);
+    const minimum = (this.o.deposits ?? DEFAULT_DEPOSITS)[currency];
+    const price = parseAmount(priceCustomer);
+    const deposit = minimum ? max(parseAmount(minimum), price) : price;
+    return {
+      merchantId: merchant.merchantId,
+      certifiedOrigins: merchant.origins,
+      merchantOperatorId: merchant.operatorId,
+      deposit: { customer: formatAmount(deposit), openedForPrompt: false },
+    };
   }
 
   private async createPrompt(
@@ -326,25 +355,20 @@ export class Wallet {
     currency: string,
     description?: string,
   ): Promise<PromptRecord> {
-    const { tx, opened } = await this.sessionFor(payment);
-    if (!tx.merchantCert || !tx.transactionId) throw new ObolError('INTERNAL', 'the session has no merchant certificate');
-    const cert = describeCert(parseCert(tx.merchantCert));
-    const certifiedOrigins = cert.origins ?? [];
-    if (!certifiedOrigins.includes(payment.origin)) {
-      if (opened) await this.agent.endTransaction(tx.transactionId).catch(() => undefined);
-      throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${cert.merchantId ?? cert.subjectId} does not name ${payment.origin}`);
+    const subject = await this.promptSubject(payment, priceCustomer, currency);
+    if (!subject.certifiedOrigins.includes(payment.origin)) {
+      throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${subject.merchantId} does not name ${payment.origin}`);
     }
     const site = outcome.site;
     const price = parseAmount(priceCustomer);
     const spent = site ? parseAmount(site.spent) : amount(currency, 0n);
     const needed = addAll(spent, parseAmount(outcome.reserved), price);
-    const depositCustomer = parseAmount(tx.depositCustomer);
+    const depositCustomer = parseAmount(subject.deposit.customer);
     const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(depositCustomer, needed);
     const tenTimes = amount(currency, price.value * 10n);
     const suggestedAuto = site ? max(parseAmount(site.autoPayLimit), price) : min(suggestedBudget, tenTimes);
     const table = await this.tableState();
     const now = this.now();
-    const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
     const prompt: PromptRecord = {
       id: crypto.randomUUID(),
       origin: payment.origin,
@@ -352,20 +376,13 @@ export class Wallet {
       kind: outcome.reason === 'blocked' ? 'first' : outcome.reason,
       status: 'waiting',
       merchantName,
-      merchantId: cert.merchantId ?? cert.subjectId,
-      certifiedOrigins,
-      merchantOperatorId: tx.merchantOperatorId,
+      merchantId: subject.merchantId,
+      certifiedOrigins: subject.certifiedOrigins,
+      merchantOperatorId: subject.merchantOperatorId,
       productId: payment.productId,
       price: payment.price,
       priceCustomer,
-      deposit: {
-        transactionId: tx.transactionId,
-        customer: tx.depositCustomer,
-        ...(tx.depositMerchant ? { merchant: tx.depositMerchant } : {}),
-        ...(remaining ? { remaining } : {}),
-        ...(tx.expiresAt !== undefined ? { expiresAt: tx.expiresAt } : {}),
-        openedForPrompt: opened,
-      },
+      deposit: subject.deposit,
       suggested: { budget: formatAmount(suggestedBudget), autoPayLimit: formatAmount(suggestedAuto) },
       needed: formatAmount(needed),
       table: { status: table.status, ...(table.issuedAt ? { issuedAt: table.issuedAt } : {}), ...(table.expiresAt ? { expiresAt: table.expiresAt } : {}) },

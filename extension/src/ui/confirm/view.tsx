@@ -44,7 +44,8 @@ function Waiting({ prompt, decide, sending }: { prompt: PromptRecord; decide: (a
         <dt>Deposit</dt>
         <dd data-testid="deposit">
           {money(prompt.deposit.customer)}
-          {prompt.deposit.merchant ? ` = ${money(prompt.deposit.merchant)}` : ''} reserved at your bank
+          {prompt.deposit.merchant ? ` = ${money(prompt.deposit.merchant)}` : ''}
+          {prompt.deposit.transactionId ? ' reserved at your bank' : ' to be reserved at your bank if you pay (nothing is reserved yet)'}
           {prompt.deposit.remaining ? `, ${money(prompt.deposit.remaining)} left` : ''}; what is not spent goes back when the session ends
           {prompt.deposit.expiresAt ? ` (at ${when(prompt.deposit.expiresAt)})` : ''}.
         </dd>
