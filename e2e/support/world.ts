@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ANNOUNCE_EVENT, BRIDGE_VERSION, PAGE_TO_WALLET, REQUEST_EVENT, WALLET_TO_PAGE } from '@obol/protocol/bridge';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import type { OperatorServer } from '../../backend/src/operator/server.ts';
@@ -32,10 +36,33 @@ export interface StartWorldOptions {
   clock?: Clock;
   /** Add more pages to the news shop (the widget's tests serve theirs here). */
   pages?: ShopOptions['pages'];
+  /** The operators' exchange-table lifetime (default 3600 s; at least 10). */
+  tableLifetimeSec?: number;
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const widgetBundle = join(root, 'widget', 'dist', 'obol-widget.js');
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The shops serve widget/dist/obol-widget.js: built here when missing or older than its sources. */
+export function ensureWidgetBuilt(): void {
+  const built = existsSync(widgetBundle) ? statSync(widgetBundle).mtimeMs : 0;
+  if (built > Math.max(newest(join(root, 'widget', 'src')), newest(join(root, 'protocol', 'src')))) return;
+  execFileSync('npm', ['run', 'build', '-w', 'widget', '--silent'], { cwd: root, stdio: 'inherit' });
 }
 
 export async function startWorld(opts: StartWorldOptions = {}): Promise<TestWorld> {
+  ensureWidgetBuilt();
   const demo = await startDemoWorld({
+    ...(opts.tableLifetimeSec !== undefined ? { tableLifetimeSec: opts.tableLifetimeSec } : {}),
     clock: opts.clock ?? systemClock,
     timers: false,
     adminToken: 'e2e-admin-token-0123456789',

@@ -131,12 +131,22 @@ export async function fund(ctx: OperatorContext, customerId: string, amount: Amo
   );
 }
 
-const reissuedMerchants = new Map<string, { at: number; answer: MerchantCertificateResponse }>();
+/**
+ * Re-issued merchant certificates, kept 10 minutes per operator instance: keyed by its context, not
+ * by its id, because several operators of the same id (each with its own key) can live in one
+ * process (tests, a restarted world) and one must never hand out a certificate the other signed.
+ */
+const reissuedMerchants = new WeakMap<OperatorContext, Map<string, { at: number; answer: MerchantCertificateResponse }>>();
 
 async function merchantCertificate(ctx: OperatorContext, operatorId: string, merchantId: string): Promise<MerchantCertificateResponse> {
-  const key = `${ctx.config.operatorId}/${operatorId}/${merchantId}`;
+  const key = `${operatorId}/${merchantId}`;
   const now = ctx.clock.now();
-  const cached = reissuedMerchants.get(key);
+  let cache = reissuedMerchants.get(ctx);
+  if (!cache) {
+    cache = new Map();
+    reissuedMerchants.set(ctx, cache);
+  }
+  const cached = cache.get(key);
   if (cached && now - cached.at < 600_000) return cached.answer;
   const peer = await ctx.peers.get(operatorId);
   const body = (await getJson(`${peer.url}${OperatorPaths.peerMerchant.replace(':merchantId', encodeURIComponent(merchantId))}`)) as {
@@ -148,7 +158,7 @@ async function merchantCertificate(ctx: OperatorContext, operatorId: string, mer
   if (merchant.merchantId !== merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the operator vouched for another merchant');
   const forWallet = await reissue(cert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
   const answer = { merchantId, operatorId, merchantCert: certToBase64(forWallet), origins: merchant.origins ?? [] };
-  reissuedMerchants.set(key, { at: now, answer });
+  cache.set(key, { at: now, answer });
   return answer;
 }
 

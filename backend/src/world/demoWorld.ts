@@ -26,6 +26,8 @@ export interface DemoWorldOptions {
   timers?: boolean;
   /** Extra pages for the news shop (tests add theirs). */
   newsPages?: ShopOptions['pages'];
+  /** How long the operators' exchange tables are valid (default 3600 s; the browser tests shorten it). */
+  tableLifetimeSec?: number;
 }
 
 export interface DemoWorld {
@@ -64,6 +66,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
         rates: { EUR: '0.0874', USD: '0.0951', GBP: '0.0745' },
         db: await db('op-sek'),
         sinks: [new JsonlFileSink(billingFile('op-sek'))],
+        ...(o.tableLifetimeSec !== undefined ? { tableLifetimeSec: o.tableLifetimeSec } : {}),
         ...(dir ? { keyDir: join(dir, 'keys', 'op-sek') } : {}),
       },
       {
@@ -74,6 +77,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
         rates: { SEK: '11.44', USD: '1.088', GBP: '0.853' },
         db: await db('op-eur'),
         sinks: [new JsonlFileSink(billingFile('op-eur'))],
+        ...(o.tableLifetimeSec !== undefined ? { tableLifetimeSec: o.tableLifetimeSec } : {}),
         ...(dir ? { keyDir: join(dir, 'keys', 'op-eur') } : {}),
       },
     ],

@@ -32,6 +32,8 @@ export interface OperatorSpec {
   demo?: boolean;
   /** Keep the operator's key and certificate in this folder (created on first start). */
   keyDir?: string;
+  /** How long its exchange tables are valid (default 3600 s). */
+  tableLifetimeSec?: number;
 }
 
 export interface World {
@@ -70,6 +72,7 @@ export async function startOperators(
       ...(spec.dataDir ? { dataDir: spec.dataDir } : {}),
       peers: {},
       rates: spec.rates,
+      ...(spec.tableLifetimeSec !== undefined ? { tableLifetimeSec: spec.tableLifetimeSec } : {}),
       clearingGraceSec: opts.clearingGraceSec ?? 300,
       demo: spec.demo ?? true,
       adminToken,
