@@ -1,31 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type BrowserContext, type Page, type Worker, chromium } from '@playwright/test';
 import { chromiumArgs, chromiumPath } from '../chromium.ts';
+import { ensureBuilt, repoRoot } from './build.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-export const extensionDir = join(root, 'extension');
+export const extensionDir = join(repoRoot, 'extension');
 export const extensionDist = join(extensionDir, 'dist');
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 /** Builds extension/dist when it is missing or older than the extension's sources. */
 export function ensureExtensionBuilt(): void {
-  const manifest = join(extensionDist, 'manifest.json');
-  const built = existsSync(manifest) && existsSync(join(extensionDist, 'background.js')) ? statSync(join(extensionDist, 'background.js')).mtimeMs : 0;
-  const sources = Math.max(newest(join(extensionDir, 'src')), newest(join(extensionDir, 'public')), newest(join(root, 'protocol', 'src')));
-  if (built > sources) return;
-  execFileSync('npm', ['run', 'build', '-w', 'extension', '--silent'], { cwd: root, stdio: 'inherit' });
+  ensureBuilt('extension', 'extension/dist/background.js', ['extension/src', 'extension/public', 'protocol/src']);
 }
 
 export interface ExtensionBrowser {

@@ -1,13 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ANNOUNCE_EVENT, BRIDGE_VERSION, PAGE_TO_WALLET, REQUEST_EVENT, WALLET_TO_PAGE } from '@obol/protocol/bridge';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import type { OperatorServer } from '../../backend/src/operator/server.ts';
 import { startDemoWorld } from '../../backend/src/world/demoWorld.ts';
 import type { Shop, ShopOptions } from '../../backend/src/world/shop.ts';
 import type { World } from '../../backend/src/world/world.ts';
+import { ensureBuilt } from './build.ts';
 
 /**
  * A real world for browser tests, in-process: the demo world (backend/src/world/demoWorld.ts) on
@@ -40,23 +37,9 @@ export interface StartWorldOptions {
   tableLifetimeSec?: number;
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const widgetBundle = join(root, 'widget', 'dist', 'obol-widget.js');
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 /** The shops serve widget/dist/obol-widget.js: built here when missing or older than its sources. */
 export function ensureWidgetBuilt(): void {
-  const built = existsSync(widgetBundle) ? statSync(widgetBundle).mtimeMs : 0;
-  if (built > Math.max(newest(join(root, 'widget', 'src')), newest(join(root, 'protocol', 'src')))) return;
-  execFileSync('npm', ['run', 'build', '-w', 'widget', '--silent'], { cwd: root, stdio: 'inherit' });
+  ensureBuilt('widget', 'widget/dist/obol-widget.js', ['widget/src', 'protocol/src']);
 }
 
 export async function startWorld(opts: StartWorldOptions = {}): Promise<TestWorld> {
