@@ -31,6 +31,8 @@ export interface TwoOperators {
   shop: Shop;
   /** The shop's own database (a test plays a dishonest merchant through it). */
   shopDb: Db;
+  /** On PostgreSQL: the SEK operator's database URL (a second process of it can share it). */
+  sekDatabaseUrl?: string;
   billingDir: string;
   /** A fresh wallet; `http` wraps the network (e.g. to drop or cut answers). */
   newShopper(depositMinimum?: string, http?: Http): CustomerAgent;
@@ -41,11 +43,13 @@ export interface TwoOperators {
 
 let postgres: TestPostgres | undefined;
 
-async function databases(engine: Engine): Promise<{ sek: Db; eur: Db; shop: Db }> {
+async function databases(engine: Engine): Promise<{ sek: Db; eur: Db; shop: Db; sekUrl?: string }> {
   if (engine === 'PGlite') return { sek: await openDb(), eur: await openDb(), shop: await openDb() };
   postgres ??= await startTestPostgres();
+  const sekUrl = await postgres.createDatabase();
   return {
-    sek: await openDb({ databaseUrl: await postgres.createDatabase() }),
+    sekUrl,
+    sek: await openDb({ databaseUrl: sekUrl }),
     eur: await openDb({ databaseUrl: await postgres.createDatabase() }),
     shop: await openDb({ databaseUrl: await postgres.createDatabase() }),
   };
@@ -131,6 +135,7 @@ export async function twoOperators(
     eur,
     shop,
     shopDb: dbs.shop,
+    ...(dbs.sekUrl ? { sekDatabaseUrl: dbs.sekUrl } : {}),
     billingDir,
     newShopper: (minimum?: string, http?: Http) =>
       new CustomerAgent({
@@ -151,7 +156,7 @@ export async function twoOperators(
     close: async () => {
       await shop.close();
       await world.close();
-      for (const db of Object.values(dbs)) await db.close();
+      for (const db of [dbs.sek, dbs.eur, dbs.shop]) await db.close();
       await rm(billingDir, { recursive: true, force: true });
     },
   };
