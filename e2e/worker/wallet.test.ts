@@ -1,3 +1,6 @@
+// The wallet's service-worker logic (extension/src/background) on fake-indexeddb against real
+// in-process operators and a shop. It lives in e2e/ because it starts backend servers: extension/
+// itself imports nothing but protocol/.
 import 'fake-indexeddb/auto';
 import type { BridgeParams } from '@obol/protocol/bridge';
 import { systemClock } from '@obol/protocol/clock';
@@ -12,11 +15,11 @@ import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
 import { openDb } from '../../backend/src/store/db.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
 import { type World, startOperators } from '../../backend/src/world/world.ts';
-import { type WalletDb, openWalletDb } from '../src/background/db.ts';
-import { IdbWalletStore } from '../src/background/idbWalletStore.ts';
-import { Wallet } from '../src/background/wallet.ts';
-import { WALLET_INFO } from '../src/shared/walletInfo.ts';
-import { fakePlatform } from './support.ts';
+import { type WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
+import { IdbWalletStore } from '../../extension/src/background/idbWalletStore.ts';
+import { Wallet } from '../../extension/src/background/wallet.ts';
+import { WALLET_INFO } from '../../extension/src/shared/walletInfo.ts';
+import { fakePlatform } from '../../extension/test/support.ts';
 
 /**
  * The service worker's logic on fake-indexeddb against real operators and a real shop (in-process,
