@@ -69,20 +69,27 @@ export type KeyResolver = (kid: string) => CryptoKey | undefined | Promise<Crypt
 
 /**
  * Peer keys imported once and kept: importing a key costs more than a verify, so a session's
- * keys are imported when the session opens, never per message.
+ * keys are imported when the session opens, never per message. Bounded: a long-running server
+ * sees a new session key per transaction, so the least recently added keys are dropped past
+ * `maxKeys` (whoever needs one again imports it again from its stored SPKI).
  */
 export class KeyRing {
   private readonly keys = new Map<string, CryptoKey>();
-  constructor(private readonly crypto: WebCrypto = defaultCrypto()) {}
+  constructor(
+    private readonly crypto: WebCrypto = defaultCrypto(),
+    private readonly maxKeys = 50_000,
+  ) {}
 
   add(kid: string, key: CryptoKey): void {
+    this.keys.delete(kid);
     this.keys.set(kid, key);
+    if (this.keys.size > this.maxKeys) this.keys.delete(this.keys.keys().next().value as string);
   }
 
   /** Import an SPKI key (once) and return its key id. */
   async addSpki(spki: string): Promise<string> {
     const kid = await keyIdOf(spki, this.crypto);
-    if (!this.keys.has(kid)) this.keys.set(kid, await importPublicKey(spki, this.crypto));
+    if (!this.keys.has(kid)) this.add(kid, await importPublicKey(spki, this.crypto));
     return kid;
   }
 

@@ -93,3 +93,14 @@ describe('canonical JSON (RFC 8785)', () => {
     expect(() => canonicalJson({ a: Number.NaN })).toThrow(ObolError);
   });
 });
+
+describe('the key ring', () => {
+  it('keeps at most its bound, dropping the oldest key first', async () => {
+    const ring = new KeyRing(globalThis.crypto as WebCrypto, 2);
+    const keys = await Promise.all([1, 2, 3].map(async () => keyHandle(await generateSigningKeyPair())));
+    for (const k of keys) await ring.addSpki(k.publicKeySpki);
+    expect(ring.get(keys[0]!.kid)).toBeUndefined();
+    expect(ring.get(keys[1]!.kid)).toBeDefined();
+    expect(ring.get(keys[2]!.kid)).toBeDefined();
+  });
+});
