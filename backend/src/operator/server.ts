@@ -36,6 +36,11 @@ export interface StartOperatorOptions {
   /** Run the deadline and billing timers (off in tests, which call them with a moved clock). */
   timers?: boolean;
   logger?: boolean;
+  /**
+   * Where the log lines go, one JSON line per call (pino), instead of stdout: a test reads what
+   * the operator wrote (e.g. to check it never logs what a shopper bought). Implies logging on.
+   */
+  logStream?: { write(line: string): void };
   sinks?: BillingSink[];
 }
 
@@ -77,7 +82,10 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
   };
 
-  const app = Fastify({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576 });
+  const app = Fastify({
+    logger: opts.logStream ? { level: 'trace', stream: opts.logStream } : (opts.logger ?? process.env.OBOL_LOG === '1'),
+    bodyLimit: 1_048_576,
+  });
   installErrorHandler(app);
   // Wallets call from an extension's service worker: every request is signed or carries a bearer
   // token, never a cookie, so any origin may call (CORS without credentials).
