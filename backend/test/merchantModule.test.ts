@@ -20,7 +20,7 @@ import {
   reissue,
 } from '@obol/protocol/pki';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '@obol/protocol/delivery';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { type PurchaseOpening, purchaseCommitment, purchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { fromBase64Url, randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -253,21 +253,28 @@ interface Delivery {
   ciphertext: string;
 }
 
-async function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<MessageBody<'wallet.accept'>> = {}) {
+/**
+ * The wallet's accept of a delivery: the cumulative and the salted commitment to what was delivered
+ * (`opening` changes what is committed to, to play a wallet that accepts something else).
+ */
+async function signAccept(
+  s: Session,
+  d: Delivery,
+  cumulative: string,
+  extra: Partial<MessageBody<'wallet.accept'>> = {},
+  opening: Partial<PurchaseOpening> = {},
+) {
+  const commitment = await purchaseCommitment(s.listSalt, {
+    n: d.n,
+    productId: d.productId,
+    price: d.price,
+    receivedHash: d.product.body.ciphertextHash,
+    descriptionHash: await descriptionHash(d.description.body),
+    ...opening,
+  });
   return signMessage(
     'wallet.accept',
-    {
-      acceptId: randomId(16),
-      transactionId: s.transactionId,
-      n: d.n,
-      productId: d.productId,
-      price: d.price,
-      receivedHash: d.product.body.ciphertextHash,
-      descriptionHash: await descriptionHash(d.description.body),
-      cumulative,
-      time: clock.now(),
-      ...extra,
-    },
+    { acceptId: randomId(16), transactionId: s.transactionId, n: d.n, cumulative, commitment, time: clock.now(), ...extra },
     s.key.signer,
   );
 }
@@ -538,11 +545,11 @@ describe('merchant module: purchases inside a trading session', () => {
     expect(low.status).toBe(409);
     expect(low.body.error.name).toBe('AMOUNT_EXCEEDS_SIGNED');
     const wrongContent = await post('/accept', {
-      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', {}, { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongContent.body.error.name).toBe('PRODUCT_MISMATCH');
     const wrongDescription = await post('/accept', {
-      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', {}, { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongDescription.body.error.name).toBe('PRODUCT_MISMATCH');
     expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });

@@ -102,7 +102,6 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
           customerOperatorId: 'op-sek',
           pseudonym: randomId(16),
           merchantId: 'news.example',
-          firstPrice: 'EUR:0.03',
           depositCustomer: 'SEK:2.00',
           depositMerchant: 'EUR:0.17',
           rate: '0.0874',

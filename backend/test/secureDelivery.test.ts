@@ -377,10 +377,26 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
 
     // 4. The merchant alters the shopper's accept in its own copy: named as the merchant's doing.
     const merchantCopy = await t.shop.agent.exportEvidence(bought.receipt.transactionId, bought.receipt.n);
-    merchantCopy.accept = { ...merchantCopy.accept, body: { ...merchantCopy.accept.body, price: 'EUR:0.30', cumulative: 'EUR:0.30' } };
+    // Both sides reveal the same opening of the accept's commitment, and only to the arbiter.
+    expect(merchantCopy.opening).toEqual(honest.opening);
+    merchantCopy.accept = { ...merchantCopy.accept, body: { ...merchantCopy.accept.body, cumulative: 'EUR:0.30' } };
     const r4 = await arbiter.judge(merchantCopy);
     expect(r4.verdict).toBe('evidence-altered');
     expect(r4.alterations).toContain("The accept was not signed by the shopper's session key: the merchant's copy was altered.");
+
+    // 5. Another product swapped in with an opening rewritten to match it: the accept's commitment
+    // (salted with the transaction's list salt) does not open to it.
+    const other = (await t.shop.agent.catalogue.list()).find((p) => p.productId === 'fair-exchange')!;
+    const reopened: EvidenceBundle = structuredClone(honest);
+    reopened.description = other.signedDescription;
+    reopened.opening = { ...reopened.opening, productId: other.productId, descriptionHash: other.descriptionHash };
+    const r5 = await arbiter.judge(reopened);
+    expect(r5.verdict).toBe('evidence-altered');
+    expect(r5.alterations.join(' ')).toContain("is not what the shopper's signed accept commits to: the shopper's copy was altered");
+    // A wrong salt opens nothing either.
+    const salted: EvidenceBundle = structuredClone(honest);
+    salted.opening = { ...salted.opening, listSalt: randomId(16) };
+    expect((await arbiter.judge(salted)).verdict).toBe('evidence-altered');
 
     // The command line: `obol arbiter judge --evidence FILE --operator URL --key-dir DIR`.
     const dir = await mkdtemp(join(tmpdir(), 'obol-evidence-'));

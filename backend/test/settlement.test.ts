@@ -146,11 +146,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
         acceptId: randomId(),
         transactionId,
         n: 4,
-        productId: 'deposits',
-        price: 'EUR:0.03',
-        receivedHash: await purchasesHash(randomId(16), []),
-        descriptionHash: await purchasesHash(randomId(16), []),
         cumulative: 'EUR:0.12',
+        commitment: await purchasesHash(randomId(16), []),
         time: t.clock.now(),
       },
       t.shop.key.signer, // the merchant's key, not the session key

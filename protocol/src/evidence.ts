@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { MAX_CIPHERTEXT_B64 } from './delivery.ts';
-import { B64u, CertT, MerchantIdT, NestedSigned, OperatorIdT, SeqT, TimeT, TransactionIdT } from './messages.ts';
+import { B64u, CertT, HashT, MerchantIdT, NestedSigned, OperatorIdT, PositiveMoney, ProductIdT, SeqT, TimeT, TransactionIdT } from './messages.ts';
 
 /**
  * FIG 4 disputes: the evidence of one purchase, as either side holds it, for an arbiter (the
@@ -10,6 +10,19 @@ import { B64u, CertT, MerchantIdT, NestedSigned, OperatorIdT, SeqT, TimeT, Trans
  * K1 is deliberately not in it: the arbiter asks the trusted party, so neither side can bend it.
  */
 export const EVIDENCE_FORMAT = 'obol.evidence.v1';
+
+/** The opening of an accept's commitment (purchaseList.ts `PurchaseOpening`) with its salt. */
+export const PurchaseOpeningT = Type.Object(
+  {
+    listSalt: B64u(64),
+    n: SeqT,
+    productId: ProductIdT,
+    price: PositiveMoney,
+    receivedHash: HashT,
+    descriptionHash: HashT,
+  },
+  { additionalProperties: false },
+);
 
 export const EvidenceBundle = Type.Object(
   {
@@ -26,6 +39,12 @@ export const EvidenceBundle = Type.Object(
     /** The encrypted product as delivered, base64url. */
     ciphertext: B64u(MAX_CIPHERTEXT_B64),
     accept: NestedSigned('wallet.accept'),
+    /**
+     * What the accept's commitment opens to, and the transaction's list salt: revealed by the
+     * presenting side to the arbiter only, which recomputes the commitment (purchaseCommitment)
+     * and then ties each part of the evidence to it.
+     */
+    opening: PurchaseOpeningT,
     /** sign_M([K2]^K1), or null when it never came. */
     key: Type.Union([NestedSigned('merchant.key'), Type.Null()]),
     /** The merchant's certificate and the temporary certificate, as the presenting side holds them. */

@@ -100,7 +100,8 @@ export const AmInitiate = Type.Object(
     customerOperatorId: OperatorIdT,
     pseudonym: B64u(64),
     merchantId: MerchantIdT,
-    firstPrice: PositiveMoney,
+    // No first price (the wallet's order info): the customer's operator checks the deposit covers
+    // it; the acquirer needs only the deposit, and a price can be matched against a catalogue.
     depositCustomer: PositiveMoney,
     depositMerchant: PositiveMoney,
     /** Customer currency → merchant currency, as used for depositMerchant. */
@@ -209,20 +210,23 @@ export const MerchantProduct = Type.Object(
   closed,
 );
 
+/**
+ * FIG 4: the accept — the moment purchase n is charged. It is also the merchant's proof at clearing
+ * (FIG 3 step 9), so its operator reads it: it says how much and nothing of what. The purchase is
+ * bound by `commitment` (purchaseList.ts `purchaseCommitment`: SHA-256 over the transaction's list
+ * salt and `{n, productId, price, receivedHash, descriptionHash}`); the merchant recomputes it from
+ * the order it delivered, and an arbiter from the opening the parties reveal to it. No price
+ * either: the cumulative is what the proof proves.
+ */
 export const WalletAccept = Type.Object(
   {
     /** Unique, time-stamped: an accept counts once however often it is replayed. */
     acceptId: MsgId,
     transactionId: TransactionIdT,
     n: SeqT,
-    productId: ProductIdT,
-    price: PositiveMoney,
-    /** SHA-256 of the encrypted product the wallet received: the merchant-signed `ciphertextHash`. */
-    receivedHash: HashT,
-    /** The signed description the shopper bought against (`descriptionHash` of its body). */
-    descriptionHash: HashT,
     /** Total of all accepted purchases of this transaction, this one included. */
     cumulative: PositiveMoney,
+    commitment: HashT,
     time: TimeT,
   },
   closed,

@@ -1,5 +1,5 @@
 import type { ExchangeTable } from './exchangeTable.ts';
-import type { PurchaseLine } from './purchaseList.ts';
+import type { PurchaseLine, PurchaseOpening } from './purchaseList.ts';
 import type { Signed } from './signed.ts';
 
 /**
@@ -196,6 +196,11 @@ export interface ReceiptRecord {
   ciphertext: string;
   /** The signed accept exactly as sent to the merchant. */
   accept: Signed<'wallet.accept'>;
+  /**
+   * What the accept's commitment opens to, with the transaction's list salt: revealed to an
+   * arbiter only (the merchant's operator holds the accept and must not learn what it was for).
+   */
+  opening: PurchaseOpening & { listSalt: string };
   /** sign_M([K2]^K1), when it came. */
   key?: Signed<'merchant.key'>;
   /** The merchant's certificate re-issued by our operator, the temporary certificate, our operator's. */

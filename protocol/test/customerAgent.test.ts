@@ -22,7 +22,7 @@ import {
   reissue,
   verifyChain,
 } from '../src/pki.ts';
-import { type PurchaseLine, purchasesHash } from '../src/purchaseList.ts';
+import { EMPTY_LIST_SALT, type PurchaseLine, purchaseCommitment, purchasesHash, recordPurchasesHash } from '../src/purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../src/signed.ts';
 import { MemoryWalletStore } from '../src/walletStore.ts';
 import { type PreparedProduct, decryptProduct, descriptionHash, hashB64, prepareProduct, unwrapProductKey, wrapProductKey } from '../src/delivery.ts';
@@ -367,22 +367,28 @@ class ScriptedMerchant {
       if (seen) return seen.response; // counted once, however often it is replayed
       if (s.closed) fail('SESSION_CLOSED');
       const d = s.delivered;
-      if (!d || d.n !== a.n || d.productId !== a.productId || d.price !== a.price || d.ciphertextHash !== a.receivedHash || d.descriptionHash !== a.descriptionHash) {
+      if (
+        !d ||
+        d.n !== a.n ||
+        !s.listSalt ||
+        a.commitment !==
+          (await purchaseCommitment(s.listSalt, { n: d.n, productId: d.productId, price: d.price, receivedHash: d.ciphertextHash, descriptionHash: d.descriptionHash }))
+      ) {
         fail('NO_ACCEPT', 'not what was delivered');
       }
-      const cumulative = add(parseAmount(s.cumulative), parseAmount(a.price));
+      const cumulative = add(parseAmount(s.cumulative), parseAmount(d.price));
       if (formatAmount(cumulative) !== a.cumulative) fail('CONFLICT', 'wrong cumulative');
       s.cumulative = a.cumulative;
       s.count = a.n;
-      s.lines.push({ n: a.n, productId: a.productId, price: a.price });
+      s.lines.push({ n: a.n, productId: d.productId, price: d.price });
       s.delivered = undefined;
       const k1 = this.tampering('key') ? randomId(32) : s.k1;
       const key = await signMessage(
         'merchant.key',
-        { transactionId: a.transactionId, n: a.n, productId: a.productId, acceptId: a.acceptId, wrappedK2: await wrapProductKey(this.world.prepared[a.productId]!.k2, k1) },
+        { transactionId: a.transactionId, n: a.n, productId: d.productId, acceptId: a.acceptId, wrappedK2: await wrapProductKey(this.world.prepared[d.productId]!.k2, k1) },
         this.world.merchant.signer,
       );
-      const response = { transactionId: a.transactionId, n: a.n, charged: a.price, remaining: formatAmount(sub(parseAmount(s.deposit), cumulative)), key };
+      const response = { transactionId: a.transactionId, n: a.n, charged: d.price, remaining: formatAmount(sub(parseAmount(s.deposit), cumulative)), key };
       s.accepts.set(a.acceptId, { n: a.n, response });
       return response;
     }
@@ -586,12 +592,22 @@ describe('customer agent: buying', () => {
     expect(order.body).toMatchObject({ transactionId: tx.transactionId, n: 1, productId: 'article-1', price: 'EUR:0.05', origin: ORIGIN, listSalt: tx.listSalt });
     const accept = (http.posts('/accept') as { accept: Signed<'wallet.accept'> }[])[0]!.accept;
     expect(accept.kid).toBe(sessionKid);
-    expect(accept.body).toMatchObject({ n: 1, productId: 'article-1', price: 'EUR:0.05', cumulative: 'EUR:0.05' });
-    // FIG 4: the accept names the ciphertext received (the merchant-signed hash) and the description chosen.
+    // The accept is the merchant's proof toward its operator: the cumulative, and the purchase only
+    // as a salted commitment — no product id, price or catalogue hash in clear.
+    expect(Object.keys(accept.body).sort()).toEqual(['acceptId', 'commitment', 'cumulative', 'n', 'time', 'transactionId']);
+    expect(accept.body).toMatchObject({ n: 1, cumulative: 'EUR:0.05' });
+    // FIG 4: it commits to the ciphertext received (the merchant-signed hash) and the description chosen.
     const prepared = x.w.prepared['article-1']!;
-    expect(accept.body.receivedHash).toBe(await hashB64(prepared.ciphertext));
-    expect(accept.body.receivedHash).toBe(prepared.product.body.ciphertextHash);
-    expect(accept.body.descriptionHash).toBe(await descriptionHash(prepared.description.body));
+    const opening = {
+      n: 1,
+      productId: 'article-1',
+      price: 'EUR:0.05',
+      receivedHash: await hashB64(prepared.ciphertext),
+      descriptionHash: await descriptionHash(prepared.description.body),
+    };
+    expect(opening.receivedHash).toBe(prepared.product.body.ciphertextHash);
+    expect(accept.body.commitment).toBe(await purchaseCommitment(tx.listSalt, opening));
+    expect(bought.receipt.opening).toEqual({ listSalt: tx.listSalt, ...opening });
     expect(bought.receipt.accept).toEqual(accept);
     // The receipt holds what a dispute needs, the key included; the wallet opens it again on demand.
     expect(bought.receipt).toMatchObject({ status: 'delivered', receiptId: accept.body.acceptId, title: 'Title of article-1', description: prepared.description, product: prepared.product });
@@ -758,8 +774,9 @@ describe('customer agent: buying', () => {
     const [tx] = await store.listTransactions();
     expect(tx).toMatchObject({ state: 'reported', error: { name: 'MERCHANT_NOT_TRUSTED' } });
     const [record] = operator.transactions.get(tx!.transactionId!)!.records;
-    // The empty list rule: purchasesHash(listSalt, []) with the transaction's own salt.
-    expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', purchasesHash: await purchasesHash(tx!.listSalt, []) });
+    // The empty list rule: one constant, the one the merchant (who may never have seen our salt) uses too.
+    expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', purchasesHash: await purchasesHash(EMPTY_LIST_SALT, []) });
+    expect(record!.body.purchasesHash).toBe(await recordPurchasesHash(tx!.listSalt, []));
   });
 });
 

@@ -47,10 +47,9 @@ import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obo
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, type CertDescription, certToBase64, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
-import type { PurchaseLine } from '@obol/protocol/purchaseList';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { type WebCrypto, defaultCrypto, fromBase64Url, randomId, toBase64Url } from '@obol/protocol/webcrypto';
+import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { Db, Queryable } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
@@ -107,21 +106,8 @@ export async function migrateMerchantDb(db: Db): Promise<MigrateResult> {
 
 // ── the purchase-list hash of a merchant record ─────────────────────────────────────────────
 
-/** 32 zero bytes, base64url: the salt of the hash of an empty purchase list. */
-export const EMPTY_LIST_SALT = toBase64Url(new Uint8Array(32));
-
-/**
- * The `purchasesHash` of a transaction record, as wallet and merchant must both compute it:
- * with at least one accepted purchase, `purchasesHash(listSalt, lines)` over the accepted lines
- * `{n, productId, price}` in order of n (price as written in the order); with none — whether or
- * not any order was sent — `purchasesHash(EMPTY_LIST_SALT, [])`, a constant, so neither side has
- * to know whether the other ever saw the salt.
- */
-export function recordPurchasesHash(listSalt: string | null, lines: readonly PurchaseLine[], crypto?: WebCrypto): Promise<string> {
-  if (lines.length === 0) return purchasesHash(EMPTY_LIST_SALT, [], crypto);
-  if (listSalt === null) throw new ObolError('INTERNAL', 'purchases were accepted without a list salt');
-  return purchasesHash(listSalt, lines, crypto);
-}
+/** One rule for wallet and merchant, in protocol/ (see there). */
+export { EMPTY_LIST_SALT, recordPurchasesHash } from '@obol/protocol/purchaseList';
 
 // ── what the agent hands back ────────────────────────────────────────────────────────────────
 
@@ -466,7 +452,6 @@ export class MerchantAgent {
     const key = await this.sessionKey(transactionId);
     const accept = await verifyMessage(request.accept, 'wallet.accept', key.resolve, this.crypto);
     const a = accept.body;
-    const price = this.ourAmount(a.price, 'price');
     const cumulative = this.ourAmount(a.cumulative, 'cumulative');
     const now = this.clock.now();
 
@@ -496,21 +481,22 @@ export class MerchantAgent {
       if (!pending || a.n !== s.count + 1) {
         throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
       }
-      if (a.productId !== pending.product_id || price.value !== pending.amount || a.price !== pending.price) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept is for ${a.productId} at ${a.price}, order ${a.n} was for ${pending.product_id} at ${pending.price}`);
+      // The accept names the purchase only by its salted commitment (what our operator will see as
+      // proof); it must commit to exactly the order delivered: product, price, ciphertext, description.
+      const expectedCommitment = await purchaseCommitment(
+        s.list_salt ?? '',
+        { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash ?? '' },
+        this.crypto,
+      );
+      if (s.list_salt === null || pending.description_hash === null || a.commitment !== expectedCommitment) {
+        throw new ObolError('PRODUCT_MISMATCH', `the accept commits to something other than order ${a.n} as delivered (${pending.product_id} at ${pending.price})`);
       }
-      if (a.receivedHash !== pending.content_hash) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept names content other than what was delivered for order ${a.n}`);
-      }
-      if (a.descriptionHash !== pending.description_hash) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept names a description other than the one delivered for order ${a.n}`);
-      }
-      const expected = s.spent + price.value;
+      const expected = s.spent + pending.amount;
       if (cumulative.value < expected) {
-        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${a.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
+        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${pending.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
       }
       if (cumulative.value > expected) {
-        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${a.price}`);
+        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${pending.price}`);
       }
       if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
       // FIG 4, the last message: sign_M([K2]^K1) — K2 of the version delivered, wrapped with the
@@ -520,7 +506,7 @@ export class MerchantAgent {
         {
           transactionId,
           n: a.n,
-          productId: a.productId,
+          productId: pending.product_id,
           acceptId: a.acceptId,
           wrappedK2: await wrapProductKey(await productKeyIn(tx, pending.content_hash), s.k1, this.crypto),
         },
@@ -630,8 +616,8 @@ export class MerchantAgent {
    */
   async exportEvidence(transactionId: string, n: number): Promise<EvidenceBundle> {
     if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
-    const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'> }>(
-      `SELECT o.n, o.content_hash, o.accept_msg, o.key_msg, s.info FROM merchant_orders o
+    const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'>; list_salt: string }>(
+      `SELECT o.n, o.product_id, o.price, o.content_hash, o.description_hash, o.accept_msg, o.key_msg, s.info, s.list_salt FROM merchant_orders o
          JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
         WHERE o.transaction_id = $1 AND o.n = $2`,
       [transactionId, n],
@@ -651,6 +637,15 @@ export class MerchantAgent {
       product: version.signedProduct,
       ciphertext: Buffer.from(version.ciphertext).toString('base64url'),
       accept: o.accept_msg,
+      // The opening of the accept's commitment, for the arbiter only.
+      opening: {
+        listSalt: o.list_salt,
+        n,
+        productId: o.product_id,
+        price: o.price,
+        receivedHash: o.content_hash,
+        descriptionHash: o.description_hash ?? version.descriptionHash,
+      },
       key: o.key_msg,
       merchantCert: cert(this.config.merchantCert),
       tempCert: o.info.body.tempCert,

@@ -11,7 +11,7 @@ import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/ex
 import { parseTransactionIdentity } from '@obol/protocol/identity';
 import { type Amount, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
   certToBase64,
   issueTemporaryCert,
@@ -284,7 +284,6 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
           customerOperatorId: ctx.config.operatorId,
           pseudonym,
           merchantId: b.merchantId,
-          firstPrice: b.firstPrice,
           depositCustomer: formatAmount(deposit),
           depositMerchant: formatAmount(depositMerchant),
           rate: rateToString(rate),
@@ -443,7 +442,7 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
       rate: row.rate,
       count: c.count,
       // Without the wallet's record, the hash of an empty list stands in.
-      purchasesHash: row.customer_record?.body.purchasesHash ?? (await purchasesHash('', [])),
+      purchasesHash: row.customer_record?.body.purchasesHash ?? (await recordPurchasesHash(null, [])),
       flagged: c.flagged,
       time: now,
     },

@@ -6,6 +6,7 @@ import { type KeyResolver, keySigner, type Signer } from '../keys.ts';
 import { type MessageType, NestedSigned, checkMessageBody, checkSchema } from '../messages.ts';
 import { add, formatAmount, parseAmount } from '../money.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
+import { type PurchaseOpening, purchaseCommitment } from '../purchaseList.ts';
 import type { AccountRecord, PendingPurchase, ReceiptRecord, ReceiptStatus, TransactionRecord } from '../walletStore.ts';
 import { fromBase64Url, toBase64Url } from '../webcrypto.ts';
 import { type AgentCore, errorJson, isLost, isRefusal } from './core.ts';
@@ -231,23 +232,38 @@ async function checkDelivery(core: AgentCore, tx: TransactionRecord, resolve: Ke
   }
 }
 
-/** Signs, stores and sends the accept of a checked delivery: from here on the purchase is charged. */
+/** What the accept of the pending purchase commits to (and an arbiter is later shown), with the list salt. */
+function openingOf(tx: TransactionRecord, pending: PendingPurchase): PurchaseOpening & { listSalt: string } {
+  return {
+    listSalt: tx.listSalt,
+    n: pending.n,
+    productId: pending.productId,
+    price: pending.price,
+    // The merchant-signed hash of the ciphertext, checked against what arrived before the accept.
+    receivedHash: pending.product!.body.ciphertextHash,
+    descriptionHash: pending.descriptionHash,
+  };
+}
+
+/**
+ * Signs, stores and sends the accept of a checked delivery: from here on the purchase is charged.
+ * The accept names the purchase only through its salted commitment: the merchant shows it to its
+ * operator as proof of the cumulative, and the operator must not learn what was bought.
+ */
 async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
   const pending = tx.pending!;
   const cumulative = formatAmount(add(parseAmount(tx.cumulative), parseAmount(pending.price)));
   pending.product = d.product;
   pending.ciphertext = d.ciphertext;
+  const { listSalt, ...opening } = openingOf(tx, pending);
   pending.accept = await signMessage(
     'wallet.accept',
     {
       acceptId: core.newId(),
       transactionId: tx.transactionId!,
       n: pending.n,
-      productId: pending.productId,
-      price: pending.price,
-      receivedHash: d.ciphertextHash,
-      descriptionHash: pending.descriptionHash,
       cumulative,
+      commitment: await purchaseCommitment(listSalt, opening, core.crypto),
       time: core.now(),
     },
     sessionSigner(core, tx),
@@ -279,6 +295,7 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
     product: pending.product!,
     ciphertext: pending.ciphertext!,
     accept,
+    opening: openingOf(tx, pending),
     merchantCert: tx.merchantCert!,
     tempCert: tx.tempCert!,
     operatorCert: account.operatorCert,
@@ -381,7 +398,7 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
 async function openProduct(core: AgentCore, tx: TransactionRecord, receipt: ReceiptRecord, key: Signed<'merchant.key'>): Promise<Uint8Array> {
   const k = key.body;
   const a = receipt.accept.body;
-  if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== a.productId || k.acceptId !== a.acceptId) {
+  if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== receipt.productId || k.acceptId !== a.acceptId) {
     throw new ObolError('PRODUCT_MISMATCH', `the merchant sent the key of another purchase (${k.productId}, #${k.n})`);
   }
   const k2 = await unwrapProductKey(k.wrappedK2, tx.k1, core.crypto);
@@ -431,6 +448,7 @@ export async function exportEvidence(core: AgentCore, ref: string | { transactio
     product: r.product,
     ciphertext: r.ciphertext,
     accept: r.accept,
+    opening: r.opening,
     key: r.key ?? null,
     merchantCert: r.merchantCert,
     tempCert: r.tempCert,

@@ -6,7 +6,7 @@ import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { compare, formatAmount, max, parseAmount, sub, zero } from '../money.ts';
 import { type CertDescription, parseCert, verifyChain } from '../pki.ts';
-import { purchasesHash } from '../purchaseList.ts';
+import { recordPurchasesHash } from '../purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
 import type { AccountRecord, ClearingResult, StopReason, TransactionRecord, TransactionState } from '../walletStore.ts';
 import { randomId } from '../webcrypto.ts';
@@ -343,7 +343,8 @@ export async function endTransaction(core: AgentCore, transactionId: string, rea
 
 /**
  * FIG 3 step 8: the customer transaction record, signed with the session key and stored before it
- * is sent (resent unchanged, same msgId). An empty list hashes as purchasesHash(listSalt, []).
+ * is sent (resent unchanged, same msgId). An empty list hashes to the constant the merchant uses too
+ * (`recordPurchasesHash`): the merchant may never have seen our salt.
  */
 export async function report(core: AgentCore, tx: TransactionRecord): Promise<TransactionRecord> {
   if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'this transaction was never opened');
@@ -361,7 +362,7 @@ export async function report(core: AgentCore, tx: TransactionRecord): Promise<Tr
         transactionId: tx.transactionId,
         count: tx.lines.length,
         total: tx.cumulative,
-        purchasesHash: await purchasesHash(tx.listSalt, tx.lines, core.crypto),
+        purchasesHash: await recordPurchasesHash(tx.listSalt, tx.lines, core.crypto),
         time: core.now(),
       },
       sessionSigner(core, tx),
