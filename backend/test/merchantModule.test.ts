@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '@obol/protocol/clock';
+import { newTradeHandle } from '@obol/protocol/identity';
 import { type KeyHandle, keyHandle } from '@obol/protocol/keys';
 import type { MessageBody } from '@obol/protocol/messages';
 import {
@@ -167,7 +168,6 @@ afterAll(async () => {
 // ── playing the operator and the wallet ─────────────────────────────────────────────────────
 let operatorIssuer: { cert: Cert; privateKey: CryptoKey };
 let foreignIssuer: { cert: Cert; privateKey: CryptoKey };
-let seq = 0;
 
 interface Session {
   transactionId: string;
@@ -181,13 +181,13 @@ interface Session {
 async function makeInfo(
   opts: { deposit?: string; timeoutSec?: number; signer?: KeyHandle; reissueBy?: 'operator' | 'none'; merchantId?: string } = {},
 ): Promise<Session> {
-  const transactionId = `op-sek.7.${++seq}`;
+  const transactionId = newTradeHandle();
   const timeoutSec = opts.timeoutSec ?? 600;
   const now = clock.now();
   const key = await keyHandle(await generateKeyPair());
   // The customer's operator issues the temporary certificate; ours re-issues it for the merchant.
   const original = await issueTemporaryCert({
-    transactionId,
+    handle: transactionId,
     publicKey: key.publicKey,
     issuer: foreignIssuer,
     notBefore: now - 60_000,
@@ -790,7 +790,7 @@ describe('merchant module: errors', () => {
     expect(badJson.json().error.name).toBe('MALFORMED');
     const wrongType = await post('/info', await signOrder(await makeInfo(), 1, 'article-1', 'EUR:0.03'));
     expect(wrongType.body.error.name).toBe('WRONG_MESSAGE_TYPE');
-    const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: 'op-sek.9.999' }, 1, 'article-1', 'EUR:0.03') });
+    const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: newTradeHandle() }, 1, 'article-1', 'EUR:0.03') });
     expect(unknownTx.status).toBe(404);
     expect(unknownTx.body.error.name).toBe('UNKNOWN_TRANSACTION');
     expect((await get('/sessions/not-a-tx')).body.error.name).toBe('MALFORMED');

@@ -15,6 +15,7 @@ import {
   SessionIdT,
   SpkiT,
   TimeT,
+  TradeHandleT,
   TransactionIdT,
 } from './messages.ts';
 
@@ -137,7 +138,7 @@ export const MerchantCertificateResponse = Type.Object(
 export type MerchantCertificateResponse = Static<typeof MerchantCertificateResponse>;
 
 export const RecordResponse = Type.Object(
-  { transactionId: TransactionIdT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
+  { transactionId: TradeHandleT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
   closed,
 );
 
@@ -211,7 +212,7 @@ export const OrderRequest = Type.Object({ order: NestedSigned('wallet.order') },
  */
 export const OrderResponse = Type.Object(
   {
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: Type.Integer({ minimum: 1 }),
     productId: ProductIdT,
     price: PositiveMoney,
@@ -226,7 +227,7 @@ export const AcceptRequest = Type.Object({ accept: NestedSigned('wallet.accept')
 /** The purchase is charged; `key` is sign_M([K2]^K1), the same one however often the accept is replayed. */
 export const AcceptResponse = Type.Object(
   {
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: Type.Integer(),
     charged: PositiveMoney,
     remaining: PositiveMoney,
@@ -271,7 +272,7 @@ export const ProductView = Type.Object(
 export type ProductView = Static<typeof ProductView>;
 export const StopRequest = Type.Object({ stop: NestedSigned('wallet.stop') }, closed);
 export const StopResponse = Type.Object(
-  { transactionId: TransactionIdT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
+  { transactionId: TradeHandleT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
   closed,
 );
 

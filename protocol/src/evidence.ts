@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { MAX_CIPHERTEXT_B64 } from './delivery.ts';
-import { B64u, CertT, HashT, MerchantIdT, NestedSigned, OperatorIdT, PositiveMoney, ProductIdT, SeqT, TimeT, TransactionIdT } from './messages.ts';
+import { B64u, CertT, HashT, MerchantIdT, NestedSigned, OperatorIdT, PositiveMoney, ProductIdT, SeqT, TimeT, TradeHandleT } from './messages.ts';
 
 /**
  * FIG 4 disputes: the evidence of one purchase, as either side holds it, for an arbiter (the
@@ -29,7 +29,8 @@ export const EvidenceBundle = Type.Object(
     format: Type.Literal(EVIDENCE_FORMAT),
     /** Whose copy this is: alterations are named after the side that presents it. */
     presentedBy: Type.Union([Type.Literal('shopper'), Type.Literal('merchant')]),
-    transactionId: TransactionIdT,
+    /** The transaction's trade handle: what the temporary certificate and the accept name. */
+    transactionId: TradeHandleT,
     n: SeqT,
     merchantId: MerchantIdT,
     /** The merchant's operator: the trusted party that relayed K1. */

@@ -42,7 +42,7 @@ import type { Clock } from '@obol/protocol/clock';
 import { type ProductInput, wrapProductKey } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { EVIDENCE_FORMAT, type EvidenceBundle } from '@obol/protocol/evidence';
-import { TRANSACTION_ID_PATTERN } from '@obol/protocol/identity';
+import { TRADE_HANDLE_PATTERN } from '@obol/protocol/identity';
 import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
@@ -208,7 +208,11 @@ interface SessionKey {
 /** What a decision inside a transaction may leave behind besides its answer: a closed session to report. */
 type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.record'> };
 
-const transactionIdRe = new RegExp(TRANSACTION_ID_PATTERN);
+/**
+ * A merchant knows a transaction only by its trade handle (random per deposit, so the deposits of
+ * one shopper cannot be linked here); `transactionId` in the merchant's messages and rows is it.
+ */
+const transactionIdRe = new RegExp(TRADE_HANDLE_PATTERN);
 /** Imported session keys kept per process; older ones are dropped (and re-imported on demand). */
 const MAX_CACHED_KEYS = 10_000;
 /** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
@@ -579,7 +583,7 @@ export class MerchantAgent {
 
   /** A session for the shop's own pages. */
   async session(transactionId: string): Promise<SessionView> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
     const [r] = await this.db.query<RecordRow>(
@@ -615,7 +619,7 @@ export class MerchantAgent {
    * re-issued. The same format the wallet exports, for the same arbiter.
    */
   async exportEvidence(transactionId: string, n: number): Promise<EvidenceBundle> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'>; list_salt: string }>(
       `SELECT o.n, o.product_id, o.price, o.content_hash, o.description_hash, o.accept_msg, o.key_msg, s.info, s.list_salt FROM merchant_orders o
          JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
@@ -669,7 +673,7 @@ export class MerchantAgent {
 
   /** Close a session if it is open (idempotent) and report it in the background. */
   private async closeSession(transactionId: string, reason: CloseReason): Promise<StopResponseBody> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const now = this.clock.now();
     const outcome = await this.db.transaction(async (tx) => {
       const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transactionId]);

@@ -114,11 +114,11 @@ async function newOrder(
   chosen: { description: Signed<'merchant.description'>; descriptionHash: string },
   n: number,
 ): Promise<Signed<'wallet.order'>> {
-  if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
+  if (!tx.handle) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
   const order = await signMessage(
     'wallet.order',
     {
-      transactionId: tx.transactionId,
+      transactionId: tx.handle,
       n,
       productId: req.productId,
       price: req.price,
@@ -212,7 +212,7 @@ async function checkDelivery(core: AgentCore, tx: TransactionRecord, resolve: Ke
   }
   try {
     const wrong = (why: string) => new ObolError('PRODUCT_MISMATCH', `the merchant delivered something else than was ordered (${why}); nothing was paid`);
-    if (body.transactionId !== tx.transactionId || body.n !== pending.n) throw wrong(`a delivery for ${body.transactionId} #${body.n}`);
+    if (body.transactionId !== tx.handle || body.n !== pending.n) throw wrong(`a delivery for ${body.transactionId} #${body.n}`);
     if (body.productId !== pending.productId) throw wrong(`product ${body.productId}, ordered ${pending.productId}`);
     if (formatAmount(parseAmount(body.price)) !== pending.price) throw wrong(`price ${body.price}, ordered ${pending.price}`);
     const product = await merchantSigned(body.product, 'merchant.product', resolve, `encrypted product ${pending.productId}`, core, tx);
@@ -260,7 +260,7 @@ async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Deliver
     'wallet.accept',
     {
       acceptId: core.newId(),
-      transactionId: tx.transactionId!,
+      transactionId: tx.handle!,
       n: pending.n,
       cumulative,
       commitment: await purchaseCommitment(listSalt, opening, core.crypto),
@@ -278,7 +278,8 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
   const d = pending.description.body;
   return {
     receiptId: accept.body.acceptId,
-    transactionId: accept.body.transactionId,
+    transactionId: tx.transactionId!,
+    handle: accept.body.transactionId,
     n: pending.n,
     status,
     merchantId: tx.merchantId,
@@ -440,7 +441,8 @@ export async function exportEvidence(core: AgentCore, ref: string | { transactio
   return {
     format: EVIDENCE_FORMAT,
     presentedBy: 'shopper',
-    transactionId: r.transactionId,
+    // The merchant's and the arbiter's name for it: our operator's TransactionIdentity stays with us.
+    transactionId: r.handle,
     n: r.n,
     merchantId: r.merchantId,
     merchantOperatorId: r.merchantOperatorId,

@@ -1,7 +1,7 @@
 import { RecordResponse, TransactionStatus } from '../api.ts';
 import { ObolError } from '../errors.ts';
 import { bearer } from '../http.ts';
-import { parseTransactionIdentity } from '../identity.ts';
+import { parseTradeHandle, parseTransactionIdentity } from '../identity.ts';
 import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { compare, formatAmount, max, parseAmount, sub, zero } from '../money.ts';
@@ -18,6 +18,8 @@ import { completeAccept, sessionSigner } from './purchase.ts';
 export interface TransactionView {
   id: string;
   transactionId?: string;
+  /** The trade handle the merchant knows the transaction by. */
+  handle?: string;
   state: TransactionState;
   merchantId: string;
   merchantName: string;
@@ -54,6 +56,7 @@ export function transactionView(tx: TransactionRecord): TransactionView {
     pending: tx.pending !== undefined,
   };
   if (tx.transactionId) view.transactionId = tx.transactionId;
+  if (tx.handle) view.handle = tx.handle;
   if (tx.origin) view.origin = tx.origin;
   if (tx.depositMerchant) {
     view.depositMerchant = tx.depositMerchant;
@@ -192,6 +195,7 @@ export async function finishInitiation(core: AgentCore, tx: TransactionRecord): 
   try {
     ack = await verifyMessage(body, 'am.ack', await core.operatorResolver(account), core.crypto);
     parseTransactionIdentity(ack.body.transactionId);
+    parseTradeHandle(ack.body.handle);
     if (!ack.body.transactionId.startsWith(`${tx.initiate.body.sessionId}.`)) {
       throw new ObolError('INVALID_IDENTITY', `transaction ${ack.body.transactionId} is not in session ${tx.initiate.body.sessionId}`);
     }
@@ -204,6 +208,7 @@ export async function finishInitiation(core: AgentCore, tx: TransactionRecord): 
   }
   const a = ack.body;
   tx.transactionId = a.transactionId;
+  tx.handle = a.handle;
   tx.depositMerchant = a.depositMerchant;
   tx.rate = a.rate;
   tx.expiresAt = a.expiresAt;
@@ -273,7 +278,8 @@ async function checkAck(core: AgentCore, account: AccountRecord, tx: Transaction
   }
   const operatorCert = parseCert(account.operatorCert);
   const temp = await verifyChain(a.tempCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'temporary' }, core.crypto);
-  if (temp.publicKeySpki !== tx.sessionPublicKey || temp.transactionId !== a.transactionId) {
+  // It names the trade handle (what the merchant sees), never our TransactionIdentity.
+  if (temp.publicKeySpki !== tx.sessionPublicKey || temp.transactionId !== a.handle) {
     throw new ObolError('CERT_UNTRUSTED', 'the temporary certificate is not for this session key and transaction');
   }
   let merchant: CertDescription;
@@ -308,10 +314,10 @@ export async function closeTransaction(
     tx.closeReason = reason;
     tx.pending = undefined;
     await save(core, tx);
-    if (opts.notifyMerchant && tx.transactionId) {
+    if (opts.notifyMerchant && tx.handle) {
       const stop = await signMessage(
         'wallet.stop',
-        { msgId: core.newId(), transactionId: tx.transactionId, reason, time: core.now() },
+        { msgId: core.newId(), transactionId: tx.handle, reason, time: core.now() },
         sessionSigner(core, tx),
       );
       try {
@@ -347,7 +353,7 @@ export async function endTransaction(core: AgentCore, transactionId: string, rea
  * (`recordPurchasesHash`): the merchant may never have seen our salt.
  */
 export async function report(core: AgentCore, tx: TransactionRecord): Promise<TransactionRecord> {
-  if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'this transaction was never opened');
+  if (!tx.transactionId || !tx.handle) throw new ObolError('UNKNOWN_TRANSACTION', 'this transaction was never opened');
   if (tx.state === 'cleared' || tx.state === 'failed' || tx.state === 'initiating') return tx;
   if (tx.state === 'open') {
     tx.state = 'closed';
@@ -359,7 +365,8 @@ export async function report(core: AgentCore, tx: TransactionRecord): Promise<Tr
       'wallet.record',
       {
         msgId: core.newId(),
-        transactionId: tx.transactionId,
+        // Signed for the acquirer too (our operator forwards it): the trade handle.
+        transactionId: tx.handle,
         count: tx.lines.length,
         total: tx.cumulative,
         purchasesHash: await recordPurchasesHash(tx.listSalt, tx.lines, core.crypto),
