@@ -104,6 +104,19 @@ function findings(places: Map<string, string[]>, needles: Map<string, string>): 
   return found;
 }
 
+/** The longest common substring of two strings (both short). */
+function longestCommon(a: string, b: string): string {
+  let best = '';
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < b.length; j++) {
+      let k = 0;
+      while (i + k < a.length && j + k < b.length && a[i + k] === b[j + k]) k++;
+      if (k > best.length) best = a.slice(i, i + k);
+    }
+  }
+  return best;
+}
+
 describe('what the operators and merchants learn (PGlite)', () => {
   let t: TwoOperators;
   let downloads: Shop;
@@ -223,5 +236,56 @@ describe('what the operators and merchants learn (PGlite)', () => {
     }
     expect(t.logLines['op-eur'].length).toBeGreaterThan(10);
     expect(findings(places, needles)).toEqual([]);
+  });
+
+  it('item 7: the deposits of one logon cannot be linked at the merchants or at their operator', async () => {
+    const txs = (await sekShopper.listTransactions()).filter((tx) => tx.transactionId);
+    const ids = txs.map((tx) => tx.transactionId!);
+    expect(ids.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(ids.map((id) => id.slice(0, id.lastIndexOf('.'))))).toEqual(new Set([sessionId]));
+
+    // What the merchants and the acquirer see: their databases, what the wallet sent the shops.
+    const places = new Map<string, string[]>();
+    for (const [table, strings] of await dumpDb(t.shopDb)) places.set(`news shop ${table}`, strings);
+    for (const [table, strings] of await dumpDb(downloadsDb)) places.set(`downloads shop ${table}`, strings);
+    for (const [table, strings] of await dumpDb(t.eur.ctx.db)) places.set(`op-eur (acquirer) ${table}`, strings);
+    places.set('op-eur log', texts(t.logLines['op-eur']));
+    places.set('op-eur billing file', texts(await t.billingLines('eur')));
+    places.set('requests to the shops', texts(toShops));
+    const needles = new Map<string, string>([[`${sessionId}.`, 'the SessionIdentity']]);
+    for (const id of ids) needles.set(id, 'a TransactionIdentity');
+    expect(findings(places, needles)).toEqual([]);
+
+    // The sessions as the merchants hold them: one per deposit, each with its own handle,
+    // pseudonym and session key, none sharing more than chance with another.
+    const sessions = [
+      ...(await t.shopDb.query<{ transaction_id: string; pseudonym: string; session_key: string }>('SELECT transaction_id, pseudonym, session_key FROM merchant_sessions')),
+      ...(await downloadsDb.query<{ transaction_id: string; pseudonym: string; session_key: string }>('SELECT transaction_id, pseudonym, session_key FROM merchant_sessions')),
+    ];
+    const acquired = await t.eur.ctx.db.query<{ id: string; pseudonym: string }>(`SELECT id, pseudonym FROM acq_transactions WHERE customer_operator = 'op-sek'`);
+    expect(acquired.length).toBe(ids.length);
+    const handles = acquired.map((r) => r.id);
+    for (const h of handles) expect(h).toMatch(/^t-[A-Za-z0-9_-]{22}$/);
+    // The wallet knows both names; its own operator translates, and names both in its withdrawal record.
+    expect(new Set(txs.map((tx) => tx.handle))).toEqual(new Set(handles));
+    const withdrawals = (await t.billingLines('sek')).filter((r) => r.type === 'am.withdrawal');
+    expect(new Set(withdrawals.map((r) => `${r.body.transactionId} ${r.body.handle}`))).toEqual(new Set(txs.map((tx) => `${tx.transactionId} ${tx.handle}`)));
+    const deposits = (await t.billingLines('eur')).filter((r) => r.type === 'am.deposit' && handles.includes(String(r.body.transactionId)));
+    expect(deposits.length).toBe(handles.length);
+    for (const s of sessions.filter((s) => handles.includes(s.transaction_id))) {
+      expect(acquired.find((r) => r.id === s.transaction_id)?.pseudonym).toBe(s.pseudonym);
+    }
+    for (const field of ['id', 'pseudonym'] as const) {
+      const values = acquired.map((r) => r[field]);
+      expect(new Set(values).size).toBe(values.length);
+      for (let i = 0; i < values.length; i++) {
+        for (let j = i + 1; j < values.length; j++) {
+          // Beyond the fixed "t-", two random 128-bit strings share a few characters by chance.
+          const common = longestCommon(values[i]!.replace(/^t-/, ''), values[j]!.replace(/^t-/, ''));
+          expect(common.length, `${field}s ${values[i]} and ${values[j]} share ${common}`).toBeLessThan(6);
+        }
+      }
+    }
+    expect(new Set(sessions.map((s) => s.session_key)).size).toBe(sessions.length);
   });
 });
