@@ -28,14 +28,17 @@ import {
   type AcceptResponse,
   AcceptRequest,
   type MerchantPublicInfo,
+  type MerchantSessionView,
   type OrderResponse,
   OrderRequest,
   OperatorPaths,
   type ProductListing,
   type ProductView,
   RecordResponse,
+  SESSION_READ_WINDOW_MS,
   type StopResponse,
   StopRequest,
+  sessionReadFromAuthorization,
 } from '@obol/protocol/api';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
@@ -128,25 +131,8 @@ export function recordPurchasesHash(listSalt: string | null, lines: readonly Pur
 export type SessionState = 'open' | 'closing' | 'reported' | 'cleared';
 export type CloseReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
 
-/** A session as the shop's own pages see it (never K1). */
-export interface SessionView {
-  transactionId: string;
-  state: SessionState;
-  closeReason: CloseReason | null;
-  pseudonym: string;
-  deposit: string;
-  spent: string;
-  remaining: string;
-  count: number;
-  expiresAt: number;
-  report: null | {
-    msgId: string;
-    sent: boolean;
-    attempts: number;
-    operatorState: string | null;
-    lastError: string | null;
-  };
-}
+/** A session as its wallet and the shop's own pages see it (never K1): the HTTP contract's MerchantSessionView. */
+export type SessionView = MerchantSessionView;
 
 export interface SweepResult {
   /** Sessions this sweep closed because their timer ran out. */
@@ -600,6 +586,8 @@ export class MerchantAgent {
         result.closed.push(transaction_id);
       }
     }
+    // Reads older than the window are refused for their time anyway: their ids need no keeping.
+    await this.db.query('DELETE FROM merchant_session_reads WHERE read_time < $1', [now - 2 * SESSION_READ_WINDOW_MS]);
     const due = await this.db.query<{ msg_id: string; transaction_id: string }>(
       `SELECT msg_id, transaction_id FROM merchant_records WHERE sent_at IS NULL AND next_attempt_at <= $1
         ORDER BY next_attempt_at LIMIT ${SWEEP_BATCH}`,
@@ -611,11 +599,57 @@ export class MerchantAgent {
     return result;
   }
 
-  /** A session for the shop's own pages. */
+  /**
+   * A session for the shop's own code and administration: no credential is asked here, so never
+   * route a request from outside to it without one (the module's route checks the shop admin
+   * token; a wallet goes through `walletSession`).
+   */
   async session(transactionId: string): Promise<SessionView> {
     if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
     const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+    return this.view(s);
+  }
+
+  /**
+   * A session for its wallet: `authorization` must be `Obol-Session <token>` carrying a
+   * `wallet.sessionRead` for this transaction, signed with the session key, fresh, and not used
+   * before. Every refusal is the same UNAUTHORIZED with the same words, whether the session does
+   * not exist, is someone else's, or the signature is wrong: a stranger learns nothing, not even
+   * whether an id is in use. Only once the signature verifies (so the caller holds the key) does
+   * the answer say more (stale, already used).
+   */
+  async walletSession(transactionId: string, authorization: string | undefined): Promise<SessionView> {
+    const denied = () => new ObolError('UNAUTHORIZED', 'a trading session is shown only to its wallet (a read signed with the session key) or to the shop’s administration');
+    const message = sessionReadFromAuthorization(authorization);
+    if (message === undefined || !transactionIdRe.test(transactionId)) throw denied();
+    // Always one lookup, known session or not; a key is imported (or taken from the cache) only
+    // when the message names the session's own key id: the time taken must not tell a stranger
+    // whether the id exists.
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    let read: Signed<'wallet.sessionRead'>;
+    try {
+      const kid = s?.session_kid;
+      read = await verifyMessage(message, 'wallet.sessionRead', async (k) => (kid !== undefined && k === kid ? (await this.keyOf(s!)).key : undefined), this.crypto);
+    } catch {
+      throw denied();
+    }
+    if (!s || read.body.transactionId !== transactionId) throw denied();
+    const now = this.clock.now();
+    if (Math.abs(now - read.body.time) > SESSION_READ_WINDOW_MS) {
+      throw new ObolError('UNAUTHORIZED', `this session read is not fresh (its time is more than ${SESSION_READ_WINDOW_MS / 1000} s from the merchant's clock): sign a new one`);
+    }
+    const taken = await this.db.query(
+      `INSERT INTO merchant_session_reads (transaction_id, msg_id, read_time) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING msg_id`,
+      [transactionId, read.body.msgId, read.body.time],
+    );
+    if (taken.length === 0) throw new ObolError('UNAUTHORIZED', 'this session read was already used: sign a new one');
+    return this.view(s);
+  }
+
+  private async view(s: SessionRow): Promise<SessionView> {
+    const transactionId = s.transaction_id;
     const [r] = await this.db.query<RecordRow>(
       'SELECT msg_id, attempts, sent_at, last_error, operator_state FROM merchant_records WHERE transaction_id = $1',
       [transactionId],
@@ -857,6 +891,15 @@ export class MerchantAgent {
     const kid = await keyIdOf(spki, this.crypto);
     const key = await importPublicKey(spki, this.crypto);
     return { kid, key, resolve: (k) => (k === kid ? key : undefined) };
+  }
+
+  /** The key of a session row: from the per-process cache, or imported from the row. */
+  private async keyOf(s: SessionRow): Promise<SessionKey> {
+    const cached = this.sessionKeys.get(s.transaction_id);
+    if (cached) return cached;
+    const key = await this.importSessionKey(s.session_key);
+    if (s.state === 'open') this.cacheKey(s.transaction_id, key);
+    return key;
   }
 
   /** The session's key: from the per-process cache, or imported once from the database. */
