@@ -148,6 +148,13 @@ interface Session {
 
 /** FIG 2 steps 2–4 as the operators would do them, and the information message delivered. */
 async function openSession(deposit: string): Promise<Session> {
+  const { session, info } = await makeInfo(deposit);
+  await agent.receiveInfo(info);
+  return session;
+}
+
+/** The information message of a new session, not yet delivered. */
+async function makeInfo(deposit: string) {
   const transactionId = `op-sek.${1000 + ++seq}.1`;
   const now = clock.now();
   const key = await keyHandle(await generateKeyPair());
@@ -168,8 +175,7 @@ async function openSession(deposit: string): Promise<Session> {
     },
     operator.signer,
   );
-  await agent.receiveInfo(info);
-  return { transactionId, key, listSalt: randomId(32) };
+  return { session: { transactionId, key, listSalt: randomId(32) } satisfies Session, info };
 }
 
 async function order(s: Session, n: number, productId: string): Promise<OrderResponseBody> {
@@ -302,6 +308,38 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('merchant module under concurre
     const keys = new Set(answers.map((a) => ('ok' in a ? canonicalJson(a.ok.key) : '')));
     expect(keys.size).toBe(1);
     expect(await agent.session(s.transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+  }, 60_000);
+
+  it('one information message delivered several times at once opens one session, and every copy gets the same ack', async () => {
+    const { session, info } = await makeInfo('EUR:1.00');
+    const acks = await Promise.all(Array.from({ length: 6 }, () => outcome(agent.receiveInfo(info))));
+    expect(acks.every((a) => 'ok' in a), JSON.stringify(acks)).toBe(true);
+    expect(new Set(acks.map((a) => ('ok' in a ? canonicalJson(a.ok) : ''))).size).toBe(1);
+    expect(await agent.session(session.transactionId)).toMatchObject({ state: 'open', deposit: 'EUR:1.00', count: 0 });
+  }, 60_000);
+
+  it('a stop racing purchases: the record states exactly what was accepted before it, nothing after', async () => {
+    for (let round = 0; round < 5; round++) {
+      const s = await openSession('EUR:1.00');
+      let accepted = 0;
+      const buyer = (async () => {
+        for (let n = 1; n <= 10; n++) {
+          const d = await outcome(order(s, n, products[n % products.length]!.productId));
+          if ('refused' in d) return;
+          const a = await outcome(accept(s, d.ok, cents(3 * n)));
+          if ('refused' in a) return;
+          accepted = n;
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 5 * round));
+      const stopped = await agent.stop(s.transactionId);
+      await buyer;
+      await agent.settled();
+      const record = await agent.record(s.transactionId);
+      expect(record?.body).toMatchObject({ count: accepted, total: cents(3 * accepted) });
+      expect(stopped).toMatchObject({ count: accepted, total: cents(3 * accepted) });
+      expect(await agent.session(s.transactionId)).toMatchObject({ state: 'reported', count: accepted, spent: cents(3 * accepted) });
+    }
   }, 60_000);
 
   it('many requests racing in one session never take more than the deposit', async () => {
