@@ -378,6 +378,8 @@ export class MerchantAgent {
     const sessionKey = await this.importSessionKey(temp.publicKeySpki);
     const ack = await signMessage('merchant.ack', { msgId: randomId(16, this.crypto), transactionId: b.transactionId, infoMsgId: b.msgId, time: now }, this.config.key.signer);
 
+    // READ COMMITTED: an insert racing a copy of the same info waits for it, does nothing, and the
+    // SELECT after it (a new snapshot) sees the winner's ack.
     const stored = await this.db.transaction(async (tx) => {
       const inserted = await tx.query(
         `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
@@ -391,8 +393,6 @@ export class MerchantAgent {
       const [same] = await tx.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
       if (same) return same.ack;
       throw new ObolError('CONFLICT', `transaction ${b.transactionId} was already opened by another information message`);
-      // READ COMMITTED: an insert racing a replay of the same info waits for it, does nothing, and
-      // the SELECT after it (a new snapshot) sees the winner's ack.
     }, PER_SESSION);
     if (stored === ack) {
       this.cacheKey(b.transactionId, sessionKey);
