@@ -1,4 +1,4 @@
-import { RecordResponse, TransactionStatus } from '../api.ts';
+import { MerchantSessionView, RecordResponse, TransactionStatus, sessionReadAuthorization } from '../api.ts';
 import { ObolError } from '../errors.ts';
 import { bearer } from '../http.ts';
 import { parseTransactionIdentity } from '../identity.ts';
@@ -412,4 +412,20 @@ export async function transactionStatus(core: AgentCore, transactionId: string):
     await save(core, tx);
   }
   return status;
+}
+
+/**
+ * The merchant's view of a trading session (deposit, spent, count, its report), asked for with a
+ * read signed by the session key: the merchant shows a session to no one but its wallet and the
+ * shop's administration. Each call signs a new read (the merchant takes each one once).
+ */
+export async function merchantSession(core: AgentCore, transactionId: string): Promise<MerchantSessionView> {
+  const tx = await requireTransaction(core, transactionId);
+  const read = await signMessage('wallet.sessionRead', { msgId: core.newId(), transactionId, time: core.now() }, sessionSigner(core, tx));
+  const body = await core.http.get(`${tx.merchantUrl}/sessions/${encodeURIComponent(transactionId)}`, {
+    authorization: sessionReadAuthorization(read),
+  });
+  checkSchema(MerchantSessionView, body, 'the merchant’s view of the session');
+  if (body.transactionId !== transactionId) throw new ObolError('MALFORMED', `the merchant answered for transaction ${body.transactionId}, not ${transactionId}`);
+  return body;
 }
