@@ -6,9 +6,14 @@ cd "$(dirname "$0")/.."
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 bash scripts/ensure-system-deps.sh
-# `npm install` (not `npm ci`): it installs exactly what package-lock.json pins, and unlike
-# `npm ci` it does not refuse a lock file that lacks other platforms' optional binaries.
-npm install --no-audit --no-fund --loglevel=error
+# The lock file is complete (every platform's optional binaries, engines that Node 20 satisfies), so
+# CI installs with the standard `npm ci` on its fresh clone; on a developer's machine `npm install`
+# keeps node_modules and installs exactly what package-lock.json pins.
+if [ "${CI:-}" = "true" ] || [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm install --no-audit --no-fund --loglevel=error
+fi
 
 echo "── build";     npm run build --silent
 echo "── typecheck"; npm run typecheck --silent

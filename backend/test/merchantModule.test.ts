@@ -22,6 +22,7 @@ import {
 } from '@obol/protocol/pki';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '@obol/protocol/delivery';
 import { type PurchaseOpening, purchaseCommitment, purchasesHash } from '@obol/protocol/purchaseList';
+import { SESSION_READ_WINDOW_MS, sessionReadAuthorization } from '@obol/protocol/api';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { fromBase64Url, randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -94,6 +95,9 @@ let operatorUrl: string;
 let db: Db;
 let agent: MerchantAgent;
 let app: FastifyInstance;
+/** The same module mounted with a shop admin token (`app` has none). */
+let adminApp: FastifyInstance;
+const ADMIN_TOKEN = 'shop-admin-token-for-sessions-0123';
 
 beforeAll(async () => {
   const validity = { notBefore: t0 - HOUR, notAfter: t0 + YEAR };
@@ -156,10 +160,14 @@ beforeAll(async () => {
   app = Fastify();
   await app.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: 0 });
   await app.ready();
+  adminApp = Fastify();
+  await adminApp.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: 0, adminToken: ADMIN_TOKEN });
+  await adminApp.ready();
 });
 
 afterAll(async () => {
   await app?.close();
+  await adminApp?.close();
   await agent?.close();
   await db?.close();
   await new Promise((resolve) => operatorServer?.close(resolve));
@@ -222,6 +230,26 @@ async function post(path: string, payload: unknown) {
 async function get(path: string) {
   const res = await app.inject({ method: 'GET', url: `/obol${path}` });
   return { status: res.statusCode, body: res.json() };
+}
+
+/** A `wallet.sessionRead` signed with a session key (the session's own, unless told otherwise). */
+function signRead(s: Session, extra: Partial<MessageBody<'wallet.sessionRead'>> = {}, key: KeyHandle = s.key) {
+  return signMessage('wallet.sessionRead', { msgId: randomId(16), transactionId: s.transactionId, time: clock.now(), ...extra }, key.signer);
+}
+
+async function getWith(path: string, authorization?: string, on: FastifyInstance = app) {
+  const res = await on.inject({ method: 'GET', url: `/obol${path}`, headers: authorization === undefined ? {} : { authorization } });
+  return { status: res.statusCode, body: res.json() };
+}
+
+/** The session as its wallet reads it: a fresh read signed with the session key. */
+async function sessionOf(s: Session) {
+  return getWith(`/sessions/${s.transactionId}`, sessionReadAuthorization(await signRead(s)));
+}
+
+/** The session as the shop's administration reads it. */
+function adminSession(transactionId: string, token = ADMIN_TOKEN) {
+  return getWith(`/sessions/${transactionId}`, `Bearer ${token}`, adminApp);
 }
 
 async function openSession(opts: Parameters<typeof makeInfo>[0] = {}): Promise<Session> {
@@ -397,7 +425,7 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
     expect(again.status).toBe(200);
     expect(again.body).toEqual(res.body);
 
-    const view = await get(`/sessions/${s.transactionId}`);
+    const view = await sessionOf(s);
     expect(view.body).toMatchObject({ state: 'open', deposit: 'EUR:0.10', spent: 'EUR:0.00', remaining: 'EUR:0.10', count: 0 });
     expect(JSON.stringify(view.body)).not.toContain(s.info.body.k1);
   });
@@ -407,7 +435,7 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
     const res = await post('/info', s.info);
     expect(res.status).toBe(403);
     expect(res.body.error).toMatchObject({ name: 'UNKNOWN_KEY', code: 2001 });
-    expect((await get(`/sessions/${s.transactionId}`)).status).toBe(404);
+    expect((await adminSession(s.transactionId)).status).toBe(404);
   });
 
   it('refuses a temporary certificate its own operator did not re-issue', async () => {
@@ -415,7 +443,7 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
     const res = await post('/info', s.info);
     expect(res.status).toBe(403);
     expect(res.body.error.name).toBe('CERT_UNTRUSTED');
-    expect((await get(`/sessions/${s.transactionId}`)).status).toBe(404);
+    expect((await adminSession(s.transactionId)).status).toBe(404);
   });
 
   it('refuses an information message for another merchant, and a tampered one', async () => {
@@ -467,7 +495,7 @@ describe('merchant module: purchases inside a trading session', () => {
       ]),
     );
 
-    const view = await get(`/sessions/${s.transactionId}`);
+    const view = await sessionOf(s);
     expect(view.body).toMatchObject({ state: 'reported', closeReason: 'deposit-used', spent: 'EUR:0.09', remaining: 'EUR:0.01', count: 3 });
     expect(view.body.report).toMatchObject({ sent: true, operatorState: 'reported' });
 
@@ -489,7 +517,7 @@ describe('merchant module: purchases inside a trading session', () => {
     const strange = await signMessage('wallet.order', good.body, stranger.signer);
     expect((await post('/order', { order: strange })).body.error.name).toBe('UNKNOWN_KEY');
 
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'open', count: 0, spent: 'EUR:0.00' });
+    expect((await sessionOf(s)).body).toMatchObject({ state: 'open', count: 0, spent: 'EUR:0.00' });
     // The real order still goes through as purchase 1.
     expect((await post('/order', { order: good })).status).toBe(200);
   });
@@ -531,7 +559,7 @@ describe('merchant module: purchases inside a trading session', () => {
     expect((await order(s, 1, 'article-1', 'EUR:0.03', { origin: 'https://evil.example' })).body.error.name).toBe('UNKNOWN_MERCHANT');
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
     expect((await order(s, 2, 'article-2', 'EUR:0.03', { listSalt: randomId(32) })).body.error.name).toBe('MALFORMED');
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect((await sessionOf(s)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
   });
 
   it('refuses an accept whose cumulative total is not what was accepted plus the price', async () => {
@@ -552,7 +580,7 @@ describe('merchant module: purchases inside a trading session', () => {
       accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', {}, { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongDescription.body.error.name).toBe('PRODUCT_MISMATCH');
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect((await sessionOf(s)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
     const right = await post('/accept', { accept: await signAccept(s, o.body as Delivery, 'EUR:0.06') });
     expect(right.body).toMatchObject({ n: 2, charged: 'EUR:0.06', remaining: 'EUR:0.04' });
   });
@@ -564,7 +592,7 @@ describe('merchant module: purchases inside a trading session', () => {
     expect(replay.status).toBe(200);
     // The same answer, the same signed key: a wallet whose answer was lost gets its key.
     expect(replay.body).toEqual(response);
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect((await sessionOf(s)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
     // A second accept of the same purchase under another id is not a second charge either.
     const other = await post('/accept', { accept: await signAccept(s, delivery, 'EUR:0.06') });
     expect(other.body.error.name).toBe('REPLAYED');
@@ -572,7 +600,7 @@ describe('merchant module: purchases inside a trading session', () => {
     const next = await order(s, 2, 'article-2', 'EUR:0.03');
     const reused = await post('/accept', { accept: await signAccept(s, next.body as Delivery, 'EUR:0.06', { acceptId: accept.body.acceptId }) });
     expect(reused.body.error.name).toBe('CONFLICT');
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect((await sessionOf(s)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
   });
 });
 
@@ -717,7 +745,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     const stranger = await keyHandle(await generateKeyPair());
     const stop = await signMessage('wallet.stop', { msgId: randomId(16), transactionId: s.transactionId, reason: 'wallet', time: clock.now() }, stranger.signer);
     expect((await post('/stop', { stop })).body.error.name).toBe('UNKNOWN_KEY');
-    expect((await get(`/sessions/${s.transactionId}`)).body.state).toBe('open');
+    expect((await sessionOf(s)).body.state).toBe('open');
   });
 
   it('reports a session without purchases with the empty-list hash and no proof', async () => {
@@ -728,7 +756,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', proof: null });
     expect(record!.body.purchasesHash).toBe(await purchasesHash(EMPTY_LIST_SALT, []));
     expect(record!.body.purchasesHash).toBe(await recordPurchasesHash(s.listSalt, []));
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', closeReason: 'merchant' });
+    expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', closeReason: 'merchant' });
   });
 
   it('closes and reports expired sessions when the timer sweeps', async () => {
@@ -742,7 +770,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     expect(swept.reported).toContain(s.transactionId);
     const [record] = recordsFor(s.transactionId);
     expect(record!.body).toMatchObject({ count: 1, total: 'EUR:0.03' });
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', closeReason: 'timer' });
+    expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', closeReason: 'timer' });
   });
 
   it('refuses an order after the session expired and reports it', async () => {
@@ -763,7 +791,7 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     try {
       await agent.stop(s.transactionId);
       await agent.settled();
-      const view = (await get(`/sessions/${s.transactionId}`)).body;
+      const view = (await sessionOf(s)).body;
       expect(view).toMatchObject({ state: 'closing', report: { sent: false, attempts: 1 } });
       expect(view.report.lastError).toContain('down for maintenance');
       // Not due yet: the first retry waits a second.
@@ -776,7 +804,87 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     const swept = await agent.sweep();
     expect(swept.reported).toContain(s.transactionId);
     expect(recordsFor(s.transactionId)).toHaveLength(1);
-    expect((await get(`/sessions/${s.transactionId}`)).body).toMatchObject({ state: 'reported', report: { sent: true, attempts: 2 } });
+    expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', report: { sent: true, attempts: 2 } });
+  });
+});
+
+describe('merchant module: who may read a trading session', () => {
+  const path = (transactionId: string) => `/sessions/${transactionId}`;
+
+  it('shows a session to its wallet (a fresh read signed with the session key), once per read', async () => {
+    const s = await openSession({ deposit: 'EUR:0.50' });
+    await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    const read = sessionReadAuthorization(await signRead(s));
+    const view = await getWith(path(s.transactionId), read);
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({ transactionId: s.transactionId, state: 'open', deposit: 'EUR:0.50', spent: 'EUR:0.03', count: 1 });
+    expect(view.body).toEqual(await agent.session(s.transactionId));
+    // The same header again (a log, a proxy, a tab that kept it) is refused: each read counts once.
+    const again = await getWith(path(s.transactionId), read);
+    expect(again.status).toBe(401);
+    expect(again.body.error).toMatchObject({ code: 4100, name: 'UNAUTHORIZED' });
+    // Stale, or from the future beyond the window: refused.
+    for (const time of [clock.now() - SESSION_READ_WINDOW_MS - 1, clock.now() + SESSION_READ_WINDOW_MS + 1]) {
+      const stale = await getWith(path(s.transactionId), sessionReadAuthorization(await signRead(s, { time })));
+      expect(stale.status).toBe(401);
+      expect(stale.body.error.name).toBe('UNAUTHORIZED');
+    }
+    // Still readable after the session closed (its wallet follows the report).
+    await agent.stop(s.transactionId);
+    await agent.settled();
+    expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', closeReason: 'merchant', spent: 'EUR:0.03' });
+  });
+
+  it('shows a session to the shop’s administration with its token, compared whole', async () => {
+    const s = await openSession();
+    const admin = await adminSession(s.transactionId);
+    expect(admin.status).toBe(200);
+    expect(admin.body).toMatchObject({ transactionId: s.transactionId, deposit: 'EUR:0.10' });
+    for (const token of ['wrong', `${ADMIN_TOKEN}x`, ADMIN_TOKEN.slice(0, -1)]) {
+      const res = await adminSession(s.transactionId, token);
+      expect(res.status).toBe(401);
+      expect(res.body.error.name).toBe('UNAUTHORIZED');
+    }
+    // A module mounted without an admin token shows no session to any bearer.
+    expect((await getWith(path(s.transactionId), `Bearer ${ADMIN_TOKEN}`)).status).toBe(401);
+    expect((await adminSession(newTradeHandle())).status).toBe(404);
+  });
+
+  it('tells a stranger nothing: no credential, another session’s key, a forged or tampered read all get the same 401, for real ids and unknown ones', async () => {
+    const mine = await openSession();
+    const other = await openSession();
+    const unknown = { ...(await makeInfo()), transactionId: newTradeHandle() };
+    const answers: Array<{ status: number; body: unknown }> = [];
+    for (const target of [mine, unknown]) {
+      answers.push(await getWith(path(target.transactionId)));
+      answers.push(await getWith(path(target.transactionId), 'Basic Zm9vOmJhcg=='));
+      answers.push(await getWith(path(target.transactionId), 'Obol-Session not*base64'));
+      // Signed with a key the shopper holds, but not this session's.
+      answers.push(await getWith(path(target.transactionId), sessionReadAuthorization(await signRead(target, {}, other.key))));
+      // The other session's own valid read, sent for this id.
+      answers.push(await getWith(path(target.transactionId), sessionReadAuthorization(await signRead(other))));
+      // This session's key id with a signature that is not its key's.
+      const forged = await signRead(target, {}, other.key);
+      answers.push(await getWith(path(target.transactionId), sessionReadAuthorization({ ...forged, kid: mine.key.kid })));
+    }
+    const first = answers[0]!;
+    expect(first.status).toBe(401);
+    expect(first.body).toMatchObject({ error: { code: 4100, name: 'UNAUTHORIZED' } });
+    for (const a of answers) expect(a).toEqual(first);
+    // The real session's own read still works afterwards.
+    expect((await sessionOf(mine)).status).toBe(200);
+  });
+
+  it('refuses to enumerate: ids next to real ones answer exactly as real ones do', async () => {
+    const s = await openSession();
+    const [operatorId, logon, n] = s.transactionId.split('.') as [string, string, string];
+    const near = [s.transactionId, `${operatorId}.${logon}.${Number(n) + 1}`, `${operatorId}.${logon}.${Number(n) - 1}`, `${operatorId}.${Number(logon) + 1}.1`];
+    const seen = new Set<string>();
+    for (const id of near) {
+      const res = await getWith(path(id));
+      seen.add(JSON.stringify(res));
+    }
+    expect(seen.size).toBe(1);
   });
 });
 
@@ -793,7 +901,7 @@ describe('merchant module: errors', () => {
     const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: newTradeHandle() }, 1, 'article-1', 'EUR:0.03') });
     expect(unknownTx.status).toBe(404);
     expect(unknownTx.body.error.name).toBe('UNKNOWN_TRANSACTION');
-    expect((await get('/sessions/not-a-tx')).body.error.name).toBe('MALFORMED');
+    expect((await adminSession('not-a-tx')).body.error.name).toBe('MALFORMED');
     const nowhere = await get('/nowhere');
     expect(nowhere.status).toBe(404);
     expect(nowhere.body.error.name).toBe('UNSUPPORTED_METHOD');

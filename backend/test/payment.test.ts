@@ -78,6 +78,24 @@ describe.each(engines)('payments on %s', (engine) => {
     expect(everything).not.toContain('fair-exchange');
   });
 
+  it('a wallet reads its trading session at the merchant with a read signed by the session key; nobody else can', async () => {
+    const { shopper } = await fundedShopper();
+    const r = await shopper.buy({ merchantUrl: t.shop.moduleUrl, productId: 'why-micropayments', price: 'EUR:0.03', origin: t.shop.url });
+    // The wallet asks by its own bank's TransactionIdentity; the merchant knows the trade handle.
+    const { transactionId, handle } = r.receipt;
+    const view = await shopper.merchantSession(transactionId);
+    expect(view).toMatchObject({ transactionId: handle, state: 'open', count: 1, spent: 'EUR:0.03' });
+    expect(view).toEqual(await t.shop.agent.session(handle));
+    // Twice in a row: each call signs a new read.
+    expect((await shopper.merchantSession(transactionId)).count).toBe(1);
+    // Without the session key: 401, whether the id is real or not.
+    for (const id of [handle, `${handle.slice(0, -1)}${handle.endsWith('A') ? 'B' : 'A'}`]) {
+      const res = await fetch(`${t.shop.moduleUrl}/sessions/${id}`);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { name: string } }).error.name).toBe('UNAUTHORIZED');
+    }
+  });
+
   it('50 concurrent initiations against a balance that covers 10 deposits: exactly 10 succeed', async () => {
     const { shopper, customerId } = await fundedShopper('SEK:10.00', 'SEK:1.00');
     await shopper.exchangeTable();

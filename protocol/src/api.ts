@@ -18,6 +18,8 @@ import {
   TradeHandleT,
   TransactionIdT,
 } from './messages.ts';
+import type { Signed } from './signed.ts';
+import { fromBase64Url, toBase64Url, utf8 } from './webcrypto.ts';
 
 /**
  * The HTTP contract between the parties: paths, request and response bodies. Signed messages
@@ -172,10 +174,76 @@ export const MerchantPaths = {
   order: '/order',
   accept: '/accept',
   stop: '/stop',
+  /**
+   * A trading session: only for its wallet (a signed `wallet.sessionRead`, see
+   * `sessionReadAuthorization`) or the shop's administration (bearer shop admin token).
+   */
   session: '/sessions/:transactionId',
   /** The shop's own administration (bearer shop admin token): add a product. */
   adminProducts: '/admin/products',
 } as const;
+
+/**
+ * How a wallet proves it may read a session: `authorization: Obol-Session <token>`, the token
+ * being the signed `wallet.sessionRead` as base64url of its JSON (a header, so the read stays a
+ * GET). The shop's administration uses `authorization: Bearer <shop admin token>` instead.
+ */
+export const SESSION_READ_SCHEME = 'Obol-Session';
+/** How far a session read's `time` may be from the merchant's clock (either way). */
+export const SESSION_READ_WINDOW_MS = 5 * 60_000;
+/** Largest token read from the header: a signed read is about 300 characters. */
+const SESSION_READ_MAX_TOKEN = 2048;
+
+export function sessionReadAuthorization(read: Signed<'wallet.sessionRead'>): string {
+  return `${SESSION_READ_SCHEME} ${toBase64Url(utf8.encode(JSON.stringify(read)))}`;
+}
+
+/**
+ * The signed message an `Obol-Session` authorization header carries, not yet verified; undefined
+ * when the header is not one (no header, another scheme, not base64url JSON).
+ */
+export function sessionReadFromAuthorization(header: string | undefined): unknown {
+  const prefix = `${SESSION_READ_SCHEME} `;
+  if (!header?.startsWith(prefix)) return undefined;
+  const token = header.slice(prefix.length).trim();
+  if (token.length === 0 || token.length > SESSION_READ_MAX_TOKEN || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  try {
+    return JSON.parse(utf8.decode(fromBase64Url(token))) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A trading session as the merchant shows it to its wallet and to the shop's administration (never K1). */
+export const MerchantSessionView = Type.Object(
+  {
+    /** The merchant knows the transaction by its trade handle only. */
+    transactionId: TradeHandleT,
+    state: Type.Union([Type.Literal('open'), Type.Literal('closing'), Type.Literal('reported'), Type.Literal('cleared')]),
+    closeReason: Type.Union([Type.Literal('wallet'), Type.Literal('merchant'), Type.Literal('deposit-used'), Type.Literal('timer'), Type.Null()]),
+    pseudonym: Type.String(),
+    deposit: PositiveMoney,
+    spent: PositiveMoney,
+    remaining: PositiveMoney,
+    count: Type.Integer({ minimum: 0 }),
+    expiresAt: TimeT,
+    report: Type.Union([
+      Type.Object(
+        {
+          msgId: Type.String(),
+          sent: Type.Boolean(),
+          attempts: Type.Integer({ minimum: 0 }),
+          operatorState: Type.Union([Type.String(), Type.Null()]),
+          lastError: Type.Union([Type.String(), Type.Null()]),
+        },
+        closed,
+      ),
+      Type.Null(),
+    ]),
+  },
+  closed,
+);
+export type MerchantSessionView = Static<typeof MerchantSessionView>;
 
 export const MerchantPublicInfo = Type.Object(
   {

@@ -1,4 +1,4 @@
-import type { MerchantPublicInfo, TransactionStatus } from './api.ts';
+import type { MerchantPublicInfo, MerchantSessionView, TransactionStatus } from './api.ts';
 import type { LoginRecord, ReceiptRecord, StopReason } from './walletStore.ts';
 import {
   type AccountView,
@@ -22,6 +22,7 @@ import {
   type OpenRequest,
   type TransactionView,
   endTransaction,
+  merchantSession,
   openTransaction,
   report,
   requireTransaction,
@@ -116,6 +117,11 @@ export class CustomerAgent {
   /** The operator's view of a transaction; a cleared one is stored as cleared. */
   transactionStatus(transactionId: string): Promise<TransactionStatus> {
     return this.core.exclusive(() => transactionStatus(this.core, transactionId));
+  }
+
+  /** The merchant's view of a trading session, asked for with a read signed by its session key. */
+  merchantSession(transactionId: string): Promise<MerchantSessionView> {
+    return merchantSession(this.core, transactionId);
   }
 
   /** Finishes what a stopped agent left half done; call once at start-up. */

@@ -284,6 +284,14 @@ export const SessionStop = Type.Object(
   closed,
 );
 
+/**
+ * The wallet asks the merchant for its view of a trading session (`GET {shop}/obol/sessions/:id`),
+ * signed with the session key: only the holder of that key — or the shop's administration — may
+ * read a session. The merchant takes it only while `time` is fresh and only once per `msgId`, so a
+ * header that leaked (a log, a proxy) cannot be used again.
+ */
+export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, time: TimeT }, closed);
+
 // ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
 const recordFields = {
   msgId: MsgId,
@@ -381,6 +389,7 @@ export const MessageSchemas = {
   'merchant.key': MerchantKey,
   'wallet.stop': SessionStop,
   'merchant.stop': SessionStop,
+  'wallet.sessionRead': WalletSessionRead,
   'wallet.record': WalletRecord,
   'am.customerRecord': AmCustomerRecord,
   'merchant.record': MerchantRecord,

@@ -28,14 +28,17 @@ import {
   type AcceptResponse,
   AcceptRequest,
   type MerchantPublicInfo,
+  type MerchantSessionView,
   type OrderResponse,
   OrderRequest,
   OperatorPaths,
   type ProductListing,
   type ProductView,
   RecordResponse,
+  SESSION_READ_WINDOW_MS,
   type StopResponse,
   StopRequest,
+  sessionReadFromAuthorization,
 } from '@obol/protocol/api';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
@@ -51,7 +54,7 @@ import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchase
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
-import type { Db, Queryable } from '../store/db.ts';
+import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
@@ -114,25 +117,8 @@ export { EMPTY_LIST_SALT, recordPurchasesHash } from '@obol/protocol/purchaseLis
 export type SessionState = 'open' | 'closing' | 'reported' | 'cleared';
 export type CloseReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
 
-/** A session as the shop's own pages see it (never K1). */
-export interface SessionView {
-  transactionId: string;
-  state: SessionState;
-  closeReason: CloseReason | null;
-  pseudonym: string;
-  deposit: string;
-  spent: string;
-  remaining: string;
-  count: number;
-  expiresAt: number;
-  report: null | {
-    msgId: string;
-    sent: boolean;
-    attempts: number;
-    operatorState: string | null;
-    lastError: string | null;
-  };
-}
+/** A session as its wallet and the shop's own pages see it (never K1): the HTTP contract's MerchantSessionView. */
+export type SessionView = MerchantSessionView;
 
 export interface SweepResult {
   /** Sessions this sweep closed because their timer ran out. */
@@ -223,6 +209,23 @@ const SALT_MIN_BYTES = 16;
 const SALT_MAX_BYTES = 48;
 
 const noLog: MerchantLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * How every transaction of the agent runs. Each one touches a single trading session, and every
+ * one that decides anything about money (order, accept, close) first takes that session's row
+ * lock (`SELECT … FOR UPDATE`, see `lockSession`) and reads the session only after it holds it.
+ * So decisions about one session run one after the other, and READ COMMITTED is enough for the
+ * money rules: each statement sees what the previous holder of the lock committed, and the
+ * conditional UPDATEs re-check their WHERE against the latest row. SERIALIZABLE would add nothing
+ * for the domain but take predicate locks on whole pages and (for small tables) whole relations,
+ * making purchases in unrelated sessions abort each other: about 1% of them ran out of retries on
+ * PostgreSQL with eight shoppers at once (issue 9). Row locks are plain SQL that CockroachDB and
+ * YugabyteDB run too (no advisory locks); an engine that runs these transactions serializably
+ * anyway still gets the retries of `Db.transaction`.
+ *
+ * Lock order, to leave no room for a deadlock: the session row first, then its order and record rows.
+ */
+const PER_SESSION = { isolation: 'read committed' } as const satisfies TransactionOptions;
 
 // ── the agent ────────────────────────────────────────────────────────────────────────────────
 
@@ -365,6 +368,8 @@ export class MerchantAgent {
     const sessionKey = await this.importSessionKey(temp.publicKeySpki);
     const ack = await signMessage('merchant.ack', { msgId: randomId(16, this.crypto), transactionId: b.transactionId, infoMsgId: b.msgId, time: now }, this.config.key.signer);
 
+    // READ COMMITTED: an insert racing a copy of the same info waits for it, does nothing, and the
+    // SELECT after it (a new snapshot) sees the winner's ack.
     const stored = await this.db.transaction(async (tx) => {
       const inserted = await tx.query(
         `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
@@ -378,7 +383,7 @@ export class MerchantAgent {
       const [same] = await tx.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
       if (same) return same.ack;
       throw new ObolError('CONFLICT', `transaction ${b.transactionId} was already opened by another information message`);
-    });
+    }, PER_SESSION);
     if (stored === ack) {
       this.cacheKey(b.transactionId, sessionKey);
       this.log.info({ transactionId: b.transactionId, deposit: b.deposit, expiresAt }, 'trading session opened');
@@ -433,7 +438,7 @@ export class MerchantAgent {
         await tx.query('UPDATE merchant_sessions SET list_salt = $2 WHERE transaction_id = $1', [transactionId, o.listSalt]);
       }
       return { ok: null };
-    });
+    }, PER_SESSION);
     this.settle(outcome);
     // FIG 4: the signed encrypted product with its id, and the signed description — all made once,
     // when the product was added; nothing is encrypted or signed for this order.
@@ -460,11 +465,12 @@ export class MerchantAgent {
     const now = this.clock.now();
 
     const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
+      // The lock first, then the look for a replay: two copies of one accept arriving at once are
+      // decided one after the other, and the second finds the first's answer.
+      const s = await this.lockSession(tx, transactionId);
       // A replay is answered as the first time, whatever happened to the session since.
-      const [prior] = await tx.query<OrderRow & { deposit: bigint }>(
-        `SELECT o.n, o.accept_msg, o.cumulative, o.key_msg, s.deposit FROM merchant_orders o
-           JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
-          WHERE o.transaction_id = $1 AND o.accept_id = $2`,
+      const [prior] = await tx.query<OrderRow>(
+        'SELECT n, accept_msg, cumulative, key_msg FROM merchant_orders WHERE transaction_id = $1 AND accept_id = $2',
         [transactionId, a.acceptId],
       );
       if (prior) {
@@ -473,9 +479,9 @@ export class MerchantAgent {
           throw new ObolError('CONFLICT', `acceptId ${a.acceptId} was already used for another accept`);
         }
         // The same key as the first time: a wallet whose answer was lost asks again with this accept.
-        return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, prior.deposit, prior.key_msg!) };
+        return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, s.deposit, prior.key_msg!) };
       }
-      const s = await this.openSession(tx, transactionId);
+      requireOpen(s);
       if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
       if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
       const [pending] = await tx.query<OrderRow>(
@@ -527,7 +533,7 @@ export class MerchantAgent {
         [transactionId, expected, JSON.stringify(accept)],
       );
       return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit, keyMsg) };
-    });
+    }, PER_SESSION);
     return this.settle(outcome);
   }
 
@@ -564,12 +570,14 @@ export class MerchantAgent {
         if (s?.state !== 'open' || Number(s.expires_at) > now) return false;
         await this.closeInTx(tx, s, 'timer', now);
         return true;
-      });
+      }, PER_SESSION);
       if (closed) {
         this.sessionKeys.delete(transaction_id);
         result.closed.push(transaction_id);
       }
     }
+    // Reads older than the window are refused for their time anyway: their ids need no keeping.
+    await this.db.query('DELETE FROM merchant_session_reads WHERE read_time < $1', [now - 2 * SESSION_READ_WINDOW_MS]);
     const due = await this.db.query<{ msg_id: string; transaction_id: string }>(
       `SELECT msg_id, transaction_id FROM merchant_records WHERE sent_at IS NULL AND next_attempt_at <= $1
         ORDER BY next_attempt_at LIMIT ${SWEEP_BATCH}`,
@@ -581,11 +589,57 @@ export class MerchantAgent {
     return result;
   }
 
-  /** A session for the shop's own pages. */
+  /**
+   * A session for the shop's own code and administration: no credential is asked here, so never
+   * route a request from outside to it without one (the module's route checks the shop admin
+   * token; a wallet goes through `walletSession`).
+   */
   async session(transactionId: string): Promise<SessionView> {
     if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+    return this.view(s);
+  }
+
+  /**
+   * A session for its wallet: `authorization` must be `Obol-Session <token>` carrying a
+   * `wallet.sessionRead` for this transaction, signed with the session key, fresh, and not used
+   * before. Every refusal is the same UNAUTHORIZED with the same words, whether the session does
+   * not exist, is someone else's, or the signature is wrong: a stranger learns nothing, not even
+   * whether an id is in use. Only once the signature verifies (so the caller holds the key) does
+   * the answer say more (stale, already used).
+   */
+  async walletSession(transactionId: string, authorization: string | undefined): Promise<SessionView> {
+    const denied = () => new ObolError('UNAUTHORIZED', 'a trading session is shown only to its wallet (a read signed with the session key) or to the shop’s administration');
+    const message = sessionReadFromAuthorization(authorization);
+    if (message === undefined || !transactionIdRe.test(transactionId)) throw denied();
+    // Always one lookup, known session or not; a key is imported (or taken from the cache) only
+    // when the message names the session's own key id: the time taken must not tell a stranger
+    // whether the id exists.
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    let read: Signed<'wallet.sessionRead'>;
+    try {
+      const kid = s?.session_kid;
+      read = await verifyMessage(message, 'wallet.sessionRead', async (k) => (kid !== undefined && k === kid ? (await this.keyOf(s!)).key : undefined), this.crypto);
+    } catch {
+      throw denied();
+    }
+    if (!s || read.body.transactionId !== transactionId) throw denied();
+    const now = this.clock.now();
+    if (Math.abs(now - read.body.time) > SESSION_READ_WINDOW_MS) {
+      throw new ObolError('UNAUTHORIZED', `this session read is not fresh (its time is more than ${SESSION_READ_WINDOW_MS / 1000} s from the merchant's clock): sign a new one`);
+    }
+    const taken = await this.db.query(
+      `INSERT INTO merchant_session_reads (transaction_id, msg_id, read_time) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING msg_id`,
+      [transactionId, read.body.msgId, read.body.time],
+    );
+    if (taken.length === 0) throw new ObolError('UNAUTHORIZED', 'this session read was already used: sign a new one');
+    return this.view(s);
+  }
+
+  private async view(s: SessionRow): Promise<SessionView> {
+    const transactionId = s.transaction_id;
     const [r] = await this.db.query<RecordRow>(
       'SELECT msg_id, attempts, sent_at, last_error, operator_state FROM merchant_records WHERE transaction_id = $1',
       [transactionId],
@@ -676,11 +730,10 @@ export class MerchantAgent {
     if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const now = this.clock.now();
     const outcome = await this.db.transaction(async (tx) => {
-      const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transactionId]);
-      if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
+      const s = await this.lockSession(tx, transactionId);
       const closed = s.state === 'open' ? await this.closeInTx(tx, s, now >= Number(s.expires_at) ? 'timer' : reason, now) : undefined;
       return { s, closed };
-    });
+    }, PER_SESSION);
     if (outcome.closed) {
       this.sessionKeys.delete(transactionId);
       this.reportInBackground(outcome.closed);
@@ -785,17 +838,18 @@ export class MerchantAgent {
     }
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
+      // The session row first (the agent's lock order), then its record.
+      await tx.query(
+        `UPDATE merchant_sessions SET state = $2 WHERE transaction_id = $1 AND state IN ('closing', 'reported')`,
+        [transactionId, clearing ? 'cleared' : 'reported'],
+      );
       await tx.query(
         `UPDATE merchant_records SET sent_at = $2, attempts = attempts + 1, last_error = NULL, response = $3::text::jsonb,
                 operator_state = $4, clearing = $5::text::jsonb
           WHERE msg_id = $1 AND sent_at IS NULL`,
         [msgId, now, JSON.stringify(response), response.state, clearing ? JSON.stringify(clearing) : null],
       );
-      await tx.query(
-        `UPDATE merchant_sessions SET state = $2 WHERE transaction_id = $1 AND state IN ('closing', 'reported')`,
-        [transactionId, clearing ? 'cleared' : 'reported'],
-      );
-    });
+    }, PER_SESSION);
     this.log.info({ transactionId, operatorState: response.state, cleared: clearing !== null }, 'merchant record delivered');
     return true;
   }
@@ -816,18 +870,35 @@ export class MerchantAgent {
 
   private readonly operatorResolver: KeyResolver = (kid) => (kid === this.operatorKid ? this.operatorKey : undefined);
 
-  /** The open session, locked for this transaction; a closed one is SESSION_CLOSED. */
-  private async openSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
+  /**
+   * The session, locked for the rest of this transaction and read once the lock is held (so it is
+   * the latest committed state, see PER_SESSION). Every transaction that decides about a session
+   * starts here.
+   */
+  private async lockSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
     const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transactionId]);
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
-    if (s.state !== 'open') throw new ObolError('SESSION_CLOSED', `transaction ${transactionId} is closed (${s.close_reason})`);
     return s;
+  }
+
+  /** The open session, locked for this transaction; a closed one is SESSION_CLOSED. */
+  private async openSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
+    return requireOpen(await this.lockSession(tx, transactionId));
   }
 
   private async importSessionKey(spki: string): Promise<SessionKey> {
     const kid = await keyIdOf(spki, this.crypto);
     const key = await importPublicKey(spki, this.crypto);
     return { kid, key, resolve: (k) => (k === kid ? key : undefined) };
+  }
+
+  /** The key of a session row: from the per-process cache, or imported from the row. */
+  private async keyOf(s: SessionRow): Promise<SessionKey> {
+    const cached = this.sessionKeys.get(s.transaction_id);
+    if (cached) return cached;
+    const key = await this.importSessionKey(s.session_key);
+    if (s.state === 'open') this.cacheKey(s.transaction_id, key);
+    return key;
   }
 
   /** The session's key: from the per-process cache, or imported once from the database. */
@@ -865,6 +936,11 @@ export class MerchantAgent {
   private acceptResponse(transactionId: string, n: number, charged: bigint, deposit: bigint, key: Signed<'merchant.key'>): AcceptResponseBody {
     return { transactionId, n, charged: this.fmt(charged), remaining: this.fmt(deposit - charged), key };
   }
+}
+
+function requireOpen(s: SessionRow): SessionRow {
+  if (s.state !== 'open') throw new ObolError('SESSION_CLOSED', `transaction ${s.transaction_id} is closed (${s.close_reason})`);
+  return s;
 }
 
 function expired(transactionId: string): ObolError {

@@ -70,12 +70,24 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   // The wallet's service worker calls from its own origin; requests carry signatures, never
   // cookies, so any origin may call (CORS without credentials), on the module's routes only.
-  await app.register(cors, { origin: '*', allowedHeaders: ['content-type'], methods: ['GET', 'POST'] });
+  // `authorization` carries a wallet's signed session read (never a cookie or a stored credential).
+  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));
   app.get<{ Params: { productId: string } }>(MerchantModulePaths.product, async (request) => agent.description(request.params.productId));
-  app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => agent.session(request.params.transactionId));
+
+  const adminToken = opts.adminToken ? await sha256(utf8.encode(opts.adminToken)) : undefined;
+  // A session is shown to its wallet (a read signed with the session key) or to the shop's
+  // administration (its bearer token), to no one else: pseudonym, deposit and spending are not public.
+  app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => {
+    const { authorization } = request.headers;
+    if (authorization?.startsWith('Bearer ')) {
+      await requireShopAdmin(adminToken, authorization);
+      return agent.session(request.params.transactionId);
+    }
+    return agent.walletSession(request.params.transactionId, authorization);
+  });
 
   const post = { bodyLimit: BODY_LIMIT };
   app.post(MerchantModulePaths.info, post, async (request) => agent.receiveInfo(request.body));
@@ -83,7 +95,6 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
   app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
 
-  const adminToken = opts.adminToken ? await sha256(utf8.encode(opts.adminToken)) : undefined;
   app.post(MerchantModulePaths.adminProducts, { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
     await requireShopAdmin(adminToken, request.headers.authorization);
     checkSchema(AddProductRequest, request.body, 'product');

@@ -1,4 +1,4 @@
-import { RecordResponse, TransactionStatus } from '../api.ts';
+import { MerchantSessionView, RecordResponse, TransactionStatus, sessionReadAuthorization } from '../api.ts';
 import { ObolError } from '../errors.ts';
 import { bearer } from '../http.ts';
 import { parseTradeHandle, parseTransactionIdentity } from '../identity.ts';
@@ -420,4 +420,23 @@ export async function transactionStatus(core: AgentCore, transactionId: string):
     await save(core, tx);
   }
   return status;
+}
+
+/**
+ * The merchant's view of a trading session (deposit, spent, count, its report), asked for with a
+ * read signed by the session key: the merchant shows a session to no one but its wallet and the
+ * shop's administration. Each call signs a new read (the merchant takes each one once).
+ */
+export async function merchantSession(core: AgentCore, transactionId: string): Promise<MerchantSessionView> {
+  const tx = await requireTransaction(core, transactionId);
+  // The merchant knows the transaction by its trade handle only.
+  const handle = tx.handle;
+  if (!handle) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
+  const read = await signMessage('wallet.sessionRead', { msgId: core.newId(), transactionId: handle, time: core.now() }, sessionSigner(core, tx));
+  const body = await core.http.get(`${tx.merchantUrl}/sessions/${encodeURIComponent(handle)}`, {
+    authorization: sessionReadAuthorization(read),
+  });
+  checkSchema(MerchantSessionView, body, 'the merchant’s view of the session');
+  if (body.transactionId !== handle) throw new ObolError('MALFORMED', `the merchant answered for transaction ${body.transactionId}, not ${handle}`);
+  return body;
 }
