@@ -221,13 +221,16 @@ test('the popup, both banks’ books and the billing records agree to the minor 
       .map((l) => JSON.parse(l) as Rec);
   const withdrawals = lines(world.billingFile('op-sek')).filter((r) => r.type === 'am.withdrawal' && r.body.customerId === customerId);
   const deposits = lines(world.billingFile('op-eur')).filter((r) => r.type === 'am.deposit' && r.body.merchantId === 'news.example');
-  expect(withdrawals.map((w) => w.body.transactionId).sort()).toEqual([...transactions].sort());
+  // The page was told the trade handles. The merchant's bank bills by handle only; the shopper's
+  // bank bills its TransactionIdentity and names the handle beside it.
+  expect(withdrawals.map((w) => w.body.handle).sort()).toEqual([...transactions].sort());
   expect(deposits.map((d) => d.body.transactionId).sort()).toEqual([...transactions].sort());
+  for (const w of withdrawals) expect(String(w.body.transactionId)).toMatch(/^op-sek\.[0-9]+\.[0-9]+$/);
 
   // Per transaction: what the shopper's bank withdrew (in EUR) is what the merchant's bank paid
   // in, is what the page was told was bought.
   for (const t of transactions) {
-    const w = withdrawals.find((r) => r.body.transactionId === t)!.body;
+    const w = withdrawals.find((r) => r.body.handle === t)!.body;
     const d = deposits.find((r) => r.body.transactionId === t)!.body;
     const bought = paid.filter((p) => p.transactionId === t);
     const boughtTotal = total('EUR', bought.map((p) => amountOf(p.price)));
