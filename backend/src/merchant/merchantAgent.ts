@@ -493,12 +493,16 @@ export class MerchantAgent {
       }
       // The accept names the purchase only by its salted commitment (what our operator will see as
       // proof); it must commit to exactly the order delivered: product, price, ciphertext, description.
-      const expectedCommitment = await purchaseCommitment(
-        s.list_salt ?? '',
-        { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash ?? '' },
-        this.crypto,
-      );
-      if (s.list_salt === null || pending.description_hash === null || a.commitment !== expectedCommitment) {
+      const committed =
+        s.list_salt !== null &&
+        pending.description_hash !== null &&
+        a.commitment ===
+          (await purchaseCommitment(
+            s.list_salt,
+            { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash },
+            this.crypto,
+          ));
+      if (!committed) {
         throw new ObolError('PRODUCT_MISMATCH', `the accept commits to something other than order ${a.n} as delivered (${pending.product_id} at ${pending.price})`);
       }
       const expected = s.spent + pending.amount;
