@@ -6,6 +6,7 @@ import {
   RegisterCustomerRequest,
   type TransactionStatus,
 } from '@obol/protocol/api';
+import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
 import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
 import { parseTransactionIdentity } from '@obol/protocol/identity';
@@ -433,7 +434,7 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   const withdrawal = await signMessage(
     'am.withdrawal',
     {
-      recordId: withdrawalId(c.transactionId),
+      recordId: withdrawalRecordId(c.transactionId),
       operatorId: ctx.config.operatorId,
       customerId: row.customer_id,
       transactionId: c.transactionId,
@@ -484,10 +485,6 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
     { isolation: 'read committed' },
   );
   return { transactionId: c.transactionId, state: 'cleared' };
-}
-
-function withdrawalId(transactionId: string): string {
-  return `w-${transactionId.replace(/\./g, '_')}`.slice(0, 64).padEnd(16, '0');
 }
 
 

@@ -1,4 +1,5 @@
 import { OperatorPaths, type RecordResponse } from '@obol/protocol/api';
+import { depositRecordId } from '@obol/protocol/billingIds';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
@@ -325,7 +326,7 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
   const depositRecord = await signMessage(
     'am.deposit',
     {
-      recordId: `d-${transactionId.replace(/\./g, '_')}`.padEnd(16, '0'),
+      recordId: depositRecordId(transactionId),
       operatorId: ctx.config.operatorId,
       merchantId: row.merchant_id,
       transactionId,
