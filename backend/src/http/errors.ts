@@ -77,6 +77,23 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
+/**
+ * 4xx answers that can change on a later try: a key or peer not known yet (the other side could
+ * not load our certificate just then), a certificate not valid yet (clocks), a message another
+ * copy of which is being handled (CONFLICT).
+ */
+const MAY_CHANGE: ReadonlySet<ErrorName> = new Set(['UNKNOWN_KEY', 'UNKNOWN_OPERATOR', 'CERT_NOT_YET_VALID', 'CONFLICT']);
+
+/**
+ * A peer's answer that sending the same message again cannot change: a 4xx catalogue error. No
+ * answer (UNAVAILABLE, TIMEOUT), a 5xx, or a 4xx that may change is not final: retry it.
+ */
+export function isFinalRefusal(e: unknown): e is ObolError {
+  if (!(e instanceof ObolError)) return false;
+  const status = httpStatusOf(e);
+  return status >= 400 && status < 500 && !MAY_CHANGE.has(e.name);
+}
+
 /** Turn an error body received from a peer into an ObolError (unknown codes become INTERNAL). */
 export function errorFromBody(status: number, body: unknown): ObolError {
   if (body && typeof body === 'object' && 'error' in body) {

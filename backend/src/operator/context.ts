@@ -25,7 +25,18 @@ export interface OperatorContext {
   billingSinks: string[];
   /** Time after a session's timer before a silent side is settled without its record. */
   clearingGraceMs: number;
+  /** The server's (pino) logger: timers log here what no request is there to answer for. */
+  log: OperatorLog;
 }
+
+/** The part of a pino logger the operator's timers use. */
+export interface OperatorLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLog: OperatorLog = { info() {}, warn() {}, error() {} };
 
 /** Ledger account names, one place so both roles and the CLI agree. */
 export const accounts = {

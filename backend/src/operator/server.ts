@@ -14,7 +14,7 @@ import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
 import { admin } from './admin.ts';
 import { type OperatorConfig, publicUrlOf } from './config.ts';
-import type { OperatorContext } from './context.ts';
+import { type OperatorContext, silentLog } from './context.ts';
 import { ExchangeTables } from './exchangeTables.ts';
 import type { OperatorIdentity } from './identity.ts';
 import { PeerDirectory } from './peers.ts';
@@ -75,9 +75,11 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     keys: new KeyRing(),
     billingSinks: sinks.map((s) => s.name),
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
+    log: silentLog, // the server's logger, once it exists (below)
   };
 
   const app = Fastify({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576 });
+  ctx.log = app.log;
   installErrorHandler(app);
   // Wallets call from an extension's service worker: every request is signed or carries a bearer
   // token, never a cookie, so any origin may call (CORS without credentials).
