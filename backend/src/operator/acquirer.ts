@@ -205,12 +205,22 @@ async function openDeposit(
       );
       // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
       // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key).
-      await tx.query(
+      const [inserted] = await tx.query(
         `INSERT INTO acq_transactions (id, customer_operator, merchant_id, pseudonym, session_public_key, deposit, expires_at,
            deadline_at, state, created_at, k1)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)
+         ON CONFLICT (id) DO NOTHING RETURNING id`,
         [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, b.k1],
       );
+      if (!inserted) {
+        // Another copy of this initiation came first (the ledger legs above were a no-op replay).
+        const [existing] = await tx.query<{ state: string }>('SELECT state FROM acq_transactions WHERE id = $1', [b.transactionId]);
+        if (existing?.state === 'failed') {
+          // Final: the account manager has given this transaction up and opens a new one.
+          throw new ObolError('SESSION_CLOSED', `transaction ${b.transactionId} could not be opened and was undone`);
+        }
+        throw new ObolError('UNAVAILABLE', `transaction ${b.transactionId} is being opened; send it again shortly for its answer`);
+      }
     },
     { isolation: 'read committed' },
   );

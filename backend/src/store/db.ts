@@ -81,6 +81,20 @@ export function sqlState(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The constraint (or unique index) a database error names, if any. */
+export function constraintOf(e: unknown): string | undefined {
+  if (e && typeof e === 'object' && 'constraint' in e) {
+    const name = (e as { constraint: unknown }).constraint;
+    if (typeof name === 'string') return name;
+  }
+  return undefined;
+}
+
+/** A unique violation (23505), of `constraint` when one is named. */
+export function isUniqueViolation(e: unknown, constraint?: string): boolean {
+  return sqlState(e) === '23505' && (constraint === undefined || constraintOf(e) === constraint);
+}
+
 export function isRetryable(e: unknown): boolean {
   const code = sqlState(e);
   return code !== undefined && RETRYABLE.has(code);
