@@ -10,14 +10,14 @@
  * `{ error: { code, name, message } }`) and its not-found handler apply to its own routes only,
  * never to the shop's.
  */
-import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
 import { installErrorHandler } from '../http/errors.ts';
+import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
-import { fromBase64Url, sha256, utf8 } from '@obol/protocol/webcrypto';
+import { fromBase64Url } from '@obol/protocol/webcrypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
@@ -83,7 +83,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
   app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
 
-  const adminToken = opts.adminToken ? await sha256(utf8.encode(opts.adminToken)) : undefined;
+  const adminToken = opts.adminToken;
   app.post(MerchantModulePaths.adminProducts, { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
     await requireShopAdmin(adminToken, request.headers.authorization);
     checkSchema(AddProductRequest, request.body, 'product');
@@ -95,12 +95,10 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   if (ownAgent) app.addHook('onClose', async () => agent.close());
 };
 
-/** The bearer token of the shop's administration, compared in constant time (as hashes). */
-async function requireShopAdmin(expected: Uint8Array | undefined, authorization: string | undefined): Promise<void> {
+/** The bearer token of the shop's administration, compared in constant time. */
+async function requireShopAdmin(expected: string | undefined, authorization: string | undefined): Promise<void> {
   if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
-  const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-  const ok = given !== undefined && timingSafeEqual(await sha256(utf8.encode(given)), expected);
-  if (!ok) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
+  if (!bearerMatches(authorization, expected)) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
 }
 
 /** The session timer: one sweep at a time, never keeping the process alive on its own. */

@@ -1,5 +1,6 @@
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
+import { bearerMatches } from '../http/secrets.ts';
 import type { KeyRing } from '@obol/protocol/keys';
 import type { Db } from '../store/db.ts';
 import type { Ledger } from '../store/ledger.ts';
@@ -53,7 +54,7 @@ export const accounts = {
 } as const;
 
 export function requireAdmin(ctx: OperatorContext, authorization: string | undefined): void {
-  if (authorization !== `Bearer ${ctx.config.adminToken}`) {
+  if (!bearerMatches(authorization, ctx.config.adminToken)) {
     throw new ObolError('UNAUTHORIZED', 'this is an operator administration call: the admin token is required');
   }
 }
