@@ -16,6 +16,7 @@
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { ObolError } from '@obol/protocol/errors';
 import pg from 'pg';
+import { makePrivateDir, restrictTree } from './privateFiles.ts';
 
 export type Isolation = 'serializable' | 'repeatable read' | 'read committed';
 
@@ -216,6 +217,7 @@ class Queue {
 }
 
 async function openPglite(dataDir?: string): Promise<Db> {
+  if (dataDir) await makePrivateDir(dataDir);
   const db = new PGlite({
     ...(dataDir ? { dataDir } : {}),
     parsers: {
@@ -224,6 +226,7 @@ async function openPglite(dataDir?: string): Promise<Db> {
     },
   });
   await db.waitReady;
+  if (dataDir) await restrictTree(dataDir);
   // PGlite has one connection. Its own calls are already exclusive, but a transaction is many
   // calls; the queue makes every transaction run alone, start to end, and makes a plain query
   // wait for a transaction in progress rather than land inside it.
@@ -266,6 +269,7 @@ async function openPglite(dataDir?: string): Promise<Db> {
     },
     async close() {
       await queue.run(() => db.close());
+      if (dataDir) await restrictTree(dataDir);
     },
   };
 }
