@@ -7,6 +7,7 @@ import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { installErrorHandler } from '../http/errors.ts';
+import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
@@ -37,6 +38,8 @@ export interface StartOperatorOptions {
   timers?: boolean;
   logger?: boolean;
   sinks?: BillingSink[];
+  /** Time limits on slow clients (default: DEFAULT_LIMITS). */
+  limits?: ServerLimits;
 }
 
 /**
@@ -78,7 +81,9 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     log: silentLog, // the server's logger, once it exists (below)
   };
 
-  const app = Fastify({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576 });
+  const app = Fastify(
+    obolServerOptions({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }),
+  );
   ctx.log = app.log;
   installErrorHandler(app);
   // Wallets call from an extension's service worker: every request is signed or carries a bearer
