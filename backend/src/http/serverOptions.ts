@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
-import type { FastifyHttpOptions } from 'fastify';
+import type { FastifyHttpOptions, FastifyReply } from 'fastify';
+import { ObolError } from '@obol/protocol/errors';
+import { clientErrorHandler } from './inputGuards.ts';
 
 /**
  * How long a client may take. Without limits Node reads a request body sent one byte every few
@@ -18,7 +20,8 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = { requestTimeoutMs: 30_000
 
 /**
  * The Fastify options every Obol HTTP server starts with (operator, the shop serving the merchant
- * module, arbiter): logger, body limit, and time limits on slow clients. Node checks running
+ * module, arbiter): logger, body limit, time limits on slow clients, and catalogue error bodies
+ * for requests Node's parser refuses. Node checks running
  * requests against `requestTimeout` only every `connectionsCheckingInterval` (30 s by default),
  * so that interval is shortened to a fraction of the timeout.
  */
@@ -31,6 +34,12 @@ export function obolServerOptions(o: { logger?: boolean; bodyLimit?: number; lim
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
+    clientErrorHandler,
+    // Errors Fastify meets before routing (a path that is not valid percent-encoding) bypass the
+    // error handlers; they get a catalogue body here.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as unknown as FastifyReply).status(400).send({ error: new ObolError('MALFORMED', `the request could not be read: ${error.message}`).toJSON() });
+    },
     http: {
       connectionsCheckingInterval: checkEvery,
       // Node refuses headers slower than the whole request may be.
