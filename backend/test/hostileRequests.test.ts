@@ -47,7 +47,7 @@ const hostileString = fc.oneof(
   fc.constantFrom('SEK:92233720368547758.07', 'SEK:92233720368547758.08', 'SEK:999999999999999999.99', 'EUR:-0.01', 'SEK:1e5', 'SEK:0.001'),
 );
 const hostileNumber = fc.oneof(
-  fc.constantFrom(9_223_372_036_854_775_807, 2 ** 64, -(2 ** 63), 1e308, -1, 0.5, Number.MAX_SAFE_INTEGER + 2),
+  fc.constantFrom(2 ** 63, 2 ** 64, -(2 ** 63), 1e308, -1, 0.5, Number.MAX_SAFE_INTEGER + 2),
   fc.integer(),
 );
 /** Field names the routes read, so hostile values reach the code behind the schema checks. */
