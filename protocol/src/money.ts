@@ -102,7 +102,7 @@ function fromDigits(currency: string, negative: boolean, int: string, frac: stri
   }
   const value = BigInt(int + frac.padEnd(exp, '0'));
   if (value > MAX_MINOR_UNITS) {
-    throw new ObolError('INVALID_AMOUNT', `${currency} amounts are at most ${MAX_MINOR_UNITS} minor units; got ${int}.${frac}`);
+    throw new ObolError('INVALID_AMOUNT', `${currency} amounts are at most ${MAX_MINOR_UNITS} minor units; got ${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`);
   }
   return amount(currency, negative ? -value : value);
 }
