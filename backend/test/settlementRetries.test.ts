@@ -94,6 +94,37 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     await audits();
   });
 
+  it('one stalled initiation that cannot be released holds up no other', async () => {
+    const a = await oneDeposit();
+    const b = await oneDeposit();
+    const sekLines: typeof lines = [];
+    const sekLog = t.sek.ctx.log;
+    t.sek.ctx.log = { ...capture, error: (obj, msg) => sekLines.push({ level: 'error', obj: obj as Record<string, unknown>, msg }) };
+    // Both look cut half-way; A's row is damaged.
+    for (const { transactionId } of [a, b]) {
+      await t.sek.ctx.db.query(`UPDATE am_transactions SET state = 'pending' WHERE id = $1`, [transactionId]);
+    }
+    const [saved] = await t.sek.ctx.db.query<{ deposit_customer: string }>('SELECT deposit_customer FROM am_transactions WHERE id = $1', [
+      a.transactionId,
+    ]);
+    await t.sek.ctx.db.query(`UPDATE am_transactions SET deposit_customer = 'not money' WHERE id = $1`, [a.transactionId]);
+    t.clock.advance(600_000);
+    expect(await releaseStalledInitiations(t.sek.ctx)).toBe(1);
+    const state = async (id: string) =>
+      (await t.sek.ctx.db.query<{ state: string }>('SELECT state FROM am_transactions WHERE id = $1', [id]))[0]!.state;
+    expect(await state(b.transactionId)).toBe('failed');
+    expect(await state(a.transactionId)).toBe('pending');
+    expect(sekLines.find((l) => l.obj.transactionId === a.transactionId)).toBeDefined();
+    await t.sek.ctx.db.query('UPDATE am_transactions SET deposit_customer = $2 WHERE id = $1', [a.transactionId, saved!.deposit_customer]);
+    expect(await releaseStalledInitiations(t.sek.ctx)).toBe(1);
+    expect(await state(a.transactionId)).toBe('failed');
+    t.sek.ctx.log = sekLog;
+    // Their deposits at the acquirer clear at the deadline; the refusals end there.
+    t.clock.advance(pastDeadline);
+    await settleDeadlines(t.eur.ctx);
+    await audits();
+  });
+
   it('a customer operator that never opened the transaction answers SESSION_CLOSED once: the clearing is not sent again', async () => {
     const { transactionId } = await oneDeposit();
     // The customer's operator crashed between reserving and the acquirer's acknowledgement: its

@@ -390,8 +390,17 @@ export async function releaseStalledInitiations(ctx: OperatorContext, olderThanM
   const rows = await ctx.db.query<{ id: string }>(`SELECT id FROM am_transactions WHERE state = 'pending' AND created_at < $1`, [
     ctx.clock.now() - olderThanMs,
   ]);
-  for (const r of rows) await failInitiation(ctx, r.id);
-  return rows.length;
+  // Each on its own: one that cannot be released (logged with its id) holds up no other.
+  let released = 0;
+  for (const r of rows) {
+    try {
+      await failInitiation(ctx, r.id);
+      released++;
+    } catch (err) {
+      ctx.log.error({ transactionId: r.id, err }, 'releasing a stalled initiation failed; will retry');
+    }
+  }
+  return released;
 }
 
 // ── FIG 3 step 8: the customer's record, forwarded to the acquirer ─────────────────────────────
