@@ -132,7 +132,7 @@ test('(5) the window shows the merchant-signed title and price, the page’s wor
   const words = confirm.getByTestId('page-words');
   await expect(words).toContainText('[U+202E]eerf si sihT');
   await expect(words).toContainText('the page’s own words');
-  expect(await confirm.locator('body').innerText()).not.toContain(RLO);
+  expect(await confirm.locator('body').textContent()).not.toContain(RLO);
   // Defaults a shopper would choose: five purchases at this price, auto-pay up to this price.
   await expect(confirm.getByLabel('budget')).toHaveValue('1.70');
   await expect(confirm.getByLabel('auto-pay limit')).toHaveValue('0.34');
