@@ -5,6 +5,7 @@ import 'fake-indexeddb/auto';
 import type { BridgeParams } from '@obol/protocol/bridge';
 import { systemClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -170,6 +171,31 @@ describe('paying from a page', () => {
     expect(platform.opened).toHaveLength(0);
     expect(await wallet.sites()).toEqual([]);
     expect(await wallet.store.listTransactions()).toHaveLength(0);
+  });
+
+  it('a confirmed purchase that then fails leaves the site unapproved: its budget is not granted', async () => {
+    // The merchant refuses the order after the shopper clicked (as for an item it does not sell).
+    const real = fetchHttp();
+    const refusing: Http = {
+      get: (url, h) => real.get(url, h),
+      post: async (url, body, h) => {
+        if (url.endsWith('/order')) throw new ObolError('UNKNOWN_PRODUCT', 'no such product');
+        return real.post(url, body, h);
+      },
+    };
+    const w = await newWallet({ http: refusing, shopper: { say: 'yes', budget: '20.00', autoPayLimit: '5.00' } });
+    await w.wallet.register(sekUrl);
+    await w.wallet.topUp('100');
+    const caller = { origin: origin(), documentId: 'doc-f', gesture: true };
+    await expect(w.wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'UNKNOWN_PRODUCT' });
+    expect(w.platform.opened).toHaveLength(1);
+    const [site] = await w.wallet.sites();
+    expect(site).toMatchObject({ approved: false, spent: 'SEK:0.00', reserved: 'SEK:0.00' });
+    expect(await w.wallet.getInfo(caller)).toEqual({ wallet: WALLET_INFO, hasAccount: true });
+    // The next purchase asks again: no standing approval, no 20 SEK budget.
+    w.shopper.say = 'no';
+    await expect(w.wallet.pay(caller, key(), pay('fair-exchange'))).rejects.toMatchObject({ name: 'USER_REJECTED' });
+    expect(w.platform.opened).toHaveLength(2);
   });
 
   it('a declined first prompt: USER_REJECTED, no deposit was ever opened, and the site is blocked', async () => {
