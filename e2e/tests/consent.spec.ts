@@ -25,6 +25,9 @@ import { type TestWorld, bridgeTestScript, startWorld } from '../support/world.t
  * 4. a "no" holds across tabs and reloads until lifted in the popup; windows per minute are bounded;
  * 5. a bait product opens no window and leaves no approval, a wrong price is refused, and the
  *    window shows the merchant-signed title, the page's words only as such, bidi controls visible.
+ *
+ * And what held before still holds: another origin's frame is its own site, and a site's budget is
+ * a ceiling under concurrent clicks.
  */
 
 test.describe.configure({ mode: 'serial' });
@@ -55,7 +58,8 @@ test.beforeAll(async () => {
         {
           onSend: async (req, reply, payload) => {
             const self = `http://${req.headers.host}`;
-            reply.header('content-security-policy', `default-src 'self'; script-src ${self}/consent/frame.js; frame-ancestors ${self}`);
+            const port = String(req.headers.host).split(':')[1];
+            reply.header('content-security-policy', `default-src 'self'; script-src ${self}/consent/frame.js; frame-ancestors http://127.0.0.1:${port} http://localhost:${port}`);
             return payload;
           },
         },
@@ -63,6 +67,24 @@ test.beforeAll(async () => {
           reply
             .type('text/html; charset=utf-8')
             .send('<!doctype html><html><head><meta charset="utf-8"><title>framed</title></head><body><button id="act" type="button">Act</button><script src="/consent/frame.js"></script></body></html>'),
+      );
+      // The shop's page framing the same bridge test page from another origin (localhost instead
+      // of 127.0.0.1: the same server, another site for the browser and the wallet).
+      app.get(
+        '/consent/cross',
+        {
+          onSend: async (req, reply, payload) => {
+            const port = String(req.headers.host).split(':')[1];
+            reply.header('content-security-policy', `default-src 'self'; frame-src http://localhost:${port}; frame-ancestors 'none'`);
+            return payload;
+          },
+        },
+        async (req, reply) =>
+          reply
+            .type('text/html; charset=utf-8')
+            .send(
+              `<!doctype html><html><head><meta charset="utf-8"><title>cross</title></head><body><iframe src="http://localhost:${String(req.headers.host).split(':')[1]}/consent/frame" title="other origin"></iframe></body></html>`,
+            ),
       );
       app.get('/consent/frame.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(bridgeTestScript()));
     },
@@ -202,6 +224,48 @@ test('(2) a sandboxed frame on the shop’s URL is no site: refused with OPAQUE_
   expect(prompts.count()).toBe(0);
   expect((await world.shop.agent.session(newsSession)).count).toBe(sold);
   await page.close();
+});
+
+test('held: another origin’s frame on the shop’s page is its own site — none of the shop’s approval, rates or receipts', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${world.shop.url}/consent/cross`);
+  const frame = page.frames().find((f) => f.url().includes('localhost') && f.url().endsWith('/consent/frame'));
+  if (!frame) throw new Error('no cross-origin frame');
+  await expect.poll(() => frame.evaluate(() => (window as unknown as { obolWallets: unknown[] }).obolWallets.length)).toBeGreaterThan(0);
+  expect((await call(frame, 'obol_getInfo', {})).result).toEqual({ wallet: expect.objectContaining({ rdns: 'org.obol.wallet' }), hasAccount: true });
+  expect((await call(frame, 'obol_quote', { prices: ['EUR:0.03'] })).result).toEqual({ tableStatus: 'withheld', quotes: [{ price: 'EUR:0.03' }] });
+  const prompts = watchPrompts(browser.context);
+  // With a real click, for the article the shop's page bought: the shop's merchant is not
+  // certified for this origin; no window, nothing paid, and none of the shop's receipt (its content) answered.
+  const paid = await clickCall(frame, 'obol_pay', news('two-banks'));
+  expect(paid.error).toMatchObject({ name: 'MERCHANT_NOT_TRUSTED' });
+  expect(paid.result).toBeUndefined();
+  prompts.stop();
+  expect(prompts.count()).toBe(0);
+  await page.close();
+});
+
+test('held: the site’s budget is a ceiling even for clicks in several tabs at once', async () => {
+  // Spent at the news site so far: three articles, 1.02 of the 1.70 SEK budget: room for two.
+  const tabs = await Promise.all([0, 1, 2, 3].map(() => browser.context.newPage()));
+  for (const tab of tabs) await tab.goto(world.testPageUrl);
+  const ids = ['deposits', 'why-micropayments', 'pseudonyms', 'two-banks'];
+  for (const [i, tab] of tabs.entries()) await tab.evaluate((c) => (window as unknown as { armClick(c: unknown): void }).armClick(c), [['obol_pay', news(ids[i]!)]]);
+  // Windows the over-budget purchases open are closed: a "no".
+  const closeWindows = (p: Page) => {
+    if (p.url().includes('confirm.html')) void p.close();
+  };
+  browser.context.on('page', closeWindows);
+  for (const tab of tabs) await tab.locator('#act').click();
+  const answers = (await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as unknown as { clickAnswers: Promise<Answer[]> }).clickAnswers)))).flat();
+  browser.context.off('page', closeWindows);
+  expect(answers.filter((a) => a.result)).toHaveLength(2);
+  expect(answers.filter((a) => a.error).map((a) => a.error?.name)).toEqual(expect.arrayContaining([expect.stringMatching(/OVER_BUDGET|SITE_BLOCKED|TOO_MANY_PROMPTS|PROMPT_PENDING/)]));
+  expect(await world.shop.agent.session(newsSession)).toMatchObject({ count: 5, spent: 'EUR:0.15' });
+  const popup = await openPopup(browser, 'Sites');
+  await expect(popup.getByTestId('site').filter({ hasText: world.shop.url })).toContainText('spent 1.70 SEK of 1.70 SEK');
+  await popup.close();
+  for (const tab of tabs) await tab.close();
 });
 
 test('(4) a declined site opens no window from other tabs or after reloads until allowed again; windows per minute are bounded', async () => {
