@@ -1,4 +1,5 @@
 import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import { approveAndReserve, commit, release, tryReserve } from '../src/background/budget.ts';
 import { DECLINE_COOL_DOWN_MS, PROMPTS_PER_MINUTE, checkNotDeclined, declinedSites, liftDecline, recordDecline, siteApproved, takeWindowSlot } from '../src/background/consent.ts';
@@ -86,6 +87,24 @@ describe('an approval counts only once its purchase succeeded', () => {
     await payment(db, 'p2');
     expect(await tryReserve(db, { paymentKey: 'p2', origin: SHOP, amount: 'SEK:0.34', now: 3, gesture: false })).toMatchObject({ ok: false, reason: 'no-gesture' });
     expect(await tryReserve(db, { paymentKey: 'p2', origin: SHOP, amount: 'SEK:0.34', now: 3, gesture: true })).toEqual({ ok: true });
+  });
+});
+
+describe('the database upgrade', () => {
+  it('adds the consent store to a version-1 wallet and keeps its sites', async () => {
+    const name = `consent-upgrade-${++n}`;
+    const v1 = await openDB(name, 1, {
+      upgrade(db) {
+        db.createObjectStore('sites', { keyPath: 'origin' });
+      },
+    });
+    await v1.put('sites', { origin: SHOP, approved: true, budget: 'SEK:1.00', spent: 'SEK:0.00', autoPayLimit: 'SEK:0.34', blocked: false, createdAt: 0, updatedAt: 0 });
+    v1.close();
+    const db = await openWalletDb(name);
+    expect(db.objectStoreNames.contains('consent')).toBe(true);
+    expect(await siteApproved(db, SHOP)).toBe(true);
+    await recordDecline(db, SHOP, 1);
+    expect(await declinedSites(db, 2)).toHaveLength(1);
   });
 });
 

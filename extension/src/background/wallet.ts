@@ -19,7 +19,7 @@ import {
   type WalletMethod,
 } from '../shared/messages.ts';
 import { approveAndReserve, commit, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
-import { type DeclinedSite, checkNotDeclined, declinedSites, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
+import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
 import { neutralizeBidi } from '../shared/bidi.ts';
 import type { ActivityRecord, PaymentRecord, PromptRecord, WalletDb } from './db.ts';
 import { IdbWalletStore } from './idbWalletStore.ts';
@@ -405,7 +405,9 @@ export class Wallet {
     }
     // The window is about to open: a declined site opens none, and none opens past the rate.
     await takeWindowSlot(this.db, payment.origin, this.now());
-    const site = outcome.site?.approved ? outcome.site : undefined; // rules that never stood propose nothing
+    // Only rules that stand propose anything (not those still waiting on their purchase).
+    const rules = effectiveRules(outcome.site);
+    const site = outcome.site && rules?.approved ? { ...outcome.site, ...rules } : undefined;
     const price = parseAmount(priceCustomer);
     const spent = outcome.site ? parseAmount(outcome.site.spent) : amount(currency, 0n);
     const needed = addAll(spent, parseAmount(outcome.reserved), price);
