@@ -173,6 +173,26 @@ describe('paying from a page', () => {
     expect(await wallet.store.listTransactions()).toHaveLength(0);
   });
 
+  it('a description the merchant did not sign opens no window (BAD_SIGNATURE)', async () => {
+    // Someone between the wallet and the shop rewrites the product's title.
+    const real = fetchHttp();
+    const tampering: Http = {
+      get: async (url, h) => {
+        const body = await real.get(url, h);
+        if (!url.includes('/products/')) return body;
+        const signed = body as { body: { title: string } };
+        return { ...signed, body: { ...signed.body, title: 'This is free' } };
+      },
+      post: (url, body, h) => real.post(url, body, h),
+    };
+    const w = await newWallet({ http: tampering });
+    await w.wallet.register(sekUrl);
+    await w.wallet.topUp('10');
+    await expect(w.wallet.pay({ origin: origin(), documentId: 'doc-sig', gesture: true }, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'BAD_SIGNATURE' });
+    expect(w.platform.opened).toHaveLength(0);
+    expect(await w.wallet.sites()).toEqual([]);
+  });
+
   it('a confirmed purchase that then fails leaves the site unapproved: its budget is not granted', async () => {
     // The merchant refuses the order after the shopper clicked (as for an item it does not sell).
     const real = fetchHttp();
