@@ -119,6 +119,8 @@ describe('one purchase per gesture (the content script’s ledger)', () => {
     ledger.observe({ isTrusted: true }); // pointerdown and mousedown of one click
     expect(ledger.take()).toBe(true);
     expect(ledger.take()).toBe(false); // the same click again
+    ledger.observe({ isTrusted: true, repeat: true }); // a key held down: still the same press
+    expect(ledger.take()).toBe(false);
     ledger.observe({ isTrusted: true });
     active = false; // the activation expired
     expect(ledger.take()).toBe(false);

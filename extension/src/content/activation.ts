@@ -14,9 +14,12 @@ export class GestureLedger {
 
   constructor(private readonly isActive: () => boolean) {}
 
-  /** Counts a user input event; synthetic events (dispatched by a script) do not count. */
-  observe(event: { isTrusted: boolean }): void {
-    if (event.isTrusted) this.seen += 1;
+  /**
+   * Counts a user input event; synthetic events (dispatched by a script) do not count, nor do the
+   * repeats of a key held down (one press is one gesture, however long it is held).
+   */
+  observe(event: { isTrusted: boolean; repeat?: boolean }): void {
+    if (event.isTrusted && event.repeat !== true) this.seen += 1;
   }
 
   /**
