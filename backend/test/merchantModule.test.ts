@@ -773,6 +773,28 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', closeReason: 'timer' });
   });
 
+  it('closes each expired session on its own: one that fails waits its back-off, the others close', async () => {
+    // The broken session expires first, so it heads the expiry order of every sweep.
+    const broken = await openSession({ timeoutSec: 60 });
+    await buy(broken, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    const others = [await openSession({ timeoutSec: 61 }), await openSession({ timeoutSec: 62 })];
+    for (const s of others) await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');
+    // A stored count that disagrees with the accepted lines: closing it refuses to sign a record.
+    await db.query('UPDATE merchant_sessions SET count = count + 5 WHERE transaction_id = $1', [broken.transactionId]);
+    clock.advance(63_000);
+    const first = await agent.sweep();
+    expect(first.failed).toContain(broken.transactionId);
+    expect(first.closed).toEqual(expect.arrayContaining(others.map((s) => s.transactionId)));
+    expect(first.closed).not.toContain(broken.transactionId);
+    // Not tried again before its back-off (10 s); then again, and closed once it can be.
+    clock.advance(1_000);
+    expect((await agent.sweep()).failed).not.toContain(broken.transactionId);
+    await db.query('UPDATE merchant_sessions SET count = count - 5 WHERE transaction_id = $1', [broken.transactionId]);
+    clock.advance(15_000);
+    expect((await agent.sweep()).closed).toContain(broken.transactionId);
+    expect((await sessionOf(broken)).body).toMatchObject({ closeReason: 'timer' });
+  });
+
   it('refuses an order after the session expired and reports it', async () => {
     const s = await openSession({ timeoutSec: 60 });
     await buy(s, 1, 'article-1', 'EUR:0.03', 'EUR:0.03');

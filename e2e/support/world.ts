@@ -82,10 +82,14 @@ export async function startWorld(opts: StartWorldOptions = {}): Promise<TestWorl
 /**
  * The smallest page that speaks the bridge: `window.obolCall(method, params)` posts a request and
  * resolves with the wallet's answer message; `window.obolWallets` collects announcements.
+ * `window.armClick(calls)` makes the next click on the #act button send those calls (all of them
+ * in that one click handler, as a page script riding on one gesture would); their answers are in
+ * `window.clickAnswers`. A page called from a test's `page.evaluate` has no gesture; a Playwright
+ * click on #act is a real one.
  */
 export function bridgeTestPage(): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>Obol bridge test page</title></head>
-<body><h1>The Daily Obol — bridge test</h1><pre id="log"></pre>
+<body><h1>The Daily Obol — bridge test</h1><button id="act" type="button">Act</button><pre id="log"></pre>
 <script src="/bridge-test.js"></script></body></html>`;
 }
 
@@ -105,7 +109,16 @@ window.addEventListener('message', (e) => {
 window.obolCall = (method, params) => new Promise((resolve) => {
   const id = 'req' + (++next) + '_' + Math.random().toString(36).slice(2, 10);
   pending.set(id, resolve);
-  window.postMessage({ channel: C.PAGE_TO_WALLET, version: C.BRIDGE_VERSION, id, method, params }, location.origin);
+  // An opaque document (a sandboxed frame) cannot name its own origin: it can only post to '*'.
+  window.postMessage({ channel: C.PAGE_TO_WALLET, version: C.BRIDGE_VERSION, id, method, params }, self.origin === 'null' ? '*' : location.origin);
+});
+let armed = [];
+window.armClick = (calls) => { armed = calls; window.clickAnswers = undefined; };
+const act = document.getElementById('act');
+if (act) act.addEventListener('click', () => {
+  const calls = armed;
+  armed = [];
+  window.clickAnswers = Promise.all(calls.map(([m, p]) => window.obolCall(m, p)));
 });
 window.dispatchEvent(new Event(C.REQUEST_EVENT));
 `;

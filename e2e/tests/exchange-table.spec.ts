@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { type Page, expect, test } from '@playwright/test';
 import { type ExtensionBrowser, launchWithExtension } from '../support/extension.ts';
-import { artifacts, buyButton, buyElement, onboard, openPopup, openShop, paywall, widgetEvents } from '../support/shopper.ts';
+import { artifacts, buyButton, buyElement, clickInWindow, nextConfirmWindow, onboard, openPopup, openShop, paywall, widgetEvents } from '../support/shopper.ts';
 import { type TestWorld, startWorld } from '../support/world.ts';
 
 /**
@@ -45,6 +45,16 @@ test('a SEK shopper sees The Daily Obol’s EUR prices in SEK, at her own bank�
   shop = await openShop(browser.context, `${world.shop.url}/`);
   const button = buyButton(shop, 'two-banks');
   await expect(button).toContainText('0.03 EUR');
+  // Until the shopper approved the site the wallet tells it no rates: the merchant's price only.
+  await expect(button).toBeEnabled();
+  await expect(button).not.toContainText('SEK');
+  // Her first purchase there, confirmed in the wallet's window (at her bank's rate), approves it.
+  const windowOpened = nextConfirmWindow(browser.context);
+  await buyButton(shop, 'fair-exchange').click();
+  const confirm = await windowOpened;
+  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await expect(buyElement(shop, 'fair-exchange').getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
   await expect(button).toContainText('≈ 0.34 SEK'); // 0.03 / 0.0874, half-even
   await expect(button).toHaveAccessibleName(/for 0\.03 EUR\s*, about 0\.34 SEK$/);
   const popup = await openPopup(browser);
@@ -92,13 +102,15 @@ test('once the table has expired and cannot be refreshed, the page and the popup
   await popup.close();
 
   // Paying at an unknown rate is refused before anything is reserved: the page says why.
+  const sekBooks = async () =>
+    ((await world.admin(world.sek, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>).map((b) => [b.account, b.balance]).sort();
+  const booksBefore = await sekBooks();
   await buyButton(shop, 'two-banks').click();
   await expect(buyElement(shop, 'two-banks').getByRole('status')).toHaveText('Currency conversion is out of date. Please try again later.');
   const failed = (await widgetEvents(shop)).filter((e) => e.type === 'obol:failed');
   expect(failed.map((e) => [e.product, e.detail?.code, e.detail?.name])).toEqual([['two-banks', 3004, 'EXCHANGE_TABLE_EXPIRED']]);
   await expect(paywall(shop, 'two-banks')).not.toHaveAttribute('unlocked', '');
-  // No deposit was reserved: Svea Bank's books (read in-process: its listener is closed) hold none.
-  const books = (await world.admin(world.sek, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>;
-  expect(books.filter((b) => b.kind === 'held_deposit')).toEqual([]);
-  expect(books.filter((b) => b.kind === 'customer').map((b) => b.balance)).toEqual(['SEK:50.00']);
+  // Nothing was reserved for it: Svea Bank's books (read in-process: its listener is closed) are
+  // as they were before the click (the deposit of the first purchase, nothing more).
+  expect(await sekBooks()).toEqual(booksBefore);
 });

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Page, expect, test } from '@playwright/test';
+import { call, clickCall } from '../support/bridgePage.ts';
 import { type ExtensionBrowser, launchWithExtension } from '../support/extension.ts';
 import { type TestWorld, startWorld } from '../support/world.ts';
 
@@ -11,8 +12,6 @@ import { type TestWorld, startWorld } from '../support/world.ts';
  */
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 mkdirSync(artifacts, { recursive: true });
-
-type Answer = { id: string; result?: Record<string, unknown>; error?: { code: number; name: string; message: string } };
 
 test.describe.configure({ mode: 'serial' });
 
@@ -42,13 +41,6 @@ test.afterAll(async () => {
   await world?.close();
 });
 
-function call(page: Page, method: string, params: unknown): Promise<Answer> {
-  return page.evaluate(
-    ([m, p]) => (window as unknown as { obolCall(m: string, p: unknown): Promise<Answer> }).obolCall(m as string, p),
-    [method, params] as const,
-  );
-}
-
 function text(base64url: string): string {
   return Buffer.from(base64url, 'base64url').toString('utf8');
 }
@@ -73,18 +65,14 @@ test('onboarding: register at the test operator, top up, and the popup shows the
   await popup.close();
 });
 
-test('the page finds the wallet and gets prices in the shopper’s currency', async () => {
+test('the page finds the wallet; until the shopper approves the site it learns nothing of her bank, currency or rates', async () => {
   shopPage = await browser.context.newPage();
   await shopPage.goto(world.testPageUrl);
   await expect.poll(() => shopPage.evaluate(() => (window as unknown as { obolWallets: Array<{ rdns: string }> }).obolWallets.map((w) => w.rdns))).toContain('org.obol.wallet');
   const info = await call(shopPage, 'obol_getInfo', {});
-  expect(info.result).toMatchObject({ hasAccount: true, currency: 'SEK', operatorId: 'op-sek' });
+  expect(info.result).toEqual({ wallet: expect.objectContaining({ rdns: 'org.obol.wallet' }), hasAccount: true });
   const quote = await call(shopPage, 'obol_quote', { prices: ['EUR:0.03', 'SEK:1.00'] });
-  expect(quote.result?.tableStatus).toMatch(/valid|refreshed/);
-  expect(quote.result?.quotes).toEqual([
-    { price: 'EUR:0.03', converted: 'SEK:0.34' },
-    { price: 'SEK:1.00', converted: 'SEK:1.00' },
-  ]);
+  expect(quote.result).toEqual({ tableStatus: 'withheld', quotes: [{ price: 'EUR:0.03' }, { price: 'SEK:1.00' }] });
   // A method outside the public surface never reaches the wallet.
   const refused = await Promise.race([
     call(shopPage, 'overview', {}),
@@ -115,13 +103,24 @@ test('the first purchase at a site opens a confirmation window; only its click p
   expect(text(answer.result?.content as string)).toContain('Two banks, one click');
 });
 
-test('a second purchase within the budget goes through without a prompt', async () => {
+test('once a confirmed purchase succeeded, the site gets prices in the shopper’s currency', async () => {
+  const info = await call(shopPage, 'obol_getInfo', {});
+  expect(info.result).toMatchObject({ hasAccount: true, currency: 'SEK', operatorId: 'op-sek' });
+  const quote = await call(shopPage, 'obol_quote', { prices: ['EUR:0.03', 'SEK:1.00'] });
+  expect(quote.result?.tableStatus).toMatch(/valid|refreshed/);
+  expect(quote.result?.quotes).toEqual([
+    { price: 'EUR:0.03', converted: 'SEK:0.34' },
+    { price: 'SEK:1.00', converted: 'SEK:1.00' },
+  ]);
+});
+
+test('a second purchase within the budget goes through without a prompt, on the shopper’s click on the page', async () => {
   let prompted = false;
   const onPage = (p: Page) => {
     if (p.url().includes('confirm.html')) prompted = true;
   };
   browser.context.on('page', onPage);
-  const answer = await call(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'fair-exchange', price: 'EUR:0.03' });
+  const answer = await clickCall(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'fair-exchange', price: 'EUR:0.03' });
   browser.context.off('page', onPage);
   expect(answer.error).toBeUndefined();
   expect(answer.result?.n).toBe(2);
@@ -129,10 +128,10 @@ test('a second purchase within the budget goes through without a prompt', async 
 });
 
 test('the service worker stopped in the middle of a session: the next purchase still works, no purchase is paid twice', async () => {
-  const before = (await call(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03' })).result;
+  const before = (await clickCall(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03' })).result;
   expect(before?.n).toBe(3);
   await browser.stopServiceWorker();
-  const after = await call(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'deposits', price: 'EUR:0.03' });
+  const after = await clickCall(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'deposits', price: 'EUR:0.03' });
   expect(after.error).toBeUndefined();
   expect(after.result?.transactionId).toBe(before?.transactionId);
   expect(after.result?.n).toBe(4);
@@ -148,7 +147,7 @@ test('the service worker stopped in the middle of a session: the next purchase s
     release = resolve;
   });
   hold.path = '/obol/accept';
-  const inFlight = call(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'why-micropayments', price: 'EUR:0.03' });
+  const inFlight = clickCall(shopPage, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'why-micropayments', price: 'EUR:0.03' });
   await seen;
   await browser.stopServiceWorker();
   hold.path = undefined;

@@ -109,13 +109,21 @@ test('a page script that imitates the widget cannot pay without the shopper’s 
   const answer = await attempt;
   expect(answer.result).toBeUndefined();
   expect(answer.error).toMatchObject({ code: 4001, name: 'USER_REJECTED' });
-  // This page load asks no more (no second window): it must be reloaded to ask again.
+  // The site asks no more (no second window), from this page load or after a reload, until the
+  // shopper allows it again in the popup.
   const prompts = watchPrompts(browser.context);
   const again = await call(page, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'deposits', price: 'EUR:0.03' });
-  prompts.stop();
   expect(again.error).toMatchObject({ code: 4304, name: 'SITE_BLOCKED' });
+  await page.reload();
+  const reloaded = await call(page, 'obol_pay', { merchant: world.shop.moduleUrl, productId: 'deposits', price: 'EUR:0.03' });
+  expect(reloaded.error).toMatchObject({ code: 4304, name: 'SITE_BLOCKED' });
+  prompts.stop();
   expect(prompts.count()).toBe(0);
   await page.close();
+  const popup = await openPopup(browser, 'Sites');
+  await popup.getByTestId('declined-site').filter({ hasText: world.shop.url }).getByRole('button', { name: 'Allow again' }).click();
+  await expect(popup.getByTestId('declined-site')).toHaveCount(0);
+  await popup.close();
 
   // Still nothing reserved, nothing moved.
   await world.shop.agent.settled();

@@ -5,6 +5,7 @@ import 'fake-indexeddb/auto';
 import type { BridgeParams } from '@obol/protocol/bridge';
 import { systemClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -114,35 +115,112 @@ describe('IdbWalletStore carries the customer agent', () => {
 });
 
 describe('paying from a page', () => {
-  it('asks once, then pays within the budget without asking; asks again over the budget', async () => {
+  it('asks once, then pays within the budget without asking (one gesture each); asks again over the budget', async () => {
     const { wallet, platform, shopper } = await onboarded({ say: 'yes', budget: '0.80', autoPayLimit: '0.50' });
-    const caller = { origin: origin(), documentId: 'doc-1' };
+    const caller = { origin: origin(), documentId: 'doc-1', gesture: true };
     const first = await wallet.pay(caller, key(), pay('two-banks'));
     expect(text(first.content)).toContain('Two banks');
     expect(platform.opened).toHaveLength(1);
     const prompt = await wallet.prompt(platform.opened[0]!);
     expect(prompt).toMatchObject({ kind: 'first', merchantId: 'news.example', certifiedOrigins: [origin()], priceCustomer: 'SEK:0.34', deposit: { customer: 'SEK:20.00', openedForPrompt: false } });
+    // What a shopper would choose: a few purchases at this price, auto-pay up to this price.
+    expect(prompt?.suggested).toEqual({ budget: 'SEK:1.70', autoPayLimit: 'SEK:0.34' });
+    // The merchant-signed title, checked before the window opened.
+    expect(prompt?.signed?.title).toBeTruthy();
     expect(prompt?.deposit.transactionId).toBeUndefined(); // nothing reserved before the click
+    // Without a gesture on the page, an approved site still cannot take a payment without a window.
+    await expect(wallet.pay({ ...caller, gesture: false }, key(), pay('fair-exchange'))).rejects.toMatchObject({ name: 'USER_ACTIVATION_REQUIRED', code: 4305 });
     await wallet.pay(caller, key(), pay('fair-exchange'));
     expect(platform.opened).toHaveLength(1); // 0.68 of 0.80: no prompt
-    // 1.02 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this page asks no more.
+    // 1.02 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this site asks no more.
     shopper.say = 'no';
     await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'OVER_BUDGET', code: 4301 });
     expect(platform.opened).toHaveLength(2);
     await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'SITE_BLOCKED', code: 4304 });
+    // Nor after a reload (a new document), nor from another tab.
+    await expect(wallet.pay({ ...caller, documentId: 'doc-2' }, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'SITE_BLOCKED' });
     expect(platform.opened).toHaveLength(2);
-    // After a reload (a new document) it asks again.
+    // The shopper allows it again in the popup: it asks again.
+    expect((await wallet.declinedSites()).map((d) => d.origin)).toEqual([origin()]);
+    await wallet.allowAgain(origin());
     shopper.say = 'yes';
     shopper.budget = '5.00';
-    const after = await wallet.pay({ origin: origin(), documentId: 'doc-2' }, key(), pay('pseudonyms'));
+    const after = await wallet.pay({ ...caller, documentId: 'doc-2' }, key(), pay('pseudonyms'));
     expect(after.n).toBe(3);
     const [site] = await wallet.sites();
     expect(site).toMatchObject({ budget: 'SEK:5.00', spent: 'SEK:1.02', reserved: 'SEK:0.00' });
   });
 
-  it('a declined first prompt: USER_REJECTED, no deposit was ever opened, and the page is blocked until reload', async () => {
+  it('an unapproved site learns that a wallet exists, and nothing of the bank, the currency or the rates', async () => {
+    const { wallet } = await onboarded({ say: 'yes' });
+    const caller = { origin: origin(), documentId: 'doc-i', gesture: true };
+    expect(await wallet.getInfo(caller)).toEqual({ wallet: WALLET_INFO, hasAccount: true });
+    expect(await wallet.quote(caller, { prices: ['EUR:0.03'] })).toEqual({ tableStatus: 'withheld', quotes: [{ price: 'EUR:0.03' }] });
+    await wallet.pay(caller, key(), pay('two-banks')); // confirmed, and it succeeded: approved
+    expect(await wallet.getInfo(caller)).toMatchObject({ currency: 'SEK', operatorId: 'op-sek' });
+    expect(await wallet.quote(caller, { prices: ['EUR:0.03'] })).toMatchObject({ quotes: [{ price: 'EUR:0.03', converted: 'SEK:0.34' }] });
+    // Another site still learns nothing.
+    expect(await wallet.getInfo({ origin: 'https://other.example' })).toEqual({ wallet: WALLET_INFO, hasAccount: true });
+  });
+
+  it('a bait product opens no window and approves nothing; a wrong price is refused before any window', async () => {
+    const { wallet, platform } = await onboarded({ say: 'yes', budget: '20.00', autoPayLimit: '5.00' });
+    const caller = { origin: origin(), documentId: 'doc-b', gesture: true };
+    await expect(wallet.pay(caller, key(), { ...pay('this-is-free'), price: 'EUR:0.01' })).rejects.toMatchObject({ name: 'UNKNOWN_PRODUCT' });
+    await expect(wallet.pay(caller, key(), { ...pay('two-banks'), price: 'EUR:0.01' })).rejects.toMatchObject({ name: 'PRODUCT_MISMATCH' });
+    expect(platform.opened).toHaveLength(0);
+    expect(await wallet.sites()).toEqual([]);
+    expect(await wallet.store.listTransactions()).toHaveLength(0);
+  });
+
+  it('a description the merchant did not sign opens no window (BAD_SIGNATURE)', async () => {
+    // Someone between the wallet and the shop rewrites the product's title.
+    const real = fetchHttp();
+    const tampering: Http = {
+      get: async (url, h) => {
+        const body = await real.get(url, h);
+        if (!url.includes('/products/')) return body;
+        const signed = body as { body: { title: string } };
+        return { ...signed, body: { ...signed.body, title: 'This is free' } };
+      },
+      post: (url, body, h) => real.post(url, body, h),
+    };
+    const w = await newWallet({ http: tampering });
+    await w.wallet.register(sekUrl);
+    await w.wallet.topUp('10');
+    await expect(w.wallet.pay({ origin: origin(), documentId: 'doc-sig', gesture: true }, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'BAD_SIGNATURE' });
+    expect(w.platform.opened).toHaveLength(0);
+    expect(await w.wallet.sites()).toEqual([]);
+  });
+
+  it('a confirmed purchase that then fails leaves the site unapproved: its budget is not granted', async () => {
+    // The merchant refuses the order after the shopper clicked (as for an item it does not sell).
+    const real = fetchHttp();
+    const refusing: Http = {
+      get: (url, h) => real.get(url, h),
+      post: async (url, body, h) => {
+        if (url.endsWith('/order')) throw new ObolError('UNKNOWN_PRODUCT', 'no such product');
+        return real.post(url, body, h);
+      },
+    };
+    const w = await newWallet({ http: refusing, shopper: { say: 'yes', budget: '20.00', autoPayLimit: '5.00' } });
+    await w.wallet.register(sekUrl);
+    await w.wallet.topUp('100');
+    const caller = { origin: origin(), documentId: 'doc-f', gesture: true };
+    await expect(w.wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'UNKNOWN_PRODUCT' });
+    expect(w.platform.opened).toHaveLength(1);
+    const [site] = await w.wallet.sites();
+    expect(site).toMatchObject({ approved: false, spent: 'SEK:0.00', reserved: 'SEK:0.00' });
+    expect(await w.wallet.getInfo(caller)).toEqual({ wallet: WALLET_INFO, hasAccount: true });
+    // The next purchase asks again: no standing approval, no 20 SEK budget.
+    w.shopper.say = 'no';
+    await expect(w.wallet.pay(caller, key(), pay('fair-exchange'))).rejects.toMatchObject({ name: 'USER_REJECTED' });
+    expect(w.platform.opened).toHaveLength(2);
+  });
+
+  it('a declined first prompt: USER_REJECTED, no deposit was ever opened, and the site is blocked', async () => {
     const { wallet, platform } = await onboarded({ say: 'no' });
-    const caller = { origin: origin(), documentId: 'doc-x' };
+    const caller = { origin: origin(), documentId: 'doc-x', gesture: true };
     await expect(wallet.pay(caller, key(), pay('two-banks'))).rejects.toMatchObject({ name: 'USER_REJECTED', code: 4001 });
     const prompt = await wallet.prompt(platform.opened[0]!);
     expect(prompt?.deposit.transactionId).toBeUndefined();
@@ -158,7 +236,7 @@ describe('paying from a page', () => {
 
   it('concurrent clicks at one site: one prompt, the rest queue behind it and never overspend', async () => {
     const { wallet, platform } = await onboarded({ say: 'yes', budget: '1.10', autoPayLimit: '0.50' });
-    const caller = { origin: origin(), documentId: 'doc-c' };
+    const caller = { origin: origin(), documentId: 'doc-c', gesture: true };
     const products = ['two-banks', 'fair-exchange', 'pseudonyms', 'deposits'];
     const outcomes = await Promise.allSettled(products.map((p) => wallet.pay(caller, key(), pay(p))));
     expect(platform.opened).toHaveLength(2); // the first prompt; then one more when the budget (3 × 0.34) is used
@@ -174,7 +252,7 @@ describe('paying from a page', () => {
     const w = await newWallet({ shopper: { say: 'yes', budget: '5.00', autoPayLimit: '1.00' }, deposits: { SEK: 'SEK:0.70' } });
     await w.wallet.register(sekUrl);
     await w.wallet.topUp('10');
-    const caller = { origin: origin(), documentId: 'doc-r' };
+    const caller = { origin: origin(), documentId: 'doc-r', gesture: true };
     const bought = [];
     for (const p of ['two-banks', 'fair-exchange', 'pseudonyms']) bought.push(await w.wallet.pay(caller, key(), pay(p)));
     expect(bought.map((b) => b.n)).toEqual([1, 2, 1]);
@@ -186,7 +264,7 @@ describe('paying from a page', () => {
 describe('a stopped service worker', () => {
   it('with a purchase in flight: the page’s resent request finishes it once, with its content', async () => {
     const { wallet, db } = await onboarded({ say: 'yes', budget: '5.00', autoPayLimit: '1.00' });
-    const caller = { origin: origin(), documentId: 'doc-s' };
+    const caller = { origin: origin(), documentId: 'doc-s', gesture: true };
     const first = await wallet.pay(caller, key(), pay('two-banks'));
 
     // This life of the worker dies while the accept is on its way: the request reaches the merchant,
@@ -225,7 +303,7 @@ describe('a stopped service worker', () => {
 
   it('without a page: start-up finishes a purchase under way and releases one that never started', async () => {
     const { wallet, db } = await onboarded({ say: 'yes', budget: '5.00', autoPayLimit: '1.00' });
-    const caller = { origin: origin(), documentId: 'doc-t' };
+    const caller = { origin: origin(), documentId: 'doc-t', gesture: true };
     const first = await wallet.pay(caller, key(), pay('two-banks'));
     const real = fetchHttp();
     let dead = false;
@@ -263,7 +341,7 @@ describe('a stopped service worker', () => {
 describe('the popup’s view', () => {
   it('shows balance, table, sessions, history and exports evidence', async () => {
     const { wallet } = await onboarded();
-    const paid = await wallet.pay({ origin: origin(), documentId: 'p' }, key(), pay('two-banks'));
+    const paid = await wallet.pay({ origin: origin(), documentId: 'p', gesture: true }, key(), pay('two-banks'));
     const overview = await wallet.overview();
     expect(overview.account?.currency).toBe('SEK');
     expect(overview.table?.status).toMatch(/valid|refreshed/);

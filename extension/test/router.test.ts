@@ -27,6 +27,13 @@ describe('callerOf: who calls, from what the browser says', () => {
     expect(callerOf({ id: 'ext-id', url: 'file:///etc/passwd', tab: { id: 1 } }, self)).toBeUndefined();
     expect(callerOf({ id: 'ext-id', url: 'chrome-extension://other/popup.html', tab: { id: 1 } }, self)).toBeUndefined();
   });
+
+  it('an opaque origin is no site: a sandboxed frame on the shop’s URL is not charged as the shop', () => {
+    // Chromium names the sandboxed frame's origin "null"; its URL must not stand in for it.
+    expect(callerOf({ id: 'ext-id', url: 'https://news.example/a', origin: 'null', tab: { id: 3 }, frameId: 4, documentId: 'S' }, self)).toEqual({ kind: 'opaque' });
+    expect(callerOf({ id: 'ext-id', url: 'data:text/html,<p>x', tab: { id: 3 }, frameId: 5 }, self)).toEqual({ kind: 'opaque' });
+    expect(callerOf({ id: 'ext-id', url: 'about:srcdoc', tab: { id: 3 }, frameId: 6 }, self)).toEqual({ kind: 'opaque' });
+  });
 });
 
 describe('route: a small public surface, kept apart', async () => {
@@ -37,7 +44,8 @@ describe('route: a small public surface, kept apart', async () => {
 
   it('answers the public methods to pages', async () => {
     expect(await route(wallet, request('obol_getInfo', {}), page)).toEqual({ result: { wallet: WALLET_INFO, hasAccount: false } });
-    expect(await route(wallet, request('obol_quote', { prices: ['EUR:0.03'] }), page)).toMatchObject({ error: { code: 4302, name: 'NO_WALLET_ACCOUNT' } });
+    // No approved site: the quote tells nothing of the shopper (no currency, no rates).
+    expect(await route(wallet, request('obol_quote', { prices: ['EUR:0.03'] }), page)).toEqual({ result: { tableStatus: 'withheld', quotes: [{ price: 'EUR:0.03' }] } });
     expect(await route(wallet, request('obol_pay', { merchant: 'https://news.example/obol', productId: 'a', price: 'EUR:0.03' }), page)).toMatchObject({
       error: { code: 4302 },
     });
@@ -49,6 +57,16 @@ describe('route: a small public surface, kept apart', async () => {
     expect(await route(wallet, request('obol_pay', { merchant: 'javascript:alert(1)', productId: 'a', price: 'EUR:0.03' }), page)).toMatchObject({ error: { name: 'MALFORMED' } });
     expect(await route(wallet, { ...request('obol_getInfo', {}), key: 'x' }, page)).toMatchObject({ error: { name: 'MALFORMED' } });
     expect(await route(wallet, request('obol_getInfo', {}), undefined)).toBeUndefined();
+  });
+
+  it('answers an opaque origin with OPAQUE_ORIGIN, whatever it asks', async () => {
+    for (const [method, params] of [
+      ['obol_getInfo', {}],
+      ['obol_quote', { prices: ['EUR:0.03'] }],
+      ['obol_pay', { merchant: 'https://news.example/obol', productId: 'a', price: 'EUR:0.03' }],
+    ] as const) {
+      expect(await route(wallet, { ...request(method, params), gesture: true }, { kind: 'opaque' })).toMatchObject({ error: { code: 4306, name: 'OPAQUE_ORIGIN' } });
+    }
   });
 
   it('answers the private API only to the extension’s pages, and bridge calls only to pages', async () => {

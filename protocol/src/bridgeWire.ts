@@ -45,9 +45,11 @@ export interface BridgeParamsMap {
 export type BridgeParams<M extends BridgeMethod> = BridgeParamsMap[M];
 
 export interface BridgeResults {
+  /** `currency` and `operatorId` only to a site the shopper approved. */
   obol_getInfo: { wallet: WalletInfo; hasAccount: boolean; currency?: string; operatorId?: string };
   obol_quote: {
-    tableStatus: 'valid' | 'refreshed' | 'unavailable' | 'missing' | 'expired';
+    /** 'withheld': the shopper has not approved this site yet, so no rates are told (no `converted`). */
+    tableStatus: 'valid' | 'refreshed' | 'unavailable' | 'missing' | 'expired' | 'withheld';
     quotes: Array<{ price: string; converted?: string }>;
   };
   obol_pay: {

@@ -16,6 +16,7 @@ import {
 } from './customerAgent/account.ts';
 import { type BuyRequest, type RecoveryStep, buy, recover } from './customerAgent/buy.ts';
 import { AgentCore, type CustomerAgentOptions, type DepositPolicy } from './customerAgent/core.ts';
+import { type VerifiedOffer, verifiedOffer } from './customerAgent/offer.ts';
 import { type PurchaseResult, exportEvidence, findReceipt, openReceipt } from './customerAgent/purchase.ts';
 import type { EvidenceBundle } from './evidence.ts';
 import {
@@ -92,6 +93,11 @@ export class CustomerAgent {
   /** The merchant as the shopper's own operator vouches for it, before any deposit (for prompts). */
   verifiedMerchant(merchantUrl: string): Promise<VerifiedMerchant> {
     return verifiedMerchant(this.core, merchantUrl);
+  }
+
+  /** The purchase as the merchant signed it and our operator vouches for the merchant (for prompts). */
+  verifiedOffer(merchantUrl: string, productId: string, price: string): Promise<VerifiedOffer> {
+    return verifiedOffer(this.core, merchantUrl, productId, price);
   }
 
   /** Buys one product; opens (or re-opens) a deposit at the merchant when needed. */
@@ -175,4 +181,5 @@ export type {
   PurchaseResult,
   RecoveryStep,
   TransactionView,
+  VerifiedOffer,
 };

@@ -14,6 +14,12 @@ export const ErrorCodes = {
   NO_WALLET_ACCOUNT: 4302,
   PROMPT_PENDING: 4303,
   SITE_BLOCKED: 4304,
+  /** A purchase the shopper did not confirm in the wallet's window needs a fresh gesture on the page. */
+  USER_ACTIVATION_REQUIRED: 4305,
+  /** A document with an opaque origin (sandboxed frame, data:, blob:) is no site: it may not pay. */
+  OPAQUE_ORIGIN: 4306,
+  /** The site asked for too many confirmation windows in a short time. */
+  TOO_MANY_PROMPTS: 4307,
   // malformed input
   MALFORMED: 1000,
   WRONG_MESSAGE_TYPE: 1001,

@@ -1,6 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ObolError } from './errors.ts';
+import { BILLING_RECORD_ID_PATTERN } from './billingIds.ts';
 import { OPERATOR_ID_PATTERN, SESSION_ID_PATTERN, TRADE_HANDLE_PATTERN, TRANSACTION_ID_PATTERN } from './identity.ts';
 
 /**
@@ -26,6 +27,8 @@ export const TransactionIdT = Type.String({ pattern: TRANSACTION_ID_PATTERN });
 export const TradeHandleT = Type.String({ pattern: TRADE_HANDLE_PATTERN });
 /** Every message carries an id; handling the same id twice changes nothing the second time. */
 export const MsgId = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+/** A billing record's id: see billingIds.ts (a kind prefix and the transaction id, unchanged). */
+export const BillingRecordIdT = Type.String({ pattern: BILLING_RECORD_ID_PATTERN });
 export const B64u = (maxLength: number) => Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength });
 /** An X.509 certificate, base64url DER. */
 export const CertT = B64u(8192);
@@ -340,7 +343,7 @@ export const AcquirerClearing = Type.Object(
 // ── step 11: billing records (to billing sinks) ────────────────────────────────────────────
 export const WithdrawalRecord = Type.Object(
   {
-    recordId: MsgId,
+    recordId: BillingRecordIdT,
     operatorId: OperatorIdT,
     customerId: Type.String({ maxLength: 64 }),
     transactionId: TransactionIdT,
@@ -359,7 +362,7 @@ export const WithdrawalRecord = Type.Object(
 );
 export const DepositRecord = Type.Object(
   {
-    recordId: MsgId,
+    recordId: BillingRecordIdT,
     operatorId: OperatorIdT,
     merchantId: MerchantIdT,
     transactionId: TradeHandleT,

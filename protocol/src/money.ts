@@ -41,6 +41,11 @@ export const AMOUNT_PATTERN = '^[A-Z]{3}:-?(0|[1-9][0-9]*)(\\.[0-9]{1,3})?$';
 
 /** Longest wire amount we read: bounds the work a hostile string can cause (|value| < 10^50 round-trips). */
 export const MAX_AMOUNT_TEXT = 64;
+/**
+ * The largest count of minor units an amount read from text may have: what a ledger balance
+ * (a signed 64-bit integer) can hold, so that no amount that parses can fail to be stored.
+ */
+export const MAX_MINOR_UNITS = 2n ** 63n - 1n;
 
 // Own-property check so that 'toString' or '__proto__' are never taken for currencies.
 export function isCurrency(code: unknown): code is CurrencyCode {
@@ -96,6 +101,9 @@ function fromDigits(currency: string, negative: boolean, int: string, frac: stri
     throw new ObolError('INVALID_AMOUNT', `${currency} has ${exp} decimal places; got ${frac.length}`);
   }
   const value = BigInt(int + frac.padEnd(exp, '0'));
+  if (value > MAX_MINOR_UNITS) {
+    throw new ObolError('INVALID_AMOUNT', `${currency} amounts are at most ${MAX_MINOR_UNITS} minor units; got ${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`);
+  }
   return amount(currency, negative ? -value : value);
 }
 

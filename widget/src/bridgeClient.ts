@@ -194,7 +194,7 @@ export class WalletBridge {
 }
 
 const isStr = (x: unknown): x is string => typeof x === 'string';
-const TABLE_STATUSES = new Set(['valid', 'refreshed', 'unavailable', 'missing', 'expired']);
+const TABLE_STATUSES = new Set(['valid', 'refreshed', 'unavailable', 'missing', 'expired', 'withheld']);
 
 /** Enough of a shape check that the widget never trips over a wallet's answer. */
 export function resultLooksRight(method: BridgeMethod, r: unknown): boolean {

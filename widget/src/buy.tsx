@@ -128,6 +128,7 @@ export class ObolBuy extends HTMLElement {
   private conversion: Conversion = { kind: 'none' };
   private quotedFor = '';
   private unsubscribe: (() => void) | null = null;
+  private unsubscribeQuotes: (() => void) | null = null;
   private toldNoWallet = false;
   private reportedConfig = '';
 
@@ -135,11 +136,18 @@ export class ObolBuy extends HTMLElement {
     this.mount = shadowMount(this);
     this.unsubscribe?.();
     this.unsubscribe = context().bridge.subscribe((s) => this.onWallet(s));
+    this.unsubscribeQuotes?.();
+    this.unsubscribeQuotes = context().quotes.subscribe(() => {
+      this.quotedFor = ''; // ask again: the wallet may tell an approved site its conversions now
+      this.update();
+    });
   }
 
   disconnectedCallback(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.unsubscribeQuotes?.();
+    this.unsubscribeQuotes = null;
   }
 
   attributeChangedCallback(name: string): void {
@@ -235,6 +243,7 @@ export class ObolBuy extends HTMLElement {
       this.state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null) };
       this.update();
       fire(this, 'obol:paid', paid.detail satisfies PaidDetail);
+      ctx.quotes.refresh(); // the purchase may have approved the site: conversions may be told now
     } catch (e) {
       this.fail(toErrorJson(e));
     }

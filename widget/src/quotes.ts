@@ -14,8 +14,10 @@ export type Conversion = { kind: 'none' } | { kind: 'converted'; text: string } 
 /**
  * 'valid' and 'refreshed' tables give a number; 'expired' and 'unavailable' mean the wallet could
  * not get a fresh table, so the widget says the conversion is out of date instead of showing a
- * stale number; 'missing' (no table at all, e.g. no account yet) shows nothing. A converted price
- * in the price's own currency adds nothing and is not shown either.
+ * stale number; 'missing' (no table at all, e.g. no account yet) shows nothing, and so does
+ * 'withheld' (the shopper has not approved this site: the wallet tells it no currency and no
+ * rates, so the button shows the merchant's price, and the wallet's window the converted one). A
+ * converted price in the price's own currency adds nothing and is not shown either.
  */
 export function conversionFor(price: string, q: QuoteAnswer | null): Conversion {
   if (!q) return { kind: 'none' };
@@ -35,8 +37,24 @@ export class QuoteBook {
   private readonly cache = new Map<string, Promise<QuoteAnswer | null>>();
   private queue: Array<{ price: string; resolve(q: QuoteAnswer | null): void }> = [];
   private scheduled = false;
+  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly bridge: Pick<WalletBridge, 'request'>) {}
+
+  /** Called back when the quotes may have changed (`refresh`): elements ask again. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * After a purchase the shopper may have approved this site, and the wallet may now tell it the
+   * conversions it withheld: forget the answers and let the elements ask again.
+   */
+  refresh(): void {
+    this.cache.clear();
+    for (const listener of [...this.listeners]) listener();
+  }
 
   get(price: string): Promise<QuoteAnswer | null> {
     let p = this.cache.get(price);
@@ -64,6 +82,8 @@ export class QuoteBook {
       for (const { price, resolve } of part) {
         // Matched by the price itself, so a wallet that answers in another order cannot swap them.
         const q = answer.quotes.find((a) => a.price === price);
+        // A withheld answer is not kept: after an approval the same price is asked again.
+        if (answer.tableStatus === 'withheld') this.cache.delete(price);
         resolve({ tableStatus: answer.tableStatus, converted: q?.converted });
       }
     } catch {

@@ -54,6 +54,8 @@ describe('conversion shown next to a price', () => {
     expect(conversionFor('EUR:0.03', { tableStatus: 'expired', converted: 'SEK:0.34' })).toEqual({ kind: 'stale' });
     expect(conversionFor('EUR:0.03', { tableStatus: 'unavailable' })).toEqual({ kind: 'stale' });
     expect(conversionFor('EUR:0.03', { tableStatus: 'missing' })).toEqual({ kind: 'none' });
+    // Not approved by the shopper yet: the wallet tells the site no rates, the merchant's price stands alone.
+    expect(conversionFor('EUR:0.03', { tableStatus: 'withheld' })).toEqual({ kind: 'none' });
     expect(conversionFor('EUR:0.03', { tableStatus: 'valid', converted: 'EUR:0.03' })).toEqual({ kind: 'none' });
     expect(conversionFor('EUR:0.03', { tableStatus: 'valid', converted: '<b>9</b>' })).toEqual({ kind: 'none' });
     expect(conversionFor('EUR:0.03', null)).toEqual({ kind: 'none' });
@@ -72,6 +74,28 @@ describe('conversion shown next to a price', () => {
     expect(a).toEqual({ tableStatus: 'valid', converted: 'SEK:0.039' });
     expect(b).toEqual({ tableStatus: 'valid', converted: 'SEK:0.059' });
     expect(c).toEqual(a);
+  });
+
+  it('keeps no withheld answer, and asks again for every price after refresh()', async () => {
+    let status = 'withheld';
+    let asked = 0;
+    const book = new QuoteBook({
+      request: (async (_m: string, p: { prices: string[] }) => {
+        asked++;
+        return { tableStatus: status, quotes: p.prices.map((price) => ({ price, ...(status === 'valid' ? { converted: 'SEK:0.34' } : {}) })) };
+      }) as never,
+    });
+    let told = 0;
+    book.subscribe(() => told++);
+    expect(await book.get('EUR:0.03')).toEqual({ tableStatus: 'withheld', converted: undefined });
+    status = 'valid';
+    expect(await book.get('EUR:0.03')).toEqual({ tableStatus: 'valid', converted: 'SEK:0.34' }); // asked again
+    expect(await book.get('EUR:0.03')).toEqual({ tableStatus: 'valid', converted: 'SEK:0.34' }); // kept
+    expect(asked).toBe(2);
+    book.refresh();
+    expect(told).toBe(1);
+    await book.get('EUR:0.03');
+    expect(asked).toBe(3);
   });
 
   it('shows no conversion when the wallet cannot quote, and asks again later', async () => {

@@ -96,6 +96,28 @@ describe('<obol-buy>', () => {
     expect(shadow(el).textContent).not.toContain('0.80');
   });
 
+  it('shows the merchant’s price only while the wallet withholds rates, and asks again after a purchase', async () => {
+    let approved = false;
+    bridge.handler = async (method, params) => {
+      if (method === 'obol_quote') {
+        const prices = params.prices as string[];
+        return approved ? { tableStatus: 'valid', quotes: prices.map((price) => ({ price, converted: 'SEK:0.34' })) } : { tableStatus: 'withheld', quotes: prices.map((price) => ({ price })) };
+      }
+      approved = true; // the wallet approves the site once this confirmed purchase succeeded
+      return paidResult(String(params.productId), 'The whole article.');
+    };
+    page('<obol-buy product="a" price="0.03" currency="EUR"></obol-buy><obol-buy product="b" price="0.03" currency="EUR"></obol-buy>');
+    bridge.set({ kind: 'found', wallet: WALLET });
+    await tick();
+    const [a, b] = [...document.querySelectorAll('obol-buy')] as Element[];
+    expect(shadow(b!).textContent).not.toContain('SEK');
+    expect(button(b!).textContent).toBe('Buy b for 0.03 EUR');
+    button(a!).click();
+    await tick();
+    await tick();
+    expect(shadow(b!).querySelector('.converted [aria-hidden="true"]')?.textContent).toBe('≈ 0.34 SEK');
+  });
+
   it('pays on click: obol_pay with the wire price and the absolute merchant, then obol:paid and the paywall opens', async () => {
     page(`<obol-buy product="why-micropayments" price="0.03" currency="EUR" description="Article" for="pw"></obol-buy>
           <obol-paywall id="pw"><p class="teaser">Buy to read.</p></obol-paywall>`);

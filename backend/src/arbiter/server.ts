@@ -2,6 +2,7 @@ import { ArbiterPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installErrorHandler } from '../http/errors.ts';
+import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import type { Arbiter } from './arbiter.ts';
 import { formatReport } from './report.ts';
 
@@ -15,9 +16,14 @@ export interface ArbiterServer {
  * The arbiter's HTTP endpoint: `POST /v1/judge` with an evidence bundle answers
  * `{ report, text }` (the report as data, and in plain words); bad evidence is a catalogue error.
  */
-export async function startArbiterServer(arbiter: Arbiter, opts: { port?: number; host?: string; logger?: boolean } = {}): Promise<ArbiterServer> {
+export async function startArbiterServer(
+  arbiter: Arbiter,
+  opts: { port?: number; host?: string; logger?: boolean; limits?: ServerLimits } = {},
+): Promise<ArbiterServer> {
   // The evidence carries the encrypted product: up to its largest size, plus certificates and messages.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_CIPHERTEXT_B64 + 256 * 1024 });
+  const app = Fastify(
+    obolServerOptions({ logger: opts.logger ?? false, bodyLimit: MAX_CIPHERTEXT_B64 + 256 * 1024, ...(opts.limits ? { limits: opts.limits } : {}) }),
+  );
   installErrorHandler(app);
   app.get(ArbiterPaths.health, async () => ({ ok: true, arbiter: arbiter.key.kid }));
   app.post(ArbiterPaths.judge, async (request) => {

@@ -1,5 +1,7 @@
 import { ObolError, type ErrorName, errorName } from '@obol/protocol/errors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sqlState } from '../store/db.ts';
+import { installInputGuards } from './inputGuards.ts';
 
 /**
  * How every Obol HTTP server (operator, merchant module, arbiter) answers an error: the status
@@ -64,10 +66,38 @@ function internal(): ObolError {
   return new ObolError('INTERNAL', 'the server could not handle this request');
 }
 
-/** The error and not-found handlers of an Obol server (or of one encapsulated plugin). */
+/**
+ * Database refusals that a request's own contents caused, as a safety net behind the checks that
+ * should have caught them first (so the request gets a 4xx with its code, and the log says which
+ * check is missing): a duplicate of something unique, a number out of range, text the database
+ * cannot store or parse.
+ */
+function fromDatabase(err: unknown): ObolError | undefined {
+  switch (sqlState(err)) {
+    case '23505':
+      return new ObolError('CONFLICT', 'that already exists');
+    case '22003':
+      return new ObolError('INVALID_AMOUNT', 'a number is out of the range that can be stored');
+    case '22P05':
+    case '22021':
+    case '22P02':
+    case '22001':
+      return new ObolError('MALFORMED', 'the request contains text that cannot be stored');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The error and not-found handlers of an Obol server (or of one encapsulated plugin), and the
+ * input guards at its edge (inputGuards.ts).
+ */
 export function installErrorHandler(app: FastifyInstance): void {
+  installInputGuards(app);
   app.setErrorHandler((err: FastifyError | ObolError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, error } = toHttpError(err);
+    const fromDb = fromDatabase(err);
+    if (fromDb) request.log.warn({ err }, 'the database refused input a check should have refused first');
+    const { status, error } = toHttpError(fromDb ?? err);
     if (status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(status).send({ error: error.toJSON() });
   });
@@ -75,6 +105,23 @@ export function installErrorHandler(app: FastifyInstance): void {
     const e = new ObolError('UNSUPPORTED_METHOD', `no route ${request.method} ${request.url.split('?')[0]}`);
     void reply.status(404).send({ error: e.toJSON() });
   });
+}
+
+/**
+ * 4xx answers that can change on a later try: a key or peer not known yet (the other side could
+ * not load our certificate just then), a certificate not valid yet (clocks), a message another
+ * copy of which is being handled (CONFLICT).
+ */
+const MAY_CHANGE: ReadonlySet<ErrorName> = new Set(['UNKNOWN_KEY', 'UNKNOWN_OPERATOR', 'CERT_NOT_YET_VALID', 'CONFLICT']);
+
+/**
+ * A peer's answer that sending the same message again cannot change: a 4xx catalogue error. No
+ * answer (UNAVAILABLE, TIMEOUT), a 5xx, or a 4xx that may change is not final: retry it.
+ */
+export function isFinalRefusal(e: unknown): e is ObolError {
+  if (!(e instanceof ObolError)) return false;
+  const status = httpStatusOf(e);
+  return status >= 400 && status < 500 && !MAY_CHANGE.has(e.name);
 }
 
 /** Turn an error body received from a peer into an ObolError (unknown codes become INTERNAL). */

@@ -54,6 +54,7 @@ import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchase
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
+import { backoffDelay } from '../billing/dispatcher.ts';
 import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -125,7 +126,7 @@ export interface SweepResult {
   closed: string[];
   /** Transactions whose record the acquirer acknowledged during this sweep. */
   reported: string[];
-  /** Transactions whose record could not be delivered this time (tried again later). */
+  /** Transactions whose timer close or record delivery failed this time (each tried again later, on its own). */
   failed: string[];
 }
 
@@ -204,6 +205,8 @@ const MAX_CACHED_KEYS = 10_000;
 /** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
 const BACKOFF_MAX_MS = 300_000;
 const SWEEP_BATCH = 500;
+/** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
+const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
 /** A list salt is 16 to 48 random bytes (the wallet picks it per transaction). */
 const SALT_MIN_BYTES = 16;
 const SALT_MAX_BYTES = 48;
@@ -564,17 +567,33 @@ export class MerchantAgent {
   async sweep(): Promise<SweepResult> {
     const now = this.clock.now();
     const result: SweepResult = { closed: [], reported: [], failed: [] };
-    const expiredRows = await this.db.query<{ transaction_id: string }>(
-      `SELECT transaction_id FROM merchant_sessions WHERE state = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT ${SWEEP_BATCH}`,
+    // Each expired session is closed on its own: one that fails is logged, pushed back by a
+    // back-off, and the others go on (a failure at the head of the order must not hold up the rest).
+    const expiredRows = await this.db.query<{ transaction_id: string; close_attempts: number }>(
+      `SELECT transaction_id, close_attempts FROM merchant_sessions WHERE state = 'open' AND expires_at <= $1 AND close_next_at <= $1
+        ORDER BY expires_at LIMIT ${SWEEP_BATCH}`,
       [now],
     );
-    for (const { transaction_id } of expiredRows) {
-      const closed = await this.db.transaction(async (tx) => {
-        const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transaction_id]);
-        if (s?.state !== 'open' || Number(s.expires_at) > now) return false;
-        await this.closeInTx(tx, s, 'timer', now);
-        return true;
-      }, PER_SESSION);
+    for (const { transaction_id, close_attempts } of expiredRows) {
+      let closed: boolean;
+      try {
+        closed = await this.db.transaction(async (tx) => {
+          const [s] = await tx.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1 FOR UPDATE`, [transaction_id]);
+          if (s?.state !== 'open' || Number(s.expires_at) > now) return false;
+          await this.closeInTx(tx, s, 'timer', now);
+          return true;
+        }, PER_SESSION);
+      } catch (e) {
+        const attempts = Number(close_attempts) + 1;
+        const message = e instanceof Error ? e.message : String(e);
+        await this.db.query(
+          `UPDATE merchant_sessions SET close_attempts = $2, close_next_at = $3, close_error = $4 WHERE transaction_id = $1 AND state = 'open'`,
+          [transaction_id, attempts, now + backoffDelay(attempts, SWEEP_BACKOFF), message.slice(0, 500)],
+        );
+        this.log.error({ transactionId: transaction_id, attempts, error: message }, 'trading session not closed at its timer; will retry');
+        result.failed.push(transaction_id);
+        continue;
+      }
       if (closed) {
         this.sessionKeys.delete(transaction_id);
         result.closed.push(transaction_id);

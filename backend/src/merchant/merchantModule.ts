@@ -10,14 +10,14 @@
  * `{ error: { code, name, message } }`) and its not-found handler apply to its own routes only,
  * never to the shop's.
  */
-import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
 import { installErrorHandler } from '../http/errors.ts';
+import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
-import { fromBase64Url, sha256, utf8 } from '@obol/protocol/webcrypto';
+import { fromBase64Url } from '@obol/protocol/webcrypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
@@ -77,7 +77,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));
   app.get<{ Params: { productId: string } }>(MerchantModulePaths.product, async (request) => agent.description(request.params.productId));
 
-  const adminToken = opts.adminToken ? await sha256(utf8.encode(opts.adminToken)) : undefined;
+  const adminToken = opts.adminToken;
   // A session is shown to its wallet (a read signed with the session key) or to the shop's
   // administration (its bearer token), to no one else: pseudonym, deposit and spending are not public.
   app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => {
@@ -106,12 +106,10 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   if (ownAgent) app.addHook('onClose', async () => agent.close());
 };
 
-/** The bearer token of the shop's administration, compared in constant time (as hashes). */
-async function requireShopAdmin(expected: Uint8Array | undefined, authorization: string | undefined): Promise<void> {
+/** The bearer token of the shop's administration, compared in constant time. */
+async function requireShopAdmin(expected: string | undefined, authorization: string | undefined): Promise<void> {
   if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
-  const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-  const ok = given !== undefined && timingSafeEqual(await sha256(utf8.encode(given)), expected);
-  if (!ok) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
+  if (!bearerMatches(authorization, expected)) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
 }
 
 /** The session timer: one sweep at a time, never keeping the process alive on its own. */

@@ -6,6 +6,7 @@ import {
   RegisterCustomerRequest,
   type TransactionStatus,
 } from '@obol/protocol/api';
+import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
 import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
@@ -24,6 +25,7 @@ import { randomId } from '@obol/protocol/webcrypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
 import { getJson, postJson } from '../http/client.ts';
+import { isUniqueViolation } from '../store/db.ts';
 import { type OperatorContext, accounts } from './context.ts';
 import {
   customerBalance,
@@ -33,7 +35,7 @@ import {
   newChallenge,
   registerCustomer,
 } from './customers.ts';
-import { once } from './handledMessages.ts';
+import { digestOf, once, storeAnswer } from './handledMessages.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -202,6 +204,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
   const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid));
   const b = msg.body;
   const customerId = msg.kid;
+  const digest = await digestOf(msg);
   return once(ctx.db, b.msgId, msg.type, msg, ctx.clock, async () => {
     const now = ctx.clock.now();
     // Authenticate: the logon session must be this customer's and still running.
@@ -237,48 +240,50 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
     const handle = newTradeHandle();
 
     // Reserve atomically against balance and credit limit: what makes double spending impossible.
-    const transactionId = await ctx.db.transaction(
-      async (tx) => {
-        const [seq] = await tx.query<{ next_tx: bigint }>(
-          'UPDATE sessions SET next_tx = next_tx + 1 WHERE id = $1 RETURNING next_tx',
-          [b.sessionId],
-        );
-        const transactionId = `${b.sessionId}.${seq!.next_tx}`;
-        await ctx.ledger.openAccountIn(tx, { id: accounts.held(transactionId), kind: 'held_deposit', currency: deposit.currency });
-        await ctx.ledger.transferIn(
-          tx,
-          `reserve:${transactionId}`,
-          'reserve',
-          [
-            { account: accounts.customer(customerId), amount: { currency: deposit.currency, value: -deposit.value } },
-            { account: accounts.held(transactionId), amount: deposit },
-          ],
-          { transactionId },
-        );
-        await tx.query(
-          `INSERT INTO am_transactions (id, initiate_msg_id, session_id, customer_id, merchant_id, merchant_operator,
-             pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at, trade_handle)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14)`,
-          [
-            transactionId,
-            b.msgId,
-            b.sessionId,
-            customerId,
-            b.merchantId,
-            peer.operatorId,
-            pseudonym,
-            b.sessionPublicKey,
-            formatAmount(deposit),
-            formatAmount(depositMerchant),
-            rateToString(rate),
-            expiresAt,
-            now,
-            handle,
-          ],
-        );
-        return transactionId;
-      },
-      { isolation: 'read committed' },
+    const transactionId = await reserveOnce(b.msgId, () =>
+      ctx.db.transaction(
+        async (tx) => {
+          const [seq] = await tx.query<{ next_tx: bigint }>(
+            'UPDATE sessions SET next_tx = next_tx + 1 WHERE id = $1 RETURNING next_tx',
+            [b.sessionId],
+          );
+          const transactionId = `${b.sessionId}.${seq!.next_tx}`;
+          await ctx.ledger.openAccountIn(tx, { id: accounts.held(transactionId), kind: 'held_deposit', currency: deposit.currency });
+          await ctx.ledger.transferIn(
+            tx,
+            `reserve:${transactionId}`,
+            'reserve',
+            [
+              { account: accounts.customer(customerId), amount: { currency: deposit.currency, value: -deposit.value } },
+              { account: accounts.held(transactionId), amount: deposit },
+            ],
+            { transactionId },
+          );
+          await tx.query(
+            `INSERT INTO am_transactions (id, initiate_msg_id, session_id, customer_id, merchant_id, merchant_operator,
+               pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at, trade_handle)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14)`,
+            [
+              transactionId,
+              b.msgId,
+              b.sessionId,
+              customerId,
+              b.merchantId,
+              peer.operatorId,
+              pseudonym,
+              b.sessionPublicKey,
+              formatAmount(deposit),
+              formatAmount(depositMerchant),
+              rateToString(rate),
+              expiresAt,
+              now,
+              handle,
+            ],
+          );
+          return transactionId;
+        },
+        { isolation: 'read committed' },
+      ),
     );
 
     try {
@@ -321,8 +326,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
       if (merchant.merchantId !== b.merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the acquirer vouched for another merchant');
       const forWallet = await reissue(merchantCert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
-      await ctx.db.query(`UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending'`, [transactionId]);
-      return signMessage(
+      const answer = await signMessage(
         'am.ack',
         {
           msgId: randomId(),
@@ -339,11 +343,41 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
         },
         ctx.identity.key.signer,
       );
+      // Open and remember the answer in one commit: a crash after this still gives a resend the
+      // same acknowledgement, and a crash before it leaves a pending row the stalled-initiation
+      // timer releases (after which a resend is a clean retry).
+      const opened = await ctx.db.transaction(
+        async (tx) => {
+          const [row] = await tx.query(`UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending' RETURNING id`, [
+            transactionId,
+          ]);
+          if (!row) return false;
+          await storeAnswer(tx, b.msgId, msg.type, digest, { ok: answer }, ctx.clock.now());
+          return true;
+        },
+        { isolation: 'read committed' },
+      );
+      if (!opened) throw new ObolError('TIMEOUT', 'the initiation took too long and its deposit was released; send it again');
+      return answer;
     } catch (e) {
       await failInitiation(ctx, transactionId);
       throw e;
     }
   });
+}
+
+/**
+ * Only one live attempt per message id (a unique index over rows not failed): a second copy of a
+ * message whose first copy is still being handled is told to send it again, and gets the stored
+ * answer then; never a constraint error.
+ */
+async function reserveOnce<T>(msgId: string, reserve: () => Promise<T>): Promise<T> {
+  try {
+    return await reserve();
+  } catch (e) {
+    if (!isUniqueViolation(e, 'am_transactions_initiate_msg_id_live')) throw e;
+    throw new ObolError('UNAVAILABLE', `initiation ${msgId} is being handled; send it again shortly for its answer`);
+  }
 }
 
 /** The deposit goes back when the session could not be opened. */
@@ -370,8 +404,17 @@ export async function releaseStalledInitiations(ctx: OperatorContext, olderThanM
   const rows = await ctx.db.query<{ id: string }>(`SELECT id FROM am_transactions WHERE state = 'pending' AND created_at < $1`, [
     ctx.clock.now() - olderThanMs,
   ]);
-  for (const r of rows) await failInitiation(ctx, r.id);
-  return rows.length;
+  // Each on its own: one that cannot be released (logged with its id) holds up no other.
+  let released = 0;
+  for (const r of rows) {
+    try {
+      await failInitiation(ctx, r.id);
+      released++;
+    } catch (err) {
+      ctx.log.error({ transactionId: r.id, err }, 'releasing a stalled initiation failed; will retry');
+    }
+  }
+  return released;
 }
 
 // ── FIG 3 step 8: the customer's record, forwarded to the acquirer ─────────────────────────────
@@ -453,7 +496,7 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   const withdrawal = await signMessage(
     'am.withdrawal',
     {
-      recordId: withdrawalId(transactionId),
+      recordId: withdrawalRecordId(transactionId),
       operatorId: ctx.config.operatorId,
       customerId: row.customer_id,
       transactionId,
@@ -505,10 +548,6 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
     { isolation: 'read committed' },
   );
   return { transactionId: c.transactionId, state: 'cleared' };
-}
-
-function withdrawalId(transactionId: string): string {
-  return `w-${transactionId.replace(/\./g, '_')}`.slice(0, 64).padEnd(16, '0');
 }
 
 

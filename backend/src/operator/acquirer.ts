@@ -1,4 +1,5 @@
 import { OperatorPaths, type RecordResponse } from '@obol/protocol/api';
+import { depositRecordId } from '@obol/protocol/billingIds';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
@@ -10,7 +11,9 @@ import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
+import { backoffDelay } from '../billing/dispatcher.ts';
 import { postJson } from '../http/client.ts';
+import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
@@ -140,6 +143,8 @@ interface AcqTransactionRow {
   merchant_record: Signed<'merchant.record'> | null;
   clearing: Signed<'acquirer.clearing'> | null;
   clearing_sent: boolean;
+  clearing_attempts: number;
+  clearing_refusal: ReturnType<ObolError['toJSON']> | null;
 }
 
 async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
@@ -200,12 +205,22 @@ async function openDeposit(
       );
       // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
       // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key).
-      await tx.query(
+      const [inserted] = await tx.query(
         `INSERT INTO acq_transactions (id, customer_operator, merchant_id, pseudonym, session_public_key, deposit, expires_at,
            deadline_at, state, created_at, k1)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)
+         ON CONFLICT (id) DO NOTHING RETURNING id`,
         [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, b.k1],
       );
+      if (!inserted) {
+        // Another copy of this initiation came first (the ledger legs above were a no-op replay).
+        const [existing] = await tx.query<{ state: string }>('SELECT state FROM acq_transactions WHERE id = $1', [b.transactionId]);
+        if (existing?.state === 'failed') {
+          // Final: the account manager has given this transaction up and opens a new one.
+          throw new ObolError('SESSION_CLOSED', `transaction ${b.transactionId} could not be opened and was undone`);
+        }
+        throw new ObolError('UNAVAILABLE', `transaction ${b.transactionId} is being opened; send it again shortly for its answer`);
+      }
     },
     { isolation: 'read committed' },
   );
@@ -325,7 +340,7 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
   const depositRecord = await signMessage(
     'am.deposit',
     {
-      recordId: `d-${transactionId.replace(/\./g, '_')}`.padEnd(16, '0'),
+      recordId: depositRecordId(transactionId),
       operatorId: ctx.config.operatorId,
       merchantId: row.merchant_id,
       transactionId,
@@ -359,27 +374,117 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
   return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
 }
 
-async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promise<void> {
-  if (row.clearing_sent || !row.clearing) return;
+/** Back-off of the FIG 3 timers' retries: 10 s after the first failure, doubling, at most 1 h. */
+export const SETTLEMENT_BACKOFF = { baseMs: 10_000, factor: 2, capMs: 3_600_000 } as const;
+
+/**
+ * Deliver the clearing information to the customer's account manager (FIG 3 step 10 → 11). An
+ * answer that says it will never be accepted (a final refusal, e.g. SESSION_CLOSED: that operator
+ * never opened the transaction) ends the retries and is kept with the transaction; no answer, or
+ * an answer that can change, is retried by `settleDeadlines` with back-off.
+ */
+async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promise<'sent' | 'refused' | 'retry'> {
+  if (row.clearing_sent) return 'sent';
+  if (row.clearing_refusal) return 'refused';
+  if (!row.clearing) return 'retry';
+  let answered = false;
   try {
     const peer = await ctx.peers.get(row.customer_operator);
+    answered = true;
     await postJson(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
-    await ctx.db.query('UPDATE acq_transactions SET clearing_sent = true WHERE id = $1', [row.id]);
-  } catch {
-    // The customer's operator is unreachable now: settleDeadlines() retries.
+  } catch (e) {
+    // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
+    if (answered && isFinalRefusal(e)) {
+      await ctx.db.query(`UPDATE acq_transactions SET clearing_refusal = $2::text::jsonb, clearing_next_at = NULL WHERE id = $1`, [
+        row.id,
+        JSON.stringify(e.toJSON()),
+      ]);
+      ctx.log.error(
+        { transactionId: row.id, customerOperator: row.customer_operator, refusal: e.toJSON() },
+        'the customer operator refused the clearing information for good; not sending it again',
+      );
+      return 'refused';
+    }
+    const attempts = Number(row.clearing_attempts ?? 0) + 1;
+    const next = ctx.clock.now() + backoffDelay(attempts, SETTLEMENT_BACKOFF);
+    const reason = errorText(e);
+    await ctx.db.query('UPDATE acq_transactions SET clearing_attempts = $2, clearing_next_at = $3, clearing_error = $4 WHERE id = $1', [
+      row.id,
+      attempts,
+      next,
+      reason,
+    ]);
+    ctx.log.warn({ transactionId: row.id, customerOperator: row.customer_operator, attempts, retryAt: next, error: reason }, 'clearing information not delivered; will retry');
+    return 'retry';
   }
+  await ctx.db.query('UPDATE acq_transactions SET clearing_sent = true, clearing_next_at = NULL, clearing_error = NULL WHERE id = $1', [row.id]);
+  return 'sent';
+}
+
+function errorText(e: unknown): string {
+  return (e instanceof ObolError ? `${e.name}: ${e.message}` : e instanceof Error ? e.message : String(e)).slice(0, 500);
 }
 
 /**
  * The timers of FIG 3: settles every transaction whose reporting deadline has passed, and
  * re-sends clearing information not yet delivered. Run on an interval by the server, or by the
  * operator's CLI and the tests (with a moved clock).
+ *
+ * Each transaction succeeds or fails on its own: a failure is logged with its id, recorded on its
+ * row (attempts, next try, error — in the database, which several processes share) and retried
+ * after a back-off; the others go on.
  */
-export async function settleDeadlines(ctx: OperatorContext): Promise<{ settled: number; resent: number }> {
+export async function settleDeadlines(
+  ctx: OperatorContext,
+): Promise<{ settled: number; failed: number; resent: number; refused: number }> {
   const now = ctx.clock.now();
-  const due = await ctx.db.query<{ id: string }>(`SELECT id FROM acq_transactions WHERE state = 'open' AND deadline_at <= $1`, [now]);
-  for (const r of due) await tryClear(ctx, r.id);
-  const unsent = await ctx.db.query<AcqTransactionRow>(`SELECT * FROM acq_transactions WHERE state = 'cleared' AND clearing_sent = false`);
-  for (const r of unsent) await sendClearing(ctx, r);
-  return { settled: due.length, resent: unsent.length };
+  const due = await ctx.db.query<{ id: string; settle_attempts: number }>(
+    `SELECT id, settle_attempts FROM acq_transactions
+      WHERE state = 'open' AND deadline_at <= $1 AND (settle_next_at IS NULL OR settle_next_at <= $1)
+      ORDER BY deadline_at, id`,
+    [now],
+  );
+  let settled = 0;
+  let failed = 0;
+  for (const r of due) {
+    try {
+      await tryClear(ctx, r.id);
+      settled++;
+    } catch (e) {
+      failed++;
+      await recordSettleFailure(ctx, r.id, Number(r.settle_attempts) + 1, e).catch((dbError: unknown) =>
+        ctx.log.error({ transactionId: r.id, err: dbError }, 'could not record a failed settlement'),
+      );
+    }
+  }
+  const unsent = await ctx.db.query<AcqTransactionRow>(
+    `SELECT * FROM acq_transactions
+      WHERE state = 'cleared' AND clearing_sent = false AND clearing_refusal IS NULL AND (clearing_next_at IS NULL OR clearing_next_at <= $1)
+      ORDER BY id`,
+    [now],
+  );
+  let resent = 0;
+  let refused = 0;
+  for (const r of unsent) {
+    try {
+      const outcome = await sendClearing(ctx, r);
+      if (outcome === 'sent') resent++;
+      if (outcome === 'refused') refused++;
+    } catch (e) {
+      ctx.log.error({ transactionId: r.id, err: e }, 'could not record a clearing delivery');
+    }
+  }
+  return { settled, failed, resent, refused };
+}
+
+async function recordSettleFailure(ctx: OperatorContext, transactionId: string, attempts: number, e: unknown): Promise<void> {
+  const next = ctx.clock.now() + backoffDelay(attempts, SETTLEMENT_BACKOFF);
+  const reason = errorText(e);
+  await ctx.db.query('UPDATE acq_transactions SET settle_attempts = $2, settle_next_at = $3, settle_error = $4 WHERE id = $1', [
+    transactionId,
+    attempts,
+    next,
+    reason,
+  ]);
+  ctx.log.error({ transactionId, attempts, retryAt: next, err: e }, 'settling a transaction at its deadline failed; will retry');
 }

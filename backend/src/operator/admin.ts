@@ -15,6 +15,7 @@ import { fund, releaseStalledInitiations } from './accountManager.ts';
 import { settleDeadlines } from './acquirer.ts';
 import { type OperatorContext, accounts, requireAdmin } from './context.ts';
 import { findCustomer } from './customers.ts';
+import { isUniqueViolation } from '../store/db.ts';
 
 /** The operator's own administration: merchants, funding, limits, balances, audit, positions. */
 export const admin: FastifyPluginAsync = async (app) => {
@@ -69,6 +70,9 @@ export async function registerMerchant(ctx: OperatorContext, req: { merchantId: 
   );
   await ctx.db.transaction(
     async (tx) => {
+      // A key is one merchant's: another merchant's key would let either sign as the other.
+      const [holder] = await tx.query<{ id: string }>('SELECT id FROM merchants WHERE key_id = $1 AND id <> $2', [keyId, req.merchantId]);
+      if (holder) throw new ObolError('CONFLICT', 'that public key is already registered for another merchant');
       // Registering again (a restarted shop) replaces the key, origins and URL.
       await tx.query(
         `INSERT INTO merchants (id, public_key, key_id, origins, url, name, cert, created_at)
@@ -76,7 +80,11 @@ export async function registerMerchant(ctx: OperatorContext, req: { merchantId: 
          ON CONFLICT (id) DO UPDATE SET public_key = EXCLUDED.public_key, key_id = EXCLUDED.key_id, origins = EXCLUDED.origins,
            url = EXCLUDED.url, name = EXCLUDED.name, cert = EXCLUDED.cert`,
         [req.merchantId, req.publicKey, keyId, JSON.stringify(req.origins), req.url.replace(/\/$/, ''), req.name ?? req.merchantId, cert, now],
-      );
+      ).catch((e: unknown) => {
+        // Two registrations racing for one key: the loser is told the same.
+        if (isUniqueViolation(e, 'merchants_key_id_key')) throw new ObolError('CONFLICT', 'that public key is already registered for another merchant');
+        throw e;
+      });
       await ctx.ledger.openAccountIn(tx, { id: accounts.merchant(req.merchantId), kind: 'merchant', currency: ctx.config.currency });
     },
     { isolation: 'read committed' },

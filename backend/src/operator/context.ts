@@ -1,5 +1,6 @@
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
+import { bearerMatches } from '../http/secrets.ts';
 import type { KeyRing } from '@obol/protocol/keys';
 import type { Db } from '../store/db.ts';
 import type { Ledger } from '../store/ledger.ts';
@@ -25,7 +26,18 @@ export interface OperatorContext {
   billingSinks: string[];
   /** Time after a session's timer before a silent side is settled without its record. */
   clearingGraceMs: number;
+  /** The server's (pino) logger: timers log here what no request is there to answer for. */
+  log: OperatorLog;
 }
+
+/** The part of a pino logger the operator's timers use. */
+export interface OperatorLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLog: OperatorLog = { info() {}, warn() {}, error() {} };
 
 /** Ledger account names, one place so both roles and the CLI agree. */
 export const accounts = {
@@ -42,7 +54,7 @@ export const accounts = {
 } as const;
 
 export function requireAdmin(ctx: OperatorContext, authorization: string | undefined): void {
-  if (authorization !== `Bearer ${ctx.config.adminToken}`) {
+  if (!bearerMatches(authorization, ctx.config.adminToken)) {
     throw new ObolError('UNAUTHORIZED', 'this is an operator administration call: the admin token is required');
   }
 }

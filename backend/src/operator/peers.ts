@@ -28,25 +28,32 @@ export class PeerDirectory {
   private readonly peers = new Map<string, Peer>();
   private readonly byKid = new Map<string, Peer>();
   private readonly loading = new Map<string, Promise<Peer>>();
+  /**
+   * Operator id → URL. A Map, not an object: ids come from requests, and `__proto__` or
+   * `toString` must not find something every object has.
+   */
+  private readonly urls: Map<string, string>;
 
   constructor(
     private readonly self: OperatorIdentity,
-    private readonly urls: Record<string, string>,
+    urls: Record<string, string>,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.urls = new Map(Object.entries(urls));
+  }
 
   addPeerUrl(operatorId: string, url: string): void {
-    this.urls[operatorId] = url;
+    this.urls.set(operatorId, url);
   }
 
   knows(operatorId: string): boolean {
-    return operatorId in this.urls;
+    return this.urls.has(operatorId);
   }
 
   async get(operatorId: string): Promise<Peer> {
     const known = this.peers.get(operatorId);
     if (known && known.cert.notAfter.getTime() > this.clock.now()) return known;
-    const url = this.urls[operatorId];
+    const url = this.urls.get(operatorId);
     if (!url) throw new ObolError('UNKNOWN_OPERATOR', `operator ${operatorId} is not one of our peers`);
     let pending = this.loading.get(operatorId);
     if (!pending) {
@@ -60,7 +67,7 @@ export class PeerDirectory {
   async byKeyId(kid: string): Promise<Peer | undefined> {
     if (this.byKid.has(kid)) return this.byKid.get(kid);
     // Load every configured peer once, then look again.
-    await Promise.allSettled(Object.keys(this.urls).map((id) => this.get(id)));
+    await Promise.allSettled([...this.urls.keys()].map((id) => this.get(id)));
     return this.byKid.get(kid);
   }
 

@@ -7,6 +7,7 @@ import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { installErrorHandler } from '../http/errors.ts';
+import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
@@ -14,7 +15,7 @@ import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
 import { admin } from './admin.ts';
 import { type OperatorConfig, publicUrlOf } from './config.ts';
-import type { OperatorContext } from './context.ts';
+import { type OperatorContext, silentLog } from './context.ts';
 import { ExchangeTables } from './exchangeTables.ts';
 import type { OperatorIdentity } from './identity.ts';
 import { PeerDirectory } from './peers.ts';
@@ -42,6 +43,8 @@ export interface StartOperatorOptions {
    */
   logStream?: { write(line: string): void };
   sinks?: BillingSink[];
+  /** Time limits on slow clients (default: DEFAULT_LIMITS). */
+  limits?: ServerLimits;
 }
 
 /**
@@ -80,12 +83,12 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     keys: new KeyRing(),
     billingSinks: sinks.map((s) => s.name),
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
+    log: silentLog, // the server's logger, once it exists (below)
   };
 
-  const app = Fastify({
-    logger: opts.logStream ? { level: 'trace', stream: opts.logStream } : (opts.logger ?? process.env.OBOL_LOG === '1'),
-    bodyLimit: 1_048_576,
-  });
+  const logger = opts.logStream ? { level: 'trace', stream: opts.logStream } : (opts.logger ?? process.env.OBOL_LOG === '1');
+  const app = Fastify(obolServerOptions({ logger, bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }));
+  ctx.log = app.log;
   installErrorHandler(app);
   // Wallets call from an extension's service worker: every request is signed or carries a bearer
   // token, never a cookie, so any origin may call (CORS without credentials).

@@ -16,6 +16,7 @@
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { ObolError } from '@obol/protocol/errors';
 import pg from 'pg';
+import { makePrivateDir, restrictTree } from './privateFiles.ts';
 
 export type Isolation = 'serializable' | 'repeatable read' | 'read committed';
 
@@ -79,6 +80,20 @@ export function sqlState(e: unknown): string | undefined {
     if (typeof code === 'string') return code;
   }
   return undefined;
+}
+
+/** The constraint (or unique index) a database error names, if any. */
+export function constraintOf(e: unknown): string | undefined {
+  if (e && typeof e === 'object' && 'constraint' in e) {
+    const name = (e as { constraint: unknown }).constraint;
+    if (typeof name === 'string') return name;
+  }
+  return undefined;
+}
+
+/** A unique violation (23505), of `constraint` when one is named. */
+export function isUniqueViolation(e: unknown, constraint?: string): boolean {
+  return sqlState(e) === '23505' && (constraint === undefined || constraintOf(e) === constraint);
 }
 
 export function isRetryable(e: unknown): boolean {
@@ -202,6 +217,7 @@ class Queue {
 }
 
 async function openPglite(dataDir?: string): Promise<Db> {
+  if (dataDir) await makePrivateDir(dataDir);
   const db = new PGlite({
     ...(dataDir ? { dataDir } : {}),
     parsers: {
@@ -210,6 +226,7 @@ async function openPglite(dataDir?: string): Promise<Db> {
     },
   });
   await db.waitReady;
+  if (dataDir) await restrictTree(dataDir);
   // PGlite has one connection. Its own calls are already exclusive, but a transaction is many
   // calls; the queue makes every transaction run alone, start to end, and makes a plain query
   // wait for a transaction in progress rather than land inside it.
@@ -252,6 +269,7 @@ async function openPglite(dataDir?: string): Promise<Db> {
     },
     async close() {
       await queue.run(() => db.close());
+      if (dataDir) await restrictTree(dataDir);
     },
   };
 }

@@ -16,7 +16,7 @@
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import { type Amount, exponentOf, formatAmount } from '@obol/protocol/money';
-import type { Db, Queryable } from './db.ts';
+import { type Db, type Queryable, sqlState } from './db.ts';
 
 export const ACCOUNT_KINDS = ['customer', 'merchant', 'held_deposit', 'inter_operator', 'fx', 'funding'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
@@ -342,12 +342,21 @@ export class Ledger {
  */
 async function applyLeg(tx: Queryable, leg: Leg): Promise<void> {
   const { currency, value } = leg.amount;
-  const updated = await tx.query(
-    `UPDATE accounts SET balance = balance + $1
-     WHERE id = $2 AND currency = $3 AND (credit_limit IS NULL OR balance + $1 >= -credit_limit)
-     RETURNING balance`,
-    [value, leg.account, currency],
-  );
+  const updated = await tx
+    .query(
+      `UPDATE accounts SET balance = balance + $1
+       WHERE id = $2 AND currency = $3 AND (credit_limit IS NULL OR balance + $1 >= -credit_limit)
+       RETURNING balance`,
+      [value, leg.account, currency],
+    )
+    .catch((e: unknown) => {
+      // A balance is a 64-bit count of minor units; one that would leave that range is refused
+      // as an amount (the transaction rolls back), not reported as a crash.
+      if (sqlState(e) === '22003') {
+        throw new ObolError('INVALID_AMOUNT', `account ${leg.account} cannot hold a balance that large`);
+      }
+      throw e;
+    });
   if (updated.length > 0) return;
   const account = await mustGetAccount(tx, leg.account);
   if (account.currency !== currency) {

@@ -6,6 +6,7 @@ import { type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protoco
 import { checkSchema } from '@obol/protocol/messages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { postJson } from '../http/client.ts';
+import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type Catalogue, MerchantAgent, merchantModule } from '../merchant/merchantModule.ts';
 import { type Db, openDb } from '../store/db.ts';
 
@@ -31,6 +32,8 @@ export interface ShopOptions {
   /** Add the shop's own pages before it starts listening. */
   pages?: (app: FastifyInstance, agent: MerchantAgent) => Promise<void> | void;
   logger?: boolean;
+  /** Time limits on slow clients (default: DEFAULT_LIMITS). */
+  limits?: ServerLimits;
 }
 
 export interface Shop {
@@ -76,7 +79,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     db,
     clock: o.clock,
   });
-  const app = Fastify({ logger: o.logger ?? false });
+  const app = Fastify(obolServerOptions({ logger: o.logger ?? false, ...(o.limits ? { limits: o.limits } : {}) }));
   await app.register(merchantModule, {
     prefix: '/obol',
     agent,

@@ -1,6 +1,7 @@
 import type { BridgeResults } from '@obol/protocol/bridge';
 import type { ObolErrorJson } from '@obol/protocol/errors';
 import { type Amount, add, compare, formatAmount, max, parseAmount, zero } from '@obol/protocol/money';
+import { effectiveRules } from './consent.ts';
 import type { PromptKind, ReservationRecord, SiteRecord, WalletDb } from './db.ts';
 
 /**
@@ -11,18 +12,24 @@ import type { PromptKind, ReservationRecord, SiteRecord, WalletDb } from './db.t
  * for one (IndexedDB runs read-write transactions over the same stores one after the other).
  */
 
+/** `no-gesture`: the purchase would pass without a window, but the page had no fresh user gesture. */
 export type ReserveOutcome =
   | { ok: true }
-  | { ok: false; reason: PromptKind | 'blocked'; site?: SiteRecord; reserved: string };
+  | { ok: false; reason: PromptKind | 'blocked' | 'no-gesture'; site?: SiteRecord; reserved: string };
 
 function sum(currency: string, list: ReservationRecord[]): Amount {
   return list.reduce((acc, r) => add(acc, parseAmount(r.amount)), zero(currency));
 }
 
-/** Reserves `amount` at `origin` if the site is approved, not blocked, and the purchase fits. */
+/**
+ * Reserves `amount` at `origin` if the site is approved, not blocked, the purchase fits, and the
+ * page had a fresh user gesture for it (`gesture`: no purchase passes without the shopper's act,
+ * a gesture on the page or a click in the wallet's window). Rules still waiting on their purchase
+ * (`pending`) do not count yet.
+ */
 export async function tryReserve(
   db: WalletDb,
-  req: { paymentKey: string; origin: string; amount: string; now: number },
+  req: { paymentKey: string; origin: string; amount: string; now: number; gesture: boolean },
 ): Promise<ReserveOutcome> {
   const t = db.transaction(['sites', 'reservations', 'payments'], 'readwrite');
   const amount = parseAmount(req.amount);
@@ -33,13 +40,15 @@ export async function tryReserve(
     return { ok: true };
   }
   const held = sum(amount.currency, await reservations.index('byOrigin').getAll(req.origin));
-  const refuse = (reason: PromptKind | 'blocked'): ReserveOutcome =>
+  const rules = effectiveRules(site);
+  const refuse = (reason: Exclude<ReserveOutcome, { ok: true }>['reason']): ReserveOutcome =>
     site ? { ok: false, reason, site, reserved: formatAmount(held) } : { ok: false, reason, reserved: formatAmount(held) };
   let outcome: ReserveOutcome;
   if (site?.blocked) outcome = refuse('blocked');
-  else if (!site?.approved) outcome = refuse('first');
-  else if (compare(amount, parseAmount(site.autoPayLimit)) > 0) outcome = refuse('over-auto-pay');
-  else if (compare(add(add(parseAmount(site.spent), held), amount), parseAmount(site.budget)) > 0) outcome = refuse('over-budget');
+  else if (!site || !rules?.approved) outcome = refuse('first');
+  else if (compare(amount, parseAmount(rules.autoPayLimit)) > 0) outcome = refuse('over-auto-pay');
+  else if (compare(add(add(parseAmount(site.spent), held), amount), parseAmount(rules.budget)) > 0) outcome = refuse('over-budget');
+  else if (!req.gesture) outcome = refuse('no-gesture');
   else {
     await reservations.put({ paymentKey: req.paymentKey, origin: req.origin, amount: req.amount, createdAt: req.now });
     await markAuthorized(t.objectStore('payments'), req.paymentKey, req.now);
@@ -50,9 +59,11 @@ export async function tryReserve(
 }
 
 /**
- * The shopper accepted in the confirmation window: the site's rules are set and this purchase is
- * reserved, in one transaction. The budget is never left below what is spent and held plus this
- * purchase: accepting a purchase means accepting its price.
+ * The shopper accepted in the confirmation window: the site's new rules are written as `pending`
+ * on this purchase and this purchase is reserved, in one transaction. The rules count only once
+ * the purchase succeeds (`commit`); a failed purchase puts the site back (`release`). The budget
+ * is never left below what is spent and held plus this purchase: accepting a purchase means
+ * accepting its price.
  */
 export async function approveAndReserve(
   db: WalletDb,
@@ -67,6 +78,7 @@ export async function approveAndReserve(
   const already = await reservations.get(req.paymentKey);
   const spent = old ? parseAmount(old.spent) : zero(amount.currency);
   const needed = add(add(spent, held), already ? zero(amount.currency) : amount);
+  const before = effectiveRules(old);
   const site: SiteRecord = {
     origin: req.origin,
     approved: true,
@@ -74,6 +86,7 @@ export async function approveAndReserve(
     spent: formatAmount(spent),
     autoPayLimit: formatAmount(parseAmount(req.autoPayLimit)),
     blocked: false,
+    pending: { paymentKey: req.paymentKey, ...(before ? { before } : {}) },
     createdAt: old?.createdAt ?? req.now,
     updatedAt: req.now,
   };
@@ -112,7 +125,11 @@ export async function commit(
   const payment = await payments.get(req.paymentKey);
   if (held) {
     const site = await sites.get(held.origin);
-    if (site) await sites.put({ ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now });
+    if (site) {
+      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now };
+      // The purchase the shopper confirmed: its rules now count — only if it delivered.
+      await sites.put(site.pending?.paymentKey === req.paymentKey ? ('result' in req ? settled(charged) : reverted(charged)) : charged);
+    }
     await reservations.delete(req.paymentKey);
   }
   if (payment && payment.state !== 'done') {
@@ -125,10 +142,34 @@ export async function commit(
   await t.done;
 }
 
-/** The purchase did not happen: the reservation goes, the payment fails with `error`. Idempotent. */
+/** The confirmed purchase succeeded: its rules stand. */
+function settled(site: SiteRecord): SiteRecord {
+  const { pending: _pending, ...rest } = site;
+  return rest;
+}
+
+/** The confirmed purchase failed: the site goes back to the rules before the window (or to unapproved). */
+function reverted(site: SiteRecord): SiteRecord {
+  const { pending, ...rest } = site;
+  const before = pending?.before;
+  return before ? { ...rest, ...before } : { ...rest, approved: false };
+}
+
+/**
+ * The purchase did not happen: the reservation goes, the payment fails with `error`, and rules the
+ * shopper chose for it do not stand (an approval counts only for a purchase that succeeded).
+ * Idempotent.
+ */
 export async function release(db: WalletDb, req: { paymentKey: string; error: ObolErrorJson; now: number }): Promise<void> {
-  const t = db.transaction(['reservations', 'payments'], 'readwrite');
-  await t.objectStore('reservations').delete(req.paymentKey);
+  const t = db.transaction(['sites', 'reservations', 'payments'], 'readwrite');
+  const reservations = t.objectStore('reservations');
+  const held = await reservations.get(req.paymentKey);
+  if (held) {
+    const sites = t.objectStore('sites');
+    const site = await sites.get(held.origin);
+    if (site?.pending?.paymentKey === req.paymentKey) await sites.put({ ...reverted(site), updatedAt: req.now });
+  }
+  await reservations.delete(req.paymentKey);
   const payments = t.objectStore('payments');
   const payment = await payments.get(req.paymentKey);
   if (payment && payment.state !== 'done') await payments.put({ ...payment, state: 'failed', error: req.error, updatedAt: req.now });

@@ -24,8 +24,26 @@ export interface SiteRecord {
   blocked: boolean;
   /** The merchant id the certificate named when the shopper approved the site. */
   merchantId?: string;
+  /**
+   * Rules the shopper chose in a confirmation window whose purchase has not succeeded yet: they
+   * count only once it has (commit); if it fails, the site goes back to `before` (or to
+   * unapproved). Until then the site is treated by `before`.
+   */
+  pending?: { paymentKey: string; before?: { approved: boolean; budget: string; autoPayLimit: string } };
   createdAt: number;
   updatedAt: number;
+}
+
+/**
+ * What the shopper's answers mean for a site's windows, across tabs and reloads (consent.ts):
+ * a declined window stops further windows until `declinedUntil` or until lifted in the popup;
+ * `windows` are the times windows were opened lately (at most a few per minute).
+ */
+export interface ConsentRecord {
+  origin: string;
+  declinedUntil?: number;
+  declinedAt?: number;
+  windows: number[];
 }
 
 /** Budget held for a purchase in flight: counted against the budget until committed or released. */
@@ -82,6 +100,8 @@ export interface PromptRecord {
   merchantName: string;
   /** From the merchant certificate our operator re-issued (verified). */
   merchantId: string;
+  /** The product as the merchant signed it (checked before the window opened); bidi controls neutralised. */
+  signed?: { title: string; description: string };
   certifiedOrigins: string[];
   merchantOperatorId: string;
   productId: string;
@@ -144,17 +164,21 @@ export interface WalletSchema extends DBSchema {
   payments: { key: string; value: PaymentRecord; indexes: { byState: PaymentState; byReceipt: string } };
   prompts: { key: string; value: PromptRecord; indexes: { byStatus: PromptStatus; byWindow: number } };
   blocks: { key: [string, string]; value: BlockRecord };
+  consent: { key: string; value: ConsentRecord };
   activity: { key: number; value: ActivityRecord; indexes: { byTime: number } };
 }
 
 export type WalletDb = IDBPDatabase<WalletSchema>;
 
 export const DB_NAME = 'obol-wallet';
-export const DB_VERSION = 1;
+/** 1: the first stores; 2: `consent` (declines and window rate per site). */
+export const DB_VERSION = 2;
 
 export function openWalletDb(name = DB_NAME): Promise<WalletDb> {
   return openDB<WalletSchema>(name, DB_VERSION, {
-    upgrade(db) {
+    upgrade(db, oldVersion) {
+      if (oldVersion < 2) db.createObjectStore('consent', { keyPath: 'origin' });
+      if (oldVersion >= 1) return;
       db.createObjectStore('account');
       db.createObjectStore('login');
       db.createObjectStore('exchangeTable');

@@ -13,13 +13,17 @@ export interface Sender {
   frameId?: number;
 }
 
-export type Caller = { kind: 'extension' } | ({ kind: 'page' } & PageCaller);
+/** `opaque`: our content script in a document whose origin is opaque — no site, refused with OPAQUE_ORIGIN. */
+export type Caller = { kind: 'extension' } | ({ kind: 'page' } & PageCaller) | { kind: 'opaque' };
 
 /**
  * Who is calling, from what the browser says about the sender (never from the message):
  * - our own extension pages: sent by this extension from a URL under the extension's base URL;
  * - a web page: our content script (same extension id) in a tab, with the page's origin from
- *   `sender.origin` (or the sender's URL). Cross-origin iframes are their own origin.
+ *   `sender.origin` (or the sender's URL where the browser gives no `sender.origin`). Cross-origin
+ *   iframes are their own origin.
+ * - an opaque origin (`sender.origin` "null": a sandboxed frame, a data: or blob: document) is no
+ *   site, whatever URL it was loaded from: never charged as the site its URL names.
  * Anything else (another extension, a page without a tab) is nobody.
  */
 export function callerOf(sender: Sender, self: { id: string; baseUrl: string }): Caller | undefined {
@@ -27,7 +31,9 @@ export function callerOf(sender: Sender, self: { id: string; baseUrl: string }):
   const url = sender.url ?? '';
   if (url.startsWith(self.baseUrl)) return { kind: 'extension' };
   if (!sender.tab) return undefined;
-  const origin = sender.origin && sender.origin !== 'null' ? sender.origin : originOf(url);
+  if (sender.origin === 'null') return { kind: 'opaque' };
+  const origin = sender.origin ?? originOf(url);
+  if (origin === 'null' && /^(data|blob|about):/.test(url)) return { kind: 'opaque' };
   if (!origin || !/^https?:\/\//.test(origin)) return undefined;
   const caller: Caller = { kind: 'page', origin };
   const documentId = sender.documentId ?? (sender.tab.id !== undefined ? `tab:${sender.tab.id}:${sender.frameId ?? 0}:${url}` : undefined);
@@ -37,8 +43,7 @@ export function callerOf(sender: Sender, self: { id: string; baseUrl: string }):
 
 function originOf(url: string): string | undefined {
   try {
-    const o = new URL(url).origin;
-    return o === 'null' ? undefined : o;
+    return new URL(url).origin;
   } catch {
     return undefined;
   }
@@ -67,11 +72,14 @@ export async function route(wallet: Wallet, message: unknown, caller: Caller | u
   const m = message as Record<string, unknown>;
   try {
     if (m.type === BRIDGE_MESSAGE) {
+      if (caller.kind === 'opaque') throw new ObolError('OPAQUE_ORIGIN', 'this document has no origin of its own (a sandboxed frame, data: or blob:): it cannot use the wallet');
       if (caller.kind !== 'page') throw new ObolError('UNAUTHORIZED', 'bridge calls come from pages');
       if (typeof m.key !== 'string' || !KEY.test(m.key) || !isPublicRequest(m.request)) {
         throw new ObolError('MALFORMED', 'not a bridge request');
       }
-      return { result: await publicCall(wallet, { origin: caller.origin, ...(caller.documentId ? { documentId: caller.documentId } : {}) }, m.key, m.request) };
+      // The gesture flag is the content script's own field (the page's request is inside `request`).
+      const page: PageCaller = { origin: caller.origin, ...(caller.documentId ? { documentId: caller.documentId } : {}), gesture: m.gesture === true };
+      return { result: await publicCall(wallet, page, m.key, m.request) };
     }
     if (m.type === WALLET_MESSAGE) {
       if (caller.kind !== 'extension') throw new ObolError('UNAUTHORIZED', 'this call is for the wallet’s own pages');
@@ -89,9 +97,9 @@ async function publicCall(wallet: Wallet, caller: PageCaller, key: string, reque
   const method: BridgeMethod = request.method;
   switch (method) {
     case 'obol_getInfo':
-      return wallet.getInfo();
+      return wallet.getInfo(caller);
     case 'obol_quote':
-      return wallet.quote((request as BridgeRequest<'obol_quote'>).params);
+      return wallet.quote(caller, (request as BridgeRequest<'obol_quote'>).params);
     case 'obol_pay':
       return wallet.pay(caller, key, (request as BridgeRequest<'obol_pay'>).params);
     default:

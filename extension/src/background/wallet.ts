@@ -3,7 +3,7 @@ import { type AccountView, CustomerAgent, type PurchaseResult } from '@obol/prot
 import { type ErrorName, ObolError, type ObolErrorJson } from '@obol/protocol/errors';
 import { convert, rateBetween } from '@obol/protocol/exchangeTable';
 import type { Http } from '@obol/protocol/http';
-import { type Amount, amount, compare, formatAmount, max, min, parseAmount, parseDecimal, sub } from '@obol/protocol/money';
+import { type Amount, amount, compare, formatAmount, max, parseAmount, parseDecimal, sub } from '@obol/protocol/money';
 import { describeCert, parseCert } from '@obol/protocol/pki';
 import type { ReceiptRecord, TransactionRecord } from '@obol/protocol/walletStore';
 import { type WebCrypto, toBase64Url } from '@obol/protocol/webcrypto';
@@ -19,6 +19,8 @@ import {
   type WalletMethod,
 } from '../shared/messages.ts';
 import { approveAndReserve, commit, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
+import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
+import { neutralizeBidi } from '../shared/bidi.ts';
 import type { ActivityRecord, PaymentRecord, PromptRecord, WalletDb } from './db.ts';
 import { IdbWalletStore } from './idbWalletStore.ts';
 import type { Platform } from './platform.ts';
@@ -27,8 +29,13 @@ import { type Decision, OriginGate, PromptWaiters } from './prompts.ts';
 /** A page, as the browser (not the page) names it. */
 export interface PageCaller {
   origin: string;
-  /** The browser's id of this page load: a reload gets a new one (prompt blocking lasts until then). */
+  /** The browser's id of this page load. */
   documentId?: string;
+  /**
+   * The request came with a real user gesture on the page, not yet spent on another purchase (the
+   * content script's own finding, never the page's word). Without it only the wallet's window pays.
+   */
+  gesture?: boolean;
 }
 
 type PayResult = BridgeResults['obol_pay'];
@@ -63,6 +70,8 @@ const UNCERTAIN: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT', 'IN
 const EXPIRY_MARGIN_MS = 10_000;
 /** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
 const BLOCK_LIFETIME_MS = 24 * 3_600_000;
+/** The budget a first window proposes for a site: this many times the price (the shopper may change it). */
+const FIRST_BUDGET_PRICES = 5n;
 
 function toError(e: unknown): ObolError {
   if (e instanceof ObolError) return e;
@@ -161,16 +170,30 @@ export class Wallet {
 
   // ───────────────────────── public calls (pages) ─────────────────────────
 
-  async getInfo(): Promise<BridgeResults['obol_getInfo']> {
+  /**
+   * Who the wallet is. The shopper's bank and currency only to a site the shopper approved (a
+   * confirmed purchase there succeeded): to any other site they are a fingerprint and a hint of
+   * the shopper's country.
+   */
+  async getInfo(caller: PageCaller): Promise<BridgeResults['obol_getInfo']> {
     await this.start();
     const account = await this.store.getAccount();
     if (!account) return { wallet: this.o.info, hasAccount: false };
+    if (!(await siteApproved(this.db, caller.origin))) return { wallet: this.o.info, hasAccount: true };
     return { wallet: this.o.info, hasAccount: true, currency: account.currency, operatorId: account.operatorId };
   }
 
-  /** Prices in the shopper's currency at the cached table (refreshed when missing or expired). */
-  async quote(params: BridgeParams<'obol_quote'>): Promise<BridgeResults['obol_quote']> {
+  /**
+   * Prices in the shopper's currency at the cached table (refreshed when missing or expired) — to
+   * an approved site only. Any other site gets its own prices back with `tableStatus: 'withheld'`:
+   * no currency, no rates (the widget then shows the merchant's price; the confirmation window
+   * shows the converted one).
+   */
+  async quote(caller: PageCaller, params: BridgeParams<'obol_quote'>): Promise<BridgeResults['obol_quote']> {
     await this.start();
+    if (!(await siteApproved(this.db, caller.origin))) {
+      return { tableStatus: 'withheld', quotes: params.prices.map((p) => ({ price: formatAmount(parseAmount(p)) })) };
+    }
     const account = await this.requireAccount();
     const foreign = params.prices.some((p) => parseAmount(p).currency !== account.currency);
     const result = foreign ? await this.agent.exchangeTable() : undefined;
@@ -230,10 +253,11 @@ export class Wallet {
       if (caller.documentId) payment.documentId = caller.documentId;
       await this.db.put('payments', payment);
     }
-    const resumed = payment.state === 'authorized';
+    let resumed = payment.state === 'authorized';
     if (payment.state !== 'authorized') {
       try {
-        await this.authorize(caller, payment, params.description);
+        // true: confirmed in a window and already bought inside that origin's gate (below).
+        resumed = await this.authorize(caller, payment, params.description);
       } catch (e) {
         const error = toError(e);
         await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
@@ -250,23 +274,34 @@ export class Wallet {
   private async checkNotBlocked(caller: PageCaller): Promise<void> {
     const site = await this.db.get('sites', caller.origin);
     if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
+    await checkNotDeclined(this.db, caller.origin, this.now());
     if (caller.documentId && (await this.db.get('blocks', [caller.origin, caller.documentId]))) {
       throw new ObolError('SITE_BLOCKED', 'a payment on this page was declined; reload the page to be asked again');
     }
   }
 
-  /** Reserve within the site's rules, or ask the shopper (one prompt per origin at a time). */
-  private async authorize(caller: PageCaller, payment: PaymentRecord, description?: string): Promise<void> {
+  /**
+   * Reserve within the site's rules (with a fresh gesture on the page), or ask the shopper (one
+   * prompt per origin at a time). A purchase the shopper confirmed is bought while its origin's gate
+   * is still held, so the requests queued behind it are decided under rules that stand (rules count
+   * only once their purchase succeeded). Returns true when that purchase was attempted here.
+   */
+  private async authorize(caller: PageCaller, payment: PaymentRecord, description?: string): Promise<boolean> {
     const account = await this.requireAccount();
     await this.checkNotBlocked(caller);
+    const confirmAndBuy = async (prompt: PromptRecord) => {
+      await this.awaitPrompt(prompt);
+      // Its outcome is stored on the payment (done or failed); payOnce answers from there.
+      await this.complete(payment.key, true, false).catch(() => undefined);
+      return true;
+    };
     if (payment.state === 'prompting' && payment.promptId) {
       const prompt = await this.db.get('prompts', payment.promptId);
       if (prompt) {
-        await this.gate.run(payment.origin, async (lane) => {
+        return this.gate.run(payment.origin, async (lane) => {
           lane.setPrompting(true);
-          await this.awaitPrompt(prompt);
+          return confirmAndBuy(prompt);
         });
-        return;
       }
     }
     const info = await this.agent.merchantInfo(payment.merchantUrl);
@@ -279,14 +314,17 @@ export class Wallet {
     const priceCustomer = await this.agent.quote(payment.price);
     payment.priceCustomer = priceCustomer;
     await this.savePayment(payment.key, { priceCustomer });
-    await this.gate.run(payment.origin, async (lane) => {
+    return this.gate.run(payment.origin, async (lane) => {
       await this.checkNotBlocked(caller); // a prompt answered while this one queued
-      const outcome = await tryReserve(this.db, { paymentKey: payment.key, origin: payment.origin, amount: priceCustomer, now: this.now() });
-      if (outcome.ok) return;
+      const outcome = await tryReserve(this.db, { paymentKey: payment.key, origin: payment.origin, amount: priceCustomer, now: this.now(), gesture: caller.gesture === true });
+      if (outcome.ok) return false;
       if (outcome.reason === 'blocked') throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
+      if (outcome.reason === 'no-gesture') {
+        throw new ObolError('USER_ACTIVATION_REQUIRED', 'a purchase needs a click or key press on the page, one purchase per gesture');
+      }
       lane.setPrompting(true);
       const prompt = await this.createPrompt(payment, info.name, outcome, priceCustomer, account.currency, description);
-      await this.awaitPrompt(prompt);
+      return confirmAndBuy(prompt);
     });
   }
 
@@ -317,11 +355,17 @@ export class Wallet {
    * Nothing reaches the bank's ledger before the click.
    */
   private async promptSubject(payment: PaymentRecord, priceCustomer: string, currency: string) {
+    // Before any window: the product and its price as the merchant signed them (UNKNOWN_PRODUCT,
+    // PRODUCT_MISMATCH: nothing is shown), the signature checked against the certificate our
+    // operator vouches for.
+    const offer = await this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price);
+    const signed = { title: neutralizeBidi(offer.title), description: neutralizeBidi(offer.description) };
     const tx = await this.fittingSession(payment);
     if (tx?.merchantCert && tx.transactionId) {
       const cert = describeCert(parseCert(tx.merchantCert));
       const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
       return {
+        signed,
         merchantId: cert.merchantId ?? cert.subjectId,
         certifiedOrigins: cert.origins ?? [],
         merchantOperatorId: tx.merchantOperatorId,
@@ -335,14 +379,14 @@ export class Wallet {
         },
       };
     }
-    const merchant = await this.agent.verifiedMerchant(payment.merchantUrl);
     const minimum = (this.o.deposits ?? DEFAULT_DEPOSITS)[currency];
     const price = parseAmount(priceCustomer);
     const deposit = minimum ? max(parseAmount(minimum), price) : price;
     return {
-      merchantId: merchant.merchantId,
-      certifiedOrigins: merchant.origins,
-      merchantOperatorId: merchant.operatorId,
+      signed,
+      merchantId: offer.merchantId,
+      certifiedOrigins: offer.origins,
+      merchantOperatorId: offer.operatorId,
       deposit: { customer: formatAmount(deposit), openedForPrompt: false },
     };
   }
@@ -359,24 +403,29 @@ export class Wallet {
     if (!subject.certifiedOrigins.includes(payment.origin)) {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${subject.merchantId} does not name ${payment.origin}`);
     }
-    const site = outcome.site;
+    // The window is about to open: a declined site opens none, and none opens past the rate.
+    await takeWindowSlot(this.db, payment.origin, this.now());
+    // Only rules that stand propose anything (not those still waiting on their purchase).
+    const rules = effectiveRules(outcome.site);
+    const site = outcome.site && rules?.approved ? { ...outcome.site, ...rules } : undefined;
     const price = parseAmount(priceCustomer);
-    const spent = site ? parseAmount(site.spent) : amount(currency, 0n);
+    const spent = outcome.site ? parseAmount(outcome.site.spent) : amount(currency, 0n);
     const needed = addAll(spent, parseAmount(outcome.reserved), price);
-    const depositCustomer = parseAmount(subject.deposit.customer);
-    const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(depositCustomer, needed);
-    const tenTimes = amount(currency, price.value * 10n);
-    const suggestedAuto = site ? max(parseAmount(site.autoPayLimit), price) : min(suggestedBudget, tenTimes);
+    // What a shopper would choose, not what a page would like: a few purchases at this price (not
+    // the whole deposit), and auto-pay up to this price (not ten times it). Editable in the window.
+    const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(amount(currency, price.value * FIRST_BUDGET_PRICES), needed);
+    const suggestedAuto = site ? max(parseAmount(site.autoPayLimit), price) : price;
     const table = await this.tableState();
     const now = this.now();
     const prompt: PromptRecord = {
       id: crypto.randomUUID(),
       origin: payment.origin,
       paymentKey: payment.key,
-      kind: outcome.reason === 'blocked' ? 'first' : outcome.reason,
+      kind: outcome.reason === 'blocked' || outcome.reason === 'no-gesture' ? 'first' : outcome.reason,
       status: 'waiting',
-      merchantName,
+      merchantName: neutralizeBidi(merchantName),
       merchantId: subject.merchantId,
+      signed: subject.signed,
       certifiedOrigins: subject.certifiedOrigins,
       merchantOperatorId: subject.merchantOperatorId,
       productId: payment.productId,
@@ -388,7 +437,7 @@ export class Wallet {
       table: { status: table.status, ...(table.issuedAt ? { issuedAt: table.issuedAt } : {}), ...(table.expiresAt ? { expiresAt: table.expiresAt } : {}) },
       createdAt: now,
     };
-    if (description) prompt.description = description.slice(0, 300);
+    if (description) prompt.description = neutralizeBidi(description.slice(0, 300));
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
     await this.db.put('prompts', prompt);
     await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
@@ -455,8 +504,12 @@ export class Wallet {
     return decision;
   }
 
-  /** A declined prompt: the page asks no more until it reloads; a deposit opened for it goes back. */
+  /**
+   * A declined prompt: the site asks no more — from any tab, after any reload — until the shopper
+   * allows it again in the popup or the cool-down passed (consent.ts); a deposit opened for it goes back.
+   */
   private async declined(prompt: PromptRecord, payment: PaymentRecord): Promise<void> {
+    await recordDecline(this.db, payment.origin, this.now());
     if (payment.documentId) await this.db.put('blocks', { origin: payment.origin, documentId: payment.documentId, createdAt: this.now() });
     const tid = prompt.deposit.transactionId;
     if (prompt.deposit.openedForPrompt && tid) {
@@ -701,6 +754,24 @@ export class Wallet {
     return this.sites();
   }
 
+  /** Sites whose "no" still holds (the popup's blocked list). */
+  async declinedSites(): Promise<DeclinedSite[]> {
+    await this.start();
+    return declinedSites(this.db, this.now());
+  }
+
+  /** "Allow again" in the popup: the site may ask again (the page-load blocks of it go too). */
+  async allowAgain(origin: string): Promise<DeclinedSite[]> {
+    await this.start();
+    await liftDecline(this.db, origin);
+    const t = this.db.transaction('blocks', 'readwrite');
+    for (const b of await t.store.getAll()) if (b.origin === origin) await t.store.delete([b.origin, b.documentId]);
+    await t.done;
+    await this.log({ kind: 'site-changed', origin, text: 'allowed to ask again' });
+    this.changed();
+    return declinedSites(this.db, this.now());
+  }
+
   async removeSite(origin: string): Promise<SiteItem[]> {
     await this.db.delete('sites', origin);
     this.changed();
@@ -787,6 +858,10 @@ export class Wallet {
           return this.setSite(params as WalletApi['setSite'][0]);
         case 'removeSite':
           return this.removeSite(str('origin'));
+        case 'declinedSites':
+          return this.declinedSites();
+        case 'allowAgain':
+          return this.allowAgain(str('origin'));
         case 'evidence':
           return this.evidence(str('transactionId'), typeof p.n === 'number' ? p.n : undefined);
         case 'prompt':

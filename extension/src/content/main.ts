@@ -3,7 +3,8 @@
 // page-to-wallet channel, our version, an id, a public method, an object of params — the worker
 // checks the params against their schema), adds
 // nothing the page could fake (the worker takes the origin from the browser), and posts the answer
-// back on the wallet-to-page channel. It announces the wallet on load and on request (EIP-6963
+// back on the wallet-to-page channel. The one fact it adds is its own: whether a payment request
+// arrived during a real user gesture not yet spent on another purchase (activation.ts). It announces the wallet on load and on request (EIP-6963
 // style). Built as one classic script: content scripts cannot be ES modules.
 import {
   ANNOUNCE_EVENT,
@@ -14,9 +15,11 @@ import {
   WALLET_TO_PAGE,
   isBridgeEnvelope,
 } from '@obol/protocol/bridgeWire';
+import type { ObolErrorJson } from '@obol/protocol/errors';
 import browser from 'webextension-polyfill';
 import { BRIDGE_MESSAGE, type BridgeMessage, type Reply } from '../shared/messages.ts';
 import { WALLET_INFO } from '../shared/walletInfo.ts';
+import { GESTURE_EVENTS, GestureLedger, frameIsActive } from './activation.ts';
 
 /** A request the worker could not answer because it was stopped is sent again this many times. */
 const RESENDS = 3;
@@ -27,10 +30,27 @@ function announce(): void {
   window.dispatchEvent(new CustomEvent(ANNOUNCE_EVENT, { detail }));
 }
 
+const gestures = new GestureLedger(frameIsActive);
+for (const type of GESTURE_EVENTS) window.addEventListener(type, (e) => gestures.observe(e), { capture: true, passive: true });
+
+/** This document's own origin: "null" when opaque (a sandboxed frame, data:), whatever its URL says. */
+function documentOrigin(): string {
+  return typeof window.origin === 'string' ? window.origin : window.location.origin;
+}
+
 function reply(id: string, answer: Reply<unknown>): void {
   const base = { channel: WALLET_TO_PAGE, version: BRIDGE_VERSION, id } as const;
+  const origin = documentOrigin();
+  if (origin === 'null') {
+    // An opaque document cannot be addressed by origin, so the answer goes to '*' — and therefore
+    // carries nothing but a refusal (the worker refuses opaque origins anyway; this is the guard
+    // that no result could ever leave that way).
+    const error: ObolErrorJson = 'error' in answer ? answer.error : { code: 4306, name: 'OPAQUE_ORIGIN', message: 'a document with an opaque origin cannot use the wallet' };
+    window.postMessage({ ...base, error } satisfies BridgeResponse, '*');
+    return;
+  }
   const message: BridgeResponse = 'error' in answer ? { ...base, error: answer.error } : { ...base, result: answer.result as never };
-  window.postMessage(message, window.location.origin === 'null' ? '*' : window.location.origin);
+  window.postMessage(message, origin);
 }
 
 function isReply(x: unknown): x is Reply<unknown> {
@@ -38,8 +58,8 @@ function isReply(x: unknown): x is Reply<unknown> {
 }
 
 /** The worker may be stopped while it works on a request: send the same request (same key) again. */
-async function relay(request: BridgeRequest): Promise<Reply<unknown>> {
-  const message: BridgeMessage = { type: BRIDGE_MESSAGE, key: crypto.randomUUID().replace(/-/g, ''), request };
+async function relay(request: BridgeRequest, gesture: boolean): Promise<Reply<unknown>> {
+  const message: BridgeMessage = { type: BRIDGE_MESSAGE, key: crypto.randomUUID().replace(/-/g, ''), request, gesture };
   let lastError: unknown;
   for (let attempt = 0; attempt <= RESENDS; attempt++) {
     try {
@@ -58,8 +78,10 @@ async function relay(request: BridgeRequest): Promise<Reply<unknown>> {
 window.addEventListener('message', (event: MessageEvent) => {
   if (!isBridgeEnvelope(event.data, event.source, window)) return;
   const request = event.data;
-  void relay({ channel: request.channel, version: request.version, id: request.id, method: request.method, params: request.params } as BridgeRequest).then((answer) =>
-    reply(request.id, answer),
+  // Read now, as the request arrives: the gesture must be this moment's, and only a payment spends it.
+  const gesture = request.method === 'obol_pay' && gestures.take();
+  void relay({ channel: request.channel, version: request.version, id: request.id, method: request.method, params: request.params } as BridgeRequest, gesture).then(
+    (answer) => reply(request.id, answer),
   );
 });
 

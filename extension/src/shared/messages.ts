@@ -2,6 +2,7 @@ import type { BridgeRequest } from '@obol/protocol/bridgeWire';
 import type { AccountView, Balance, TransactionView } from '@obol/protocol/customerAgent';
 import type { ObolErrorJson } from '@obol/protocol/errors';
 import type { ReceiptRecord } from '@obol/protocol/walletStore';
+import type { DeclinedSite } from '../background/consent.ts';
 import type { ActivityRecord, PromptRecord, SiteRecord } from '../background/db.ts';
 
 /**
@@ -25,7 +26,14 @@ export interface BridgeMessage {
   /** Chosen by the content script per page request, and reused when it resends that request. */
   key: string;
   request: BridgeRequest;
+  /**
+   * Set by the content script, never by the page: the request arrived while the frame had a real
+   * user gesture not yet spent on another purchase (transient activation, one purchase each).
+   */
+  gesture: boolean;
 }
+
+export type { DeclinedSite };
 
 export type Reply<T> = { result: T } | { error: ObolErrorJson };
 
@@ -86,6 +94,9 @@ export interface WalletApi {
   sites: [Record<string, never>, SiteItem[]];
   setSite: [{ origin: string; budget?: string; autoPayLimit?: string; blocked?: boolean; resetSpent?: boolean }, SiteItem[]];
   removeSite: [{ origin: string }, SiteItem[]];
+  /** Sites whose declined window still stops them asking (until `until`, or "allow again"). */
+  declinedSites: [Record<string, never>, DeclinedSite[]];
+  allowAgain: [{ origin: string }, DeclinedSite[]];
   evidence: [{ transactionId: string; n?: number }, unknown];
   prompt: [{ id: string }, PromptRecord | null];
   decide: [{ id: string; accept: boolean; budget?: string; autoPayLimit?: string }, { ok: true }];
@@ -112,6 +123,8 @@ export const WALLET_METHODS: ReadonlySet<string> = new Set<WalletMethod>([
   'sites',
   'setSite',
   'removeSite',
+  'declinedSites',
+  'allowAgain',
   'evidence',
   'prompt',
   'decide',

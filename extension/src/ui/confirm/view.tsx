@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { PromptRecord } from '../../background/db.ts';
+import { neutralizeBidi } from '../../shared/bidi.ts';
 import { digits, money, when } from '../shared/format.ts';
 import { checkLimits, useConfirm } from './state.ts';
 
@@ -29,17 +30,22 @@ function Waiting({ prompt, decide, sending }: { prompt: PromptRecord; decide: (a
         <span class="big">{money(prompt.priceCustomer)}</span>
         {foreign ? <span class="muted"> ({money(prompt.price)} at your bank’s rate)</span> : null}
       </div>
-      <p>
-        for <strong>{prompt.productId}</strong>
-        {prompt.description ? <span class="muted"> — “{prompt.description}” (the page’s words)</span> : null}
+      <p data-testid="product">
+        for <strong data-testid="title">{prompt.signed ? neutralizeBidi(prompt.signed.title) : prompt.productId}</strong>
+        <span class="muted"> ({prompt.productId}, title and price as the merchant signed them)</span>
       </p>
+      {prompt.description ? (
+        <p class="muted" data-testid="page-words">
+          The page says: “{neutralizeBidi(prompt.description)}” (the page’s own words, not checked)
+        </p>
+      ) : null}
       <dl>
         <dt>Site</dt>
         <dd data-testid="origin">{prompt.origin}</dd>
         <dt>Merchant</dt>
         <dd>
           <strong data-testid="merchant-id">{prompt.merchantId}</strong>, certified for {prompt.certifiedOrigins.join(', ')} (certificate checked by your bank; merchant’s
-          bank {prompt.merchantOperatorId}). It calls itself “{prompt.merchantName}”.
+          bank {prompt.merchantOperatorId}). It calls itself “{neutralizeBidi(prompt.merchantName)}”.
         </dd>
         <dt>Deposit</dt>
         <dd data-testid="deposit">
@@ -68,6 +74,7 @@ function Waiting({ prompt, decide, sending }: { prompt: PromptRecord; decide: (a
         <label>
           Pay without asking up to <input aria-label="auto-pay limit" value={auto} onInput={(e) => setAuto(e.currentTarget.value)} size={8} />
         </label>
+        <p class="muted">Without this window, the site can take a payment only when you click or press a key on its page: one purchase per click.</p>
         {problem ? <p class="error">{problem}</p> : null}
       </fieldset>
       <div class="row buttons">

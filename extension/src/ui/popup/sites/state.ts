@@ -15,6 +15,21 @@ export function sitesState(loaded: Loaded<SiteItem[]>): SitesState {
   return loaded.data.length === 0 ? { status: 'empty' } : { status: 'ready', sites: loaded.data };
 }
 
+/** The sites whose declined window stops them asking, with "allow again". */
+export function useDeclined(client: WalletClient = walletClient) {
+  const [loaded, reload] = useWallet('declinedSites', {}, client);
+  const allowAgain = async (origin: string): Promise<ObolErrorJson | undefined> => {
+    try {
+      await client.call('allowAgain', { origin });
+      reload();
+      return undefined;
+    } catch (e) {
+      return errorOf(e);
+    }
+  };
+  return { declined: loaded.status === 'ready' ? loaded.data : [], allowAgain };
+}
+
 export function useSites(client: WalletClient = walletClient) {
   const [loaded, reload] = useWallet('sites', {}, client);
   const save = async (p: WalletParams<'setSite'>): Promise<ObolErrorJson | undefined> => {

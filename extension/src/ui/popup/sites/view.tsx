@@ -1,7 +1,34 @@
 import { useState } from 'preact/hooks';
 import type { SiteItem, WalletParams } from '../../../shared/messages.ts';
 import { digits, money } from '../../shared/format.ts';
-import { useSites } from './state.ts';
+import { useDeclined, useSites } from './state.ts';
+import { when } from '../../shared/format.ts';
+import type { DeclinedSite } from '../../../shared/messages.ts';
+
+/** Sites the shopper said no to: they open no window until allowed again here or the cool-down ends. */
+function DeclinedList({ declined, allowAgain }: { declined: DeclinedSite[]; allowAgain: (origin: string) => Promise<{ message: string } | undefined> }) {
+  const [error, setError] = useState<string | undefined>();
+  if (declined.length === 0) return null;
+  return (
+    <section aria-label="blocked sites">
+      <h2>Blocked sites</h2>
+      <ul class="list">
+        {declined.map((d) => (
+          <li class="card" data-testid="declined-site" key={d.origin}>
+            <div class="row between">
+              <strong>{d.origin}</strong>
+              <button type="button" class="link" onClick={async () => setError((await allowAgain(d.origin))?.message)}>
+                Allow again
+              </button>
+            </div>
+            <div class="muted">You declined a payment here; it may ask again after {when(d.until)}.</div>
+          </li>
+        ))}
+      </ul>
+      {error ? <p class="error">{error}</p> : null}
+    </section>
+  );
+}
 
 function SiteCard({ site, save, remove }: { site: SiteItem; save: (p: WalletParams<'setSite'>) => Promise<{ message: string } | undefined>; remove: (o: string) => Promise<void> }) {
   const [budget, setBudget] = useState(digits(site.budget));
@@ -49,6 +76,16 @@ function SiteCard({ site, save, remove }: { site: SiteItem; save: (p: WalletPara
 }
 
 export function SitesScreen() {
+  const { declined, allowAgain } = useDeclined();
+  return (
+    <>
+      <DeclinedList declined={declined} allowAgain={allowAgain} />
+      <SiteRules />
+    </>
+  );
+}
+
+function SiteRules() {
   const { state, save, remove } = useSites();
   switch (state.status) {
     case 'loading':

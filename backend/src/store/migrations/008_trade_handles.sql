@@ -1,4 +1,3 @@
--- (Numbered 007: 005 and 006 are taken by the operator-hardening branch.)
 -- Issue 9 item 7: the trade handle. Toward the acquirer and the merchant a transaction is known
 -- by a random handle (`t-` + 128 random bits, base64url), never by its TransactionIdentity
 -- (`operator.session.n`), which would let colluding merchants see which deposits came from one
