@@ -50,7 +50,7 @@ let failed = false;
 if (gzip > BUDGET_GZIP) {
   console.error(
     `widget bundle is over its size budget: ${n(gzip)} bytes gzip > ${n(BUDGET_GZIP)} (by ${n(gzip - BUDGET_GZIP)}). ` +
-      'Find what grew with a sourcemap build (vite build --sourcemap) before raising the budget.',
+      'See what grew with `npm run size:modules -w widget` before raising the budget.',
   );
   failed = true;
 }
