@@ -7,6 +7,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  // JSX elements through Preact's createElement, not preact/jsx-runtime's own factory (src/jsxRuntime.ts).
+  resolve: { alias: { 'preact/jsx-runtime': fileURLToPath(new URL('src/jsxRuntime.ts', import.meta.url)) } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

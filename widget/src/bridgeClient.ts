@@ -80,98 +80,97 @@ interface Pending {
 }
 
 export class WalletBridge {
-  private status: WalletStatus = { kind: 'looking' };
-  private readonly pending = new Map<string, Pending>();
-  private readonly listeners = new Set<(status: WalletStatus) => void>();
-  private readonly waiting: Array<(w: WalletInfo | null) => void> = [];
-  private discoveryTimer: ReturnType<typeof setTimeout> | undefined;
-  private started = false;
-  private readonly opts: Required<BridgeOptions>;
+  #status: WalletStatus = { kind: 'looking' };
+  readonly #pending = new Map<string, Pending>();
+  readonly #listeners = new Set<(status: WalletStatus) => void>();
+  readonly #waiting: Array<(w: WalletInfo | null) => void> = [];
+  #discoveryTimer: ReturnType<typeof setTimeout> | undefined;
+  #started = false;
+  readonly #opts: Required<BridgeOptions>;
+  readonly #win: BridgeWindow;
 
-  constructor(
-    private readonly win: BridgeWindow,
-    opts: BridgeOptions = {},
-  ) {
-    this.opts = { ...DEFAULTS, ...opts };
+  constructor(win: BridgeWindow, opts: BridgeOptions = {}) {
+    this.#win = win;
+    this.#opts = { ...DEFAULTS, ...opts };
   }
 
   /** Listen for announces and answers, then ask any wallet present to announce itself. */
   start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.win.addEventListener(ANNOUNCE_EVENT, this.onAnnounce);
-    this.win.addEventListener('message', this.onMessage);
-    this.discoveryTimer = setTimeout(() => {
-      if (this.status.kind === 'looking') this.setStatus({ kind: 'none' });
-    }, this.opts.discoveryMs);
-    this.win.dispatchEvent(new Event(REQUEST_EVENT));
+    if (this.#started) return;
+    this.#started = true;
+    this.#win.addEventListener(ANNOUNCE_EVENT, this.#onAnnounce);
+    this.#win.addEventListener('message', this.#onMessage);
+    this.#discoveryTimer = setTimeout(() => {
+      if (this.#status.kind === 'looking') this.#setStatus({ kind: 'none' });
+    }, this.#opts.discoveryMs);
+    this.#win.dispatchEvent(new Event(REQUEST_EVENT));
   }
 
   stop(): void {
-    this.win.removeEventListener(ANNOUNCE_EVENT, this.onAnnounce);
-    this.win.removeEventListener('message', this.onMessage);
-    clearTimeout(this.discoveryTimer);
-    for (const [id, p] of this.pending) {
+    this.#win.removeEventListener(ANNOUNCE_EVENT, this.#onAnnounce);
+    this.#win.removeEventListener('message', this.#onMessage);
+    clearTimeout(this.#discoveryTimer);
+    for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(new ObolError('DISCONNECTED', 'the page stopped talking to the wallet'));
-      this.pending.delete(id);
+      this.#pending.delete(id);
     }
   }
 
   get walletStatus(): WalletStatus {
-    return this.status;
+    return this.#status;
   }
 
   /** The wallet, or null once discovery gave up (a wallet announcing later still switches it). */
   ready(): Promise<WalletInfo | null> {
-    if (this.status.kind === 'found') return Promise.resolve(this.status.wallet);
-    if (this.status.kind === 'none') return Promise.resolve(null);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    if (this.#status.kind === 'found') return Promise.resolve(this.#status.wallet);
+    if (this.#status.kind === 'none') return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   /** Called now with the current status and again on every change; returns the unsubscribe. */
   subscribe(listener: (status: WalletStatus) => void): () => void {
-    this.listeners.add(listener);
-    listener(this.status);
-    return () => this.listeners.delete(listener);
+    this.#listeners.add(listener);
+    listener(this.#status);
+    return () => this.#listeners.delete(listener);
   }
 
   request<M extends BridgeMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
     const id = newRequestId();
-    const timeoutMs = method === 'obol_pay' ? this.opts.payTimeoutMs : this.opts.timeoutMs;
+    const timeoutMs = method === 'obol_pay' ? this.#opts.payTimeoutMs : this.#opts.timeoutMs;
     const message: BridgeRequest<M> = { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id, method, params };
     return new Promise<BridgeResults[M]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.#pending.delete(id);
         reject(new ObolError('TIMEOUT', `the wallet did not answer ${method} within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
-      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
+      this.#pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
       try {
         // Only this page's own origin may read the request; the wallet's content script is there.
-        this.win.postMessage(message, this.win.location.origin);
+        this.#win.postMessage(message, this.#win.location.origin);
       } catch {
         clearTimeout(timer);
-        this.pending.delete(id);
+        this.#pending.delete(id);
         reject(new ObolError('UNAVAILABLE', 'this page cannot talk to a wallet (it has no origin)'));
       }
     });
   }
 
-  private readonly onAnnounce = (event: Event): void => {
-    if (this.status.kind === 'found') return; // the first valid wallet stays
+  readonly #onAnnounce = (event: Event): void => {
+    if (this.#status.kind === 'found') return; // the first valid wallet stays
     const info = (event as CustomEvent<{ info?: unknown } | null>).detail?.info;
     if (!isWalletInfo(info)) return;
     const { uuid, name, icon, rdns } = info;
-    this.setStatus({ kind: 'found', wallet: Object.freeze({ uuid, name, icon, rdns }) });
+    this.#setStatus({ kind: 'found', wallet: Object.freeze({ uuid, name, icon, rdns }) });
   };
 
-  private readonly onMessage = (event: Event): void => {
+  readonly #onMessage = (event: Event): void => {
     const { data, source } = event as MessageEvent;
-    const answer = matchResponse(data, source, this.win, this.pending);
+    const answer = matchResponse(data, source, this.#win, this.#pending);
     if (!answer) return;
-    const p = this.pending.get(answer.id);
+    const p = this.#pending.get(answer.id);
     if (!p) return;
-    this.pending.delete(answer.id);
+    this.#pending.delete(answer.id);
     clearTimeout(p.timer);
     if ('error' in answer) {
       p.reject(ObolError.fromJSON(answer.error));
@@ -182,14 +181,14 @@ export class WalletBridge {
     }
   };
 
-  private setStatus(status: WalletStatus): void {
-    this.status = status;
+  #setStatus(status: WalletStatus): void {
+    this.#status = status;
     if (status.kind !== 'looking') {
-      clearTimeout(this.discoveryTimer);
+      clearTimeout(this.#discoveryTimer);
       const wallet = status.kind === 'found' ? status.wallet : null;
-      for (const resolve of this.waiting.splice(0)) resolve(wallet);
+      for (const resolve of this.#waiting.splice(0)) resolve(wallet);
     }
-    for (const listener of [...this.listeners]) listener(status);
+    for (const listener of [...this.#listeners]) listener(status);
   }
 }
 

@@ -122,39 +122,39 @@ function fire(el: HTMLElement, type: string, detail: unknown): void {
 export class ObolBuy extends HTMLElement {
   static observedAttributes = ['product', 'price', 'currency', 'description', 'merchant', 'for', 'wallet-help'];
 
-  private mount: HTMLElement | null = null;
-  private state: BuyState = { kind: 'idle' };
-  private wallet: WalletStatus['kind'] = 'looking';
-  private conversion: Conversion = { kind: 'none' };
-  private quotedFor = '';
-  private unsubscribe: (() => void) | null = null;
-  private unsubscribeQuotes: (() => void) | null = null;
-  private toldNoWallet = false;
-  private reportedConfig = '';
+  #mount: HTMLElement | null = null;
+  #state: BuyState = { kind: 'idle' };
+  #wallet: WalletStatus['kind'] = 'looking';
+  #conversion: Conversion = { kind: 'none' };
+  #quotedFor = '';
+  #unsubscribe: (() => void) | null = null;
+  #unsubscribeQuotes: (() => void) | null = null;
+  #toldNoWallet = false;
+  #reportedConfig = '';
 
   connectedCallback(): void {
-    this.mount = shadowMount(this);
-    this.unsubscribe?.();
-    this.unsubscribe = context().bridge.subscribe((s) => this.onWallet(s));
-    this.unsubscribeQuotes?.();
-    this.unsubscribeQuotes = context().quotes.subscribe(() => {
-      this.quotedFor = ''; // ask again: the wallet may tell an approved site its conversions now
-      this.update();
+    this.#mount = shadowMount(this);
+    this.#unsubscribe?.();
+    this.#unsubscribe = context().bridge.subscribe((s) => this.#onWallet(s));
+    this.#unsubscribeQuotes?.();
+    this.#unsubscribeQuotes = context().quotes.subscribe(() => {
+      this.#quotedFor = ''; // ask again: the wallet may tell an approved site its conversions now
+      this.#update();
     });
   }
 
   disconnectedCallback(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    this.unsubscribeQuotes?.();
-    this.unsubscribeQuotes = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#unsubscribeQuotes?.();
+    this.#unsubscribeQuotes = null;
   }
 
   attributeChangedCallback(name: string): void {
-    if (!this.mount) return; // the first render happens on connect
+    if (!this.#mount) return; // the first render happens on connect
     // Another product or price is another purchase; a new description or help link is not.
-    if (WHAT_IS_BOUGHT.has(name) && this.state.kind !== 'paying') this.state = { kind: 'idle' };
-    this.update();
+    if (WHAT_IS_BOUGHT.has(name) && this.#state.kind !== 'paying') this.#state = { kind: 'idle' };
+    this.#update();
   }
 
   /** What the attributes say, checked; the merchant resolves against the page's URL. */
@@ -178,80 +178,80 @@ export class ObolBuy extends HTMLElement {
     }
   }
 
-  private onWallet(status: WalletStatus): void {
-    this.wallet = status.kind;
-    if (status.kind === 'none' && !this.toldNoWallet) {
-      this.toldNoWallet = true;
+  #onWallet(status: WalletStatus): void {
+    this.#wallet = status.kind;
+    if (status.kind === 'none' && !this.#toldNoWallet) {
+      this.#toldNoWallet = true;
       queueMicrotask(() => fire(this, 'obol:no-wallet', { product: this.getAttribute('product') }));
     }
-    this.update();
+    this.#update();
   }
 
-  private update(): void {
-    if (!this.mount) return;
+  #update(): void {
+    if (!this.#mount) return;
     const config = this.config();
-    if (!config.ok && this.reportedConfig !== config.error.message) {
-      this.reportedConfig = config.error.message;
+    if (!config.ok && this.#reportedConfig !== config.error.message) {
+      this.#reportedConfig = config.error.message;
       console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${config.error.message}`);
     }
-    if (config.ok && this.wallet === 'found') this.quote(config.params.price);
+    if (config.ok && this.#wallet === 'found') this.#quote(config.params.price);
     render(
       <BuyView
         config={config}
-        wallet={this.wallet}
-        state={this.state}
-        conversion={config.ok && this.quotedFor === config.params.price ? this.conversion : { kind: 'none' }}
+        wallet={this.#wallet}
+        state={this.#state}
+        conversion={config.ok && this.#quotedFor === config.params.price ? this.#conversion : { kind: 'none' }}
         walletHelp={this.getAttribute('wallet-help') ?? context().walletHelp}
         onPay={() => void this.buy()}
       />,
-      this.mount,
+      this.#mount,
     );
   }
 
-  private quote(price: string): void {
-    if (this.quotedFor === price) return;
-    this.quotedFor = price;
-    this.conversion = { kind: 'none' };
+  #quote(price: string): void {
+    if (this.#quotedFor === price) return;
+    this.#quotedFor = price;
+    this.#conversion = { kind: 'none' };
     void context()
       .quotes.get(price)
       .then((q) => {
-        if (this.quotedFor !== price) return;
-        this.conversion = conversionFor(price, q);
-        this.update();
+        if (this.#quotedFor !== price) return;
+        this.#conversion = conversionFor(price, q);
+        this.#update();
       });
   }
 
   /** The click: one payment at a time, none after it was paid. */
   async buy(): Promise<void> {
-    if (this.state.kind === 'paying' || this.state.kind === 'paid') return;
+    if (this.#state.kind === 'paying' || this.#state.kind === 'paid') return;
     const config = this.config();
     if (!config.ok) {
-      this.fail(config.error);
+      this.#fail(config.error);
       return;
     }
     const ctx = context();
-    this.state = { kind: 'paying' };
-    this.update();
+    this.#state = { kind: 'paying' };
+    this.#update();
     if (!(await ctx.bridge.ready())) {
       // No wallet after all: the honest fallback shows (onWallet), nothing was asked or paid.
-      this.state = { kind: 'idle' };
-      this.update();
+      this.#state = { kind: 'idle' };
+      this.#update();
       return;
     }
     try {
       const paid = await pay(ctx, config.params, this.getAttribute('for'));
-      this.state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null) };
-      this.update();
+      this.#state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null) };
+      this.#update();
       fire(this, 'obol:paid', paid.detail satisfies PaidDetail);
       ctx.quotes.refresh(); // the purchase may have approved the site: conversions may be told now
     } catch (e) {
-      this.fail(toErrorJson(e));
+      this.#fail(toErrorJson(e));
     }
   }
 
-  private fail(error: ObolErrorJson): void {
-    this.state = { kind: 'failed', error, sentence: errorSentence(error.code) };
-    this.update();
+  #fail(error: ObolErrorJson): void {
+    this.#state = { kind: 'failed', error, sentence: errorSentence(error.code) };
+    this.#update();
     fire(this, 'obol:failed', { code: error.code, name: error.name, message: error.message });
   }
 }

@@ -1,5 +1,5 @@
 import { ObolError } from '@obol/protocol/errors';
-import { formatAmount, parseAmount, parseDecimal } from '@obol/protocol/money';
+import { formatAmount, parseAmount } from '@obol/protocol/money';
 
 /**
  * Prices on the page are two attributes (`price="0.03" currency="EUR"`); on the bridge they are
@@ -23,7 +23,9 @@ export function wirePrice(price: string | null | undefined, currency: string | n
   if (!PRICE_ATTR.test(digits)) {
     throw new ObolError('MALFORMED', `price must be a number like "0.03", got ${show(price)}`);
   }
-  return positive(formatAmount(parseDecimal(cur, digits)));
+  // The wire grammar has no leading zeros ("007.5" is "7.5"); parseAmount then checks the currency
+  // and its decimal places exactly as for any wire amount (one parser in the bundle, not two).
+  return positive(formatAmount(parseAmount(`${cur}:${digits.replace(/^0+(?=[0-9])/, '')}`)));
 }
 
 /** Check a wire price a page passes to `Obol.quote` and return its canonical form ("EUR:0.3" → "EUR:0.30"). */

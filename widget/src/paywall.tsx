@@ -37,51 +37,51 @@ export function PaywallView({ delivery, fileUrl, filename }: PaywallViewProps) {
 export class ObolPaywall extends HTMLElement {
   static observedAttributes = ['filename'];
 
-  private mount: HTMLElement | null = null;
-  private delivery: Delivery | null = null;
-  private fileUrl: string | null = null;
+  #mount: HTMLElement | null = null;
+  #delivery: Delivery | null = null;
+  #fileUrl: string | null = null;
 
   connectedCallback(): void {
-    this.mount = shadowMount(this);
-    this.update();
+    this.#mount = shadowMount(this);
+    this.#update();
   }
 
   disconnectedCallback(): void {
-    this.dropFileUrl();
+    this.#dropFileUrl();
   }
 
   attributeChangedCallback(): void {
-    this.update();
+    this.#update();
   }
 
   get unlocked(): boolean {
-    return this.delivery !== null;
+    return this.#delivery !== null;
   }
 
   /** Called by the widget after a purchase; returns whether this paywall took the content. */
   reveal(delivery: Delivery, targeted = false): boolean {
     const product = this.getAttribute('product');
     if (product ? product !== delivery.productId : !targeted) return false;
-    this.dropFileUrl();
-    this.delivery = delivery;
+    this.#dropFileUrl();
+    this.#delivery = delivery;
     this.setAttribute('unlocked', '');
-    this.update();
+    this.#update();
     return true;
   }
 
-  private update(): void {
-    if (!this.mount) return;
-    const d = this.delivery;
+  #update(): void {
+    if (!this.#mount) return;
+    const d = this.#delivery;
     let filename: string | null = null;
     if (d?.kind === 'file') {
-      this.fileUrl ??= URL.createObjectURL(new Blob([d.bytes], { type: d.contentType }));
+      this.#fileUrl ??= URL.createObjectURL(new Blob([d.bytes], { type: d.contentType }));
       filename = fileNameFor(d.productId, d.contentType, this.getAttribute('filename'));
     }
-    render(<PaywallView delivery={d} fileUrl={this.fileUrl} filename={filename} />, this.mount);
+    render(<PaywallView delivery={d} fileUrl={this.#fileUrl} filename={filename} />, this.#mount);
   }
 
-  private dropFileUrl(): void {
-    if (this.fileUrl) URL.revokeObjectURL(this.fileUrl);
-    this.fileUrl = null;
+  #dropFileUrl(): void {
+    if (this.#fileUrl) URL.revokeObjectURL(this.#fileUrl);
+    this.#fileUrl = null;
   }
 }

@@ -34,17 +34,21 @@ const MAX_PER_CALL = 100; // the bridge's maxItems for obol_quote
  * as the elements connect together), each price once.
  */
 export class QuoteBook {
-  private readonly cache = new Map<string, Promise<QuoteAnswer | null>>();
-  private queue: Array<{ price: string; resolve(q: QuoteAnswer | null): void }> = [];
-  private scheduled = false;
-  private readonly listeners = new Set<() => void>();
+  readonly #cache = new Map<string, Promise<QuoteAnswer | null>>();
+  #queue: Array<{ price: string; resolve(q: QuoteAnswer | null): void }> = [];
+  #scheduled = false;
+  readonly #listeners = new Set<() => void>();
 
-  constructor(private readonly bridge: Pick<WalletBridge, 'request'>) {}
+  readonly #bridge: Pick<WalletBridge, 'request'>;
+
+  constructor(bridge: Pick<WalletBridge, 'request'>) {
+    this.#bridge = bridge;
+  }
 
   /** Called back when the quotes may have changed (`refresh`): elements ask again. */
   subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /**
@@ -52,44 +56,44 @@ export class QuoteBook {
    * conversions it withheld: forget the answers and let the elements ask again.
    */
   refresh(): void {
-    this.cache.clear();
-    for (const listener of [...this.listeners]) listener();
+    this.#cache.clear();
+    for (const listener of [...this.#listeners]) listener();
   }
 
   get(price: string): Promise<QuoteAnswer | null> {
-    let p = this.cache.get(price);
+    let p = this.#cache.get(price);
     if (!p) {
-      p = new Promise((resolve) => this.queue.push({ price, resolve }));
-      this.cache.set(price, p);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        queueMicrotask(() => this.flush());
+      p = new Promise((resolve) => this.#queue.push({ price, resolve }));
+      this.#cache.set(price, p);
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(() => this.#flush());
       }
     }
     return p;
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    for (let i = 0; i < batch.length; i += MAX_PER_CALL) void this.ask(batch.slice(i, i + MAX_PER_CALL));
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    for (let i = 0; i < batch.length; i += MAX_PER_CALL) void this.#ask(batch.slice(i, i + MAX_PER_CALL));
   }
 
-  private async ask(part: Array<{ price: string; resolve(q: QuoteAnswer | null): void }>): Promise<void> {
+  async #ask(part: Array<{ price: string; resolve(q: QuoteAnswer | null): void }>): Promise<void> {
     try {
-      const answer = await this.bridge.request('obol_quote', { prices: part.map((x) => x.price) });
+      const answer = await this.#bridge.request('obol_quote', { prices: part.map((x) => x.price) });
       for (const { price, resolve } of part) {
         // Matched by the price itself, so a wallet that answers in another order cannot swap them.
         const q = answer.quotes.find((a) => a.price === price);
         // A withheld answer is not kept: after an approval the same price is asked again.
-        if (answer.tableStatus === 'withheld') this.cache.delete(price);
+        if (answer.tableStatus === 'withheld') this.#cache.delete(price);
         resolve({ tableStatus: answer.tableStatus, converted: q?.converted });
       }
     } catch {
       // No conversion is shown; a later element asking for the same price tries again.
       for (const { price, resolve } of part) {
-        this.cache.delete(price);
+        this.#cache.delete(price);
         resolve(null);
       }
     }
