@@ -50,6 +50,7 @@ function withdrawal(time: number): Promise<BillingRecord> {
       operatorId: 'bank-a',
       customerId: 'customer-1',
       transactionId: 'bank-a.7.3',
+      handle: 't-AAAAAAAAAAAAAAAAAAAAAw',
       merchantOperatorId: 'bank-b',
       amount: 'EUR:0.30',
       amountMerchant: 'SEK:3.40',
@@ -70,7 +71,8 @@ function deposit(time: number): Promise<BillingRecord> {
       recordId: randomId(),
       operatorId: 'bank-b',
       merchantId: 'shop.example',
-      transactionId: 'bank-a.7.3',
+      // The merchant's operator knows the transaction by its trade handle only.
+      transactionId: 't-AAAAAAAAAAAAAAAAAAAAAw',
       amount: 'SEK:3.40',
       count: 3,
       purchasesHash: randomId(32),

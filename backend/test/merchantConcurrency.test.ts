@@ -12,6 +12,7 @@ import { canonicalJson } from '@obol/protocol/canonicalJson';
 import { ManualClock } from '@obol/protocol/clock';
 import { descriptionHash } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
+import { newTradeHandle } from '@obol/protocol/identity';
 import { type KeyHandle, keyHandle } from '@obol/protocol/keys';
 import {
   type Cert,
@@ -23,6 +24,7 @@ import {
   issueTemporaryCert,
   reissue,
 } from '@obol/protocol/pki';
+import { purchaseCommitment } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage } from '@obol/protocol/signed';
 import { randomId, utf8 } from '@obol/protocol/webcrypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,7 +140,6 @@ async function closeAgent(): Promise<void> {
 
 // ── playing the operators and the wallet ────────────────────────────────────────────────────
 
-let seq = 0;
 
 interface Session {
   transactionId: string;
@@ -155,10 +156,10 @@ async function openSession(deposit: string): Promise<Session> {
 
 /** The information message of a new session, not yet delivered. */
 async function makeInfo(deposit: string) {
-  const transactionId = `op-sek.${1000 + ++seq}.1`;
+  const transactionId = newTradeHandle();
   const now = clock.now();
   const key = await keyHandle(await generateKeyPair());
-  const original = await issueTemporaryCert({ transactionId, publicKey: key.publicKey, issuer: customerIssuer, notBefore: now - 60_000, notAfter: now + HOUR });
+  const original = await issueTemporaryCert({ handle: transactionId, publicKey: key.publicKey, issuer: customerIssuer, notBefore: now - 60_000, notAfter: now + HOUR });
   const info = await signMessage(
     'acquirer.info',
     {
@@ -187,20 +188,21 @@ async function order(s: Session, n: number, productId: string): Promise<OrderRes
   return agent.order({ order: signed });
 }
 
+/** The salted commitment an accept names the delivered purchase by. */
+async function commitmentOf(s: Session, d: OrderResponseBody): Promise<string> {
+  return purchaseCommitment(s.listSalt, {
+    n: d.n,
+    productId: d.productId,
+    price: d.price,
+    receivedHash: (d.product as Signed<'merchant.product'>).body.ciphertextHash,
+    descriptionHash: await descriptionHash((d.description as Signed<'merchant.description'>).body),
+  });
+}
+
 async function signAccept(s: Session, d: OrderResponseBody, cumulative: string) {
   return signMessage(
     'wallet.accept',
-    {
-      acceptId: randomId(16),
-      transactionId: s.transactionId,
-      n: d.n,
-      productId: d.productId,
-      price: d.price,
-      receivedHash: (d.product as Signed<'merchant.product'>).body.ciphertextHash,
-      descriptionHash: await descriptionHash((d.description as Signed<'merchant.description'>).body),
-      cumulative,
-      time: clock.now(),
-    },
+    { acceptId: randomId(16), transactionId: s.transactionId, n: d.n, cumulative, commitment: await commitmentOf(s, d), time: clock.now() },
     s.key.signer,
   );
 }
@@ -293,11 +295,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('merchant module under concurre
         acceptId: randomId(16),
         transactionId: s.transactionId,
         n: 1,
-        productId: d.productId,
-        price: d.price,
-        receivedHash: (d.product as Signed<'merchant.product'>).body.ciphertextHash,
-        descriptionHash: await descriptionHash((d.description as Signed<'merchant.description'>).body),
         cumulative: 'EUR:0.03',
+        commitment: await commitmentOf(s, d),
         time: clock.now(),
       },
       s.key.signer,

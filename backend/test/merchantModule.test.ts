@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '@obol/protocol/clock';
+import { newTradeHandle } from '@obol/protocol/identity';
 import { type KeyHandle, keyHandle } from '@obol/protocol/keys';
 import type { MessageBody } from '@obol/protocol/messages';
 import {
@@ -20,7 +21,7 @@ import {
   reissue,
 } from '@obol/protocol/pki';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '@obol/protocol/delivery';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { type PurchaseOpening, purchaseCommitment, purchasesHash } from '@obol/protocol/purchaseList';
 import { SESSION_READ_WINDOW_MS, sessionReadAuthorization } from '@obol/protocol/api';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { fromBase64Url, randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
@@ -175,7 +176,6 @@ afterAll(async () => {
 // ── playing the operator and the wallet ─────────────────────────────────────────────────────
 let operatorIssuer: { cert: Cert; privateKey: CryptoKey };
 let foreignIssuer: { cert: Cert; privateKey: CryptoKey };
-let seq = 0;
 
 interface Session {
   transactionId: string;
@@ -189,13 +189,13 @@ interface Session {
 async function makeInfo(
   opts: { deposit?: string; timeoutSec?: number; signer?: KeyHandle; reissueBy?: 'operator' | 'none'; merchantId?: string } = {},
 ): Promise<Session> {
-  const transactionId = `op-sek.7.${++seq}`;
+  const transactionId = newTradeHandle();
   const timeoutSec = opts.timeoutSec ?? 600;
   const now = clock.now();
   const key = await keyHandle(await generateKeyPair());
   // The customer's operator issues the temporary certificate; ours re-issues it for the merchant.
   const original = await issueTemporaryCert({
-    transactionId,
+    handle: transactionId,
     publicKey: key.publicKey,
     issuer: foreignIssuer,
     notBefore: now - 60_000,
@@ -281,21 +281,28 @@ interface Delivery {
   ciphertext: string;
 }
 
-async function signAccept(s: Session, d: Delivery, cumulative: string, extra: Partial<MessageBody<'wallet.accept'>> = {}) {
+/**
+ * The wallet's accept of a delivery: the cumulative and the salted commitment to what was delivered
+ * (`opening` changes what is committed to, to play a wallet that accepts something else).
+ */
+async function signAccept(
+  s: Session,
+  d: Delivery,
+  cumulative: string,
+  extra: Partial<MessageBody<'wallet.accept'>> = {},
+  opening: Partial<PurchaseOpening> = {},
+) {
+  const commitment = await purchaseCommitment(s.listSalt, {
+    n: d.n,
+    productId: d.productId,
+    price: d.price,
+    receivedHash: d.product.body.ciphertextHash,
+    descriptionHash: await descriptionHash(d.description.body),
+    ...opening,
+  });
   return signMessage(
     'wallet.accept',
-    {
-      acceptId: randomId(16),
-      transactionId: s.transactionId,
-      n: d.n,
-      productId: d.productId,
-      price: d.price,
-      receivedHash: d.product.body.ciphertextHash,
-      descriptionHash: await descriptionHash(d.description.body),
-      cumulative,
-      time: clock.now(),
-      ...extra,
-    },
+    { acceptId: randomId(16), transactionId: s.transactionId, n: d.n, cumulative, commitment, time: clock.now(), ...extra },
     s.key.signer,
   );
 }
@@ -566,11 +573,11 @@ describe('merchant module: purchases inside a trading session', () => {
     expect(low.status).toBe(409);
     expect(low.body.error.name).toBe('AMOUNT_EXCEEDS_SIGNED');
     const wrongContent = await post('/accept', {
-      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', {}, { receivedHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongContent.body.error.name).toBe('PRODUCT_MISMATCH');
     const wrongDescription = await post('/accept', {
-      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
+      accept: await signAccept(s, o.body as Delivery, 'EUR:0.06', {}, { descriptionHash: toBase64Url(await sha256(utf8.encode('x'))) }),
     });
     expect(wrongDescription.body.error.name).toBe('PRODUCT_MISMATCH');
     expect((await sessionOf(s)).body).toMatchObject({ count: 1, spent: 'EUR:0.03' });
@@ -862,13 +869,13 @@ describe('merchant module: who may read a trading session', () => {
     }
     // A module mounted without an admin token shows no session to any bearer.
     expect((await getWith(path(s.transactionId), `Bearer ${ADMIN_TOKEN}`)).status).toBe(401);
-    expect((await adminSession('op-sek.7.999999')).status).toBe(404);
+    expect((await adminSession(newTradeHandle())).status).toBe(404);
   });
 
   it('tells a stranger nothing: no credential, another session’s key, a forged or tampered read all get the same 401, for real ids and unknown ones', async () => {
     const mine = await openSession();
     const other = await openSession();
-    const unknown = { ...(await makeInfo()), transactionId: 'op-sek.7.888888' };
+    const unknown = { ...(await makeInfo()), transactionId: newTradeHandle() };
     const answers: Array<{ status: number; body: unknown }> = [];
     for (const target of [mine, unknown]) {
       answers.push(await getWith(path(target.transactionId)));
@@ -913,7 +920,7 @@ describe('merchant module: errors', () => {
     expect(badJson.json().error.name).toBe('MALFORMED');
     const wrongType = await post('/info', await signOrder(await makeInfo(), 1, 'article-1', 'EUR:0.03'));
     expect(wrongType.body.error.name).toBe('WRONG_MESSAGE_TYPE');
-    const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: 'op-sek.9.999' }, 1, 'article-1', 'EUR:0.03') });
+    const unknownTx = await post('/order', { order: await signOrder({ ...(await makeInfo()), transactionId: newTradeHandle() }, 1, 'article-1', 'EUR:0.03') });
     expect(unknownTx.status).toBe(404);
     expect(unknownTx.body.error.name).toBe('UNKNOWN_TRANSACTION');
     expect((await adminSession('not-a-tx')).body.error.name).toBe('MALFORMED');

@@ -81,14 +81,15 @@ describe.each(engines)('payments on %s', (engine) => {
   it('a wallet reads its trading session at the merchant with a read signed by the session key; nobody else can', async () => {
     const { shopper } = await fundedShopper();
     const r = await shopper.buy({ merchantUrl: t.shop.moduleUrl, productId: 'why-micropayments', price: 'EUR:0.03', origin: t.shop.url });
-    const { transactionId } = r.receipt;
+    // The wallet asks by its own bank's TransactionIdentity; the merchant knows the trade handle.
+    const { transactionId, handle } = r.receipt;
     const view = await shopper.merchantSession(transactionId);
-    expect(view).toMatchObject({ transactionId, state: 'open', count: 1, spent: 'EUR:0.03' });
-    expect(view).toEqual(await t.shop.agent.session(transactionId));
+    expect(view).toMatchObject({ transactionId: handle, state: 'open', count: 1, spent: 'EUR:0.03' });
+    expect(view).toEqual(await t.shop.agent.session(handle));
     // Twice in a row: each call signs a new read.
     expect((await shopper.merchantSession(transactionId)).count).toBe(1);
     // Without the session key: 401, whether the id is real or not.
-    for (const id of [transactionId, `${transactionId}9`]) {
+    for (const id of [handle, `${handle.slice(0, -1)}${handle.endsWith('A') ? 'B' : 'A'}`]) {
       const res = await fetch(`${t.shop.moduleUrl}/sessions/${id}`);
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { name: string } }).error.name).toBe('UNAUTHORIZED');

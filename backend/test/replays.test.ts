@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
+import { newTradeHandle } from '@obol/protocol/identity';
 import { generateSigningKeyPair, keyHandle, type KeyHandle } from '@obol/protocol/keys';
 import type { MessageBody } from '@obol/protocol/messages';
 import { certToBase64, issueTemporaryCert } from '@obol/protocol/pki';
@@ -102,14 +103,13 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
           customerOperatorId: 'op-sek',
           pseudonym: randomId(16),
           merchantId: 'news.example',
-          firstPrice: 'EUR:0.03',
           depositCustomer: 'SEK:2.00',
           depositMerchant: 'EUR:0.17',
           rate: '0.0874',
           tempCert: certToBase64(
             await issueTemporaryCert({
               publicKey: sessionKey.publicKeySpki,
-              transactionId,
+              handle: transactionId,
               issuer: { cert: sek.cert, privateKey: sek.key.privateKey },
               notBefore: now - 3_600_000,
               notAfter,
@@ -123,18 +123,18 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
         sek.key.signer,
       );
     const before = await balances();
-    const expired = await voucher('op-sek.9000.1', now - 1000);
+    const expired = await voucher(newTradeHandle(), now - 1000);
     expect(await code(postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, expired))).toBe('CERT_EXPIRED');
     expect(await balances()).toEqual(before);
 
-    const good = await voucher('op-sek.9000.2', now + 600_000);
+    const good = await voucher(newTradeHandle(), now + 600_000);
     const ack1 = await postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, good);
     const once = await t.admin(t.eur, OperatorPaths.adminBalances);
     const ack2 = await postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, good);
     expect(ack2).toEqual(ack1);
     expect(await t.admin(t.eur, OperatorPaths.adminBalances)).toEqual(once);
     // A voucher signed by someone who is not an operator is refused outright.
-    const forged = await signMessage('am.initiate', { ...good.body, msgId: randomId(), transactionId: 'op-sek.9000.3' }, t.shop.key.signer);
+    const forged = await signMessage('am.initiate', { ...good.body, msgId: randomId(), transactionId: newTradeHandle() }, t.shop.key.signer);
     expect(await code(postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, forged))).toBe('UNKNOWN_KEY');
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   });
@@ -170,7 +170,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
     const accept = r.receipt.accept;
     const again = await postJson(`${t.shop.moduleUrl}/accept`, { accept });
     expect(again).toMatchObject({ charged: 'EUR:0.03' });
-    expect(await t.shop.agent.session(r.receipt.transactionId)).toMatchObject({ spent: 'EUR:0.03', count: 1 });
+    expect(await t.shop.agent.session(r.receipt.handle)).toMatchObject({ spent: 'EUR:0.03', count: 1 });
     await shopper.endTransaction(r.receipt.transactionId);
     await t.shop.agent.settled();
     const status = await shopper.transactionStatus(r.receipt.transactionId);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { OperatorPaths } from '@obol/protocol/api';
-import type { CustomerAgent } from '@obol/protocol/customerAgent';
+import { newTradeHandle } from '@obol/protocol/identity';
+import type { CustomerAgent, TransactionView } from '@obol/protocol/customerAgent';
 import { prepareProduct } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import type { EvidenceBundle } from '@obol/protocol/evidence';
@@ -98,7 +99,8 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
   const news = (productId: string, price = 'EUR:0.03') => ({ merchantUrl: t.shop.moduleUrl, productId, price, origin: t.shop.url });
   const balanceOf = async (customerId: string) =>
     ((await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>).find((b) => b.account === `customer:${customerId}`)?.balance;
-  const merchantSession = (transactionId: string) => t.shop.agent.session(transactionId);
+  /** The merchant's session of a wallet's transaction: the merchant knows it by its trade handle only. */
+  const merchantSession = (tx: { handle?: string }) => t.shop.agent.session(tx.handle!);
   async function settle(shopper: CustomerAgent, transactionId: string) {
     await shopper.endTransaction(transactionId);
     await t.shop.agent.settled();
@@ -107,9 +109,9 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
   async function audits() {
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   }
-  async function onlyTransaction(shopper: CustomerAgent): Promise<string> {
+  async function onlyTransaction(shopper: CustomerAgent): Promise<TransactionView> {
     const [tx] = await shopper.listTransactions();
-    return tx!.transactionId!;
+    return tx!;
   }
 
   it('an honest purchase of a file added with the CLI: encrypted once, accepted, charged, decrypted', async () => {
@@ -139,7 +141,7 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     expect(bought.contentType).toBe('image/png');
     expect(Buffer.from(bought.content).equals(Buffer.from(bytes))).toBe(true);
     expect(bought.receipt).toMatchObject({ status: 'delivered', productId: 'heron-photo', title: 'A heron at dawn', price: 'EUR:0.20' });
-    expect(await merchantSession(bought.receipt.transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.20' });
+    expect(await merchantSession(bought.receipt)).toMatchObject({ count: 1, spent: 'EUR:0.20' });
     expect(await settle(shopper, bought.receipt.transactionId)).toMatchObject({ state: 'cleared', outcome: 'agreed', chargedMerchant: 'EUR:0.20' });
     expect(await balanceOf(customerId)).toBe('SEK:47.71'); // EUR 0.20 at 1/0.0874, half-even
     await audits();
@@ -187,9 +189,9 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
 
     expect(net.posts('/obol/accept')).toHaveLength(0);
     expect(await shopper.receipts()).toHaveLength(0);
-    const transactionId = await onlyTransaction(shopper);
-    expect(await merchantSession(transactionId)).toMatchObject({ count: 0, spent: 'EUR:0.00' });
-    expect(await settle(shopper, transactionId)).toMatchObject({ state: 'cleared', chargedMerchant: 'EUR:0.00', refundCustomer: 'SEK:5.00' });
+    const tx = await onlyTransaction(shopper);
+    expect(await merchantSession(tx)).toMatchObject({ count: 0, spent: 'EUR:0.00' });
+    expect(await settle(shopper, tx.transactionId!)).toMatchObject({ state: 'cleared', chargedMerchant: 'EUR:0.00', refundCustomer: 'SEK:5.00' });
     expect(await balanceOf(customerId)).toBe('SEK:50.00');
     await audits();
   });
@@ -208,7 +210,7 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     const accepts = net.posts('/obol/accept') as Array<{ accept: Signed<'wallet.accept'> }>;
     expect(accepts).toHaveLength(2);
     expect(accepts[1]).toEqual(accepts[0]); // the same accept: counted once
-    expect(await merchantSession(bought.receipt.transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect(await merchantSession(bought.receipt)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
     expect(await settle(shopper, bought.receipt.transactionId)).toMatchObject({ chargedMerchant: 'EUR:0.03', outcome: 'agreed' });
   });
 
@@ -220,9 +222,9 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     await expect(aborted).rejects.toThrow(/aborted and nothing was paid/);
     expect(net.posts('/obol/order')).toHaveLength(3);
     expect(net.posts('/obol/accept')).toHaveLength(0);
-    const transactionId = await onlyTransaction(shopper);
-    expect(await merchantSession(transactionId)).toMatchObject({ count: 0 });
-    expect(await settle(shopper, transactionId)).toMatchObject({ chargedMerchant: 'EUR:0.00' });
+    const tx = await onlyTransaction(shopper);
+    expect(await merchantSession(tx)).toMatchObject({ count: 0 });
+    expect(await settle(shopper, tx.transactionId!)).toMatchObject({ chargedMerchant: 'EUR:0.00' });
     expect(await balanceOf(customerId)).toBe('SEK:50.00');
   });
 
@@ -230,8 +232,9 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     const net = faultyHttp([{ path: '/obol/accept', times: 3, lose: 'answer' }]);
     const { shopper } = await fundedShopper(net.http);
     await expect(shopper.buy(news('why-micropayments'))).rejects.toMatchObject({ name: 'UNAVAILABLE' });
-    const transactionId = await onlyTransaction(shopper);
-    expect(await merchantSession(transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.03' }); // charged on the accept
+    const tx = await onlyTransaction(shopper);
+    const transactionId = tx.transactionId!;
+    expect(await merchantSession(tx)).toMatchObject({ count: 1, spent: 'EUR:0.03' }); // charged on the accept
     const [receipt] = await shopper.receipts();
     expect(receipt).toMatchObject({ status: 'awaiting-key', productId: 'why-micropayments' });
 
@@ -248,7 +251,7 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     expect(await shopper.receipt(receipt!.receiptId)).toMatchObject({ status: 'delivered' });
     expect(utf8.decode((await shopper.openReceipt(receipt!.receiptId)).content)).toContain('Why micropayments failed');
     expect(new Set((net.posts('/obol/accept') as Array<{ accept: Signed<'wallet.accept'> }>).map((a) => a.accept.body.acceptId)).size).toBe(1);
-    expect(await merchantSession(transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect(await merchantSession(tx)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
   });
 
   it('at clearing a merchant claim for a purchase without the shopper’s accept is refused; a replayed accept counts once', async () => {
@@ -256,6 +259,8 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     const { shopper, customerId } = await fundedShopper(net.http);
     const first = await shopper.buy(news('two-banks'));
     const transactionId = first.receipt.transactionId;
+    // What the merchant and its operator name it by.
+    const handle = first.receipt.handle;
     // A replayed accept: the same answer and key, no second charge.
     const replay = (await postJson(`${t.shop.moduleUrl}/accept`, { accept: first.receipt.accept })) as { key: unknown; charged: string };
     expect(replay).toMatchObject({ charged: 'EUR:0.03', key: first.receipt.key });
@@ -263,23 +268,23 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     net.faults.push({ path: '/obol/order', times: 3, answer: cut });
     await expect(shopper.buy(news('pseudonyms'))).rejects.toMatchObject({ name: 'UNAVAILABLE' });
     const orders = await t.shopDb.query<{ n: number; accept_id: string | null }>('SELECT n, accept_id FROM merchant_orders WHERE transaction_id = $1 ORDER BY n', [
-      transactionId,
+      handle,
     ]);
     expect(orders.map((o) => [o.n, o.accept_id !== null])).toEqual([
       [1, true],
       [2, false],
     ]);
-    expect(await merchantSession(transactionId)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
+    expect(await merchantSession(first.receipt)).toMatchObject({ count: 1, spent: 'EUR:0.03' });
 
     // The merchant claims both purchases, with the one accept it holds as proof.
-    const [{ list_salt }] = (await t.shopDb.query<{ list_salt: string }>('SELECT list_salt FROM merchant_sessions WHERE transaction_id = $1', [transactionId])) as [
+    const [{ list_salt }] = (await t.shopDb.query<{ list_salt: string }>('SELECT list_salt FROM merchant_sessions WHERE transaction_id = $1', [handle])) as [
       { list_salt: string },
     ];
     const greedy = await signMessage(
       'merchant.record',
       {
         msgId: randomId(),
-        transactionId,
+        transactionId: handle,
         count: 2,
         total: 'EUR:0.06',
         purchasesHash: await purchasesHash(list_salt, [
@@ -298,10 +303,11 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     // A transaction whose only purchase was never accepted: the merchant claims it without proof.
     net.faults.push({ path: '/obol/order', times: 3, answer: cut });
     await expect(shopper.buy(news('deposits'))).rejects.toMatchObject({ name: 'UNAVAILABLE' });
-    const second = (await shopper.listTransactions()).find((tx) => tx.transactionId !== transactionId)!.transactionId!;
+    const secondTx = (await shopper.listTransactions()).find((tx) => tx.transactionId !== transactionId)!;
+    const second = secondTx.transactionId!;
     const unproven = await signMessage(
       'merchant.record',
-      { msgId: randomId(), transactionId: second, count: 1, total: 'EUR:0.03', purchasesHash: greedy.body.purchasesHash, proof: null, time: t.clock.now() },
+      { msgId: randomId(), transactionId: secondTx.handle!, count: 1, total: 'EUR:0.03', purchasesHash: greedy.body.purchasesHash, proof: null, time: t.clock.now() },
       t.shop.key.signer,
     );
     await postJson(`${t.eur.url}${OperatorPaths.merchantRecord}`, unproven);
@@ -344,7 +350,7 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     expect(judged.text).toContain('The merchant delivered something else than it described');
 
     // The merchant's own copy of the evidence says the same: it cannot disown what it signed.
-    const own = await t.shop.agent.exportEvidence(receipt!.transactionId, receipt!.n);
+    const own = await t.shop.agent.exportEvidence(receipt!.handle, receipt!.n);
     expect(own.presentedBy).toBe('merchant');
     expect(await arbiter.judge(own)).toMatchObject({ verdict: 'for-shopper', presentedBy: 'merchant' });
   });
@@ -376,11 +382,27 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     expect((await arbiter.judge(bytes)).alterations).toContain("The ciphertext is not the one the merchant signed: the shopper's copy was altered.");
 
     // 4. The merchant alters the shopper's accept in its own copy: named as the merchant's doing.
-    const merchantCopy = await t.shop.agent.exportEvidence(bought.receipt.transactionId, bought.receipt.n);
-    merchantCopy.accept = { ...merchantCopy.accept, body: { ...merchantCopy.accept.body, price: 'EUR:0.30', cumulative: 'EUR:0.30' } };
+    const merchantCopy = await t.shop.agent.exportEvidence(bought.receipt.handle, bought.receipt.n);
+    // Both sides reveal the same opening of the accept's commitment, and only to the arbiter.
+    expect(merchantCopy.opening).toEqual(honest.opening);
+    merchantCopy.accept = { ...merchantCopy.accept, body: { ...merchantCopy.accept.body, cumulative: 'EUR:0.30' } };
     const r4 = await arbiter.judge(merchantCopy);
     expect(r4.verdict).toBe('evidence-altered');
     expect(r4.alterations).toContain("The accept was not signed by the shopper's session key: the merchant's copy was altered.");
+
+    // 5. Another product swapped in with an opening rewritten to match it: the accept's commitment
+    // (salted with the transaction's list salt) does not open to it.
+    const other = (await t.shop.agent.catalogue.list()).find((p) => p.productId === 'fair-exchange')!;
+    const reopened: EvidenceBundle = structuredClone(honest);
+    reopened.description = other.signedDescription;
+    reopened.opening = { ...reopened.opening, productId: other.productId, descriptionHash: other.descriptionHash };
+    const r5 = await arbiter.judge(reopened);
+    expect(r5.verdict).toBe('evidence-altered');
+    expect(r5.alterations.join(' ')).toContain("is not what the shopper's signed accept commits to: the shopper's copy was altered");
+    // A wrong salt opens nothing either.
+    const salted: EvidenceBundle = structuredClone(honest);
+    salted.opening = { ...salted.opening, listSalt: randomId(16) };
+    expect((await arbiter.judge(salted)).verdict).toBe('evidence-altered');
 
     // The command line: `obol arbiter judge --evidence FILE --operator URL --key-dir DIR`.
     const dir = await mkdtemp(join(tmpdir(), 'obol-evidence-'));
@@ -403,7 +425,8 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
   it('the trusted party releases K1 only to an arbiter it trusts, for the merchant named, on a fresh request, once', async () => {
     const { shopper } = await fundedShopper();
     const bought = await shopper.buy(news('two-banks'));
-    const transactionId = bought.receipt.transactionId;
+    // The arbiter asks by the trade handle, the name the evidence (and the merchant's operator) knows.
+    const transactionId = bought.receipt.handle;
     const ask = (body: object, signer = arbiter.key.signer) =>
       signMessage('arbiter.keyRequest', { msgId: randomId(), transactionId, merchantId: 'news.example', caseRef: 'test', time: t.clock.now(), ...body }, signer).then((m) =>
         postJson(`${t.eur.url}${OperatorPaths.arbiterKey}`, m),
@@ -412,7 +435,7 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     await expect(ask({}, stranger.signer)).rejects.toMatchObject({ name: 'UNKNOWN_KEY' });
     await expect(ask({ merchantId: 'other.example' })).rejects.toMatchObject({ name: 'CONFLICT' });
     await expect(ask({ time: t.clock.now() - 600_000 })).rejects.toMatchObject({ name: 'UNAUTHORIZED' });
-    await expect(ask({ transactionId: 'op-sek.999.1' })).rejects.toMatchObject({ name: 'UNKNOWN_TRANSACTION' });
+    await expect(ask({ transactionId: newTradeHandle() })).rejects.toMatchObject({ name: 'UNKNOWN_TRANSACTION' });
     const request = await signMessage('arbiter.keyRequest', { msgId: randomId(), transactionId, merchantId: 'news.example', caseRef: 'test', time: t.clock.now() }, arbiter.key.signer);
     const release = (await postJson(`${t.eur.url}${OperatorPaths.arbiterKey}`, request)) as Signed<'acquirer.keyRelease'>;
     // K1 as the trusted party relayed it to the merchant at initiation.

@@ -30,11 +30,14 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
     await t.admin(t.sek, OperatorPaths.adminFund, { customerId: account.customerId, amount: 'SEK:50.00' });
     const ids = ['why-micropayments', 'two-banks', 'fair-exchange', 'pseudonyms', 'deposits'];
     let transactionId = '';
+    // The same transaction as the merchant and its operator know it.
+    let handle = '';
     for (let i = 0; i < n; i++) {
       const r = await shopper.buy({ merchantUrl: t.shop.moduleUrl, productId: ids[i]!, price: 'EUR:0.03', origin: t.shop.url });
       transactionId = r.receipt.transactionId;
+      handle = r.receipt.handle;
     }
-    return { shopper, customerId: account.customerId, transactionId };
+    return { shopper, customerId: account.customerId, transactionId, handle };
   }
   const balanceOf = async (customerId: string) =>
     ((await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>).find(
@@ -49,8 +52,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
   }
 
   it('ends on the merchant’s word: the merchant reports, the wallet reports, they agree', async () => {
-    const { shopper, transactionId, customerId } = await shopperWithPurchases(2);
-    await t.shop.agent.stop(transactionId);
+    const { shopper, transactionId, handle, customerId } = await shopperWithPurchases(2);
+    await t.shop.agent.stop(handle);
     await t.shop.agent.settled();
     await shopper.report(transactionId);
     expect(await shopper.transactionStatus(transactionId)).toMatchObject({ state: 'cleared', outcome: 'agreed', chargedMerchant: 'EUR:0.06' });
@@ -59,10 +62,10 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
   });
 
   it('ends by timer, both sides report after it: agreed', async () => {
-    const { shopper, transactionId } = await shopperWithPurchases(1);
+    const { shopper, transactionId, handle } = await shopperWithPurchases(1);
     t.clock.advance(901_000); // past the agreed 900 s
     const swept = await t.shop.agent.sweep();
-    expect(swept.closed).toContain(transactionId);
+    expect(swept.closed).toContain(handle);
     await t.shop.agent.settled();
     await expect(
       shopper.buy({ merchantUrl: t.shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: t.shop.url }),
@@ -108,10 +111,10 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
   });
 
   it('a merchant that claims more than the customer signed gets the proven amount, flagged; its replay changes nothing', async () => {
-    const { shopper, transactionId } = await shopperWithPurchases(2);
-    const session = await t.shop.agent.session(transactionId);
+    const { shopper, transactionId, handle } = await shopperWithPurchases(2);
+    const session = await t.shop.agent.session(handle);
     expect(session).toMatchObject({ spent: 'EUR:0.06' });
-    const proof = (await t.shop.agent.record(transactionId))?.body.proof ?? null;
+    const proof = (await t.shop.agent.record(handle))?.body.proof ?? null;
     expect(proof).toBeNull(); // nothing reported yet
     // The merchant's own latest accept, then a record that claims 0.15 with it.
     const accepts = (await shopper.receipts(transactionId)).map((r) => r.accept);
@@ -119,7 +122,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
       'merchant.record',
       {
         msgId: randomId(),
-        transactionId,
+        transactionId: handle,
         count: 5,
         total: 'EUR:0.15',
         purchasesHash: await purchasesHash(randomId(16), []),
@@ -139,18 +142,15 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('ending sessions and settling t
   });
 
   it('a merchant record whose proof was not signed by the customer is refused', async () => {
-    const { transactionId } = await shopperWithPurchases(1);
+    const { handle: transactionId } = await shopperWithPurchases(1);
     const fakeAccept = await signMessage(
       'wallet.accept',
       {
         acceptId: randomId(),
         transactionId,
         n: 4,
-        productId: 'deposits',
-        price: 'EUR:0.03',
-        receivedHash: await purchasesHash(randomId(16), []),
-        descriptionHash: await purchasesHash(randomId(16), []),
         cumulative: 'EUR:0.12',
+        commitment: await purchasesHash(randomId(16), []),
         time: t.clock.now(),
       },
       t.shop.key.signer, // the merchant's key, not the session key

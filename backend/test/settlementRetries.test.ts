@@ -37,7 +37,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     await shopper.login();
     await t.admin(t.sek, OperatorPaths.adminFund, { customerId: account.customerId, amount: 'SEK:10.00' });
     const r = await shopper.buy({ merchantUrl: t.shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: t.shop.url });
-    return { shopper, transactionId: r.receipt.transactionId };
+    // The shopper's bank knows the TransactionIdentity; the acquirer only the trade handle.
+    return { shopper, transactionId: r.receipt.transactionId, handle: r.receipt.handle };
   }
   const acqRow = async (id: string) =>
     (
@@ -61,33 +62,33 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     const b = await oneDeposit();
     const c = await oneDeposit();
     // B's row is damaged: settling it throws, whatever order the timer takes them in.
-    const { deposit } = await acqRow(b.transactionId);
-    await t.eur.ctx.db.query(`UPDATE acq_transactions SET deposit = 'not money' WHERE id = $1`, [b.transactionId]);
+    const { deposit } = await acqRow(b.handle);
+    await t.eur.ctx.db.query(`UPDATE acq_transactions SET deposit = 'not money' WHERE id = $1`, [b.handle]);
     t.clock.advance(pastDeadline);
     lines.length = 0;
 
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ settled: 2, failed: 1 });
     for (const ok of [a, c]) expect(await ok.shopper.transactionStatus(ok.transactionId)).toMatchObject({ state: 'cleared' });
-    const failed = await acqRow(b.transactionId);
+    const failed = await acqRow(b.handle);
     expect(failed).toMatchObject({ state: 'open', settle_attempts: 1 });
     const retryAt = Number(failed.settle_next_at);
     expect(retryAt).toBeGreaterThan(t.clock.now());
-    expect(lines.find((l) => l.level === 'error' && l.obj.transactionId === b.transactionId)).toBeDefined();
+    expect(lines.find((l) => l.level === 'error' && l.obj.transactionId === b.handle)).toBeDefined();
 
     // Not tried again before its back-off has passed (the timer runs every few seconds).
     t.clock.advance(1_000);
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ settled: 0, failed: 0 });
-    expect(await acqRow(b.transactionId)).toMatchObject({ settle_attempts: 1 });
+    expect(await acqRow(b.handle)).toMatchObject({ settle_attempts: 1 });
 
     // Still broken at the next try: it fails again and waits longer.
     t.clock.set(retryAt);
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ failed: 1 });
-    const again = await acqRow(b.transactionId);
+    const again = await acqRow(b.handle);
     expect(again.settle_attempts).toBe(2);
     expect(Number(again.settle_next_at) - retryAt).toBeGreaterThanOrEqual(16_000); // 20 s ± 20 %, after 10 s ± 20 %
 
     // Repaired: the next try settles it.
-    await t.eur.ctx.db.query('UPDATE acq_transactions SET deposit = $2 WHERE id = $1', [b.transactionId, deposit]);
+    await t.eur.ctx.db.query('UPDATE acq_transactions SET deposit = $2 WHERE id = $1', [b.handle, deposit]);
     t.clock.set(Number(again.settle_next_at));
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ settled: 1, failed: 0 });
     expect(await b.shopper.transactionStatus(b.transactionId)).toMatchObject({ state: 'cleared' });
@@ -126,7 +127,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
   });
 
   it('a customer operator that never opened the transaction answers SESSION_CLOSED once: the clearing is not sent again', async () => {
-    const { transactionId } = await oneDeposit();
+    const { transactionId, handle } = await oneDeposit();
     // The customer's operator crashed between reserving and the acquirer's acknowledgement: its
     // row stayed pending, and its stalled-initiation timer gave the deposit back.
     await t.sek.ctx.db.query(`UPDATE am_transactions SET state = 'pending' WHERE id = $1`, [transactionId]);
@@ -135,9 +136,9 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     lines.length = 0;
 
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ settled: 1, refused: 0 });
-    const row = await acqRow(transactionId);
+    const row = await acqRow(handle);
     expect(row).toMatchObject({ state: 'cleared', clearing_sent: false, clearing_refusal: { name: 'SESSION_CLOSED' } });
-    expect(lines.find((l) => l.level === 'error' && l.obj.transactionId === transactionId)).toBeDefined();
+    expect(lines.find((l) => l.level === 'error' && l.obj.transactionId === handle)).toBeDefined();
 
     // An hour of timer runs later: nothing was sent again.
     const post = vi.spyOn(t.eur.ctx.peers, 'get');
@@ -151,19 +152,19 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
   });
 
   it('a customer operator that does not answer gets the clearing again after a back-off, until it has it', async () => {
-    const { shopper, transactionId } = await oneDeposit();
+    const { shopper, transactionId, handle } = await oneDeposit();
     const real = t.eur.ctx.peers.get.bind(t.eur.ctx.peers);
     const down = vi.spyOn(t.eur.ctx.peers, 'get').mockImplementation(async (id) => ({ ...(await real(id)), url: 'http://127.0.0.1:1' }));
     t.clock.advance(pastDeadline);
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ settled: 1 });
-    const row = await acqRow(transactionId);
+    const row = await acqRow(handle);
     expect(row).toMatchObject({ state: 'cleared', clearing_sent: false, clearing_attempts: 1, clearing_refusal: null });
     expect(await shopper.transactionStatus(transactionId)).toMatchObject({ state: 'open' });
 
     // Still down at the next try: one more attempt, a longer wait.
     t.clock.set(Number(row.clearing_next_at));
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ resent: 0 });
-    const again = await acqRow(transactionId);
+    const again = await acqRow(handle);
     expect(again.clearing_attempts).toBe(2);
     down.mockRestore();
 
@@ -172,7 +173,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ resent: 0 });
     t.clock.set(Number(again.clearing_next_at));
     expect(await settleDeadlines(t.eur.ctx)).toMatchObject({ resent: 1 });
-    expect(await acqRow(transactionId)).toMatchObject({ clearing_sent: true });
+    expect(await acqRow(handle)).toMatchObject({ clearing_sent: true });
     expect(await shopper.transactionStatus(transactionId)).toMatchObject({ state: 'cleared' });
     await audits();
   });

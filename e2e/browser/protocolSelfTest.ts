@@ -28,7 +28,7 @@ export async function selfTest(): Promise<Record<string, unknown>> {
   const ring = new KeyRing();
   await ring.addSpki(session.publicKeySpki);
   const order = {
-    transactionId: 'op-sek.1.1',
+    transactionId: 't-q8VbZmC3Tzm1cS0xQ5m9Lw',
     n: 1,
     productId: 'article-1',
     price: 'EUR:0.03',
@@ -55,7 +55,7 @@ export async function selfTest(): Promise<Record<string, unknown>> {
   });
   const temp = await issueTemporaryCert({
     publicKey: session.publicKey,
-    transactionId: 'op-sek.1.1',
+    handle: 't-q8VbZmC3Tzm1cS0xQ5m9Lw',
     issuer: { cert: operator, privateKey: opKeys.privateKey },
     notBefore: now,
     notAfter: now + 3_600_000,

@@ -197,7 +197,10 @@ test('the shopper ends the session with End in the popup', async () => {
   await popup.getByRole('tab', { name: 'History' }).click();
   await expect(popup.getByTestId('receipt')).toHaveCount(paid.length);
   // The wallet's side of the renewal: the first session ended because its deposit was used up.
-  await expect(popup.getByText(new RegExp(`${paid[0]!.transactionId.replaceAll('.', '\\.')} · \\w+ \\(deposit-used\\) · spent 1\\.74 EUR of 1\\.74 EUR`))).toBeVisible();
+  // (The popup names it by the TransactionIdentity of the shopper's bank; the page was told the
+  // merchant's trade handle, which links nothing.)
+  const [firstId] = await world.sek.ctx.db.query<{ id: string }>('SELECT id FROM am_transactions WHERE trade_handle = $1', [paid[0]!.transactionId]);
+  await expect(popup.getByText(new RegExp(`${firstId!.id.replaceAll('.', '\\.')} · \\w+ \\(deposit-used\\) · spent 1\\.74 EUR of 1\\.74 EUR`))).toBeVisible();
   await popup.close();
 });
 
@@ -221,13 +224,16 @@ test('the popup, both banks’ books and the billing records agree to the minor 
       .map((l) => JSON.parse(l) as Rec);
   const withdrawals = lines(world.billingFile('op-sek')).filter((r) => r.type === 'am.withdrawal' && r.body.customerId === customerId);
   const deposits = lines(world.billingFile('op-eur')).filter((r) => r.type === 'am.deposit' && r.body.merchantId === 'news.example');
-  expect(withdrawals.map((w) => w.body.transactionId).sort()).toEqual([...transactions].sort());
+  // The page was told the trade handles. The merchant's bank bills by handle only; the shopper's
+  // bank bills its TransactionIdentity and names the handle beside it.
+  expect(withdrawals.map((w) => w.body.handle).sort()).toEqual([...transactions].sort());
   expect(deposits.map((d) => d.body.transactionId).sort()).toEqual([...transactions].sort());
+  for (const w of withdrawals) expect(String(w.body.transactionId)).toMatch(/^op-sek\.[0-9]+\.[0-9]+$/);
 
   // Per transaction: what the shopper's bank withdrew (in EUR) is what the merchant's bank paid
   // in, is what the page was told was bought.
   for (const t of transactions) {
-    const w = withdrawals.find((r) => r.body.transactionId === t)!.body;
+    const w = withdrawals.find((r) => r.body.handle === t)!.body;
     const d = deposits.find((r) => r.body.transactionId === t)!.body;
     const bought = paid.filter((p) => p.transactionId === t);
     const boughtTotal = total('EUR', bought.map((p) => amountOf(p.price)));

@@ -349,9 +349,13 @@ describe('the popup’s view', () => {
     expect(session).toMatchObject({ merchantName: 'The Daily Obol', remaining: 'EUR:1.71', state: 'open' });
     const history = await wallet.history();
     expect(history.receipts[0]?.receipt.productId).toBe('two-banks');
-    expect(await wallet.content(paid.transactionId, paid.n)).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
-    if (history.evidence) expect(await wallet.evidence(paid.transactionId, paid.n)).toBeTruthy();
-    await wallet.endSession(paid.transactionId);
+    // The page was told the merchant's name for the transaction; the wallet keeps its own bank's.
+    const receipt = history.receipts[0]!.receipt;
+    expect(paid.transactionId).toBe(receipt.handle);
+    expect(paid.transactionId).not.toBe(receipt.transactionId);
+    expect(await wallet.content(receipt.transactionId, paid.n)).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
+    if (history.evidence) expect(await wallet.evidence(receipt.transactionId, paid.n)).toBeTruthy();
+    await wallet.endSession(receipt.transactionId);
     expect(await wallet.sessions()).toHaveLength(0);
   });
 });

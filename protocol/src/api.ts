@@ -15,6 +15,7 @@ import {
   SessionIdT,
   SpkiT,
   TimeT,
+  TradeHandleT,
   TransactionIdT,
 } from './messages.ts';
 import type { Signed } from './signed.ts';
@@ -139,7 +140,7 @@ export const MerchantCertificateResponse = Type.Object(
 export type MerchantCertificateResponse = Static<typeof MerchantCertificateResponse>;
 
 export const RecordResponse = Type.Object(
-  { transactionId: TransactionIdT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
+  { transactionId: TradeHandleT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
   closed,
 );
 
@@ -216,7 +217,8 @@ export function sessionReadFromAuthorization(header: string | undefined): unknow
 /** A trading session as the merchant shows it to its wallet and to the shop's administration (never K1). */
 export const MerchantSessionView = Type.Object(
   {
-    transactionId: TransactionIdT,
+    /** The merchant knows the transaction by its trade handle only. */
+    transactionId: TradeHandleT,
     state: Type.Union([Type.Literal('open'), Type.Literal('closing'), Type.Literal('reported'), Type.Literal('cleared')]),
     closeReason: Type.Union([Type.Literal('wallet'), Type.Literal('merchant'), Type.Literal('deposit-used'), Type.Literal('timer'), Type.Null()]),
     pseudonym: Type.String(),
@@ -278,7 +280,7 @@ export const OrderRequest = Type.Object({ order: NestedSigned('wallet.order') },
  */
 export const OrderResponse = Type.Object(
   {
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: Type.Integer({ minimum: 1 }),
     productId: ProductIdT,
     price: PositiveMoney,
@@ -293,7 +295,7 @@ export const AcceptRequest = Type.Object({ accept: NestedSigned('wallet.accept')
 /** The purchase is charged; `key` is sign_M([K2]^K1), the same one however often the accept is replayed. */
 export const AcceptResponse = Type.Object(
   {
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: Type.Integer(),
     charged: PositiveMoney,
     remaining: PositiveMoney,
@@ -338,7 +340,7 @@ export const ProductView = Type.Object(
 export type ProductView = Static<typeof ProductView>;
 export const StopRequest = Type.Object({ stop: NestedSigned('wallet.stop') }, closed);
 export const StopResponse = Type.Object(
-  { transactionId: TransactionIdT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
+  { transactionId: TradeHandleT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
   closed,
 );
 

@@ -53,6 +53,11 @@ export interface BridgeResults {
     quotes: Array<{ price: string; converted?: string }>;
   };
   obol_pay: {
+    /**
+     * The transaction as the merchant knows it: its trade handle, never the wallet's
+     * TransactionIdentity (which names the shopper's logon at her bank, and would let the
+     * merchant's pages link her deposits).
+     */
     transactionId: string;
     n: number;
     productId: string;

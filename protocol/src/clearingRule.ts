@@ -41,8 +41,8 @@ export function decideClearing(input: ClearingInput): ClearingDecision | undefin
     const agree =
       compare(wallet.total, merchant.total) === 0 &&
       wallet.count === merchant.count &&
-      // Nothing bought: the hashes of two empty lists may use different salts (the merchant
-      // never saw the wallet's salt), and there is nothing to compare.
+      // Nothing bought: both sides hash an empty list to one constant (recordPurchasesHash); a
+      // record made by an older wallet with its own salt is still nothing to compare.
       (wallet.purchasesHash === merchant.purchasesHash || merchant.count === 0);
     if (agree) return done('agreed', merchant.total, merchant.count, false);
     // The proven amount: the highest cumulative the customer signed, in its record or its accepts.

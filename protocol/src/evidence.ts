@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { MAX_CIPHERTEXT_B64 } from './delivery.ts';
-import { B64u, CertT, MerchantIdT, NestedSigned, OperatorIdT, SeqT, TimeT, TransactionIdT } from './messages.ts';
+import { B64u, CertT, HashT, MerchantIdT, NestedSigned, OperatorIdT, PositiveMoney, ProductIdT, SeqT, TimeT, TradeHandleT } from './messages.ts';
 
 /**
  * FIG 4 disputes: the evidence of one purchase, as either side holds it, for an arbiter (the
@@ -11,12 +11,26 @@ import { B64u, CertT, MerchantIdT, NestedSigned, OperatorIdT, SeqT, TimeT, Trans
  */
 export const EVIDENCE_FORMAT = 'obol.evidence.v1';
 
+/** The opening of an accept's commitment (purchaseList.ts `PurchaseOpening`) with its salt. */
+export const PurchaseOpeningT = Type.Object(
+  {
+    listSalt: B64u(64),
+    n: SeqT,
+    productId: ProductIdT,
+    price: PositiveMoney,
+    receivedHash: HashT,
+    descriptionHash: HashT,
+  },
+  { additionalProperties: false },
+);
+
 export const EvidenceBundle = Type.Object(
   {
     format: Type.Literal(EVIDENCE_FORMAT),
     /** Whose copy this is: alterations are named after the side that presents it. */
     presentedBy: Type.Union([Type.Literal('shopper'), Type.Literal('merchant')]),
-    transactionId: TransactionIdT,
+    /** The transaction's trade handle: what the temporary certificate and the accept name. */
+    transactionId: TradeHandleT,
     n: SeqT,
     merchantId: MerchantIdT,
     /** The merchant's operator: the trusted party that relayed K1. */
@@ -26,6 +40,12 @@ export const EvidenceBundle = Type.Object(
     /** The encrypted product as delivered, base64url. */
     ciphertext: B64u(MAX_CIPHERTEXT_B64),
     accept: NestedSigned('wallet.accept'),
+    /**
+     * What the accept's commitment opens to, and the transaction's list salt: revealed by the
+     * presenting side to the arbiter only, which recomputes the commitment (purchaseCommitment)
+     * and then ties each part of the evidence to it.
+     */
+    opening: PurchaseOpeningT,
     /** sign_M([K2]^K1), or null when it never came. */
     key: Type.Union([NestedSigned('merchant.key'), Type.Null()]),
     /** The merchant's certificate and the temporary certificate, as the presenting side holds them. */

@@ -1,4 +1,5 @@
 import { ObolError } from './errors.ts';
+import { type WebCrypto, defaultCrypto, randomId } from './webcrypto.ts';
 
 /**
  * The seed's identities. An account manager (an operator) has a short id; a wallet's logged-on
@@ -62,4 +63,29 @@ export function parseTransactionIdentity(text: string): ParsedTransaction {
   }
   const [operatorId, s1, s2] = text.split('.') as [string, string, string];
   return { operatorId, seq1: BigInt(s1), seq2: BigInt(s2), sessionId: `${operatorId}.${s1}` };
+}
+
+/**
+ * The trade handle: how a transaction is known outside the customer's account manager — to the
+ * acquirer, the merchant, the arbiter, and in every message the wallet exchanges with the merchant.
+ * `t-` and 128 random bits (base64url), made fresh per transaction: unlike the TransactionIdentity
+ * (`operator.session.n`), two handles of one logon share nothing, so merchants and their operator
+ * cannot link the deposits of one shopper. Only the account manager keeps the mapping.
+ */
+export type TradeHandle = string;
+export const TRADE_HANDLE_PATTERN = '^t-[A-Za-z0-9_-]{22}$';
+const tradeHandleRe = new RegExp(TRADE_HANDLE_PATTERN);
+
+export function isTradeHandle(text: unknown): text is TradeHandle {
+  return typeof text === 'string' && tradeHandleRe.test(text);
+}
+
+export function parseTradeHandle(text: string): TradeHandle {
+  if (!isTradeHandle(text)) throw new ObolError('INVALID_IDENTITY', `not a trade handle (t- and 22 base64url characters): ${JSON.stringify(String(text).slice(0, 80))}`);
+  return text;
+}
+
+/** A fresh trade handle from 16 random bytes. */
+export function newTradeHandle(crypto: WebCrypto = defaultCrypto()): TradeHandle {
+  return `t-${randomId(16, crypto)}`;
 }

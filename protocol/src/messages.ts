@@ -2,7 +2,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ObolError } from './errors.ts';
 import { BILLING_RECORD_ID_PATTERN } from './billingIds.ts';
-import { OPERATOR_ID_PATTERN, SESSION_ID_PATTERN, TRANSACTION_ID_PATTERN } from './identity.ts';
+import { OPERATOR_ID_PATTERN, SESSION_ID_PATTERN, TRADE_HANDLE_PATTERN, TRANSACTION_ID_PATTERN } from './identity.ts';
 
 /**
  * Every message of the protocol, as a JSON Schema (TypeBox) with its TypeScript type derived
@@ -17,7 +17,14 @@ export const Money = Type.String({ pattern: '^[A-Z]{3}:-?[0-9]{1,18}(\\.[0-9]{1,
 export const PositiveMoney = Type.String({ pattern: '^[A-Z]{3}:[0-9]{1,18}(\\.[0-9]{1,4})?$', maxLength: 32 });
 export const OperatorIdT = Type.String({ pattern: OPERATOR_ID_PATTERN });
 export const SessionIdT = Type.String({ pattern: SESSION_ID_PATTERN });
+/** The TransactionIdentity: between the wallet and its own account manager only. */
 export const TransactionIdT = Type.String({ pattern: TRANSACTION_ID_PATTERN });
+/**
+ * The trade handle (identity.ts): the transaction as the acquirer, the merchant and the arbiter
+ * know it. Every message beyond the customer's account manager names it, in its `transactionId`
+ * field, and never the TransactionIdentity, which would tell which deposits came from one logon.
+ */
+export const TradeHandleT = Type.String({ pattern: TRADE_HANDLE_PATTERN });
 /** Every message carries an id; handling the same id twice changes nothing the second time. */
 export const MsgId = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
 /** A billing record's id: see billingIds.ts (a kind prefix and the transaction id, unchanged). */
@@ -99,11 +106,12 @@ export const WalletInitiate = Type.Object(
 export const AmInitiate = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     customerOperatorId: OperatorIdT,
     pseudonym: B64u(64),
     merchantId: MerchantIdT,
-    firstPrice: PositiveMoney,
+    // No first price (the wallet's order info): the customer's operator checks the deposit covers
+    // it; the acquirer needs only the deposit, and a price can be matched against a catalogue.
     depositCustomer: PositiveMoney,
     depositMerchant: PositiveMoney,
     /** Customer currency → merchant currency, as used for depositMerchant. */
@@ -121,7 +129,7 @@ export const AmInitiate = Type.Object(
 export const AcquirerInfo = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     merchantId: MerchantIdT,
     pseudonym: B64u(64),
     deposit: PositiveMoney,
@@ -138,13 +146,13 @@ export const AcquirerInfo = Type.Object(
 
 // ── steps 5–7: acknowledgements ────────────────────────────────────────────────────────────
 export const MerchantAck = Type.Object(
-  { msgId: MsgId, transactionId: TransactionIdT, infoMsgId: MsgId, time: TimeT },
+  { msgId: MsgId, transactionId: TradeHandleT, infoMsgId: MsgId, time: TimeT },
   closed,
 );
 export const AcquirerAck = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     rate: RateT,
     depositMerchant: PositiveMoney,
     merchantCert: CertT,
@@ -157,7 +165,10 @@ export const AcquirerAck = Type.Object(
 export const AmAck = Type.Object(
   {
     msgId: MsgId,
+    /** For the wallet's own records with its bank (status, history). */
     transactionId: TransactionIdT,
+    /** For everything with the merchant: orders, accepts, stops, the customer record. */
+    handle: TradeHandleT,
     rate: RateT,
     depositCustomer: PositiveMoney,
     depositMerchant: PositiveMoney,
@@ -174,7 +185,7 @@ export const AmAck = Type.Object(
 // ── purchases inside a trading session (wallet ↔ merchant, session key) ───────────────────
 export const WalletOrder = Type.Object(
   {
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: SeqT,
     productId: ProductIdT,
     price: PositiveMoney,
@@ -212,27 +223,30 @@ export const MerchantProduct = Type.Object(
   closed,
 );
 
+/**
+ * FIG 4: the accept — the moment purchase n is charged. It is also the merchant's proof at clearing
+ * (FIG 3 step 9), so its operator reads it: it says how much and nothing of what. The purchase is
+ * bound by `commitment` (purchaseList.ts `purchaseCommitment`: SHA-256 over the transaction's list
+ * salt and `{n, productId, price, receivedHash, descriptionHash}`); the merchant recomputes it from
+ * the order it delivered, and an arbiter from the opening the parties reveal to it. No price
+ * either: the cumulative is what the proof proves.
+ */
 export const WalletAccept = Type.Object(
   {
     /** Unique, time-stamped: an accept counts once however often it is replayed. */
     acceptId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     n: SeqT,
-    productId: ProductIdT,
-    price: PositiveMoney,
-    /** SHA-256 of the encrypted product the wallet received: the merchant-signed `ciphertextHash`. */
-    receivedHash: HashT,
-    /** The signed description the shopper bought against (`descriptionHash` of its body). */
-    descriptionHash: HashT,
     /** Total of all accepted purchases of this transaction, this one included. */
     cumulative: PositiveMoney,
+    commitment: HashT,
     time: TimeT,
   },
   closed,
 );
 /** FIG 4: sign_M([K2]^K1) (AES-KW, RFC 3394), per purchase the only thing the merchant signs. */
 export const MerchantKey = Type.Object(
-  { transactionId: TransactionIdT, n: SeqT, productId: ProductIdT, acceptId: MsgId, wrappedK2: B64u(128) },
+  { transactionId: TradeHandleT, n: SeqT, productId: ProductIdT, acceptId: MsgId, wrappedK2: B64u(128) },
   closed,
 );
 
@@ -241,7 +255,7 @@ export const MerchantKey = Type.Object(
 export const ArbiterKeyRequest = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     /** The merchant the evidence names: the operator releases K1 only for a transaction of this merchant. */
     merchantId: MerchantIdT,
     /** The arbiter's own reference for the case, for the operator's log. */
@@ -255,7 +269,7 @@ export const AcquirerKeyRelease = Type.Object(
   {
     msgId: MsgId,
     requestMsgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     merchantId: MerchantIdT,
     k1: B64u(64),
     time: TimeT,
@@ -266,7 +280,7 @@ export const AcquirerKeyRelease = Type.Object(
 export const SessionStop = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     reason: Type.Union([Type.Literal('wallet'), Type.Literal('merchant'), Type.Literal('deposit-used'), Type.Literal('timer')]),
     time: TimeT,
   },
@@ -279,12 +293,12 @@ export const SessionStop = Type.Object(
  * read a session. The merchant takes it only while `time` is fresh and only once per `msgId`, so a
  * header that leaked (a log, a proxy) cannot be used again.
  */
-export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: TransactionIdT, time: TimeT }, closed);
+export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, time: TimeT }, closed);
 
 // ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
 const recordFields = {
   msgId: MsgId,
-  transactionId: TransactionIdT,
+  transactionId: TradeHandleT,
   count: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   total: PositiveMoney,
   /** Salted SHA-256 of the purchase list: operators compare it, never learn what was bought. */
@@ -295,7 +309,7 @@ const recordFields = {
 export const WalletRecord = Type.Object(recordFields, closed);
 /** Step 8: forwarded by the customer's account manager to the acquirer. */
 export const AmCustomerRecord = Type.Object(
-  { msgId: MsgId, transactionId: TransactionIdT, record: NestedSigned('wallet.record'), time: TimeT },
+  { msgId: MsgId, transactionId: TradeHandleT, record: NestedSigned('wallet.record'), time: TimeT },
   closed,
 );
 /** Step 9: the merchant transaction record, with the latest customer-signed accept as proof. */
@@ -307,7 +321,7 @@ export const MerchantRecord = Type.Object(
 export const AcquirerClearing = Type.Object(
   {
     msgId: MsgId,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     outcome: Type.Union([
       Type.Literal('agreed'),
       Type.Literal('proven'),
@@ -333,6 +347,8 @@ export const WithdrawalRecord = Type.Object(
     operatorId: OperatorIdT,
     customerId: Type.String({ maxLength: 64 }),
     transactionId: TransactionIdT,
+    /** The transaction's trade handle: what the merchant's operator's deposit record names. */
+    handle: TradeHandleT,
     merchantOperatorId: OperatorIdT,
     amount: PositiveMoney,
     amountMerchant: PositiveMoney,
@@ -349,7 +365,7 @@ export const DepositRecord = Type.Object(
     recordId: BillingRecordIdT,
     operatorId: OperatorIdT,
     merchantId: MerchantIdT,
-    transactionId: TransactionIdT,
+    transactionId: TradeHandleT,
     amount: PositiveMoney,
     count: Type.Integer({ minimum: 0 }),
     purchasesHash: HashT,

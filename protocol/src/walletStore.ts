@@ -1,5 +1,5 @@
 import type { ExchangeTable } from './exchangeTable.ts';
-import type { PurchaseLine } from './purchaseList.ts';
+import type { PurchaseLine, PurchaseOpening } from './purchaseList.ts';
 import type { Signed } from './signed.ts';
 
 /**
@@ -109,7 +109,13 @@ export interface TransactionRecord {
   /** Local key, chosen by the wallet before the operator assigns the TransactionIdentity. */
   id: string;
   /** The TransactionIdentity, once the operator acknowledged the initiation. */
+  /** The TransactionIdentity: how our own operator (and this store) knows the transaction. */
   transactionId?: string;
+  /**
+   * The trade handle: how the merchant and its operator know it (orders, accepts, stops, the
+   * customer record). Random per transaction, so the merchant cannot link our deposits.
+   */
+  handle?: string;
   state: TransactionState;
   merchantId: string;
   merchantName: string;
@@ -176,7 +182,10 @@ export type ReceiptStatus = 'awaiting-key' | 'delivered' | 'disputable' | 'not-c
 export interface ReceiptRecord {
   /** The acceptId of the signed accept: unique and time-stamped (the page bridge's `receiptId` too). */
   receiptId: string;
+  /** The TransactionIdentity (our operator's name for the transaction; receipts are kept by it). */
   transactionId: string;
+  /** The trade handle the merchant knows the transaction by (its accept and evidence name it). */
+  handle: string;
   n: number;
   status: ReceiptStatus;
   merchantId: string;
@@ -196,6 +205,11 @@ export interface ReceiptRecord {
   ciphertext: string;
   /** The signed accept exactly as sent to the merchant. */
   accept: Signed<'wallet.accept'>;
+  /**
+   * What the accept's commitment opens to, with the transaction's list salt: revealed to an
+   * arbiter only (the merchant's operator holds the accept and must not learn what it was for).
+   */
+  opening: PurchaseOpening & { listSalt: string };
   /** sign_M([K2]^K1), when it came. */
   key?: Signed<'merchant.key'>;
   /** The merchant's certificate re-issued by our operator, the temporary certificate, our operator's. */

@@ -10,6 +10,7 @@ import {
 import { ObolError } from '../src/errors.ts';
 import { sessionIdentity, transactionIdentity } from '../src/identity.ts';
 import { checkMessageBody } from '../src/messages.ts';
+import { toBase64Url } from '../src/webcrypto.ts';
 
 /**
  * A billing system deduplicates on the record id, so two records must never share one: for every
@@ -31,7 +32,9 @@ const handles = fc.string({
   minLength: 1,
   maxLength: BILLING_TRANSACTION_ID_MAX,
 });
-const anyId = fc.oneof(transactionIds, handles);
+/** Trade handles as the account manager makes them: `t-` and 16 random bytes, base64url. */
+const tradeHandles = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => `t-${toBase64Url(b)}`);
+const anyId = fc.oneof(transactionIds, handles, tradeHandles);
 
 describe('billing record ids', () => {
   it('the 1st, 10th and 100th deposit of a logon have three different ids (they used to collide)', () => {
@@ -61,21 +64,39 @@ describe('billing record ids', () => {
     );
   });
 
-  it('every id made from a TransactionIdentity passes the billing record schema', () => {
+  it('every id made from a TransactionIdentity or a trade handle passes the billing record schema', () => {
+    // The customer's operator bills its TransactionIdentity (with the handle beside it); the
+    // merchant's operator knows the transaction by its trade handle only.
     fc.assert(
-      fc.property(transactionIds, (transactionId) => {
-        const body = {
-          recordId: depositRecordId(transactionId),
+      fc.property(transactionIds, tradeHandles, (transactionId, handle) => {
+        const withdrawal = {
+          recordId: withdrawalRecordId(transactionId),
+          operatorId: 'op-sek',
+          customerId: 'customer-1',
+          transactionId,
+          handle,
+          merchantOperatorId: 'op-eur',
+          amount: 'SEK:0.34',
+          amountMerchant: 'EUR:0.03',
+          rate: '0.0874',
+          count: 1,
+          purchasesHash: 'A'.repeat(43),
+          flagged: false,
+          time: 0,
+        };
+        expect(() => checkMessageBody('am.withdrawal', withdrawal)).not.toThrow();
+        const deposit = {
+          recordId: depositRecordId(handle),
           operatorId: 'op-eur',
           merchantId: 'news.example',
-          transactionId,
+          transactionId: handle,
           amount: 'EUR:0.03',
           count: 1,
           purchasesHash: 'A'.repeat(43),
           flagged: false,
           time: 0,
         };
-        expect(() => checkMessageBody('am.deposit', body)).not.toThrow();
+        expect(() => checkMessageBody('am.deposit', deposit)).not.toThrow();
       }),
       { numRuns: 500 },
     );

@@ -5,6 +5,7 @@ import { CustomerAgent } from '../src/customerAgent.ts';
 import { type ErrorName, ObolError } from '../src/errors.ts';
 import { type ExchangeTable, convert, rateBetween, rateToString, signExchangeTable } from '../src/exchangeTable.ts';
 import { type Http, fetchHttp } from '../src/http.ts';
+import { newTradeHandle } from '../src/identity.ts';
 import { KeyRing, type KeyHandle, keyHandle, keyIdOf } from '../src/keys.ts';
 import { checkSchema } from '../src/messages.ts';
 import { add, compare, formatAmount, parseAmount, sub } from '../src/money.ts';
@@ -22,7 +23,7 @@ import {
   reissue,
   verifyChain,
 } from '../src/pki.ts';
-import { type PurchaseLine, purchasesHash } from '../src/purchaseList.ts';
+import { EMPTY_LIST_SALT, type PurchaseLine, purchaseCommitment, purchasesHash, recordPurchasesHash } from '../src/purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../src/signed.ts';
 import { MemoryWalletStore } from '../src/walletStore.ts';
 import { type PreparedProduct, decryptProduct, descriptionHash, hashB64, prepareProduct, unwrapProductKey, wrapProductKey } from '../src/delivery.ts';
@@ -116,7 +117,8 @@ class ScriptedOperator {
   readonly challenges = new Set<string>();
   readonly sessions = new Map<string, { sessionId: string; customerId: string; expiresAt: number }>(); // by token
   readonly initiations = new Map<string, unknown>(); // ack by msgId
-  readonly transactions = new Map<string, { sessionKey: KeyRing; deposit: string; depositMerchant: string; rate: string; records: Signed<'wallet.record'>[] }>();
+  /** By TransactionIdentity, as a real account manager keeps them; `handle` is what the merchant side knows. */
+  readonly transactions = new Map<string, { handle: string; sessionKey: KeyRing; deposit: string; depositMerchant: string; rate: string; records: Signed<'wallet.record'>[] }>();
   private seq1 = 0;
   private seq2 = 0;
 
@@ -192,7 +194,8 @@ class ScriptedOperator {
     if (route === 'POST /v1/initiate') return this.initiate(body, now);
     if (route === 'POST /v1/records') {
       const record = body as Signed<'wallet.record'>;
-      const tx = this.transactions.get(record.body?.transactionId);
+      // The record names the trade handle (it is for the acquirer too): translated back here.
+      const tx = [...this.transactions.values()].find((t) => t.handle === record.body?.transactionId);
       if (!tx) fail('UNKNOWN_TRANSACTION');
       const checked = await verifyMessage(record, 'wallet.record', tx.sessionKey.resolve);
       if (!tx.records.some((r) => r.body.msgId === checked.body.msgId)) tx.records.push(checked);
@@ -228,9 +231,10 @@ class ScriptedOperator {
     const depositMerchant = formatAmount(convert(deposit, 'EUR', rate, 'floor').amount);
     this.held += deposit.value;
     const transactionId = `${msg.body.sessionId}.${++this.seq2}`;
+    const handle = newTradeHandle();
     const expiresAt = now + msg.body.timeoutSec * 1000;
     const tempCert = await issueTemporaryCert({
-      transactionId,
+      handle,
       publicKey: msg.body.sessionPublicKey,
       issuer: this.world.sek.issuer,
       notBefore: now - MINUTE,
@@ -238,14 +242,15 @@ class ScriptedOperator {
     });
     const sessionKey = new KeyRing();
     await sessionKey.addSpki(msg.body.sessionPublicKey);
-    this.transactions.set(transactionId, { sessionKey, deposit: msg.body.deposit, depositMerchant, rate: rateToString(rate), records: [] });
+    this.transactions.set(transactionId, { handle, sessionKey, deposit: msg.body.deposit, depositMerchant, rate: rateToString(rate), records: [] });
     // Steps 3–6, compressed: the merchant's operator re-issues the temporary certificate for its merchant.
-    await this.merchant.open(transactionId, certToBase64(await reissue(tempCert, this.world.eur.issuer)), depositMerchant, msg.body.k1);
+    await this.merchant.open(handle, certToBase64(await reissue(tempCert, this.world.eur.issuer)), depositMerchant, msg.body.k1);
     const ack = await signMessage(
       'am.ack',
       {
         msgId: randomId(),
         transactionId,
+        handle,
         rate: rateToString(rate),
         depositCustomer: msg.body.deposit,
         depositMerchant,
@@ -367,22 +372,28 @@ class ScriptedMerchant {
       if (seen) return seen.response; // counted once, however often it is replayed
       if (s.closed) fail('SESSION_CLOSED');
       const d = s.delivered;
-      if (!d || d.n !== a.n || d.productId !== a.productId || d.price !== a.price || d.ciphertextHash !== a.receivedHash || d.descriptionHash !== a.descriptionHash) {
+      if (
+        !d ||
+        d.n !== a.n ||
+        !s.listSalt ||
+        a.commitment !==
+          (await purchaseCommitment(s.listSalt, { n: d.n, productId: d.productId, price: d.price, receivedHash: d.ciphertextHash, descriptionHash: d.descriptionHash }))
+      ) {
         fail('NO_ACCEPT', 'not what was delivered');
       }
-      const cumulative = add(parseAmount(s.cumulative), parseAmount(a.price));
+      const cumulative = add(parseAmount(s.cumulative), parseAmount(d.price));
       if (formatAmount(cumulative) !== a.cumulative) fail('CONFLICT', 'wrong cumulative');
       s.cumulative = a.cumulative;
       s.count = a.n;
-      s.lines.push({ n: a.n, productId: a.productId, price: a.price });
+      s.lines.push({ n: a.n, productId: d.productId, price: d.price });
       s.delivered = undefined;
       const k1 = this.tampering('key') ? randomId(32) : s.k1;
       const key = await signMessage(
         'merchant.key',
-        { transactionId: a.transactionId, n: a.n, productId: a.productId, acceptId: a.acceptId, wrappedK2: await wrapProductKey(this.world.prepared[a.productId]!.k2, k1) },
+        { transactionId: a.transactionId, n: a.n, productId: d.productId, acceptId: a.acceptId, wrappedK2: await wrapProductKey(this.world.prepared[d.productId]!.k2, k1) },
         this.world.merchant.signer,
       );
-      const response = { transactionId: a.transactionId, n: a.n, charged: a.price, remaining: formatAmount(sub(parseAmount(s.deposit), cumulative)), key };
+      const response = { transactionId: a.transactionId, n: a.n, charged: d.price, remaining: formatAmount(sub(parseAmount(s.deposit), cumulative)), key };
       s.accepts.set(a.acceptId, { n: a.n, response });
       return response;
     }
@@ -583,15 +594,27 @@ describe('customer agent: buying', () => {
 
     const order = (http.posts('/order') as { order: Signed<'wallet.order'> }[])[0]!.order;
     expect(order.kid).toBe(sessionKid);
-    expect(order.body).toMatchObject({ transactionId: tx.transactionId, n: 1, productId: 'article-1', price: 'EUR:0.05', origin: ORIGIN, listSalt: tx.listSalt });
+    // Toward the merchant the transaction is its trade handle, never the TransactionIdentity.
+    expect(tx.handle).toMatch(/^t-[A-Za-z0-9_-]{22}$/);
+    expect(order.body).toMatchObject({ transactionId: tx.handle, n: 1, productId: 'article-1', price: 'EUR:0.05', origin: ORIGIN, listSalt: tx.listSalt });
     const accept = (http.posts('/accept') as { accept: Signed<'wallet.accept'> }[])[0]!.accept;
     expect(accept.kid).toBe(sessionKid);
-    expect(accept.body).toMatchObject({ n: 1, productId: 'article-1', price: 'EUR:0.05', cumulative: 'EUR:0.05' });
-    // FIG 4: the accept names the ciphertext received (the merchant-signed hash) and the description chosen.
+    // The accept is the merchant's proof toward its operator: the cumulative, and the purchase only
+    // as a salted commitment — no product id, price or catalogue hash in clear.
+    expect(Object.keys(accept.body).sort()).toEqual(['acceptId', 'commitment', 'cumulative', 'n', 'time', 'transactionId']);
+    expect(accept.body).toMatchObject({ n: 1, cumulative: 'EUR:0.05' });
+    // FIG 4: it commits to the ciphertext received (the merchant-signed hash) and the description chosen.
     const prepared = x.w.prepared['article-1']!;
-    expect(accept.body.receivedHash).toBe(await hashB64(prepared.ciphertext));
-    expect(accept.body.receivedHash).toBe(prepared.product.body.ciphertextHash);
-    expect(accept.body.descriptionHash).toBe(await descriptionHash(prepared.description.body));
+    const opening = {
+      n: 1,
+      productId: 'article-1',
+      price: 'EUR:0.05',
+      receivedHash: await hashB64(prepared.ciphertext),
+      descriptionHash: await descriptionHash(prepared.description.body),
+    };
+    expect(opening.receivedHash).toBe(prepared.product.body.ciphertextHash);
+    expect(accept.body.commitment).toBe(await purchaseCommitment(tx.listSalt, opening));
+    expect(bought.receipt.opening).toEqual({ listSalt: tx.listSalt, ...opening });
     expect(bought.receipt.accept).toEqual(accept);
     // The receipt holds what a dispute needs, the key included; the wallet opens it again on demand.
     expect(bought.receipt).toMatchObject({ status: 'delivered', receiptId: accept.body.acceptId, title: 'Title of article-1', description: prepared.description, product: prepared.product });
@@ -602,7 +625,7 @@ describe('customer agent: buying', () => {
     const second = await agent.buy(article2);
     expect(second.receipt).toMatchObject({ transactionId: tx.transactionId, n: 2 });
     expect(http.posts('/v1/initiate')).toHaveLength(1);
-    const m = merchant.sessions.get(tx.transactionId!)!;
+    const m = merchant.sessions.get(tx.handle!)!;
     expect(m).toMatchObject({ count: 2, cumulative: 'EUR:0.08' });
     expect(await agent.receipts(tx.transactionId)).toHaveLength(2);
     expect(await agent.listTransactions()).toMatchObject([{ state: 'open', count: 2, cumulative: 'EUR:0.08', remaining: 'EUR:1.66' }]);
@@ -614,10 +637,10 @@ describe('customer agent: buying', () => {
     await agent.buy(article2);
     const ended = await agent.endTransaction(receipt.transactionId);
     expect(ended).toMatchObject({ state: 'reported', closeReason: 'wallet', count: 2 });
-    const m = merchant.sessions.get(receipt.transactionId)!;
+    const m = merchant.sessions.get(receipt.handle)!;
     expect(m.stops.map((s) => s.body.reason)).toEqual(['wallet']);
     const [record] = operator.transactions.get(receipt.transactionId)!.records;
-    expect(record!.body).toMatchObject({ transactionId: receipt.transactionId, count: 2, total: 'EUR:0.08' });
+    expect(record!.body).toMatchObject({ transactionId: receipt.handle, count: 2, total: 'EUR:0.08' });
     expect(record!.body.purchasesHash).toBe(await purchasesHash(m.listSalt!, m.lines));
 
     const status = await agent.transactionStatus(receipt.transactionId);
@@ -697,7 +720,7 @@ describe('customer agent: buying', () => {
     expect(receipt!.key).toBeDefined();
     const evidence = await agent.exportEvidence(receipt!.receiptId);
     checkSchema(EvidenceBundle, JSON.parse(JSON.stringify(evidence)));
-    expect(evidence).toMatchObject({ presentedBy: 'shopper', transactionId: tx!.transactionId, n: 1, merchantId: 'news-shop', merchantOperatorId: 'op-eur' });
+    expect(evidence).toMatchObject({ presentedBy: 'shopper', transactionId: tx!.handle, n: 1, merchantId: 'news-shop', merchantOperatorId: 'op-eur' });
     expect(evidence.key).toEqual(receipt!.key);
     expect(evidence.operatorCerts).toEqual([x.w.sek.cert]);
     // The wallet's own K1 does not open the merchant's key: what the arbiter will find too.
@@ -718,7 +741,7 @@ describe('customer agent: buying', () => {
     expect(second.receipt.transactionId).not.toBe(first.receipt.transactionId);
     expect(second.receipt.n).toBe(1);
     const orders = http.posts('/order') as { order: Signed<'wallet.order'> }[];
-    expect(orders.at(-1)!.order.body).toMatchObject({ transactionId: second.receipt.transactionId, n: 1, productId: 'article-2' });
+    expect(orders.at(-1)!.order.body).toMatchObject({ transactionId: second.receipt.handle, n: 1, productId: 'article-2' });
     expect(http.posts('/v1/initiate')).toHaveLength(2);
     expect(await store.getTransaction(first.receipt.transactionId)).toMatchObject({ state: 'reported', closeReason: 'deposit-used' });
     const [record] = operator.transactions.get(first.receipt.transactionId)!.records;
@@ -732,7 +755,7 @@ describe('customer agent: buying', () => {
     const second = await small.agent.buy(article1);
     expect(second.receipt).toMatchObject({ n: 1 });
     expect(second.receipt.transactionId).not.toBe(first.receipt.transactionId);
-    expect(small.merchant.sessions.get(first.receipt.transactionId)!.stops.map((s) => s.body.reason)).toEqual(['deposit-used']);
+    expect(small.merchant.sessions.get(first.receipt.handle)!.stops.map((s) => s.body.reason)).toEqual(['deposit-used']);
     expect(await small.agent.transaction(first.receipt.transactionId)).toMatchObject({ state: 'reported' });
   });
 
@@ -758,8 +781,9 @@ describe('customer agent: buying', () => {
     const [tx] = await store.listTransactions();
     expect(tx).toMatchObject({ state: 'reported', error: { name: 'MERCHANT_NOT_TRUSTED' } });
     const [record] = operator.transactions.get(tx!.transactionId!)!.records;
-    // The empty list rule: purchasesHash(listSalt, []) with the transaction's own salt.
-    expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', purchasesHash: await purchasesHash(tx!.listSalt, []) });
+    // The empty list rule: one constant, the one the merchant (who may never have seen our salt) uses too.
+    expect(record!.body).toMatchObject({ count: 0, total: 'EUR:0.00', purchasesHash: await purchasesHash(EMPTY_LIST_SALT, []) });
+    expect(record!.body.purchasesHash).toBe(await recordPurchasesHash(tx!.listSalt, []));
   });
 });
 
@@ -779,7 +803,7 @@ describe('customer agent: stopping at any await', () => {
     expect(ids).toHaveLength(2);
     expect(ids[1]).toBe(ids[0]);
     expect(receipt.accept.body.acceptId).toBe(ids[0]);
-    expect(merchant.sessions.get(receipt.transactionId)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
+    expect(merchant.sessions.get(receipt.handle)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
   });
 
   it('an accept whose answer was lost is resent and counted once by the merchant', async () => {
@@ -788,7 +812,7 @@ describe('customer agent: stopping at any await', () => {
     const { receipt } = await agent.buy(article1);
     expect(new Set(acceptIds(http)).size).toBe(1);
     expect(acceptIds(http)).toHaveLength(2);
-    expect(merchant.sessions.get(receipt.transactionId)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
+    expect(merchant.sessions.get(receipt.handle)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
   });
 
   it('a wallet stopped between storing the accept and getting it through resends the same accept after restart', async () => {
@@ -798,7 +822,7 @@ describe('customer agent: stopping at any await', () => {
     expect(await errorName(agent.buy(article1))).toBe('UNAVAILABLE');
     const [tx] = await store.listTransactions();
     const stored = tx!.pending!.accept!;
-    expect(merchant.sessions.get(tx!.transactionId!)!.count).toBe(0);
+    expect(merchant.sessions.get(tx!.handle!)!.count).toBe(0);
     // The accept was signed and sent: the receipt is there already, waiting for the key.
     expect(await agent.receipts()).toMatchObject([{ status: 'awaiting-key', accept: stored }]);
 
@@ -806,7 +830,7 @@ describe('customer agent: stopping at any await', () => {
     expect(await restarted.recover()).toMatchObject([{ transactionId: tx!.transactionId, state: 'open' }]);
     const ids = acceptIds(http);
     expect(ids).toEqual([stored.body.acceptId, stored.body.acceptId, stored.body.acceptId, stored.body.acceptId]);
-    expect(merchant.sessions.get(tx!.transactionId!)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
+    expect(merchant.sessions.get(tx!.handle!)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
     const [receipt] = await restarted.receipts();
     expect(receipt!.accept).toEqual(stored);
     expect(receipt!.status).toBe('delivered');
@@ -821,7 +845,7 @@ describe('customer agent: stopping at any await', () => {
     expect(utf8.decode(again.content)).toBe(PRODUCTS['article-1']!.content);
     expect(http.posts('/order')).toHaveLength(1);
     expect(new Set(acceptIds(http)).size).toBe(1);
-    expect(merchant.sessions.get(again.receipt.transactionId)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
+    expect(merchant.sessions.get(again.receipt.handle)).toMatchObject({ count: 1, cumulative: 'EUR:0.05' });
   });
 
   it('an order whose answer was lost is sent again with the same number', async () => {

@@ -40,7 +40,8 @@ const HOUR = 3600 * SECOND;
 const DAY = 24 * HOUR;
 const NOW = Date.UTC(2026, 0, 1, 12); // whole seconds: X.509 keeps no milliseconds
 const SESSION = 30 * 60 * SECOND;
-const TX = 'op-sek.17.3';
+/** A temporary certificate names the transaction's trade handle, never its TransactionIdentity. */
+const TX = 't-q8VbZmC3Tzm1cS0xQ5m9Lw';
 const ORIGINS = ['https://news.example', 'http://localhost:8080'];
 
 /** The error name a rejected promise carries ('accepted' if it resolved); non-Obol errors fail the test. */
@@ -81,7 +82,7 @@ async function buildWorld(crypto: WebCrypto) {
   // Step 3: the session key arrives as SPKI base64url in the initiation message.
   const sessionKeys = await generateKeyPair(false, crypto);
   const sessionSpki = await exportPublicKey(sessionKeys.publicKey, crypto);
-  const temp = await issueTemporaryCert({ transactionId: TX, publicKey: sessionSpki, issuer: opA, notBefore: NOW, notAfter: NOW + SESSION }, crypto);
+  const temp = await issueTemporaryCert({ handle: TX, publicKey: sessionSpki, issuer: opA, notBefore: NOW, notAfter: NOW + SESSION }, crypto);
   // Step 4: the merchant's operator re-issues it under its own key for its merchant.
   const tempForMerchant = await reissue(temp, opB, {}, crypto);
 
@@ -120,8 +121,8 @@ describe.each([
     // Random positive serials: top bit clear, 16 bytes, different every time.
     expect(describeCert(w.customer).serial).toMatch(/^[0-7][0-9a-f]{31}$/);
     expect(describeCert(w.customer).serial).not.toBe(describeCert(w.merchant).serial);
-    // Small: an end-entity certificate stays well under half a kilobyte.
-    expect(w.temp.rawData.byteLength).toBeLessThan(400);
+    // Small: an end-entity certificate stays well under half a kilobyte (the 128-bit trade handle included).
+    expect(w.temp.rawData.byteLength).toBeLessThan(420);
     expect(w.merchant.rawData.byteLength).toBeLessThan(450);
   });
 
@@ -193,7 +194,7 @@ describe.each([
   it('refuses a temporary certificate signed by a customer (not an operator)', async () => {
     // The issuing functions already refuse to do this…
     const forge = { cert: w.customer, privateKey: w.walletKeys.privateKey };
-    expect(await code(issueTemporaryCert({ transactionId: TX, publicKey: w.sessionSpki, issuer: forge, notBefore: NOW, notAfter: NOW + SESSION }, crypto))).toBe('CERT_WRONG_KIND');
+    expect(await code(issueTemporaryCert({ handle: TX, publicKey: w.sessionSpki, issuer: forge, notBefore: NOW, notAfter: NOW + SESSION }, crypto))).toBe('CERT_WRONG_KIND');
     // …so build one by hand, as an attacker holding a wallet key would.
     const forged = await X509CertificateGenerator.create(
       {

@@ -8,7 +8,7 @@ import { canonicalJson } from '../src/canonicalJson.ts';
 import type { WebCrypto } from '../src/webcrypto.ts';
 
 const order: MessageBody<'wallet.order'> = {
-  transactionId: 'op-sek.1.1',
+  transactionId: 't-q8VbZmC3Tzm1cS0xQ5m9Lw',
   n: 1,
   productId: 'article-42',
   price: 'EUR:0.03',

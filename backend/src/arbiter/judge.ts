@@ -9,9 +9,12 @@
  *   2. Every signature: description, encrypted product, wrapped key (merchant); accept (shopper).
  *      A part that fails its signer's check was altered after it was signed — by whoever presents
  *      the bundle, since each side checked the other's signatures when the part arrived.
- *   3. The ties between the signed parts: the accept names the description (by hash) and the
- *      ciphertext (by hash); the product message names the id and the ciphertext; the key names
- *      the accept. A part swapped in from elsewhere breaks a tie and is named.
+ *   3. The ties between the signed parts: the accept commits (salted, so that the merchant's
+ *      operator, which holds it as proof, learns nothing) to the product id, the price, the
+ *      description (by hash) and the ciphertext (by hash); the presenting side reveals the opening
+ *      and the salt, and the arbiter recomputes the commitment (`purchaseCommitment`) before it
+ *      believes any of it; the product message names the id and the ciphertext; the key names the
+ *      accept. A part swapped in from elsewhere breaks a tie and is named.
  *   4. K1 from the trusted party (the merchant's operator), never from either side; K2 unwrapped
  *      from the merchant's signed [K2]^K1; the product decrypted; its SHA-256 compared with the
  *      description's. Neither side can bend this: K1 is what the operator relayed at initiation.
@@ -20,6 +23,7 @@ import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '@obol/protocol/delivery';
 import { EvidenceBundle } from '@obol/protocol/evidence';
+import { purchaseCommitment } from '@obol/protocol/purchaseList';
 import { type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
 import { type MessageType, checkSchema } from '@obol/protocol/messages';
 import { type Cert, type CertDescription, parseCert, verifyChain } from '@obol/protocol/pki';
@@ -106,8 +110,9 @@ export async function judge(evidence: unknown, opts: JudgeOptions): Promise<Arbi
       n: e.n,
       merchantId: e.merchantId,
       merchantOperatorId: e.merchantOperatorId,
-      productId: str(acceptBody.productId),
-      price: str(acceptBody.price),
+      // As the opening says, until it is checked against the accept's commitment.
+      productId: e.opening.productId,
+      price: e.opening.price,
       cumulative: str(acceptBody.cumulative),
       acceptedAt: typeof acceptBody.time === 'number' ? new Date(acceptBody.time).toISOString() : '?',
     },
@@ -203,7 +208,7 @@ export async function judge(evidence: unknown, opts: JudgeOptions): Promise<Arbi
     sessionKey,
     'accept',
     shopperName,
-    (m) => `accepts purchase ${m.body.n} (${m.body.productId} at ${m.body.price}, cumulative ${m.body.cumulative}) at ${new Date(m.body.time).toISOString()}`,
+    (m) => `accepts purchase ${m.body.n} (commitment ${m.body.commitment}, cumulative ${m.body.cumulative}) at ${new Date(m.body.time).toISOString()}`,
     `The accept was not signed by the shopper's session key: ${copy} was altered.`,
   );
   const key = e.key
@@ -225,20 +230,29 @@ export async function judge(evidence: unknown, opts: JudgeOptions): Promise<Arbi
   // 3. The ties between the parts.
   const ciphertext = fromBase64Url(e.ciphertext);
   const ciphertextHash = await hashB64(ciphertext, crypto);
+  const opening = e.opening;
   if (accept) {
     const a = accept.body;
     if (a.transactionId !== transactionId) report.alterations.push(`The accept is for transaction ${a.transactionId}, not ${transactionId}: ${copy} mixes two purchases.`);
     if (a.n !== e.n) report.findings.push(`The evidence calls this purchase ${e.n}; the accept is for purchase ${a.n}.`);
-    if (description && a.productId !== description.body.productId) {
-      report.alterations.push(`The description is for product ${description.body.productId}, but the shopper accepted product ${a.productId}: ${copy} swapped in another product's description.`);
-    } else if (description && (await descriptionHash(description.body, crypto)) !== a.descriptionHash) {
-      report.alterations.push(`The description is not the one the shopper accepted (its hash is not the one in the signed accept): ${copy} was altered or swapped.`);
-    }
-    if (product && a.productId !== product.body.productId) {
-      report.alterations.push(`The encrypted product is signed as ${product.body.productId}, but the shopper accepted ${a.productId}: ${copy} swapped in another product.`);
-    }
-    if (a.receivedHash !== ciphertextHash) {
-      report.alterations.push(`The ciphertext is not the one the shopper accepted (its SHA-256 is not the accept's receivedHash): ${copy} was altered.`);
+    const { listSalt, ...details } = opening;
+    if (opening.n !== a.n || (await purchaseCommitment(listSalt, details, crypto)) !== a.commitment) {
+      report.alterations.push(
+        `The opening (product ${opening.productId} at ${opening.price}, with its hashes and salt) is not what the shopper's signed accept commits to: ${copy} was altered.`,
+      );
+    } else {
+      // The opening is what the shopper signed: each part must be the one it names.
+      if (description && opening.productId !== description.body.productId) {
+        report.alterations.push(`The description is for product ${description.body.productId}, but the shopper accepted product ${opening.productId}: ${copy} swapped in another product's description.`);
+      } else if (description && (await descriptionHash(description.body, crypto)) !== opening.descriptionHash) {
+        report.alterations.push(`The description is not the one the shopper accepted (its hash is not the one the signed accept commits to): ${copy} was altered or swapped.`);
+      }
+      if (product && opening.productId !== product.body.productId) {
+        report.alterations.push(`The encrypted product is signed as ${product.body.productId}, but the shopper accepted ${opening.productId}: ${copy} swapped in another product.`);
+      }
+      if (opening.receivedHash !== ciphertextHash) {
+        report.alterations.push(`The ciphertext is not the one the shopper accepted (its SHA-256 is not the received hash the accept commits to): ${copy} was altered.`);
+      }
     }
   }
   if (product && product.body.ciphertextHash !== ciphertextHash) {
@@ -248,7 +262,7 @@ export async function judge(evidence: unknown, opts: JudgeOptions): Promise<Arbi
   if (key && accept) {
     const k = key.body;
     const a = accept.body;
-    if (k.acceptId !== a.acceptId || k.n !== a.n || k.transactionId !== a.transactionId || k.productId !== a.productId) {
+    if (k.acceptId !== a.acceptId || k.n !== a.n || k.transactionId !== a.transactionId || k.productId !== opening.productId) {
       report.findings.push(`The wrapped key in the evidence answers another accept (${k.transactionId} #${k.n}, ${k.productId}): it proves nothing about this purchase.`);
       keyForThis = undefined;
     }
@@ -257,7 +271,7 @@ export async function judge(evidence: unknown, opts: JudgeOptions): Promise<Arbi
     return done('evidence-altered', `The evidence presented by the ${side} was altered: ${report.alterations.join(' ')} Nothing in it can be held against the other side.`);
   }
   if (!description || !product || !accept) return done('cannot-judge', 'A signed part is missing.'); // unreachable: each failure above is an alteration
-  const a = accept.body;
+  const a = { ...accept.body, productId: opening.productId, price: opening.price };
   report.purchase.productId = a.productId;
   report.purchase.price = a.price;
   report.purchase.cumulative = a.cumulative;

@@ -25,7 +25,10 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = { requestTimeoutMs: 30_000
  * requests against `requestTimeout` only every `connectionsCheckingInterval` (30 s by default),
  * so that interval is shortened to a fraction of the timeout.
  */
-export function obolServerOptions(o: { logger?: boolean; bodyLimit?: number; limits?: ServerLimits } = {}): FastifyHttpOptions<Server> {
+/** Logging on or off, or every line (pino JSON) at `level` and above written to `stream` (tests read it). */
+export type ServerLogger = boolean | { level: string; stream: { write(line: string): void } };
+
+export function obolServerOptions(o: { logger?: ServerLogger; bodyLimit?: number; limits?: ServerLimits } = {}): FastifyHttpOptions<Server> {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const checkEvery = Math.max(50, Math.min(1_000, Math.floor(limits.requestTimeoutMs / 4)));
   return {

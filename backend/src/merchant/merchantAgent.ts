@@ -45,15 +45,14 @@ import type { Clock } from '@obol/protocol/clock';
 import { type ProductInput, wrapProductKey } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { EVIDENCE_FORMAT, type EvidenceBundle } from '@obol/protocol/evidence';
-import { TRANSACTION_ID_PATTERN } from '@obol/protocol/identity';
+import { TRADE_HANDLE_PATTERN } from '@obol/protocol/identity';
 import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, type CertDescription, certToBase64, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
-import type { PurchaseLine } from '@obol/protocol/purchaseList';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { type WebCrypto, defaultCrypto, fromBase64Url, randomId, toBase64Url } from '@obol/protocol/webcrypto';
+import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import { backoffDelay } from '../billing/dispatcher.ts';
 import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
@@ -111,21 +110,8 @@ export async function migrateMerchantDb(db: Db): Promise<MigrateResult> {
 
 // ── the purchase-list hash of a merchant record ─────────────────────────────────────────────
 
-/** 32 zero bytes, base64url: the salt of the hash of an empty purchase list. */
-export const EMPTY_LIST_SALT = toBase64Url(new Uint8Array(32));
-
-/**
- * The `purchasesHash` of a transaction record, as wallet and merchant must both compute it:
- * with at least one accepted purchase, `purchasesHash(listSalt, lines)` over the accepted lines
- * `{n, productId, price}` in order of n (price as written in the order); with none — whether or
- * not any order was sent — `purchasesHash(EMPTY_LIST_SALT, [])`, a constant, so neither side has
- * to know whether the other ever saw the salt.
- */
-export function recordPurchasesHash(listSalt: string | null, lines: readonly PurchaseLine[], crypto?: WebCrypto): Promise<string> {
-  if (lines.length === 0) return purchasesHash(EMPTY_LIST_SALT, [], crypto);
-  if (listSalt === null) throw new ObolError('INTERNAL', 'purchases were accepted without a list salt');
-  return purchasesHash(listSalt, lines, crypto);
-}
+/** One rule for wallet and merchant, in protocol/ (see there). */
+export { EMPTY_LIST_SALT, recordPurchasesHash } from '@obol/protocol/purchaseList';
 
 // ── what the agent hands back ────────────────────────────────────────────────────────────────
 
@@ -209,7 +195,11 @@ interface SessionKey {
 /** What a decision inside a transaction may leave behind besides its answer: a closed session to report. */
 type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.record'> };
 
-const transactionIdRe = new RegExp(TRANSACTION_ID_PATTERN);
+/**
+ * A merchant knows a transaction only by its trade handle (random per deposit, so the deposits of
+ * one shopper cannot be linked here); `transactionId` in the merchant's messages and rows is it.
+ */
+const transactionIdRe = new RegExp(TRADE_HANDLE_PATTERN);
 /** Imported session keys kept per process; older ones are dropped (and re-imported on demand). */
 const MAX_CACHED_KEYS = 10_000;
 /** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
@@ -474,7 +464,6 @@ export class MerchantAgent {
     const key = await this.sessionKey(transactionId);
     const accept = await verifyMessage(request.accept, 'wallet.accept', key.resolve, this.crypto);
     const a = accept.body;
-    const price = this.ourAmount(a.price, 'price');
     const cumulative = this.ourAmount(a.cumulative, 'cumulative');
     const now = this.clock.now();
 
@@ -505,21 +494,26 @@ export class MerchantAgent {
       if (!pending || a.n !== s.count + 1) {
         throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
       }
-      if (a.productId !== pending.product_id || price.value !== pending.amount || a.price !== pending.price) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept is for ${a.productId} at ${a.price}, order ${a.n} was for ${pending.product_id} at ${pending.price}`);
+      // The accept names the purchase only by its salted commitment (what our operator will see as
+      // proof); it must commit to exactly the order delivered: product, price, ciphertext, description.
+      const committed =
+        s.list_salt !== null &&
+        pending.description_hash !== null &&
+        a.commitment ===
+          (await purchaseCommitment(
+            s.list_salt,
+            { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash },
+            this.crypto,
+          ));
+      if (!committed) {
+        throw new ObolError('PRODUCT_MISMATCH', `the accept commits to something other than order ${a.n} as delivered (${pending.product_id} at ${pending.price})`);
       }
-      if (a.receivedHash !== pending.content_hash) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept names content other than what was delivered for order ${a.n}`);
-      }
-      if (a.descriptionHash !== pending.description_hash) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept names a description other than the one delivered for order ${a.n}`);
-      }
-      const expected = s.spent + price.value;
+      const expected = s.spent + pending.amount;
       if (cumulative.value < expected) {
-        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${a.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
+        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${pending.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
       }
       if (cumulative.value > expected) {
-        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${a.price}`);
+        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${pending.price}`);
       }
       if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
       // FIG 4, the last message: sign_M([K2]^K1) — K2 of the version delivered, wrapped with the
@@ -529,7 +523,7 @@ export class MerchantAgent {
         {
           transactionId,
           n: a.n,
-          productId: a.productId,
+          productId: pending.product_id,
           acceptId: a.acceptId,
           wrappedK2: await wrapProductKey(await productKeyIn(tx, pending.content_hash), s.k1, this.crypto),
         },
@@ -624,7 +618,7 @@ export class MerchantAgent {
    * token; a wallet goes through `walletSession`).
    */
   async session(transactionId: string): Promise<SessionView> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
     return this.view(s);
@@ -702,9 +696,9 @@ export class MerchantAgent {
    * re-issued. The same format the wallet exports, for the same arbiter.
    */
   async exportEvidence(transactionId: string, n: number): Promise<EvidenceBundle> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
-    const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'> }>(
-      `SELECT o.n, o.content_hash, o.accept_msg, o.key_msg, s.info FROM merchant_orders o
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
+    const [o] = await this.db.query<OrderRow & { info: Signed<'acquirer.info'>; list_salt: string }>(
+      `SELECT o.n, o.product_id, o.price, o.content_hash, o.description_hash, o.accept_msg, o.key_msg, s.info, s.list_salt FROM merchant_orders o
          JOIN merchant_sessions s ON s.transaction_id = o.transaction_id
         WHERE o.transaction_id = $1 AND o.n = $2`,
       [transactionId, n],
@@ -724,6 +718,15 @@ export class MerchantAgent {
       product: version.signedProduct,
       ciphertext: Buffer.from(version.ciphertext).toString('base64url'),
       accept: o.accept_msg,
+      // The opening of the accept's commitment, for the arbiter only.
+      opening: {
+        listSalt: o.list_salt,
+        n,
+        productId: o.product_id,
+        price: o.price,
+        receivedHash: o.content_hash,
+        descriptionHash: o.description_hash ?? version.descriptionHash,
+      },
       key: o.key_msg,
       merchantCert: cert(this.config.merchantCert),
       tempCert: o.info.body.tempCert,
@@ -747,7 +750,7 @@ export class MerchantAgent {
 
   /** Close a session if it is open (idempotent) and report it in the background. */
   private async closeSession(transactionId: string, reason: CloseReason): Promise<StopResponseBody> {
-    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a TransactionIdentity');
+    if (!transactionIdRe.test(transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
     const now = this.clock.now();
     const outcome = await this.db.transaction(async (tx) => {
       const s = await this.lockSession(tx, transactionId);

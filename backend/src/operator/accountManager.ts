@@ -9,10 +9,10 @@ import {
 import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
 import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
-import { parseTransactionIdentity } from '@obol/protocol/identity';
+import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
 import { type Amount, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
   certToBase64,
   issueTemporaryCert,
@@ -41,7 +41,9 @@ import { digestOf, once, storeAnswer } from './handledMessages.ts';
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
  * reserves deposits, issues temporary certificates, converts at its own pinned rate, and turns
  * clearing information into withdrawal records. Toward the acquirer the customer is only a
- * per-transaction pseudonym.
+ * per-transaction pseudonym, and the transaction only a random trade handle: the
+ * TransactionIdentity (which names the logon) stays here, and this is where the two are translated
+ * — initiation and the customer record going out, clearing information coming in.
  */
 export const accountManager: FastifyPluginAsync = async (app) => {
   const ctx = app.obol;
@@ -168,6 +170,8 @@ async function merchantCertificate(ctx: OperatorContext, operatorId: string, mer
 
 interface AmTransactionRow {
   id: string;
+  /** The trade handle the acquirer and the merchant know this transaction by (null: opened before handles). */
+  trade_handle: string | null;
   customer_id: string;
   session_id: string;
   merchant_id: string;
@@ -186,6 +190,12 @@ interface AmTransactionRow {
 
 async function amTransaction(ctx: OperatorContext, id: string): Promise<AmTransactionRow | undefined> {
   const [row] = await ctx.db.query<AmTransactionRow>('SELECT * FROM am_transactions WHERE id = $1', [id]);
+  return row;
+}
+
+/** A transaction by the trade handle the other side names it by (the boundary's translation). */
+async function amTransactionByHandle(ctx: OperatorContext, handle: string): Promise<AmTransactionRow | undefined> {
+  const [row] = await ctx.db.query<AmTransactionRow>('SELECT * FROM am_transactions WHERE trade_handle = $1', [handle]);
   return row;
 }
 
@@ -224,7 +234,10 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       throw new ObolError('INVALID_AMOUNT', `a deposit of ${b.deposit} (${formatAmount(depositMerchant)}) does not cover ${b.firstPrice}`);
     }
     const expiresAt = now + b.timeoutSec * 1000;
+    // Both fresh and random per transaction, derived from nothing: the acquirer and the merchant
+    // must not be able to tell two deposits of one logon (or one customer) apart from two shoppers'.
     const pseudonym = randomId(16);
+    const handle = newTradeHandle();
 
     // Reserve atomically against balance and credit limit: what makes double spending impossible.
     const transactionId = await reserveOnce(b.msgId, () =>
@@ -248,8 +261,8 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
           );
           await tx.query(
             `INSERT INTO am_transactions (id, initiate_msg_id, session_id, customer_id, merchant_id, merchant_operator,
-               pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13)`,
+               pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at, trade_handle)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14)`,
             [
               transactionId,
               b.msgId,
@@ -264,6 +277,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
               rateToString(rate),
               expiresAt,
               now,
+              handle,
             ],
           );
           return transactionId;
@@ -275,7 +289,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
     try {
       const tempCert = await issueTemporaryCert({
         publicKey: b.sessionPublicKey,
-        transactionId,
+        handle,
         issuer: { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey },
         notBefore: now - 60_000,
         notAfter: expiresAt + ctx.clearingGraceMs,
@@ -285,11 +299,10 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
         'am.initiate',
         {
           msgId: randomId(),
-          transactionId,
+          transactionId: handle,
           customerOperatorId: ctx.config.operatorId,
           pseudonym,
           merchantId: b.merchantId,
-          firstPrice: b.firstPrice,
           depositCustomer: formatAmount(deposit),
           depositMerchant: formatAmount(depositMerchant),
           rate: rateToString(rate),
@@ -304,7 +317,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       const ack = await verifyMessage(await postJson(`${peer.url}${OperatorPaths.peerInitiate}`, forward), 'acquirer.ack', (k) =>
         k === peer.kid ? peer.key : undefined,
       );
-      if (ack.body.transactionId !== transactionId || ack.body.depositMerchant !== formatAmount(depositMerchant)) {
+      if (ack.body.transactionId !== handle || ack.body.depositMerchant !== formatAmount(depositMerchant)) {
         throw new ObolError('CONFLICT', 'the acquirer acknowledged another transaction or deposit');
       }
       // The merchant's certificate as the merchant's operator issued it, re-issued under our own
@@ -318,6 +331,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
         {
           msgId: randomId(),
           transactionId,
+          handle,
           rate: rateToString(rate),
           depositCustomer: formatAmount(deposit),
           depositMerchant: formatAmount(depositMerchant),
@@ -405,12 +419,16 @@ export async function releaseStalledInitiations(ctx: OperatorContext, olderThanM
 
 // ── FIG 3 step 8: the customer's record, forwarded to the acquirer ─────────────────────────────
 
+/**
+ * The wallet's record names the transaction by its trade handle (it is signed for the acquirer,
+ * which knows no other name): found by the handle, kept, and forwarded under it.
+ */
 async function customerRecord(ctx: OperatorContext, body: unknown) {
   const shape = body as { body?: { transactionId?: unknown } };
-  const transactionId = typeof shape?.body?.transactionId === 'string' ? shape.body.transactionId : '';
-  parseTransactionIdentity(transactionId);
-  const row = await amTransaction(ctx, transactionId);
-  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId}`);
+  const handle = parseTradeHandle(typeof shape?.body?.transactionId === 'string' ? shape.body.transactionId : '');
+  const row = await amTransactionByHandle(ctx, handle);
+  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${handle}`);
+  const transactionId = row.id;
   const sessionKid = await ctx.keys.addSpki(row.session_public_key);
   const msg = await verifyMessage(body, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
   return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, async () => {
@@ -427,7 +445,7 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
     const peer = await ctx.peers.get(row.merchant_operator);
     const forward = await signMessage(
       'am.customerRecord',
-      { msgId: randomId(), transactionId, record: msg, time: ctx.clock.now() },
+      { msgId: randomId(), transactionId: handle, record: msg, time: ctx.clock.now() },
       ctx.identity.key.signer,
     );
     const answer = (await postJson(`${peer.url}${OperatorPaths.peerCustomerRecord}`, forward)) as {
@@ -439,7 +457,7 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
       await applyClearing(ctx, clearing, peer.operatorId);
     }
     const latest = (await amTransaction(ctx, transactionId))!;
-    return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
+    return { transactionId: handle, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
   });
 }
 
@@ -453,8 +471,10 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
  */
 export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.clearing'>, fromOperator: string) {
   const c = msg.body;
-  const row = await amTransaction(ctx, c.transactionId);
+  // The acquirer names the trade handle; our books, ledger and withdrawal record the TransactionIdentity.
+  const row = await amTransactionByHandle(ctx, c.transactionId);
   if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${c.transactionId}`);
+  const transactionId = row.id;
   if (row.merchant_operator !== fromOperator) throw new ObolError('UNAUTHORIZED', 'clearing from an operator that is not the acquirer');
   if (row.state === 'cleared') return { transactionId: c.transactionId, state: 'cleared' };
   if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
@@ -476,17 +496,18 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   const withdrawal = await signMessage(
     'am.withdrawal',
     {
-      recordId: withdrawalRecordId(c.transactionId),
+      recordId: withdrawalRecordId(transactionId),
       operatorId: ctx.config.operatorId,
       customerId: row.customer_id,
-      transactionId: c.transactionId,
+      transactionId,
+      handle: c.transactionId,
       merchantOperatorId: fromOperator,
       amount: formatAmount(chargedCustomer),
       amountMerchant: formatAmount(charged),
       rate: row.rate,
       count: c.count,
       // Without the wallet's record, the hash of an empty list stands in.
-      purchasesHash: row.customer_record?.body.purchasesHash ?? (await purchasesHash('', [])),
+      purchasesHash: row.customer_record?.body.purchasesHash ?? (await recordPurchasesHash(null, [])),
       flagged: c.flagged,
       time: now,
     },
@@ -498,13 +519,13 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
       const [claimed] = await tx.query(
         `UPDATE am_transactions SET state = 'cleared', clearing = $2::text::jsonb, charged_customer = $3, refund_customer = $4
          WHERE id = $1 AND state IN ('open', 'reported') RETURNING id`,
-        [c.transactionId, JSON.stringify(msg), formatAmount(chargedCustomer), formatAmount(refund)],
+        [transactionId, JSON.stringify(msg), formatAmount(chargedCustomer), formatAmount(refund)],
       );
       if (!claimed) return; // cleared meanwhile by a copy of this message
       const peerAccount = accounts.peer(fromOperator, charged.currency);
       await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: charged.currency });
       const legs = [
-        { account: accounts.held(c.transactionId), amount: { currency: depositCustomer.currency, value: -depositCustomer.value } },
+        { account: accounts.held(transactionId), amount: { currency: depositCustomer.currency, value: -depositCustomer.value } },
       ];
       if (refund.value > 0n) legs.push({ account: accounts.customer(row.customer_id), amount: refund });
       if (sameCurrency) {
@@ -518,8 +539,8 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
           legs.push({ account: peerAccount, amount: charged });
         }
       }
-      await ctx.ledger.transferIn(tx, `clear:${c.transactionId}`, 'clear-customer', legs, {
-        transactionId: c.transactionId,
+      await ctx.ledger.transferIn(tx, `clear:${transactionId}`, 'clear-customer', legs, {
+        transactionId,
         outcome: c.outcome,
       });
       await enqueueBillingRecord(tx, ctx.billingSinks, withdrawal, now);

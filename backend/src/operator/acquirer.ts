@@ -5,7 +5,7 @@ import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
-import { purchasesHash } from '@obol/protocol/purchaseList';
+import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
@@ -346,7 +346,7 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
       transactionId,
       amount: formatAmount(decision.charged),
       count: decision.count,
-      purchasesHash: m?.purchasesHash ?? w?.purchasesHash ?? (await purchasesHash('', [])),
+      purchasesHash: m?.purchasesHash ?? w?.purchasesHash ?? (await recordPurchasesHash(null, [])),
       flagged: decision.flagged,
       time: now,
     },

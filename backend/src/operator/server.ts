@@ -37,6 +37,11 @@ export interface StartOperatorOptions {
   /** Run the deadline and billing timers (off in tests, which call them with a moved clock). */
   timers?: boolean;
   logger?: boolean;
+  /**
+   * Where the log lines go, one JSON line per call (pino), instead of stdout: a test reads what
+   * the operator wrote (e.g. to check it never logs what a shopper bought). Implies logging on.
+   */
+  logStream?: { write(line: string): void };
   sinks?: BillingSink[];
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
@@ -81,9 +86,8 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     log: silentLog, // the server's logger, once it exists (below)
   };
 
-  const app = Fastify(
-    obolServerOptions({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }),
-  );
+  const logger = opts.logStream ? { level: 'trace', stream: opts.logStream } : (opts.logger ?? process.env.OBOL_LOG === '1');
+  const app = Fastify(obolServerOptions({ logger, bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }));
   ctx.log = app.log;
   installErrorHandler(app);
   // Wallets call from an extension's service worker: every request is signed or carries a bearer

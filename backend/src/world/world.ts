@@ -53,6 +53,8 @@ export async function startOperators(
     root?: RootAuthority;
     /** Arbiters every operator trusts (name → SPKI base64url): they may obtain K1 in a dispute. */
     arbiters?: Record<string, string>;
+    /** Each operator's log lines, instead of stdout (tests read them). */
+    logStream?: (operatorId: string) => { write(line: string): void };
   } = {},
 ): Promise<World> {
   const clock = opts.clock ?? systemClock;
@@ -84,6 +86,7 @@ export async function startOperators(
       clock,
       timers: opts.timers ?? false,
       ...(spec.db ? { db: spec.db } : {}),
+      ...(opts.logStream ? { logStream: opts.logStream(spec.operatorId) } : {}),
       ...(spec.sinks ? { sinks: spec.sinks } : {}),
     });
   }

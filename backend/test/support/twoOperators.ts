@@ -38,6 +38,8 @@ export interface TwoOperators {
   newShopper(depositMinimum?: string, http?: Http): CustomerAgent;
   admin(op: OperatorServer, path: string, body?: unknown): Promise<unknown>;
   billingLines(op: 'sek' | 'eur'): Promise<Array<{ type: string; body: Record<string, unknown> }>>;
+  /** Every log line each operator wrote (pino JSON), when started with `captureLogs`. */
+  logLines: Record<'op-sek' | 'op-eur', string[]>;
   close(): Promise<void>;
 }
 
@@ -73,11 +75,14 @@ export async function twoOperators(
     shopAdminToken?: string;
     /** The interbank root (default: a new one). */
     root?: RootAuthority;
+    /** Keep the operators' log lines (every level) in `logLines` instead of discarding them. */
+    captureLogs?: boolean;
   } = {},
 ): Promise<TwoOperators> {
   const clock = new ManualClock(TEST_START);
   const dbs = await databases(engine);
   const billingDir = await mkdtemp(join(tmpdir(), 'obol-billing-'));
+  const logLines: TwoOperators['logLines'] = { 'op-sek': [], 'op-eur': [] };
   const world = await startOperators(
     [
       {
@@ -102,6 +107,7 @@ export async function twoOperators(
       clearingGraceSec: opts.clearingGraceSec ?? 300,
       ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
       ...(opts.root ? { root: opts.root } : {}),
+      ...(opts.captureLogs ? { logStream: (id: string) => ({ write: (line: string) => void logLines[id as 'op-sek' | 'op-eur'].push(line) }) } : {}),
     },
   );
   const sek = world.operators['op-sek']!;
@@ -145,6 +151,7 @@ export async function twoOperators(
         depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: 900 },
       }),
     admin,
+    logLines,
     billingLines: async (op) => {
       await (op === 'sek' ? sek : eur).billing.dispatchDue();
       const text = await readFile(join(billingDir, `${op}.jsonl`), 'utf8').catch(() => '');

@@ -562,7 +562,8 @@ export class Wallet {
 
   private async finish(p: PaymentRecord, receipt: ReceiptRecord, delivery: { content: string; contentType: string }): Promise<PayResult> {
     const result: PayResult = {
-      transactionId: receipt.transactionId,
+      // The page is the merchant's: it gets the merchant's name for the transaction only.
+      transactionId: receipt.handle,
       n: receipt.n,
       productId: receipt.productId,
       price: receipt.price,

@@ -6,6 +6,7 @@ import { type KeyResolver, keySigner, type Signer } from '../keys.ts';
 import { type MessageType, NestedSigned, checkMessageBody, checkSchema } from '../messages.ts';
 import { add, formatAmount, parseAmount } from '../money.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
+import { type PurchaseOpening, purchaseCommitment } from '../purchaseList.ts';
 import type { AccountRecord, PendingPurchase, ReceiptRecord, ReceiptStatus, TransactionRecord } from '../walletStore.ts';
 import { fromBase64Url, toBase64Url } from '../webcrypto.ts';
 import { type AgentCore, errorJson, isLost, isRefusal } from './core.ts';
@@ -113,11 +114,11 @@ async function newOrder(
   chosen: { description: Signed<'merchant.description'>; descriptionHash: string },
   n: number,
 ): Promise<Signed<'wallet.order'>> {
-  if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
+  if (!tx.handle) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
   const order = await signMessage(
     'wallet.order',
     {
-      transactionId: tx.transactionId,
+      transactionId: tx.handle,
       n,
       productId: req.productId,
       price: req.price,
@@ -211,7 +212,7 @@ async function checkDelivery(core: AgentCore, tx: TransactionRecord, resolve: Ke
   }
   try {
     const wrong = (why: string) => new ObolError('PRODUCT_MISMATCH', `the merchant delivered something else than was ordered (${why}); nothing was paid`);
-    if (body.transactionId !== tx.transactionId || body.n !== pending.n) throw wrong(`a delivery for ${body.transactionId} #${body.n}`);
+    if (body.transactionId !== tx.handle || body.n !== pending.n) throw wrong(`a delivery for ${body.transactionId} #${body.n}`);
     if (body.productId !== pending.productId) throw wrong(`product ${body.productId}, ordered ${pending.productId}`);
     if (formatAmount(parseAmount(body.price)) !== pending.price) throw wrong(`price ${body.price}, ordered ${pending.price}`);
     const product = await merchantSigned(body.product, 'merchant.product', resolve, `encrypted product ${pending.productId}`, core, tx);
@@ -231,23 +232,38 @@ async function checkDelivery(core: AgentCore, tx: TransactionRecord, resolve: Ke
   }
 }
 
-/** Signs, stores and sends the accept of a checked delivery: from here on the purchase is charged. */
+/** What the accept of the pending purchase commits to (and an arbiter is later shown), with the list salt. */
+function openingOf(tx: TransactionRecord, pending: PendingPurchase): PurchaseOpening & { listSalt: string } {
+  return {
+    listSalt: tx.listSalt,
+    n: pending.n,
+    productId: pending.productId,
+    price: pending.price,
+    // The merchant-signed hash of the ciphertext, checked against what arrived before the accept.
+    receivedHash: pending.product!.body.ciphertextHash,
+    descriptionHash: pending.descriptionHash,
+  };
+}
+
+/**
+ * Signs, stores and sends the accept of a checked delivery: from here on the purchase is charged.
+ * The accept names the purchase only through its salted commitment: the merchant shows it to its
+ * operator as proof of the cumulative, and the operator must not learn what was bought.
+ */
 async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
   const pending = tx.pending!;
   const cumulative = formatAmount(add(parseAmount(tx.cumulative), parseAmount(pending.price)));
   pending.product = d.product;
   pending.ciphertext = d.ciphertext;
+  const { listSalt, ...opening } = openingOf(tx, pending);
   pending.accept = await signMessage(
     'wallet.accept',
     {
       acceptId: core.newId(),
-      transactionId: tx.transactionId!,
+      transactionId: tx.handle!,
       n: pending.n,
-      productId: pending.productId,
-      price: pending.price,
-      receivedHash: d.ciphertextHash,
-      descriptionHash: pending.descriptionHash,
       cumulative,
+      commitment: await purchaseCommitment(listSalt, opening, core.crypto),
       time: core.now(),
     },
     sessionSigner(core, tx),
@@ -262,7 +278,8 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
   const d = pending.description.body;
   return {
     receiptId: accept.body.acceptId,
-    transactionId: accept.body.transactionId,
+    transactionId: tx.transactionId!,
+    handle: accept.body.transactionId,
     n: pending.n,
     status,
     merchantId: tx.merchantId,
@@ -279,6 +296,7 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
     product: pending.product!,
     ciphertext: pending.ciphertext!,
     accept,
+    opening: openingOf(tx, pending),
     merchantCert: tx.merchantCert!,
     tempCert: tx.tempCert!,
     operatorCert: account.operatorCert,
@@ -381,7 +399,7 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
 async function openProduct(core: AgentCore, tx: TransactionRecord, receipt: ReceiptRecord, key: Signed<'merchant.key'>): Promise<Uint8Array> {
   const k = key.body;
   const a = receipt.accept.body;
-  if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== a.productId || k.acceptId !== a.acceptId) {
+  if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== receipt.productId || k.acceptId !== a.acceptId) {
     throw new ObolError('PRODUCT_MISMATCH', `the merchant sent the key of another purchase (${k.productId}, #${k.n})`);
   }
   const k2 = await unwrapProductKey(k.wrappedK2, tx.k1, core.crypto);
@@ -423,7 +441,8 @@ export async function exportEvidence(core: AgentCore, ref: string | { transactio
   return {
     format: EVIDENCE_FORMAT,
     presentedBy: 'shopper',
-    transactionId: r.transactionId,
+    // The merchant's and the arbiter's name for it: our operator's TransactionIdentity stays with us.
+    transactionId: r.handle,
     n: r.n,
     merchantId: r.merchantId,
     merchantOperatorId: r.merchantOperatorId,
@@ -431,6 +450,7 @@ export async function exportEvidence(core: AgentCore, ref: string | { transactio
     product: r.product,
     ciphertext: r.ciphertext,
     accept: r.accept,
+    opening: r.opening,
     key: r.key ?? null,
     merchantCert: r.merchantCert,
     tempCert: r.tempCert,

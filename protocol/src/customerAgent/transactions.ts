@@ -1,12 +1,12 @@
 import { MerchantSessionView, RecordResponse, TransactionStatus, sessionReadAuthorization } from '../api.ts';
 import { ObolError } from '../errors.ts';
 import { bearer } from '../http.ts';
-import { parseTransactionIdentity } from '../identity.ts';
+import { parseTradeHandle, parseTransactionIdentity } from '../identity.ts';
 import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { compare, formatAmount, max, parseAmount, sub, zero } from '../money.ts';
 import { type CertDescription, parseCert, verifyChain } from '../pki.ts';
-import { purchasesHash } from '../purchaseList.ts';
+import { recordPurchasesHash } from '../purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
 import type { AccountRecord, ClearingResult, StopReason, TransactionRecord, TransactionState } from '../walletStore.ts';
 import { randomId } from '../webcrypto.ts';
@@ -18,6 +18,8 @@ import { completeAccept, sessionSigner } from './purchase.ts';
 export interface TransactionView {
   id: string;
   transactionId?: string;
+  /** The trade handle the merchant knows the transaction by. */
+  handle?: string;
   state: TransactionState;
   merchantId: string;
   merchantName: string;
@@ -54,6 +56,7 @@ export function transactionView(tx: TransactionRecord): TransactionView {
     pending: tx.pending !== undefined,
   };
   if (tx.transactionId) view.transactionId = tx.transactionId;
+  if (tx.handle) view.handle = tx.handle;
   if (tx.origin) view.origin = tx.origin;
   if (tx.depositMerchant) {
     view.depositMerchant = tx.depositMerchant;
@@ -192,6 +195,7 @@ export async function finishInitiation(core: AgentCore, tx: TransactionRecord): 
   try {
     ack = await verifyMessage(body, 'am.ack', await core.operatorResolver(account), core.crypto);
     parseTransactionIdentity(ack.body.transactionId);
+    parseTradeHandle(ack.body.handle);
     if (!ack.body.transactionId.startsWith(`${tx.initiate.body.sessionId}.`)) {
       throw new ObolError('INVALID_IDENTITY', `transaction ${ack.body.transactionId} is not in session ${tx.initiate.body.sessionId}`);
     }
@@ -204,6 +208,7 @@ export async function finishInitiation(core: AgentCore, tx: TransactionRecord): 
   }
   const a = ack.body;
   tx.transactionId = a.transactionId;
+  tx.handle = a.handle;
   tx.depositMerchant = a.depositMerchant;
   tx.rate = a.rate;
   tx.expiresAt = a.expiresAt;
@@ -273,7 +278,8 @@ async function checkAck(core: AgentCore, account: AccountRecord, tx: Transaction
   }
   const operatorCert = parseCert(account.operatorCert);
   const temp = await verifyChain(a.tempCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'temporary' }, core.crypto);
-  if (temp.publicKeySpki !== tx.sessionPublicKey || temp.transactionId !== a.transactionId) {
+  // It names the trade handle (what the merchant sees), never our TransactionIdentity.
+  if (temp.publicKeySpki !== tx.sessionPublicKey || temp.transactionId !== a.handle) {
     throw new ObolError('CERT_UNTRUSTED', 'the temporary certificate is not for this session key and transaction');
   }
   let merchant: CertDescription;
@@ -308,10 +314,10 @@ export async function closeTransaction(
     tx.closeReason = reason;
     tx.pending = undefined;
     await save(core, tx);
-    if (opts.notifyMerchant && tx.transactionId) {
+    if (opts.notifyMerchant && tx.handle) {
       const stop = await signMessage(
         'wallet.stop',
-        { msgId: core.newId(), transactionId: tx.transactionId, reason, time: core.now() },
+        { msgId: core.newId(), transactionId: tx.handle, reason, time: core.now() },
         sessionSigner(core, tx),
       );
       try {
@@ -343,10 +349,11 @@ export async function endTransaction(core: AgentCore, transactionId: string, rea
 
 /**
  * FIG 3 step 8: the customer transaction record, signed with the session key and stored before it
- * is sent (resent unchanged, same msgId). An empty list hashes as purchasesHash(listSalt, []).
+ * is sent (resent unchanged, same msgId). An empty list hashes to the constant the merchant uses too
+ * (`recordPurchasesHash`): the merchant may never have seen our salt.
  */
 export async function report(core: AgentCore, tx: TransactionRecord): Promise<TransactionRecord> {
-  if (!tx.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', 'this transaction was never opened');
+  if (!tx.transactionId || !tx.handle) throw new ObolError('UNKNOWN_TRANSACTION', 'this transaction was never opened');
   if (tx.state === 'cleared' || tx.state === 'failed' || tx.state === 'initiating') return tx;
   if (tx.state === 'open') {
     tx.state = 'closed';
@@ -358,10 +365,11 @@ export async function report(core: AgentCore, tx: TransactionRecord): Promise<Tr
       'wallet.record',
       {
         msgId: core.newId(),
-        transactionId: tx.transactionId,
+        // Signed for the acquirer too (our operator forwards it): the trade handle.
+        transactionId: tx.handle,
         count: tx.lines.length,
         total: tx.cumulative,
-        purchasesHash: await purchasesHash(tx.listSalt, tx.lines, core.crypto),
+        purchasesHash: await recordPurchasesHash(tx.listSalt, tx.lines, core.crypto),
         time: core.now(),
       },
       sessionSigner(core, tx),
@@ -421,11 +429,14 @@ export async function transactionStatus(core: AgentCore, transactionId: string):
  */
 export async function merchantSession(core: AgentCore, transactionId: string): Promise<MerchantSessionView> {
   const tx = await requireTransaction(core, transactionId);
-  const read = await signMessage('wallet.sessionRead', { msgId: core.newId(), transactionId, time: core.now() }, sessionSigner(core, tx));
-  const body = await core.http.get(`${tx.merchantUrl}/sessions/${encodeURIComponent(transactionId)}`, {
+  // The merchant knows the transaction by its trade handle only.
+  const handle = tx.handle;
+  if (!handle) throw new ObolError('UNKNOWN_TRANSACTION', 'the transaction is not open yet');
+  const read = await signMessage('wallet.sessionRead', { msgId: core.newId(), transactionId: handle, time: core.now() }, sessionSigner(core, tx));
+  const body = await core.http.get(`${tx.merchantUrl}/sessions/${encodeURIComponent(handle)}`, {
     authorization: sessionReadAuthorization(read),
   });
   checkSchema(MerchantSessionView, body, 'the merchant’s view of the session');
-  if (body.transactionId !== transactionId) throw new ObolError('MALFORMED', `the merchant answered for transaction ${body.transactionId}, not ${transactionId}`);
+  if (body.transactionId !== handle) throw new ObolError('MALFORMED', `the merchant answered for transaction ${body.transactionId}, not ${handle}`);
   return body;
 }

@@ -1,5 +1,5 @@
 import { ObolError } from '../errors.ts';
-import { parseTransactionIdentity } from '../identity.ts';
+import { parseTradeHandle } from '../identity.ts';
 import { KEY_ALG } from '../keys.ts';
 import { type WebCrypto, defaultCrypto, fromBase64Url, toBase64Url } from '../webcrypto.ts';
 import { bytesEqual, isCanonicalEcdsaCertificate } from './der.ts';
@@ -52,10 +52,11 @@ export type Cert = X509Certificate;
 
 export interface CertDescription {
   kind: CertKind;
-  /** The CN (root name, operator id, customer id, merchant id); for a temporary cert its TransactionIdentity. */
+  /** The CN (root name, operator id, customer id, merchant id); for a temporary cert its trade handle. */
   subjectId: string;
   merchantId?: string;
   origins?: string[];
+  /** Temporary certificates: the transaction's trade handle (never the TransactionIdentity, which links a logon's deposits). */
   transactionId?: string;
   /** Milliseconds since the epoch (X.509 keeps whole seconds). */
   notBefore: number;
@@ -138,10 +139,9 @@ export function describeCert(cert: Cert): CertDescription {
   };
   if (kind === 'temporary') {
     if (cns.length !== 0 || sans.length !== 1 || uris.length !== 1 || !uris[0]!.startsWith(TX_URN_PREFIX)) {
-      throw new ObolError('MALFORMED', `a temporary certificate names nothing but one ${TX_URN_PREFIX}<TransactionIdentity>`);
+      throw new ObolError('MALFORMED', `a temporary certificate names nothing but one ${TX_URN_PREFIX}<trade handle>`);
     }
-    d.transactionId = uris[0]!.slice(TX_URN_PREFIX.length);
-    parseTransactionIdentity(d.transactionId);
+    d.transactionId = parseTradeHandle(uris[0]!.slice(TX_URN_PREFIX.length));
     d.subjectId = d.transactionId;
     return d;
   }

@@ -1,5 +1,5 @@
 import { ObolError } from '../errors.ts';
-import { isOperatorId, parseTransactionIdentity } from '../identity.ts';
+import { isOperatorId, parseTradeHandle } from '../identity.ts';
 import { generateSigningKeyPair } from '../keys.ts';
 import { type WebCrypto, defaultCrypto, fromBase64Url } from '../webcrypto.ts';
 import { ANY_POLICY, CA_KINDS, CERT_KIND_OIDS, type Cert, type CertKind, ISSUER_KIND, TX_URN_PREFIX, checkCn, checkOrigins, describeCert, signedBy } from './cert.ts';
@@ -69,13 +69,16 @@ export async function issueMerchantCert(
   return issue(subject, params.publicKey, params.issuer, params, crypto);
 }
 
-/** Zone 4: the session key and the TransactionIdentity, nothing else. Validity = the session timeout. */
+/**
+ * Zone 4: the session key and the transaction's trade handle, nothing else — not the
+ * TransactionIdentity, which names the logon: the merchant and its operator see this certificate.
+ * Validity = the session timeout.
+ */
 export async function issueTemporaryCert(
-  params: { transactionId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  params: { handle: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
   crypto: WebCrypto = defaultCrypto(),
 ): Promise<Cert> {
-  parseTransactionIdentity(params.transactionId);
-  return issue({ kind: 'temporary', transactionId: params.transactionId }, params.publicKey, params.issuer, params, crypto);
+  return issue({ kind: 'temporary', transactionId: parseTradeHandle(params.handle) }, params.publicKey, params.issuer, params, crypto);
 }
 
 /**
