@@ -22,6 +22,7 @@ export {
   OBOL_POLICY_ARC,
   certToBase64,
   certToPem,
+  certsToPem,
   describeCert,
   parseCert,
   publicKeyOf,

@@ -21,6 +21,7 @@ import {
   type CertIssuer,
   certToBase64,
   certToPem,
+  certsToPem,
   createRootCa,
   describeCert,
   generateKeyPair,
@@ -121,9 +122,9 @@ describe.each([
     // Random positive serials: top bit clear, 16 bytes, different every time.
     expect(describeCert(w.customer).serial).toMatch(/^[0-7][0-9a-f]{31}$/);
     expect(describeCert(w.customer).serial).not.toBe(describeCert(w.merchant).serial);
-    // Small: an end-entity certificate stays well under half a kilobyte (the 128-bit trade handle included).
-    expect(w.temp.rawData.byteLength).toBeLessThan(420);
-    expect(w.merchant.rawData.byteLength).toBeLessThan(450);
+    // Small: an end-entity certificate stays under half a kilobyte (the 128-bit trade handle and the subject key identifier included).
+    expect(w.temp.rawData.byteLength).toBeLessThan(460);
+    expect(w.merchant.rawData.byteLength).toBeLessThan(490);
   });
 
   it('verifies each chain up to the root and returns the leaf description', async () => {
@@ -334,6 +335,55 @@ describe.skipIf(!hasOpenssl)('PKI checked by openssl verify', () => {
       expect(r.output).toMatch(/leaf\.pem: OK/);
       expect(r.ok).toBe(true);
     }
+  });
+
+  function openssl(args: string[], input?: string) {
+    const r = spawnSync('openssl', args, { encoding: 'utf8', input });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  it('reads PEM files concatenated into a bundle as all their certificates (each PEM ends its last line)', () => {
+    for (const c of [w.root, w.opA.cert, w.customer, w.temp]) expect(certToPem(c).endsWith('-----END CERTIFICATE-----\n')).toBe(true);
+    // What `cat root.pem operator.pem customer.pem > bundle.pem` makes.
+    const bundle = join(dir, 'bundle.pem');
+    writeFileSync(bundle, [w.root, w.opA.cert, w.customer].map(certToPem).join(''));
+    expect(certsToPem([w.root, w.opA.cert, w.customer])).toBe([w.root, w.opA.cert, w.customer].map(certToPem).join(''));
+    const p7 = spawnSync('openssl', ['crl2pkcs7', '-nocrl', '-certfile', bundle], { encoding: 'utf8' });
+    expect(p7.status).toBe(0);
+    const printed = openssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
+    expect(printed.out.match(/^subject=/gm)?.length).toBe(3);
+    // And a chain bundle as -untrusted: operator and root in one file.
+    const chain = join(dir, 'chain.pem');
+    writeFileSync(chain, certToPem(w.opA.cert) + certToPem(w.root));
+    writeFileSync(join(dir, 'root.pem'), certToPem(w.root));
+    writeFileSync(join(dir, 'leaf.pem'), certToPem(w.customer));
+    const v = openssl(['verify', '-x509_strict', '-attime', String(NOW / 1000), '-CAfile', join(dir, 'root.pem'), '-untrusted', chain, join(dir, 'leaf.pem')]);
+    expect(v.out).toMatch(/leaf\.pem: OK/);
+  });
+
+  it('gives every certificate a subject key identifier, and every issued one the issuer’s as its authority key identifier', () => {
+    const text = (c: Cert) => {
+      const path = join(dir, 'x.pem');
+      writeFileSync(path, certToPem(c));
+      return openssl(['x509', '-in', path, '-noout', '-text']).out;
+    };
+    const skiOf = (c: Cert) => /Subject Key Identifier:\s*\n\s*([0-9A-F:]+)/.exec(text(c))?.[1];
+    const akiOf = (c: Cert) => /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(text(c))?.[1];
+    const pairs: Array<[Cert, Cert]> = [
+      [w.opA.cert, w.root],
+      [w.customer, w.opA.cert],
+      [w.merchant, w.opB.cert],
+      [w.merchantForWallet, w.opA.cert],
+      [w.temp, w.opA.cert],
+      [w.tempForMerchant, w.opB.cert],
+    ];
+    expect(skiOf(w.root)).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/);
+    for (const [leaf, issuer] of pairs) {
+      expect(skiOf(leaf)).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/);
+      expect(akiOf(leaf)).toBe(skiOf(issuer));
+    }
+    // A re-issued certificate holds the same key, so it has the same key id as the original.
+    expect(skiOf(w.tempForMerchant)).toBe(skiOf(w.temp));
   });
 
   it('finds the kind policy under explicit policy checking, and refuses a wrong issuer', () => {

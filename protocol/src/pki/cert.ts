@@ -113,9 +113,20 @@ export function certToBase64(cert: Cert): string {
   return toBase64Url(new Uint8Array(cert.rawData));
 }
 
-/** PEM, for files and openssl. */
+/**
+ * PEM, for files and openssl: LF line ends and a final newline (RFC 7468 §5.1 text ends its lines),
+ * so that files written one by one concatenate into a bundle openssl reads as several certificates.
+ * Without it, `cat a.pem b.pem` glues "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" and
+ * openssl finds none.
+ */
 export function certToPem(cert: Cert): string {
-  return cert.toString('pem');
+  const pem = cert.toString('pem').replace(/\r\n/g, '\n');
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+/** Several certificates as one PEM bundle (leaf first, as TLS chains are written). */
+export function certsToPem(certs: readonly Cert[]): string {
+  return certs.map(certToPem).join('');
 }
 
 /** Reads kind and identity fields. Says nothing about trust: that is verifyChain's job. */

@@ -165,11 +165,13 @@ async function extensionsFor(subject: Subject, spki: ArrayBuffer, issuerCert: Ce
     // An operator also signs protocol messages (vouchers, exchange tables) with this key.
     const signs = subject.kind === 'operator' ? KeyUsageFlags.digitalSignature : 0;
     ext.push(new KeyUsagesExtension(signs | KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true));
-    ext.push(await SubjectKeyIdentifierExtension.create(spki, false, crypto));
   } else {
-    // Leaves omit basicConstraints (absent means not a CA) and their own key id: certificates stay small.
+    // Leaves omit basicConstraints: absent means not a CA (RFC 5280 4.2.1.9).
     ext.push(new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true));
   }
+  // Every certificate names its own key (RFC 5280 4.2.1.2 asks it of CAs and recommends it for
+  // leaves): tools and verifiers find a key by it, and an issuer's id becomes its children's AKI.
+  ext.push(await SubjectKeyIdentifierExtension.create(spki, false, crypto));
   if (issuerCert) {
     // Lets verifiers (and openssl) pick the right issuer among same-named certificates.
     const issuerSki = issuerCert.getExtension(SubjectKeyIdentifierExtension);
