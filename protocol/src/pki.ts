@@ -25,6 +25,7 @@ export {
   certsToPem,
   describeCert,
   parseCert,
+  parseCertBundle,
   publicKeyOf,
 } from './pki/cert.ts';
 export {

@@ -469,7 +469,7 @@ async function world(opts: { minimum?: string } = {}) {
   const http = new ScriptedHttp(operator, merchant);
   const store = new MemoryWalletStore();
   const depositPolicy = { minimum: opts.minimum ?? 'SEK:20.00', timeoutSec: 900 };
-  const newAgent = () => new CustomerAgent({ store, http, clock, depositPolicy });
+  const newAgent = () => new CustomerAgent({ store, http, clock, depositPolicy, trustedRoots: [w.root] });
   return { w, clock, merchant, operator, http, store, agent: newAgent(), newAgent };
 }
 
@@ -526,11 +526,68 @@ describe('customer agent: account', () => {
     expect(http.posts('/v1/login')).toHaveLength(3);
   });
 
-  it('refuses an operator whose root is not among the trusted roots', async () => {
+  /** A root like ours, same name, other key: what an impostor would make. */
+  async function foreignRoot() {
+    const keys = await generateKeyPair();
+    const root = await createRootCa({ name: 'Obol Test Root', keys, notBefore: NOW - DAY, notAfter: NOW + 3650 * DAY });
+    return { root, issuer: { cert: root, privateKey: keys.privateKey } as CertIssuer };
+  }
+  /** The operator's registration answer, changed on the way. */
+  const tamper = (http: Http, change: (answer: Record<string, unknown>) => Promise<Record<string, unknown>>): Http => ({
+    get: (url, headers) => http.get(url, headers),
+    post: async (url, body, headers) => {
+      const answer = await http.post(url, body, headers);
+      return url.endsWith('/v1/customers') ? change(answer as Record<string, unknown>) : answer;
+    },
+  });
+
+  it('refuses an operator whose chain ends at another root, with OPERATOR_NOT_TRUSTED, storing nothing', async () => {
     const { store, http, clock } = await world();
-    const agent = new CustomerAgent({ store, http, clock, trustedRoots: ['AAAA'] });
-    expect(await errorName(agent.register(BANK))).toBe('CERT_UNTRUSTED');
+    const other = await foreignRoot();
+    // The operator is honest, but under a root this wallet was not built with.
+    const agent = new CustomerAgent({ store, http, clock, trustedRoots: [certToBase64(other.root)] });
+    const e = await agent.register(BANK).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ObolError);
+    expect((e as ObolError).name).toBe('OPERATOR_NOT_TRUSTED');
+    expect((e as ObolError).message).toMatch(/op-sek.*not trusted/);
     expect(await store.getAccount()).toBeUndefined();
+    expect(await store.getLogin()).toBeUndefined();
+  });
+
+  it('never takes the root from the operator’s answer: a self-made root and operator certificate are refused', async () => {
+    const { w, store, http, clock } = await world();
+    const impostor = await foreignRoot();
+    const opKeys = await generateKeyPair();
+    const fakeOp = await issueOperatorCert({ operatorId: 'op-sek', publicKey: opKeys.publicKey, issuer: impostor.issuer, notBefore: NOW - DAY, notAfter: NOW + DAY });
+    const lying = tamper(http, async (answer) => {
+      const customerKey = describeCert(parseCert(answer.customerCert as string)).publicKeySpki;
+      const customerCert = await issueCustomerCert({ customerId: 'c-1', publicKey: customerKey, issuer: { cert: fakeOp, privateKey: opKeys.privateKey }, notBefore: NOW - DAY, notAfter: NOW + DAY });
+      return { ...answer, rootCert: certToBase64(impostor.root), operatorCert: certToBase64(fakeOp), customerCert: certToBase64(customerCert) };
+    });
+    const agent = new CustomerAgent({ store, http: lying, clock, trustedRoots: [w.root] });
+    expect(await errorName(agent.register(BANK))).toBe('OPERATOR_NOT_TRUSTED');
+    expect(await store.getAccount()).toBeUndefined();
+  });
+
+  it('stores the trusted root it checked, whatever root the answer names; several roots may be trusted', async () => {
+    const { w, store, http, clock } = await world();
+    const other = await foreignRoot();
+    const misnaming = tamper(http, async (answer) => ({ ...answer, rootCert: certToBase64(other.root) }));
+    const agent = new CustomerAgent({ store, http: misnaming, clock, trustedRoots: [certToBase64(other.root), w.root] });
+    await agent.register(BANK);
+    expect((await store.getAccount())?.rootCert).toBe(w.root);
+  });
+
+  it('refuses to use an account stored under a root it no longer trusts, and with no root trusts no operator', async () => {
+    const { store, http, clock, agent } = await world();
+    await agent.register(BANK);
+    const other = await foreignRoot();
+    const later = new CustomerAgent({ store, http, clock, trustedRoots: [certToBase64(other.root)] });
+    expect(await errorName(later.balance())).toBe('OPERATOR_NOT_TRUSTED');
+    const none = new CustomerAgent({ store: new MemoryWalletStore(), http, clock, trustedRoots: [] });
+    const e = await none.register(BANK).catch((x: unknown) => x);
+    expect([(e as ObolError).name, (e as ObolError).message]).toEqual(['OPERATOR_NOT_TRUSTED', expect.stringMatching(/no trusted interbank root/)]);
+    expect(() => new CustomerAgent({ store, http, clock, trustedRoots: ['AAAA'] })).toThrow(ObolError);
   });
 });
 

@@ -53,6 +53,8 @@ export interface WalletOptions {
   platform: Platform;
   http: Http;
   info: WalletInfo;
+  /** The interbank roots the wallet trusts (base64url DER): the build's, see trustedRoots.ts. */
+  trustedRoots: readonly string[];
   crypto?: WebCrypto;
   operators?: OperatorChoice[];
   deposits?: Record<string, string>;
@@ -123,6 +125,7 @@ export class Wallet {
       clock: { now: () => this.now() },
       ...(this.o.crypto ? { crypto: this.o.crypto } : {}),
       depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: this.o.timeoutSec ?? 900 },
+      trustedRoots: this.o.trustedRoots,
     });
   }
 

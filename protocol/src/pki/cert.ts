@@ -108,6 +108,17 @@ export function parseCert(input: string | Uint8Array): Cert {
   return cert;
 }
 
+/**
+ * Every certificate in a PEM text (one file or several concatenated: a bundle), in order. Text
+ * outside the BEGIN/END blocks is ignored, as openssl ignores it. Throws MALFORMED when there is
+ * none or one is unreadable.
+ */
+export function parseCertBundle(text: string): Cert[] {
+  const blocks = typeof text === 'string' ? text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) : null;
+  if (!blocks) throw new ObolError('MALFORMED', 'no PEM certificate found');
+  return blocks.map((b) => parseCert(b));
+}
+
 /** DER as base64url without padding: the JSON wire form. */
 export function certToBase64(cert: Cert): string {
   return toBase64Url(new Uint8Array(cert.rawData));
