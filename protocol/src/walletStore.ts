@@ -33,6 +33,12 @@ export interface AccountRecord {
   customerCert: string;
   operatorCert: string;
   rootCert: string;
+  /**
+   * Our operator's message-signing certificate (issued by operatorCert): the key its exchange
+   * tables and acks must verify under. Absent in accounts made before operators had one; the agent
+   * then fetches it from the operator's information and checks it against operatorCert.
+   */
+  operatorSigningCert?: string;
   registeredAt: number;
 }
 

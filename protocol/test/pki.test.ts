@@ -28,6 +28,8 @@ import {
   issueCustomerCert,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
+  operatorMessageKey,
   issueTemporaryCert,
   parseCert,
   publicKeyOf,
@@ -68,6 +70,9 @@ async function buildWorld(crypto: WebCrypto) {
   };
   const opA = await operator('op-sek');
   const opB = await operator('op-eur');
+  // op-sek's message-signing key, certified by its issuing key.
+  const signingKeys = await generateKeyPair(false, crypto);
+  const signingA = await issueSigningCert({ operatorId: 'op-sek', publicKey: signingKeys.publicKey, issuer: opA, notBefore: NOW - DAY, notAfter: NOW + 180 * DAY }, crypto);
 
   const walletKeys = await generateKeyPair(false, crypto);
   const customer = await issueCustomerCert({ customerId: 'alice-4711', publicKey: walletKeys.publicKey, issuer: opA, notBefore: NOW - HOUR, notAfter: NOW + 90 * DAY }, crypto);
@@ -87,7 +92,7 @@ async function buildWorld(crypto: WebCrypto) {
   // Step 4: the merchant's operator re-issues it under its own key for its merchant.
   const tempForMerchant = await reissue(temp, opB, {}, crypto);
 
-  return { rootKeys, root, rootIssuer, opA, opB, walletKeys, customer, merchantKeys, merchant, merchantForWallet, sessionKeys, sessionSpki, temp, tempForMerchant };
+  return { rootKeys, root, rootIssuer, opA, opB, signingKeys, signingA, walletKeys, customer, merchantKeys, merchant, merchantForWallet, sessionKeys, sessionSpki, temp, tempForMerchant };
 }
 
 type World = Awaited<ReturnType<typeof buildWorld>>;
@@ -190,6 +195,21 @@ describe.each([
     expect(await code(verifyChain(w.customer, { intermediates: [w.opA.cert], trustedRoots: [evilRoot] }, { now: NOW }, crypto))).toBe('CERT_UNTRUSTED');
     // A certificate from the other operator, when only A is trusted directly.
     expect(await code(verifyChain(w.merchant, { trustedIssuers: [w.opA.cert] }, { now: NOW }, crypto))).toBe('CERT_UNTRUSTED');
+  });
+
+  it('an operator’s signing certificate: a leaf of kind signing, checked against its own operator only', async () => {
+    expect(describeCert(w.signingA)).toMatchObject({ kind: 'signing', subjectId: 'op-sek', issuerName: 'op-sek' });
+    const k = await operatorMessageKey(w.signingA, w.opA.cert, NOW, crypto);
+    expect(k).toMatchObject({ operatorId: 'op-sek', certB64: certToBase64(w.signingA) });
+    expect(await code(operatorMessageKey(w.signingA, w.opB.cert, NOW, crypto))).toBe('CERT_UNTRUSTED');
+    expect(await code(operatorMessageKey(w.opA.cert, w.opA.cert, NOW, crypto))).toBe('CERT_WRONG_KIND');
+    expect(await code(operatorMessageKey(w.customer, w.opA.cert, NOW, crypto))).toBe('CERT_WRONG_KIND');
+    expect(await code(operatorMessageKey(w.signingA, w.opA.cert, NOW + 200 * DAY, crypto))).toBe('CERT_EXPIRED');
+    // A signing key signs no certificate: as an issuer it is refused (not a CA, not the issuer kind).
+    const keys = await generateKeyPair(false, crypto);
+    expect(await code(issueCustomerCert({ customerId: 'x', publicKey: keys.publicKey, issuer: { cert: w.signingA, privateKey: w.signingKeys.privateKey }, notBefore: NOW, notAfter: NOW + DAY }, crypto))).toBe('CERT_WRONG_KIND');
+    // Only the operator it names may certify it.
+    expect(await code(issueSigningCert({ operatorId: 'op-eur', publicKey: keys.publicKey, issuer: w.opA, notBefore: NOW, notAfter: NOW + DAY }, crypto))).toBe('CERT_WRONG_KIND');
   });
 
   it('refuses a temporary certificate signed by a customer (not an operator)', async () => {
@@ -384,6 +404,27 @@ describe.skipIf(!hasOpenssl)('PKI checked by openssl verify', () => {
     }
     // A re-issued certificate holds the same key, so it has the same key id as the original.
     expect(skiOf(w.tempForMerchant)).toBe(skiOf(w.temp));
+  });
+
+  it('keyUsage and basicConstraints: CAs sign certificates only, the operator’s signing key signs only, and is no CA', () => {
+    const text = (c: Cert) => {
+      const path = join(dir, 'x.pem');
+      writeFileSync(path, certToPem(c));
+      return openssl(['x509', '-in', path, '-noout', '-text']).out;
+    };
+    const usage = (t: string) => /X509v3 Key Usage: critical\s*\n\s*(.+)/.exec(t)?.[1]?.trim();
+    const ca = (t: string) => /X509v3 Basic Constraints: critical\s*\n\s*(.+)/.exec(t)?.[1]?.trim();
+    expect([usage(text(w.root)), ca(text(w.root))]).toEqual(['Certificate Sign, CRL Sign', 'CA:TRUE, pathlen:1']);
+    // The operator's issuing key: no digitalSignature, so it cannot stand behind a protocol message.
+    expect([usage(text(w.opA.cert)), ca(text(w.opA.cert))]).toEqual(['Certificate Sign, CRL Sign', 'CA:TRUE, pathlen:0']);
+    const signing = text(w.signingA);
+    expect([usage(signing), ca(signing)]).toEqual(['Digital Signature', undefined]);
+    expect(signing).not.toMatch(/CA:TRUE/);
+    expect(signing).toMatch(/Subject Key Identifier/);
+    for (const leaf of [w.customer, w.merchant, w.temp]) expect([usage(text(leaf)), ca(text(leaf))]).toEqual(['Digital Signature', undefined]);
+    // openssl also accepts the signing certificate's chain, and refuses it as an issuer.
+    expect(opensslVerify(w.root, w.opA.cert, w.signingA).ok).toBe(true);
+    expect(opensslVerify(w.root, w.signingA, w.customer).ok).toBe(false);
   });
 
   it('finds the kind policy under explicit policy checking, and refuses a wrong issuer', () => {

@@ -19,7 +19,7 @@ import {
 import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { type Amount, formatAmount, parseAmount } from '../money.ts';
-import { type Cert, certToBase64, describeCert, parseCert, verifyChain } from '../pki.ts';
+import { type Cert, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '../pki.ts';
 import type { Signed } from '../signed.ts';
 import type { AccountRecord } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson } from './core.ts';
@@ -88,6 +88,8 @@ export async function register(core: AgentCore, operatorUrl: string, displayName
     { now, expectKind: 'customer' },
     core.crypto,
   );
+  // The key the operator's messages must verify under: its signing certificate, issued by it.
+  await operatorMessageKey(response.signingCert, operatorCert, now, core.crypto);
   if (customer.publicKeySpki !== keys.publicKeySpki) {
     throw new ObolError('CERT_UNTRUSTED', 'the customer certificate does not hold this wallet’s key');
   }
@@ -105,6 +107,7 @@ export async function register(core: AgentCore, operatorUrl: string, displayName
     kid: keys.kid,
     customerCert: response.customerCert,
     operatorCert: response.operatorCert,
+    operatorSigningCert: response.signingCert,
     rootCert: certToBase64(root),
     registeredAt: now,
   };

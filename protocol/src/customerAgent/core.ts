@@ -1,10 +1,10 @@
-import { ChallengeResponse, LoginResponse } from '../api.ts';
+import { ChallengeResponse, LoginResponse, OperatorInfo } from '../api.ts';
 import type { Clock } from '../clock.ts';
 import { type ErrorName, ObolError, type ObolErrorJson } from '../errors.ts';
 import { parseSessionIdentity } from '../identity.ts';
 import { type KeyResolver, type Signer, importPublicKey, keyIdOf, keySigner } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
-import { type Cert, certToBase64, describeCert, parseCert } from '../pki.ts';
+import { type Cert, type OperatorMessageKey, certToBase64, describeCert, operatorMessageKey, parseCert } from '../pki.ts';
 import { signMessage } from '../signed.ts';
 import type { AccountRecord, LoginRecord, WalletStore } from '../walletStore.ts';
 import { type Http, bearer } from '../http.ts';
@@ -98,7 +98,7 @@ export class AgentCore {
   /** Their wire forms (base64url DER), to recognise a stored account's root without parsing. */
   private readonly trustedRootWire: ReadonlySet<string>;
 
-  private operatorKey: { cert: string; kid: string; key: CryptoKey } | undefined;
+  private operatorKey: OperatorMessageKey | undefined;
   /** Keys of merchant certificates (step 7), imported once per certificate, not per message. */
   private readonly certKeys = new Map<string, { kid: string; key: CryptoKey }>();
   private loggingIn: Promise<LoginRecord> | undefined;
@@ -148,13 +148,33 @@ export class AgentCore {
     return keySigner(account.kid, account.keys.privateKey, this.crypto);
   }
 
-  /** Our operator's message key, from its certificate, imported once. */
+  /**
+   * Our operator's message key: from its signing certificate, checked against the operator's
+   * certificate and imported once (not per message). Never the operator's issuing key: a message
+   * signed with that is refused (UNKNOWN_KEY). A missing or expired signing certificate is fetched
+   * again from the operator's information and kept with the account.
+   */
   async operatorResolver(account: AccountRecord): Promise<KeyResolver> {
-    if (this.operatorKey?.cert !== account.operatorCert) {
-      const spki = describeCert(parseCert(account.operatorCert)).publicKeySpki;
-      this.operatorKey = { cert: account.operatorCert, kid: await keyIdOf(spki, this.crypto), key: await importPublicKey(spki, this.crypto) };
+    const now = this.now();
+    const cached = this.operatorKey;
+    if (!cached || cached.certB64 !== account.operatorSigningCert || cached.notAfter < now) {
+      const operatorCert = parseCert(account.operatorCert);
+      let key: OperatorMessageKey | undefined;
+      if (account.operatorSigningCert) {
+        key = await operatorMessageKey(account.operatorSigningCert, operatorCert, now, this.crypto).catch((e: unknown) => {
+          if (e instanceof ObolError && e.name === 'CERT_EXPIRED') return undefined;
+          throw e;
+        });
+      }
+      if (!key) {
+        const info = await this.http.get(this.operatorUrl(account, '/v1/operator'));
+        checkSchema(OperatorInfo, info, 'operator information');
+        key = await operatorMessageKey(info.signingCert, operatorCert, now, this.crypto);
+        await this.store.putAccount({ ...account, operatorSigningCert: key.certB64 });
+      }
+      this.operatorKey = key;
     }
-    const { kid, key } = this.operatorKey;
+    const { kid, key } = this.operatorKey as OperatorMessageKey;
     return (k) => (k === kid ? key : undefined);
   }
 
