@@ -4,7 +4,7 @@
 import 'fake-indexeddb/auto';
 import type { BridgeParams } from '@obol/protocol/bridge';
 import { systemClock } from '@obol/protocol/clock';
-import { certToBase64 } from '@obol/protocol/pki';
+import { certToBase64, certToPem } from '@obol/protocol/pki';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
 import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
@@ -106,6 +106,23 @@ describe('the wallet trusts only the roots it was built with', () => {
     // A wallet built with no roots at all trusts nobody, and says so.
     const none = await newWallet({ trustedRoots: [] });
     expect(await none.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
+  });
+
+  it('a root the shopper pastes in onboarding is trusted for her account only, also after a restart; only a root certificate is taken', async () => {
+    const elsewhere = await createRoot('Obol Interbank Root', Date.now());
+    const builtIn = [certToBase64(elsewhere.cert)];
+    const w = await newWallet({ trustedRoots: builtIn });
+    const sekOperatorCert = world.operators['op-sek']!.ctx.identity.cert;
+    expect(await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
+    const overview = await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
+    expect(overview.account?.operatorId).toBe('op-sek');
+    expect(await new IdbWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
+    await w.wallet.topUp('10');
+    // The service worker starts again: the account's own root is still trusted, and nothing else is.
+    const restarted = new Wallet({ db: w.db, platform: w.platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: builtIn, resumeDelayMs: 0 });
+    expect((await restarted.topUp('5')).balance?.balance).toBe('SEK:15.00');
+    const other = await newWallet({ trustedRoots: builtIn });
+    expect(await other.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
   });
 });
 

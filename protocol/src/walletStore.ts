@@ -39,6 +39,12 @@ export interface AccountRecord {
    * then fetches it from the operator's information and checks it against operatorCert.
    */
   operatorSigningCert?: string;
+  /**
+   * Set when `rootCert` is not one the wallet was built with but one the shopper added herself at
+   * registration (a custom operator, after an explicit warning): the wallet trusts it for this
+   * account only.
+   */
+  rootAddedByShopper?: boolean;
   registeredAt: number;
 }
 
