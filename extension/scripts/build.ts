@@ -21,7 +21,9 @@ const repo = here('../..');
  */
 function trustedRoots(): string[] {
   const listed = (process.env.OBOL_TRUSTED_ROOTS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
-  let files = listed.map((f) => (isAbsolute(f) ? f : join(process.cwd(), f)));
+  // Relative paths are taken from where the command was typed (npm runs workspace scripts in the workspace).
+  const typedIn = process.env.INIT_CWD ?? process.cwd();
+  let files = listed.map((f) => (isAbsolute(f) ? f : join(typedIn, f)));
   if (files.length === 0) {
     const dataDir = process.env.OBOL_DATA_DIR ?? '.data/demo';
     const rootDir = isAbsolute(dataDir) ? join(dataDir, 'keys', 'root') : join(repo, dataDir, 'keys', 'root');
