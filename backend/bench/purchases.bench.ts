@@ -3,6 +3,7 @@
 // customer agent over undici keep-alive, secure delivery (FIG 4) on every purchase.
 import { systemClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { certToBase64 } from '@obol/protocol/pki';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
 import { undiciHttp } from '../src/http/client.ts';
 import { startDemoWorld } from '../src/world/demoWorld.ts';
@@ -11,12 +12,14 @@ const PURCHASES = Number(process.env.BENCH_PURCHASES ?? 200);
 const DEPOSITS = Number(process.env.BENCH_DEPOSITS ?? 30);
 
 const w = await startDemoWorld({ timers: false, adminToken: 'bench-admin-token-0123456789' });
+const trustedRoots = [certToBase64(w.world.root.cert)];
 try {
   const agent = new CustomerAgent({
     store: new MemoryWalletStore(),
     http: undiciHttp,
     clock: systemClock,
     depositPolicy: { minimum: 'SEK:200.00', timeoutSec: 3600 },
+    trustedRoots,
   });
   await agent.register(w.sek.url);
   await agent.login();
@@ -34,7 +37,7 @@ try {
   }
   const purchaseMs = (performance.now() - t) / PURCHASES;
 
-  const opener = new CustomerAgent({ store: new MemoryWalletStore(), http: undiciHttp, clock: systemClock, depositPolicy: { minimum: 'SEK:2.00' } });
+  const opener = new CustomerAgent({ store: new MemoryWalletStore(), http: undiciHttp, clock: systemClock, depositPolicy: { minimum: 'SEK:2.00' }, trustedRoots });
   await opener.register(w.sek.url);
   await opener.login();
   await opener.demoTopUp('SEK:500.00');

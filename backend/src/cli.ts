@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { MerchantPaths, OperatorPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
 import { parseCert } from '@obol/protocol/pki';
@@ -34,7 +35,9 @@ root
   .command('init')
   .requiredOption('--dir <dir>', 'folder for root.key.json and root.cert.pem')
   .option('--name <name>', 'root name', 'Obol Interbank Root')
-  .action(async (o: { dir: string; name: string }) => {
+  .option('--if-missing', 'keep a root already in the folder (builds and the demo share one root)')
+  .action(async (o: { dir: string; name: string; ifMissing?: boolean }) => {
+    if (o.ifMissing && existsSync(join(o.dir, 'root.key.json'))) return;
     const r = await createRoot(o.name, Date.now());
     await saveKeyPair(o.dir, 'root', r.keys, r.cert);
     console.log(`root CA written to ${o.dir}`);

@@ -21,6 +21,7 @@ import {
   generateKeyPair,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
   issueTemporaryCert,
   reissue,
 } from '@obol/protocol/pki';
@@ -84,6 +85,7 @@ let agent: MerchantAgent;
 let operatorIssuer: { cert: Cert; privateKey: CryptoKey };
 let customerIssuer: { cert: Cert; privateKey: CryptoKey };
 let operator: KeyHandle;
+let operatorSigningCert: Cert;
 let merchantKey: KeyHandle;
 let merchantCert: Cert;
 
@@ -92,11 +94,14 @@ beforeAll(async () => {
   const rootKeys = await generateKeyPair();
   const root = { cert: await createRootCa({ name: 'Obol Test Root', keys: rootKeys, ...validity }), privateKey: rootKeys.privateKey };
   const opKeys = await generateKeyPair();
-  operator = await keyHandle(opKeys);
   operatorIssuer = {
     cert: await issueOperatorCert({ operatorId: 'op-eur', publicKey: opKeys.publicKey, issuer: root, ...validity }),
     privateKey: opKeys.privateKey,
   };
+  // The operator signs its messages with its signing key, certified by its issuing key.
+  const signingKeys = await generateKeyPair();
+  operator = await keyHandle(signingKeys);
+  operatorSigningCert = await issueSigningCert({ operatorId: 'op-eur', publicKey: signingKeys.publicKey, issuer: operatorIssuer, ...validity });
   const customerKeys = await generateKeyPair();
   customerIssuer = {
     cert: await issueOperatorCert({ operatorId: 'op-sek', publicKey: customerKeys.publicKey, issuer: root, ...validity }),
@@ -121,6 +126,7 @@ async function openAgent(engine: 'PGlite' | 'PostgreSQL'): Promise<void> {
     key: merchantKey,
     merchantCert: certToBase64(merchantCert),
     operatorCert: operatorIssuer.cert,
+    operatorSigningCert,
     operatorId: 'op-eur',
     operatorUrl: 'http://operator.invalid',
     currency: 'EUR',

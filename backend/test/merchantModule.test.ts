@@ -17,6 +17,7 @@ import {
   generateKeyPair,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
   issueTemporaryCert,
   reissue,
 } from '@obol/protocol/pki';
@@ -76,6 +77,8 @@ const products: Product[] = [
 // ── the world: root, our operator (op-eur), a foreign operator (op-sek), the merchant ──────
 let rootCert: Cert;
 let operator: KeyHandle;
+let operatorIssuing: KeyHandle;
+let operatorSigningCert: Cert;
 let operatorCert: Cert;
 let foreign: KeyHandle;
 let foreignCert: Cert;
@@ -106,8 +109,12 @@ beforeAll(async () => {
   const root = { cert: rootCert, privateKey: rootKeys.privateKey };
 
   const opKeys = await generateKeyPair();
-  operator = await keyHandle(opKeys);
+  operatorIssuing = await keyHandle(opKeys);
   operatorCert = await issueOperatorCert({ operatorId: 'op-eur', publicKey: opKeys.publicKey, issuer: root, ...validity });
+  // The operator's message key: a leaf its issuing key certifies; every message it sends is signed with it.
+  const signingKeys = await generateKeyPair();
+  operator = await keyHandle(signingKeys);
+  operatorSigningCert = await issueSigningCert({ operatorId: 'op-eur', publicKey: signingKeys.publicKey, issuer: { cert: operatorCert, privateKey: opKeys.privateKey }, ...validity });
   const foreignKeys = await generateKeyPair();
   foreign = await keyHandle(foreignKeys);
   foreignCert = await issueOperatorCert({ operatorId: 'op-sek', publicKey: foreignKeys.publicKey, issuer: root, ...validity });
@@ -149,6 +156,7 @@ beforeAll(async () => {
     key: merchantKey,
     merchantCert: certToBase64(merchantCert),
     operatorCert,
+    operatorSigningCert,
     operatorId: 'op-eur',
     operatorUrl,
     currency: 'EUR',
@@ -374,6 +382,7 @@ describe('merchant module: public pages', () => {
       key: merchantKey,
       merchantCert,
       operatorCert: certToBase64(operatorCert),
+      operatorSigningCert: certToBase64(operatorSigningCert),
       operatorId: 'op-eur',
       operatorUrl,
       currency: 'EUR',
@@ -400,6 +409,7 @@ describe('merchant module: public pages', () => {
         key: other,
         merchantCert,
         operatorCert,
+        operatorSigningCert,
         operatorId: 'op-eur',
         operatorUrl,
         currency: 'EUR',
@@ -436,6 +446,24 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
     expect(res.status).toBe(403);
     expect(res.body.error).toMatchObject({ name: 'UNKNOWN_KEY', code: 2001 });
     expect((await adminSession(s.transactionId)).status).toBe(404);
+  });
+
+  it('refuses an information message signed with its operator’s issuing (CA) key: only the signing key signs messages', async () => {
+    const s = await makeInfo({ signer: operatorIssuing });
+    const res = await post('/info', s.info);
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({ name: 'UNKNOWN_KEY', code: 2001 });
+    expect((await adminSession(s.transactionId)).status).toBe(404);
+  });
+
+  it('refuses to start with a signing certificate its operator did not issue, or one that is a CA', async () => {
+    const config = {
+      merchantId: MERCHANT_ID, name: 'x', key: merchantKey, merchantCert, operatorCert, operatorId: 'op-eur', operatorUrl,
+      currency: 'EUR', origins: [ORIGIN], catalogue: memoryCatalogue([]), db, clock, http: async () => ({}),
+    };
+    const byForeign = await issueSigningCert({ operatorId: 'op-sek', publicKey: operator.publicKeySpki, issuer: foreignIssuer, notBefore: t0 - HOUR, notAfter: t0 + YEAR });
+    await expect(MerchantAgent.open({ ...config, operatorSigningCert: byForeign })).rejects.toMatchObject({ name: 'CERT_UNTRUSTED' });
+    await expect(MerchantAgent.open({ ...config, operatorSigningCert: operatorCert })).rejects.toMatchObject({ name: 'CERT_WRONG_KIND' });
   });
 
   it('refuses a temporary certificate its own operator did not re-issue', async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { newTradeHandle } from '@obol/protocol/identity';
-import { generateSigningKeyPair, keyHandle, type KeyHandle } from '@obol/protocol/keys';
+import { generateSigningKeyPair, keyHandle, keyIdOf, keySigner, type KeyHandle } from '@obol/protocol/keys';
 import type { MessageBody } from '@obol/protocol/messages';
-import { certToBase64, issueTemporaryCert } from '@obol/protocol/pki';
+import { certToBase64, describeCert, issueTemporaryCert } from '@obol/protocol/pki';
 import { signMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
@@ -110,7 +110,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
             await issueTemporaryCert({
               publicKey: sessionKey.publicKeySpki,
               handle: transactionId,
-              issuer: { cert: sek.cert, privateKey: sek.key.privateKey },
+              issuer: sek.issuer,
               notBefore: now - 3_600_000,
               notAfter,
             }),
@@ -136,6 +136,12 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
     // A voucher signed by someone who is not an operator is refused outright.
     const forged = await signMessage('am.initiate', { ...good.body, msgId: randomId(), transactionId: newTradeHandle() }, t.shop.key.signer);
     expect(await code(postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, forged))).toBe('UNKNOWN_KEY');
+    // Nor is one signed with the customer operator's issuing (CA) key: that key signs certificates
+    // only; the peer knows the operator's messages by its signing certificate's key.
+    const issuingKid = await keyIdOf(describeCert(sek.cert).publicKeySpki);
+    expect(issuingKid).not.toBe(sek.key.kid);
+    const byIssuingKey = await signMessage('am.initiate', { ...good.body, msgId: randomId(), transactionId: newTradeHandle() }, keySigner(issuingKid, sek.issuer.privateKey));
+    expect(await code(postJson(`${t.eur.url}${OperatorPaths.peerInitiate}`, byIssuingKey))).toBe('UNKNOWN_KEY');
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   });
 

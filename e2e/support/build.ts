@@ -1,9 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The demo world's interbank root folder: the root the extension build embeds as the one it trusts
+ * (extension/scripts/build.ts), so the browser tests' operators are certified under it too.
+ */
+export function demoRootDir(): string {
+  const dataDir = process.env.OBOL_DATA_DIR ?? '.data/demo';
+  return isAbsolute(dataDir) ? join(dataDir, 'keys', 'root') : join(repoRoot, dataDir, 'keys', 'root');
+}
 
 function newest(dir: string): number {
   if (!existsSync(dir)) return 0;

@@ -1,16 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { type BrowserContext, type Page, type Worker, chromium } from '@playwright/test';
 import { chromiumArgs, chromiumPath } from '../chromium.ts';
-import { ensureBuilt, repoRoot } from './build.ts';
+import { demoRootDir, ensureBuilt, repoRoot } from './build.ts';
 
 export const extensionDir = join(repoRoot, 'extension');
 export const extensionDist = join(extensionDir, 'dist');
 
-/** Builds extension/dist when it is missing or older than the extension's sources. */
+/**
+ * Builds extension/dist when it is missing or older than the extension's sources or the demo root
+ * it embeds (made by the build when missing, so a first run needs no hand step).
+ */
 export function ensureExtensionBuilt(): void {
-  ensureBuilt('extension', 'extension/dist/background.js', ['extension/src', 'extension/public', 'protocol/src']);
+  ensureBuilt('extension', 'extension/dist/background.js', ['extension/src', 'extension/public', 'extension/scripts', 'protocol/src', relative(repoRoot, demoRootDir())]);
 }
 
 export interface ExtensionBrowser {

@@ -4,7 +4,7 @@ import type { OperatorServer } from '../../backend/src/operator/server.ts';
 import { startDemoWorld } from '../../backend/src/world/demoWorld.ts';
 import type { Shop, ShopOptions } from '../../backend/src/world/shop.ts';
 import type { World } from '../../backend/src/world/world.ts';
-import { ensureBuilt } from './build.ts';
+import { demoRootDir, ensureBuilt } from './build.ts';
 
 /**
  * A real world for browser tests, in-process: the demo world (backend/src/world/demoWorld.ts) on
@@ -48,6 +48,8 @@ export async function startWorld(opts: StartWorldOptions = {}): Promise<TestWorl
     ...(opts.tableLifetimeSec !== undefined ? { tableLifetimeSec: opts.tableLifetimeSec } : {}),
     clock: opts.clock ?? systemClock,
     timers: false,
+    // The root the built extension trusts (made here if the build has not made it yet).
+    rootDir: demoRootDir(),
     adminToken: 'e2e-admin-token-0123456789',
     newsPages: async (app, agent) => {
       // The shop's pages run under a strict CSP, so the test page's script is a file of its own.

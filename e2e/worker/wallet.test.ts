@@ -4,6 +4,7 @@
 import 'fake-indexeddb/auto';
 import type { BridgeParams } from '@obol/protocol/bridge';
 import { systemClock } from '@obol/protocol/clock';
+import { certToBase64, certToPem } from '@obol/protocol/pki';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
 import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonlFileSink } from '../../backend/src/billing/index.ts';
 import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
+import { createRoot } from '../../backend/src/operator/identity.ts';
 import { openDb } from '../../backend/src/store/db.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
 import { type World, startOperators } from '../../backend/src/world/world.ts';
@@ -68,14 +70,16 @@ afterAll(async () => {
 let dbCount = 0;
 type Shopper = { say: 'yes' | 'no'; budget?: string; autoPayLimit?: string };
 
-async function newWallet(opts: { db?: WalletDb; http?: Http; shopper?: Shopper; deposits?: Record<string, string> } = {}) {
+const trustedRoots = () => [certToBase64(world.root.cert)];
+
+async function newWallet(opts: { db?: WalletDb; http?: Http; shopper?: Shopper; deposits?: Record<string, string>; trustedRoots?: string[] } = {}) {
   const db = opts.db ?? (await openWalletDb(`wallet-test-${++dbCount}`));
   const shopper: Shopper = opts.shopper ?? { say: 'yes' };
   let wallet: Wallet | undefined;
   const platform = fakePlatform((id) => {
     void wallet?.decide({ id, accept: shopper.say === 'yes', ...(shopper.budget ? { budget: shopper.budget } : {}), ...(shopper.autoPayLimit ? { autoPayLimit: shopper.autoPayLimit } : {}) });
   });
-  wallet = new Wallet({ db, platform, http: opts.http ?? fetchHttp(), info: WALLET_INFO, resumeDelayMs: 0, ...(opts.deposits ? { deposits: opts.deposits } : {}) });
+  wallet = new Wallet({ db, platform, http: opts.http ?? fetchHttp(), info: WALLET_INFO, trustedRoots: opts.trustedRoots ?? trustedRoots(), resumeDelayMs: 0, ...(opts.deposits ? { deposits: opts.deposits } : {}) });
   return { wallet, db, platform, shopper };
 }
 
@@ -92,18 +96,48 @@ let keyCount = 0;
 const key = () => `key${++keyCount}`.padEnd(16, '0');
 const text = (b64: string) => Buffer.from(b64, 'base64url').toString('utf8');
 
+describe('the wallet trusts only the roots it was built with', () => {
+  it('refuses an operator under another interbank root, OPERATOR_NOT_TRUSTED, and keeps no account', async () => {
+    const elsewhere = await createRoot('Obol Interbank Root', Date.now()); // the same name, another key
+    const w = await newWallet({ trustedRoots: [certToBase64(elsewhere.cert)] });
+    const e = await w.wallet.register(sekUrl).catch((x: unknown) => x);
+    expect(e).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
+    expect(await new IdbWalletStore(w.db).getAccount()).toBeUndefined();
+    // A wallet built with no roots at all trusts nobody, and says so.
+    const none = await newWallet({ trustedRoots: [] });
+    expect(await none.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
+  });
+
+  it('a root the shopper pastes in onboarding is trusted for her account only, also after a restart; only a root certificate is taken', async () => {
+    const elsewhere = await createRoot('Obol Interbank Root', Date.now());
+    const builtIn = [certToBase64(elsewhere.cert)];
+    const w = await newWallet({ trustedRoots: builtIn });
+    const sekOperatorCert = world.operators['op-sek']!.ctx.identity.cert;
+    expect(await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
+    const overview = await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
+    expect(overview.account?.operatorId).toBe('op-sek');
+    expect(await new IdbWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
+    await w.wallet.topUp('10');
+    // The service worker starts again: the account's own root is still trusted, and nothing else is.
+    const restarted = new Wallet({ db: w.db, platform: w.platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: builtIn, resumeDelayMs: 0 });
+    expect((await restarted.topUp('5')).balance?.balance).toBe('SEK:15.00');
+    const other = await newWallet({ trustedRoots: builtIn });
+    expect(await other.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
+  });
+});
+
 describe('IdbWalletStore carries the customer agent', () => {
   it('registers, keeps non-extractable keys in IndexedDB, and buys; a new agent on the same store carries on', async () => {
     const db = await openWalletDb(`agent-store-${++dbCount}`);
     const store = new IdbWalletStore(db);
-    const agent = new CustomerAgent({ store, http: fetchHttp(), clock: systemClock, depositPolicy: { minimum: 'SEK:10.00' } });
+    const agent = new CustomerAgent({ store, http: fetchHttp(), clock: systemClock, depositPolicy: { minimum: 'SEK:10.00' }, trustedRoots: trustedRoots() });
     await agent.register(sekUrl);
     const account = await store.getAccount();
     expect(account?.keys.privateKey.extractable).toBe(false);
     await agent.demoTopUp('SEK:50.00');
     const first = await agent.buy({ merchantUrl: shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: origin() });
     expect(new TextDecoder().decode(first.content)).toContain('Two banks');
-    const again = new CustomerAgent({ store: new IdbWalletStore(db), http: fetchHttp(), clock: systemClock });
+    const again = new CustomerAgent({ store: new IdbWalletStore(db), http: fetchHttp(), clock: systemClock, trustedRoots: trustedRoots() });
     const second = await again.buy({ merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', origin: origin() });
     expect(second.receipt.transactionId).toBe(first.receipt.transactionId);
     expect(second.receipt.n).toBe(2);

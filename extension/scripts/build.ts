@@ -1,17 +1,57 @@
 // Builds the unpacked extension into extension/dist: the pages (vite.config.ts), then the
-// service worker (one ES module file) and the content script (one classic IIFE file).
-import { statSync } from 'node:fs';
+// service worker (one ES module file) and the content script (one classic IIFE file). The
+// interbank roots the wallet trusts are embedded in the service worker here (trustedRoots.ts).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { certToBase64, describeCert, parseCertBundle } from '@obol/protocol/pki';
 import { build } from 'vite';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const outDir = here('../dist');
+const repo = here('../..');
+
+/**
+ * The roots to embed: the PEM files named by OBOL_TRUSTED_ROOTS (comma-separated; each may be a
+ * bundle), or else the demo world's root, the one `npm start` and the browser tests run under
+ * (.data/demo/keys/root, or $OBOL_DATA_DIR/keys/root). The demo root is made here when it does not
+ * exist yet, with the same command an operator uses (`obol root init`), so a fresh clone builds a
+ * wallet that trusts its own demo world and nothing else, without hand steps.
+ */
+function trustedRoots(): string[] {
+  const listed = (process.env.OBOL_TRUSTED_ROOTS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  // Relative paths are taken from where the command was typed (npm runs workspace scripts in the workspace).
+  const typedIn = process.env.INIT_CWD ?? process.cwd();
+  let files = listed.map((f) => (isAbsolute(f) ? f : join(typedIn, f)));
+  if (files.length === 0) {
+    const dataDir = process.env.OBOL_DATA_DIR ?? '.data/demo';
+    const rootDir = isAbsolute(dataDir) ? join(dataDir, 'keys', 'root') : join(repo, dataDir, 'keys', 'root');
+    execFileSync(
+      process.execPath,
+      [join(repo, 'backend/bin/obol.js'), 'root', 'init', '--if-missing', '--dir', rootDir, '--name', 'Obol Demo Interbank Root'],
+      { stdio: 'inherit' },
+    );
+    files = [join(rootDir, 'root.cert.pem')];
+  }
+  const roots = files.flatMap((f) => {
+    if (!existsSync(f)) throw new Error(`OBOL_TRUSTED_ROOTS: no such file ${f}`);
+    return parseCertBundle(readFileSync(f, 'utf8'));
+  });
+  for (const r of roots) {
+    if (describeCert(r).kind !== 'root') throw new Error(`${r.subject} is not an interbank root certificate`);
+    console.log(`extension: trusts interbank root "${r.subject}" (serial ${r.serialNumber})`);
+  }
+  return roots.map(certToBase64);
+}
+const roots = trustedRoots();
 
 async function single(entry: string, fileName: string, format: 'es' | 'iife'): Promise<void> {
   await build({
     configFile: false,
     logLevel: 'warn',
     publicDir: false,
+    define: { __OBOL_TRUSTED_ROOTS__: JSON.stringify(roots) },
     build: {
       outDir,
       emptyOutDir: false,
@@ -26,6 +66,8 @@ async function single(entry: string, fileName: string, format: 'es' | 'iife'): P
 await build({ configFile: here('../vite.config.ts') });
 await single('../src/background/main.ts', 'background.js', 'es');
 await single('../src/content/main.ts', 'content.js', 'iife');
+// The same list, readable: what this build trusts, for whoever audits an installed wallet.
+writeFileSync(`${outDir}/trusted-roots.json`, `${JSON.stringify({ roots }, null, 2)}\n`);
 for (const f of ['background.js', 'content.js', 'popup.html', 'manifest.json']) {
   console.log(`extension/dist/${f}  ${(statSync(`${outDir}/${f}`).size / 1024).toFixed(1)} KB`);
 }

@@ -38,7 +38,7 @@ describe('callerOf: who calls, from what the browser says', () => {
 
 describe('route: a small public surface, kept apart', async () => {
   const db = await openWalletDb('router-test');
-  const wallet = new Wallet({ db, platform: fakePlatform(), http: fetchHttp(), info: WALLET_INFO, resumeDelayMs: 0 });
+  const wallet = new Wallet({ db, platform: fakePlatform(), http: fetchHttp(), info: WALLET_INFO, trustedRoots: [], resumeDelayMs: 0 });
   const page = { kind: 'page' as const, origin: 'https://news.example', documentId: 'D' };
   const request = (method: string, params: unknown) => ({ type: BRIDGE_MESSAGE, key: 'abcdefgh12345678', request: { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id: 'r1', method, params } });
 

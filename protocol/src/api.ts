@@ -78,6 +78,8 @@ export const OperatorInfo = Type.Object(
     url: Type.String(),
     /** This operator's certificate (signed by the interbank root) and the root itself. */
     operatorCert: CertT,
+    /** The operator's message-signing certificate (issued by operatorCert): the key of every message it signs. */
+    signingCert: CertT,
     rootCert: CertT,
     demo: Type.Boolean(),
   },
@@ -90,7 +92,7 @@ export const RegisterCustomerRequest = Type.Object(
   closed,
 );
 export const RegisterCustomerResponse = Type.Object(
-  { customerId: Type.String(), customerCert: CertT, operatorCert: CertT, rootCert: CertT, currency: Type.String() },
+  { customerId: Type.String(), customerCert: CertT, operatorCert: CertT, signingCert: CertT, rootCert: CertT, currency: Type.String() },
   closed,
 );
 
@@ -157,7 +159,7 @@ export const RegisterMerchantRequest = Type.Object(
   closed,
 );
 export const RegisterMerchantResponse = Type.Object(
-  { merchantId: MerchantIdT, merchantCert: CertT, operatorCert: CertT, rootCert: CertT },
+  { merchantId: MerchantIdT, merchantCert: CertT, operatorCert: CertT, signingCert: CertT, rootCert: CertT },
   closed,
 );
 export const FundRequest = Type.Object({ customerId: Type.String(), amount: PositiveMoney }, closed);

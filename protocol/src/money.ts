@@ -70,10 +70,8 @@ export function zero(currency: string): Amount {
 // Wire grammar: CUR ":" ["-"] int ["." 1*DIGIT], int without leading zeros. The number of fraction
 // digits may be 0..exponent ("EUR:5" and "EUR:5.5" read as EUR:5.00 and EUR:5.50); more digits than
 // the currency has is refused rather than rounded. formatAmount always writes exactly `exponent`.
+// No '+', no spaces, no exponent, ASCII digits only: one spelling family, nothing to guess.
 const WIRE = /^([A-Z]{3}):(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
-// UI input is forgiving about what people type: surrounding spaces, leading zeros, ',' as the
-// decimal mark, a bare "5." or ".5". It is still never rounded.
-const UI = /^(-?)([0-9]*)(?:[.,]([0-9]*))?$/;
 
 /** Read a wire amount `"EUR:0.05"`. Throws MALFORMED, UNKNOWN_CURRENCY or INVALID_AMOUNT. */
 export function parseAmount(text: string): Amount {
@@ -83,26 +81,82 @@ export function parseAmount(text: string): Amount {
   const m = WIRE.exec(text);
   if (!m) throw new ObolError('MALFORMED', `not an amount (expected like "EUR:0.05"): ${quote(text)}`);
   const [, currency = '', sign, int = '', frac = ''] = m;
-  return fromDigits(currency, sign === '-', int, frac);
+  const a = fromDigits(currency, sign === '-', int, frac, text);
+  // "EUR:-0" is a second spelling of zero; a signed zero has no meaning in money, so refuse it.
+  if (sign === '-' && a.value === 0n) throw new ObolError('MALFORMED', `negative zero is not an amount: ${quote(text)}`);
+  return a;
 }
 
-/** Read what a person typed ("0.05", "0,05", " 12 ") as an amount of `currency`. */
-export function parseDecimal(currency: string, text: string): Amount {
+export interface DecimalInputOptions {
+  /**
+   * The decimal mark the input uses, when the caller knows it (a machine-written attribute, or the
+   * shopper's locale). Then the other character is refused rather than read as a grouping mark.
+   * Without it both '.' and ',' are taken as the decimal mark, and a spelling that could also be a
+   * thousands group ("1,000", "1.000") is refused as ambiguous.
+   */
+  decimalMark?: '.' | ',';
+}
+
+// What a person may type, after trimming the ends: ASCII digits and at most one decimal mark.
+const UI = /^([0-9]*)(?:([.,])([0-9]*))?$/;
+
+/**
+ * Read what a person typed ("0.05", "0,05", " 12 ") as an amount of `currency`. The shopper-facing
+ * parser: amounts are never negative, never rounded and never guessed. Refused, with a sentence
+ * saying why (INVALID_AMOUNT, or MALFORMED for what is not a number at all): a sign, an exponent,
+ * spaces or separators inside, more fraction digits than the currency has, more than a ledger holds (2^63 - 1 minor units), and
+ * a single separator followed by exactly three digits ("1,000"), which in one locale groups thousands
+ * and in another marks decimals, so it may mean an amount 1000 times too small.
+ */
+export function parseDecimal(currency: string, text: string, options: DecimalInputOptions = {}): Amount {
+  const exp = exponentOf(currency);
   const t = typeof text === 'string' ? text.trim() : '';
-  const m = t.length <= MAX_AMOUNT_TEXT ? UI.exec(t) : null;
-  if (!m || (m[2] === '' && !m[3])) throw new ObolError('MALFORMED', `not a number: ${quote(text)}`);
-  const [, sign, int = '', frac = ''] = m;
-  return fromDigits(currency, sign === '-', int, frac);
+  if (t.length > MAX_AMOUNT_TEXT) throw new ObolError('INVALID_AMOUNT', `too many digits: ${quote(text)}`);
+  const m = UI.exec(t);
+  if (!m) throw new ObolError(...refusal(t, text));
+  const [, int = '', mark, frac = ''] = m;
+  if (int === '' && frac === '') throw new ObolError('MALFORMED', `not a number: ${quote(text)}`);
+  if (mark !== undefined && options.decimalMark !== undefined && mark !== options.decimalMark) {
+    throw new ObolError(
+      'INVALID_AMOUNT',
+      `${quote(text)}: the decimal mark here is "${options.decimalMark}"; write the amount without thousands separators`,
+    );
+  }
+  if (mark !== undefined && options.decimalMark === undefined && frac.length === 3 && /^[1-9][0-9]{0,2}$/.test(int)) {
+    const whole = `${int}${frac}`;
+    throw new ObolError(
+      'INVALID_AMOUNT',
+      `${quote(text)} is ambiguous: "${mark}" may separate thousands (${whole}) or decimals (${int}.${frac}); ` +
+        `write ${whole} for ${whole} ${currency}${exp >= 3 ? `, or fewer decimals (e.g. ${int}.${frac.replace(/0+$/, '') || '0'}) for the smaller amount` : ''}`,
+    );
+  }
+  return fromDigits(currency, false, int, frac, text);
 }
 
-function fromDigits(currency: string, negative: boolean, int: string, frac: string): Amount {
+/** Why a typed amount that is not digits-with-one-mark is refused: the most helpful sentence first. */
+function refusal(t: string, original: unknown): ['INVALID_AMOUNT' | 'MALFORMED', string] {
+  const q = quote(original);
+  if (/^[-+\u2212]/.test(t)) return ['INVALID_AMOUNT', `${q}: an amount here has no sign; it cannot be negative`];
+  if (/^[0-9.,]*[eE][-+]?[0-9]+$/.test(t)) return ['INVALID_AMOUNT', `${q}: write the amount in plain digits, without an exponent`];
+  if (/^[0-9][0-9.,\s\u00a0\u202f'’]*$/.test(t)) {
+    return ['INVALID_AMOUNT', `${q}: write the amount without thousands separators or spaces, with at most one decimal mark`];
+  }
+  return ['MALFORMED', `not a number: ${q}`];
+}
+
+function fromDigits(currency: string, negative: boolean, int: string, frac: string, text: string): Amount {
   const exp = exponentOf(currency);
   if (frac.length > exp) {
-    throw new ObolError('INVALID_AMOUNT', `${currency} has ${exp} decimal places; got ${frac.length}`);
+    throw new ObolError(
+      'INVALID_AMOUNT',
+      exp === 0
+        ? `${currency} has no decimal places; ${quote(text)} would have to be rounded`
+        : `${currency} has ${exp} decimal places; ${quote(text)} has ${frac.length} and would have to be rounded`,
+    );
   }
   const value = BigInt(int + frac.padEnd(exp, '0'));
   if (value > MAX_MINOR_UNITS) {
-    throw new ObolError('INVALID_AMOUNT', `${currency} amounts are at most ${MAX_MINOR_UNITS} minor units; got ${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`);
+    throw new ObolError('INVALID_AMOUNT', `${quote(text)} is too large: ${currency} amounts are at most ${MAX_MINOR_UNITS} minor units`);
   }
   return amount(currency, negative ? -value : value);
 }

@@ -3,7 +3,8 @@
  * with SHA-256, and every @peculiar/x509 call gets the injected WebCrypto handle explicitly, so
  * nothing depends on the library's global provider and the same code runs in Node and Chromium.
  *
- *   Zone 1     root (self-signed CA) ─signs→ operator (CA, pathLen 0)
+ *   Zone 1     root (self-signed CA) ─signs→ operator (CA, pathLen 0: certificates only)
+ *              operator ─signs→ signing (the operator's message key: every message it sends)
  *   Zones 2–3  operator ─signs→ customer (wallet long-term key) and merchant (id + web origins)
  *   Zone 4     customer's operator ─signs→ temporary (session key + TransactionIdentity only);
  *              the merchant's operator re-issues it for its merchant, and the customer's operator
@@ -22,8 +23,10 @@ export {
   OBOL_POLICY_ARC,
   certToBase64,
   certToPem,
+  certsToPem,
   describeCert,
   parseCert,
+  parseCertBundle,
   publicKeyOf,
 } from './pki/cert.ts';
 export {
@@ -35,7 +38,8 @@ export {
   issueCustomerCert,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
   issueTemporaryCert,
   reissue,
 } from './pki/issue.ts';
-export { type TrustAnchors, type VerifyOptions, verifyChain } from './pki/verify.ts';
+export { type OperatorMessageKey, type TrustAnchors, type VerifyOptions, operatorMessageKey, verifyChain } from './pki/verify.ts';

@@ -33,6 +33,18 @@ export interface AccountRecord {
   customerCert: string;
   operatorCert: string;
   rootCert: string;
+  /**
+   * Our operator's message-signing certificate (issued by operatorCert): the key its exchange
+   * tables and acks must verify under. Absent in accounts made before operators had one; the agent
+   * then fetches it from the operator's information and checks it against operatorCert.
+   */
+  operatorSigningCert?: string;
+  /**
+   * Set when `rootCert` is not one the wallet was built with but one the shopper added herself at
+   * registration (a custom operator, after an explicit warning): the wallet trusts it for this
+   * account only.
+   */
+  rootAddedByShopper?: boolean;
   registeredAt: number;
 }
 

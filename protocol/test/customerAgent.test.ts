@@ -18,6 +18,7 @@ import {
   issueCustomerCert,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
   issueTemporaryCert,
   parseCert,
   reissue,
@@ -49,7 +50,8 @@ const PRODUCTS: Record<string, { price: string; content: string; type: string }>
 
 interface Pki {
   root: string;
-  sek: { cert: string; issuer: CertIssuer; handle: KeyHandle };
+  /** The shopper's operator: `handle` is its message-signing key (certified by `signingCert`); `issuing` its CA key. */
+  sek: { cert: string; issuer: CertIssuer; issuing: KeyHandle; handle: KeyHandle; signingCert: string };
   eur: { cert: string; issuer: CertIssuer };
   merchantCertForWallet: string;
   merchant: KeyHandle;
@@ -58,6 +60,12 @@ interface Pki {
 }
 
 let pkiPromise: Promise<Pki> | undefined;
+
+async function signingKey(issuer: CertIssuer): Promise<{ handle: KeyHandle; signingCert: string }> {
+  const keys = await generateKeyPair();
+  const cert = await issueSigningCert({ operatorId: describeCert(issuer.cert).subjectId, publicKey: keys.publicKey, issuer, notBefore: NOW - DAY, notAfter: NOW + 365 * DAY });
+  return { handle: await keyHandle(keys), signingCert: certToBase64(cert) };
+}
 /** Built once: certificates are valid for a year around NOW; clocks only move forward by hours. */
 function pki(): Promise<Pki> {
   pkiPromise ??= (async () => {
@@ -90,7 +98,7 @@ function pki(): Promise<Pki> {
     }
     return {
       root: certToBase64(root),
-      sek: { cert: certToBase64(sek.cert), issuer: sek.issuer, handle: await keyHandle(sek.keys) },
+      sek: { cert: certToBase64(sek.cert), issuer: sek.issuer, issuing: await keyHandle(sek.keys), ...(await signingKey(sek.issuer)) },
       eur: { cert: certToBase64(eur.cert), issuer: eur.issuer },
       // Step 7: the customer's operator re-issues the merchant's certificate for its wallets.
       merchantCertForWallet: certToBase64(await reissue(merchantCert, sek.issuer)),
@@ -112,6 +120,8 @@ class ScriptedOperator {
   tableFetches = 0;
   tableFails = false;
   tableTampered = false;
+  /** Sign messages with the operator's issuing (CA) key instead of its signing key: must be refused. */
+  signWithIssuingKey = false;
   loginLife = 30 * MINUTE;
   readonly customers = new Map<string, { customerId: string; key: CryptoKey }>(); // by kid
   readonly challenges = new Set<string>();
@@ -150,7 +160,7 @@ class ScriptedOperator {
     const w = this.world;
     const route = `${method} ${path}`;
     if (route === 'GET /v1/operator') {
-      return { operatorId: 'op-sek', name: 'Bank SE', currency: 'SEK', url: BANK, operatorCert: w.sek.cert, rootCert: w.root, demo: true };
+      return { operatorId: 'op-sek', name: 'Bank SE', currency: 'SEK', url: BANK, operatorCert: w.sek.cert, signingCert: w.sek.signingCert, rootCert: w.root, demo: true };
     }
     if (route === 'POST /v1/customers') {
       checkSchema(RegisterCustomerRequest, body);
@@ -159,7 +169,7 @@ class ScriptedOperator {
       const ring = new KeyRing();
       const kid = await ring.addSpki(body.publicKey);
       this.customers.set(kid, { customerId, key: ring.get(kid)! });
-      return { customerId, customerCert: certToBase64(cert), operatorCert: w.sek.cert, rootCert: w.root, currency: 'SEK' };
+      return { customerId, customerCert: certToBase64(cert), operatorCert: w.sek.cert, signingCert: w.sek.signingCert, rootCert: w.root, currency: 'SEK' };
     }
     if (route === 'POST /v1/login/challenge') {
       const challenge = randomId(32);
@@ -188,7 +198,7 @@ class ScriptedOperator {
     if (route === 'GET /v1/exchange-table') {
       this.tableFetches++;
       if (this.tableFails) fail('UNAVAILABLE', 'the table service is down');
-      const signed = await signExchangeTable(this.table(), w.sek.handle.signer);
+      const signed = await signExchangeTable(this.table(), (this.signWithIssuingKey ? w.sek.issuing : w.sek.handle).signer);
       return this.tableTampered ? { ...signed, body: { ...signed.body, rates: { EUR: '0.1' } } } : signed;
     }
     if (route === 'POST /v1/initiate') return this.initiate(body, now);
@@ -260,7 +270,7 @@ class ScriptedOperator {
         expiresAt,
         time: now,
       },
-      this.world.sek.handle.signer,
+      (this.signWithIssuingKey ? this.world.sek.issuing : this.world.sek.handle).signer,
     );
     this.initiations.set(msg.body.msgId, ack);
     return ack;
@@ -469,7 +479,7 @@ async function world(opts: { minimum?: string } = {}) {
   const http = new ScriptedHttp(operator, merchant);
   const store = new MemoryWalletStore();
   const depositPolicy = { minimum: opts.minimum ?? 'SEK:20.00', timeoutSec: 900 };
-  const newAgent = () => new CustomerAgent({ store, http, clock, depositPolicy });
+  const newAgent = () => new CustomerAgent({ store, http, clock, depositPolicy, trustedRoots: [w.root] });
   return { w, clock, merchant, operator, http, store, agent: newAgent(), newAgent };
 }
 
@@ -526,11 +536,68 @@ describe('customer agent: account', () => {
     expect(http.posts('/v1/login')).toHaveLength(3);
   });
 
-  it('refuses an operator whose root is not among the trusted roots', async () => {
+  /** A root like ours, same name, other key: what an impostor would make. */
+  async function foreignRoot() {
+    const keys = await generateKeyPair();
+    const root = await createRootCa({ name: 'Obol Test Root', keys, notBefore: NOW - DAY, notAfter: NOW + 3650 * DAY });
+    return { root, issuer: { cert: root, privateKey: keys.privateKey } as CertIssuer };
+  }
+  /** The operator's registration answer, changed on the way. */
+  const tamper = (http: Http, change: (answer: Record<string, unknown>) => Promise<Record<string, unknown>>): Http => ({
+    get: (url, headers) => http.get(url, headers),
+    post: async (url, body, headers) => {
+      const answer = await http.post(url, body, headers);
+      return url.endsWith('/v1/customers') ? change(answer as Record<string, unknown>) : answer;
+    },
+  });
+
+  it('refuses an operator whose chain ends at another root, with OPERATOR_NOT_TRUSTED, storing nothing', async () => {
     const { store, http, clock } = await world();
-    const agent = new CustomerAgent({ store, http, clock, trustedRoots: ['AAAA'] });
-    expect(await errorName(agent.register(BANK))).toBe('CERT_UNTRUSTED');
+    const other = await foreignRoot();
+    // The operator is honest, but under a root this wallet was not built with.
+    const agent = new CustomerAgent({ store, http, clock, trustedRoots: [certToBase64(other.root)] });
+    const e = await agent.register(BANK).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ObolError);
+    expect((e as ObolError).name).toBe('OPERATOR_NOT_TRUSTED');
+    expect((e as ObolError).message).toMatch(/op-sek.*not trusted/);
     expect(await store.getAccount()).toBeUndefined();
+    expect(await store.getLogin()).toBeUndefined();
+  });
+
+  it('never takes the root from the operator’s answer: a self-made root and operator certificate are refused', async () => {
+    const { w, store, http, clock } = await world();
+    const impostor = await foreignRoot();
+    const opKeys = await generateKeyPair();
+    const fakeOp = await issueOperatorCert({ operatorId: 'op-sek', publicKey: opKeys.publicKey, issuer: impostor.issuer, notBefore: NOW - DAY, notAfter: NOW + DAY });
+    const lying = tamper(http, async (answer) => {
+      const customerKey = describeCert(parseCert(answer.customerCert as string)).publicKeySpki;
+      const customerCert = await issueCustomerCert({ customerId: 'c-1', publicKey: customerKey, issuer: { cert: fakeOp, privateKey: opKeys.privateKey }, notBefore: NOW - DAY, notAfter: NOW + DAY });
+      return { ...answer, rootCert: certToBase64(impostor.root), operatorCert: certToBase64(fakeOp), customerCert: certToBase64(customerCert) };
+    });
+    const agent = new CustomerAgent({ store, http: lying, clock, trustedRoots: [w.root] });
+    expect(await errorName(agent.register(BANK))).toBe('OPERATOR_NOT_TRUSTED');
+    expect(await store.getAccount()).toBeUndefined();
+  });
+
+  it('stores the trusted root it checked, whatever root the answer names; several roots may be trusted', async () => {
+    const { w, store, http, clock } = await world();
+    const other = await foreignRoot();
+    const misnaming = tamper(http, async (answer) => ({ ...answer, rootCert: certToBase64(other.root) }));
+    const agent = new CustomerAgent({ store, http: misnaming, clock, trustedRoots: [certToBase64(other.root), w.root] });
+    await agent.register(BANK);
+    expect((await store.getAccount())?.rootCert).toBe(w.root);
+  });
+
+  it('refuses to use an account stored under a root it no longer trusts, and with no root trusts no operator', async () => {
+    const { store, http, clock, agent } = await world();
+    await agent.register(BANK);
+    const other = await foreignRoot();
+    const later = new CustomerAgent({ store, http, clock, trustedRoots: [certToBase64(other.root)] });
+    expect(await errorName(later.balance())).toBe('OPERATOR_NOT_TRUSTED');
+    const none = new CustomerAgent({ store: new MemoryWalletStore(), http, clock, trustedRoots: [] });
+    const e = await none.register(BANK).catch((x: unknown) => x);
+    expect([(e as ObolError).name, (e as ObolError).message]).toEqual(['OPERATOR_NOT_TRUSTED', expect.stringMatching(/no trusted interbank root/)]);
+    expect(() => new CustomerAgent({ store, http, clock, trustedRoots: ['AAAA'] })).toThrow(ObolError);
   });
 });
 
@@ -565,6 +632,28 @@ describe('customer agent: exchange table', () => {
     expect(result).toMatchObject({ status: 'unavailable', error: { name: 'BAD_SIGNATURE' } });
     expect(result.table).toBeUndefined();
     expect(await errorName(agent.quote('EUR:0.05'))).toBe('EXCHANGE_TABLE_MISSING');
+  });
+
+  it('verifies the operator’s messages with its signing key only: a table or an ack signed with the issuing (CA) key is refused', async () => {
+    const { agent, operator, store } = await registered();
+    operator.signWithIssuingKey = true;
+    const result = await agent.exchangeTable();
+    expect(result).toMatchObject({ status: 'unavailable', error: { name: 'UNKNOWN_KEY' } });
+    expect(await store.getTable()).toBeUndefined();
+    operator.signWithIssuingKey = false;
+    expect((await agent.exchangeTable()).status).toBe('refreshed');
+    operator.signWithIssuingKey = true;
+    expect(await errorName(agent.buy(article1))).toBe('UNKNOWN_KEY');
+  });
+
+  it('an account stored without the signing certificate fetches it from the operator and checks it', async () => {
+    const { w, agent, store, http } = await registered();
+    const { operatorSigningCert: _, ...old } = (await store.getAccount())!;
+    await store.putAccount(old);
+    const again = new CustomerAgent({ store, http, clock: new ManualClock(NOW), trustedRoots: [w.root] });
+    expect((await again.exchangeTable()).status).toBe('refreshed');
+    expect((await store.getAccount())?.operatorSigningCert).toBe(w.sek.signingCert);
+    expect(agent).toBeDefined();
   });
 });
 

@@ -68,7 +68,7 @@ describe('rates', () => {
   });
 
   it('rejects non-positive and malformed rates', () => {
-    for (const s of ['', '0', '0.000', '-1', '+1', '1e3', '.5', '5.', '01', ' 1', '1/0', '0/1', 'NaN', '1/2/3', '1'.repeat(100)]) {
+    for (const s of ['', '0', '0.000', '-1', '+1', '1e3', '.5', '5.', '01', ' 1', '1 ', '1,5', '1 000', '1/0', '-1/2', '1/-2', '0/1', 'NaN', '1/2/3', '1'.repeat(100)]) {
       expect([s, errorOf(() => parseRate(s))]).toEqual([s, 'MALFORMED']);
     }
   });

@@ -28,6 +28,8 @@ const codes = Object.keys(CURRENCY_EXPONENTS);
 const currency = fc.constantFrom(...codes);
 // Arithmetic is unbounded bigint: well past what a ledger stores, inside what MAX_AMOUNT_TEXT allows.
 const value = fc.bigInt({ min: -(10n ** 50n), max: 10n ** 50n });
+// The most a ledger stores, and so the most any parser reads.
+const LIMIT = MAX_MINOR_UNITS;
 const amountIn = (c: string) => value.map((v) => amount(c, v));
 /** Amounts a ledger can store (a signed 64-bit count of minor units): all that text may parse to. */
 const storable = fc.bigInt({ min: -MAX_MINOR_UNITS, max: MAX_MINOR_UNITS });
@@ -89,7 +91,7 @@ describe('wire format', () => {
     const malformed = [
       '', 'EUR', 'EUR:', 'EUR0.05', ':0.05', 'eur:0.05', 'EUR: 0.05', ' EUR:0.05', 'EUR:0.05 ', 'EUR:+0.05',
       'EUR:--1', 'EUR:1-', 'EUR:0.05.1', 'EUR:.05', 'EUR:5.', 'EUR:1e2', 'EUR:1E2', 'EUR:0x10', 'EUR:01.00',
-      'EUR:1,00', 'EUR:NaN', 'EUR:Infinity', 'EUR:٣', 'EU:1', 'EURO:1', `EUR:${'1'.repeat(MAX_AMOUNT_TEXT)}`,
+      'EUR:1,00', 'EUR:-0', 'EUR:-0.00', 'JPY:-0', 'EUR:NaN', 'EUR:Infinity', 'EUR:٣', 'EU:1', 'EURO:1', `EUR:${'1'.repeat(MAX_AMOUNT_TEXT)}`,
     ];
     for (const s of malformed) expect([s, errorOf(() => parseAmount(s))]).toEqual([s, 'MALFORMED']);
     for (const s of [undefined, null, 5, {}]) expect(errorOf(() => parseAmount(s as unknown as string))).toBe('MALFORMED');
@@ -109,6 +111,12 @@ describe('wire format', () => {
     expect(errorOf(() => parseAmount('JPY:9223372036854775808'))).toBe('INVALID_AMOUNT');
     expect(errorOf(() => parseAmount('EUR:-999999999999999999.99'))).toBe('INVALID_AMOUNT');
     expect(errorOf(() => parseDecimal('EUR', '92233720368547758.08'))).toBe('INVALID_AMOUNT');
+  });
+
+  it('refuses what would not fit a ledger, never wraps: the bound holds for every spelling', () => {
+    for (const s of ['EUR:92233720368547758.08', 'EUR:100000000000000000.00', 'JPY:10000000000000000000', 'BHD:9223372036854775.808']) {
+      expect([s, errorOf(() => parseAmount(s))]).toEqual([s, 'INVALID_AMOUNT']);
+    }
   });
 
   it('property: parse(format(x)) == x for every storable value and currency', () => {
@@ -132,9 +140,14 @@ describe('wire format', () => {
 
   // The grammar, stated independently of the implementation.
   function grammarAccepts(s: string): boolean {
-    const m = /^([A-Z]{3}):-?(0|[1-9]\d*)(?:\.(\d+))?$/.exec(s);
+    const m = /^([A-Z]{3}):(-?)(0|[1-9]\d*)(?:\.(\d+))?$/.exec(s);
     if (!m || s.length > MAX_AMOUNT_TEXT) return false;
-    return isCurrency(m[1]) && (m[3] ?? '').length <= exponentOf(m[1] as string);
+    if (!isCurrency(m[1])) return false;
+    const exp = exponentOf(m[1] as string);
+    const frac = m[4] ?? '';
+    if (frac.length > exp) return false;
+    const minor = BigInt((m[3] ?? '') + frac.padEnd(exp, '0'));
+    return minor <= LIMIT && !(m[2] === '-' && minor === 0n);
   }
   const nearMiss = fc
     .array(fc.constantFrom(...'EURJPYSEKBHDXeur:-+.,0123456789 e\t'.split('')), { maxLength: 16 })
@@ -158,6 +171,15 @@ describe('wire format', () => {
 });
 
 describe('UI input and display', () => {
+  function reason(f: () => unknown): string {
+    try {
+      f();
+      return '';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
   it('parseDecimal reads what people type, never rounding', () => {
     expect(parseDecimal('EUR', '0.05')).toEqual(amount('EUR', 5n));
     expect(parseDecimal('EUR', ' 0,05 ')).toEqual(amount('EUR', 5n));
@@ -165,13 +187,55 @@ describe('UI input and display', () => {
     expect(parseDecimal('EUR', '.5')).toEqual(amount('EUR', 50n));
     expect(parseDecimal('EUR', '5.')).toEqual(amount('EUR', 500n));
     expect(parseDecimal('EUR', '007.10')).toEqual(amount('EUR', 710n));
-    expect(parseDecimal('EUR', '-1.2')).toEqual(amount('EUR', -120n));
     expect(parseDecimal('JPY', '5')).toEqual(amount('JPY', 5n));
-    for (const s of ['', ' ', '.', '-', 'abc', '1e2', '1.2.3', '+1', '1 000', '0x1']) {
+    expect(parseDecimal('BHD', '1000')).toEqual(amount('BHD', 1000000n));
+    expect(parseDecimal('BHD', '1.5')).toEqual(amount('BHD', 1500n));
+    expect(parseDecimal('BHD', '0,250')).toEqual(amount('BHD', 250n)); // "0,250" groups nothing
+    expect(parseDecimal('BHD', '1234.500')).toEqual(amount('BHD', 1234500n)); // four integer digits: no group
+    for (const s of ['', ' ', '.', ',', 'abc', '0x1', '1a', '½', '٣']) {
       expect([s, errorOf(() => parseDecimal('EUR', s))]).toEqual([s, 'MALFORMED']);
     }
     expect(errorOf(() => parseDecimal('EUR', '0.001'))).toBe('INVALID_AMOUNT');
     expect(errorOf(() => parseDecimal('JPY', '0.5'))).toBe('INVALID_AMOUNT');
+  });
+
+  it('refuses a thousands separator that could be read as a decimal mark, and says why', () => {
+    // The defect: BHD has three decimals, so "1,000" was read as BHD 1.000, 1000 times too small.
+    for (const c of ['BHD', 'KWD', 'EUR', 'JPY']) {
+      for (const s of ['1,000', '1.000', '12,345', '999.999', '100,000']) {
+        expect([c, s, errorOf(() => parseDecimal(c, s))]).toEqual([c, s, 'INVALID_AMOUNT']);
+      }
+    }
+    expect(reason(() => parseDecimal('BHD', '1,000'))).toMatch(/ambiguous.*thousands/);
+    // Several groups or a group and a mark: no separators at all.
+    for (const s of ['1,000,000', '1.000.000', '1,000.50', '1.000,50', '1 000', '1\u00a0000', "1'000", '1.2.3']) {
+      expect([s, errorOf(() => parseDecimal('EUR', s))]).toEqual([s, 'INVALID_AMOUNT']);
+      expect(reason(() => parseDecimal('EUR', s))).toMatch(/separators/);
+    }
+  });
+
+  it('with a stated decimal mark, three decimals are not ambiguous and the other mark is refused', () => {
+    expect(parseDecimal('BHD', '1.000', { decimalMark: '.' })).toEqual(amount('BHD', 1000n));
+    expect(parseDecimal('BHD', '1,234', { decimalMark: ',' })).toEqual(amount('BHD', 1234n));
+    expect(errorOf(() => parseDecimal('BHD', '1,000', { decimalMark: '.' }))).toBe('INVALID_AMOUNT');
+    expect(errorOf(() => parseDecimal('EUR', '1.50', { decimalMark: ',' }))).toBe('INVALID_AMOUNT');
+  });
+
+  it('refuses signs, exponents, too many digits, and says why', () => {
+    for (const s of ['-1.2', '-0', '+1', '+0.05', '\u22121', ' -5 ']) {
+      expect([s, errorOf(() => parseDecimal('EUR', s))]).toEqual([s, 'INVALID_AMOUNT']);
+      expect(reason(() => parseDecimal('EUR', s))).toMatch(/sign/);
+    }
+    for (const s of ['1e2', '1E2', '1.5e3', '1e-2']) {
+      expect([s, errorOf(() => parseDecimal('EUR', s))]).toEqual([s, 'INVALID_AMOUNT']);
+      expect(reason(() => parseDecimal('EUR', s))).toMatch(/exponent/);
+    }
+    expect(reason(() => parseDecimal('EUR', '0.051'))).toMatch(/2 decimal places.*rounded/);
+    expect(parseDecimal('EUR', '92233720368547758.07')).toEqual(amount('EUR', LIMIT));
+    expect(parseDecimal('EUR', '00092233720368547758.07')).toEqual(amount('EUR', LIMIT));
+    for (const s of ['92233720368547758.08', '9223372036854775807', '1'.repeat(MAX_AMOUNT_TEXT + 1)]) {
+      expect([s, errorOf(() => parseDecimal('EUR', s))]).toEqual([s, 'INVALID_AMOUNT']);
+    }
   });
 
   it('displayAmount', () => {
@@ -183,12 +247,46 @@ describe('UI input and display', () => {
     expect(displayAmount(amount('USD', 1050n), 'not a locale!')).toBe('10.50 USD');
   });
 
-  it('property: parseDecimal(display digits) round-trips', () => {
+  const nonNegative = currency.chain((c) => fc.bigInt({ min: 0n, max: LIMIT }).map((v) => amount(c, v)));
+
+  it('property: format then parse with the mark it was written with round-trips', () => {
     fc.assert(
-      fc.property(anyStorableAmount, (a) => {
-        const digits = displayAmount(a).split(' ')[0] as string;
-        expect(parseDecimal(a.currency, digits)).toEqual(a);
+      fc.property(nonNegative, fc.constantFrom('en-US', 'sv-SE', 'de-DE'), (a, locale) => {
+        const digits = displayAmount(a, locale).split(' ')[0] as string;
+        const mark = digits.includes(',') ? ',' : '.';
+        expect(parseDecimal(a.currency, digits, { decimalMark: mark })).toEqual(a);
+        expect(parseDecimal(a.currency, formatAmount(a).split(':')[1] as string, { decimalMark: '.' })).toEqual(a);
       }),
+    );
+  });
+
+  // Typed-looking strings: digits, both marks, spaces, signs, exponents.
+  const typed = fc
+    .array(fc.constantFrom(...'0123456789.,  -+e'.split('')), { minLength: 1, maxLength: 14 })
+    .map((cs) => cs.join(''));
+
+  it('property: no separator ambiguity: whatever is accepted has only one reading, and it is the one returned', () => {
+    fc.assert(
+      fc.property(currency, fc.oneof(typed, fc.string()), (c, s) => {
+        let a: ReturnType<typeof parseDecimal>;
+        try {
+          a = parseDecimal(c, s);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ObolError);
+          expect(['MALFORMED', 'INVALID_AMOUNT']).toContain((e as ObolError).name);
+          return;
+        }
+        const t = s.trim();
+        // Could a person have meant separators as thousands groups? Then it must not have been accepted.
+        expect(/^[1-9][0-9]{0,2}([.,][0-9]{3})+$/.test(t)).toBe(false);
+        // One mark at most, no sign, no exponent, no inner space; never negative, never over the bound.
+        expect(/^[0-9]*[.,]?[0-9]*$/.test(t)).toBe(true);
+        expect(a.value >= 0n && a.value <= LIMIT).toBe(true);
+        // The reading with the mark as the decimal mark is the value returned, exactly.
+        const [int = '', frac = ''] = t.split(/[.,]/);
+        expect(a.value).toBe(BigInt(int + frac.padEnd(exponentOf(c), '0') || '0'));
+      }),
+      { numRuns: 3000 },
     );
   });
 });

@@ -21,12 +21,15 @@ import {
   type CertIssuer,
   certToBase64,
   certToPem,
+  certsToPem,
   createRootCa,
   describeCert,
   generateKeyPair,
   issueCustomerCert,
   issueMerchantCert,
   issueOperatorCert,
+  issueSigningCert,
+  operatorMessageKey,
   issueTemporaryCert,
   parseCert,
   publicKeyOf,
@@ -67,6 +70,9 @@ async function buildWorld(crypto: WebCrypto) {
   };
   const opA = await operator('op-sek');
   const opB = await operator('op-eur');
+  // op-sek's message-signing key, certified by its issuing key.
+  const signingKeys = await generateKeyPair(false, crypto);
+  const signingA = await issueSigningCert({ operatorId: 'op-sek', publicKey: signingKeys.publicKey, issuer: opA, notBefore: NOW - DAY, notAfter: NOW + 180 * DAY }, crypto);
 
   const walletKeys = await generateKeyPair(false, crypto);
   const customer = await issueCustomerCert({ customerId: 'alice-4711', publicKey: walletKeys.publicKey, issuer: opA, notBefore: NOW - HOUR, notAfter: NOW + 90 * DAY }, crypto);
@@ -86,7 +92,7 @@ async function buildWorld(crypto: WebCrypto) {
   // Step 4: the merchant's operator re-issues it under its own key for its merchant.
   const tempForMerchant = await reissue(temp, opB, {}, crypto);
 
-  return { rootKeys, root, rootIssuer, opA, opB, walletKeys, customer, merchantKeys, merchant, merchantForWallet, sessionKeys, sessionSpki, temp, tempForMerchant };
+  return { rootKeys, root, rootIssuer, opA, opB, signingKeys, signingA, walletKeys, customer, merchantKeys, merchant, merchantForWallet, sessionKeys, sessionSpki, temp, tempForMerchant };
 }
 
 type World = Awaited<ReturnType<typeof buildWorld>>;
@@ -121,9 +127,9 @@ describe.each([
     // Random positive serials: top bit clear, 16 bytes, different every time.
     expect(describeCert(w.customer).serial).toMatch(/^[0-7][0-9a-f]{31}$/);
     expect(describeCert(w.customer).serial).not.toBe(describeCert(w.merchant).serial);
-    // Small: an end-entity certificate stays well under half a kilobyte (the 128-bit trade handle included).
-    expect(w.temp.rawData.byteLength).toBeLessThan(420);
-    expect(w.merchant.rawData.byteLength).toBeLessThan(450);
+    // Small: an end-entity certificate stays under half a kilobyte (the 128-bit trade handle and the subject key identifier included).
+    expect(w.temp.rawData.byteLength).toBeLessThan(460);
+    expect(w.merchant.rawData.byteLength).toBeLessThan(490);
   });
 
   it('verifies each chain up to the root and returns the leaf description', async () => {
@@ -189,6 +195,21 @@ describe.each([
     expect(await code(verifyChain(w.customer, { intermediates: [w.opA.cert], trustedRoots: [evilRoot] }, { now: NOW }, crypto))).toBe('CERT_UNTRUSTED');
     // A certificate from the other operator, when only A is trusted directly.
     expect(await code(verifyChain(w.merchant, { trustedIssuers: [w.opA.cert] }, { now: NOW }, crypto))).toBe('CERT_UNTRUSTED');
+  });
+
+  it('an operator’s signing certificate: a leaf of kind signing, checked against its own operator only', async () => {
+    expect(describeCert(w.signingA)).toMatchObject({ kind: 'signing', subjectId: 'op-sek', issuerName: 'op-sek' });
+    const k = await operatorMessageKey(w.signingA, w.opA.cert, NOW, crypto);
+    expect(k).toMatchObject({ operatorId: 'op-sek', certB64: certToBase64(w.signingA) });
+    expect(await code(operatorMessageKey(w.signingA, w.opB.cert, NOW, crypto))).toBe('CERT_UNTRUSTED');
+    expect(await code(operatorMessageKey(w.opA.cert, w.opA.cert, NOW, crypto))).toBe('CERT_WRONG_KIND');
+    expect(await code(operatorMessageKey(w.customer, w.opA.cert, NOW, crypto))).toBe('CERT_WRONG_KIND');
+    expect(await code(operatorMessageKey(w.signingA, w.opA.cert, NOW + 200 * DAY, crypto))).toBe('CERT_EXPIRED');
+    // A signing key signs no certificate: as an issuer it is refused (not a CA, not the issuer kind).
+    const keys = await generateKeyPair(false, crypto);
+    expect(await code(issueCustomerCert({ customerId: 'x', publicKey: keys.publicKey, issuer: { cert: w.signingA, privateKey: w.signingKeys.privateKey }, notBefore: NOW, notAfter: NOW + DAY }, crypto))).toBe('CERT_WRONG_KIND');
+    // Only the operator it names may certify it.
+    expect(await code(issueSigningCert({ operatorId: 'op-eur', publicKey: keys.publicKey, issuer: w.opA, notBefore: NOW, notAfter: NOW + DAY }, crypto))).toBe('CERT_WRONG_KIND');
   });
 
   it('refuses a temporary certificate signed by a customer (not an operator)', async () => {
@@ -334,6 +355,76 @@ describe.skipIf(!hasOpenssl)('PKI checked by openssl verify', () => {
       expect(r.output).toMatch(/leaf\.pem: OK/);
       expect(r.ok).toBe(true);
     }
+  });
+
+  function openssl(args: string[], input?: string) {
+    const r = spawnSync('openssl', args, { encoding: 'utf8', input });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  it('reads PEM files concatenated into a bundle as all their certificates (each PEM ends its last line)', () => {
+    for (const c of [w.root, w.opA.cert, w.customer, w.temp]) expect(certToPem(c).endsWith('-----END CERTIFICATE-----\n')).toBe(true);
+    // What `cat root.pem operator.pem customer.pem > bundle.pem` makes.
+    const bundle = join(dir, 'bundle.pem');
+    writeFileSync(bundle, [w.root, w.opA.cert, w.customer].map(certToPem).join(''));
+    expect(certsToPem([w.root, w.opA.cert, w.customer])).toBe([w.root, w.opA.cert, w.customer].map(certToPem).join(''));
+    const p7 = spawnSync('openssl', ['crl2pkcs7', '-nocrl', '-certfile', bundle], { encoding: 'utf8' });
+    expect(p7.status).toBe(0);
+    const printed = openssl(['pkcs7', '-print_certs', '-noout'], p7.stdout);
+    expect(printed.out.match(/^subject=/gm)?.length).toBe(3);
+    // And a chain bundle as -untrusted: operator and root in one file.
+    const chain = join(dir, 'chain.pem');
+    writeFileSync(chain, certToPem(w.opA.cert) + certToPem(w.root));
+    writeFileSync(join(dir, 'root.pem'), certToPem(w.root));
+    writeFileSync(join(dir, 'leaf.pem'), certToPem(w.customer));
+    const v = openssl(['verify', '-x509_strict', '-attime', String(NOW / 1000), '-CAfile', join(dir, 'root.pem'), '-untrusted', chain, join(dir, 'leaf.pem')]);
+    expect(v.out).toMatch(/leaf\.pem: OK/);
+  });
+
+  it('gives every certificate a subject key identifier, and every issued one the issuer’s as its authority key identifier', () => {
+    const text = (c: Cert) => {
+      const path = join(dir, 'x.pem');
+      writeFileSync(path, certToPem(c));
+      return openssl(['x509', '-in', path, '-noout', '-text']).out;
+    };
+    const skiOf = (c: Cert) => /Subject Key Identifier:\s*\n\s*([0-9A-F:]+)/.exec(text(c))?.[1];
+    const akiOf = (c: Cert) => /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(text(c))?.[1];
+    const pairs: Array<[Cert, Cert]> = [
+      [w.opA.cert, w.root],
+      [w.customer, w.opA.cert],
+      [w.merchant, w.opB.cert],
+      [w.merchantForWallet, w.opA.cert],
+      [w.temp, w.opA.cert],
+      [w.tempForMerchant, w.opB.cert],
+    ];
+    expect(skiOf(w.root)).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/);
+    for (const [leaf, issuer] of pairs) {
+      expect(skiOf(leaf)).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/);
+      expect(akiOf(leaf)).toBe(skiOf(issuer));
+    }
+    // A re-issued certificate holds the same key, so it has the same key id as the original.
+    expect(skiOf(w.tempForMerchant)).toBe(skiOf(w.temp));
+  });
+
+  it('keyUsage and basicConstraints: CAs sign certificates only, the operator’s signing key signs only, and is no CA', () => {
+    const text = (c: Cert) => {
+      const path = join(dir, 'x.pem');
+      writeFileSync(path, certToPem(c));
+      return openssl(['x509', '-in', path, '-noout', '-text']).out;
+    };
+    const usage = (t: string) => /X509v3 Key Usage: critical\s*\n\s*(.+)/.exec(t)?.[1]?.trim();
+    const ca = (t: string) => /X509v3 Basic Constraints: critical\s*\n\s*(.+)/.exec(t)?.[1]?.trim();
+    expect([usage(text(w.root)), ca(text(w.root))]).toEqual(['Certificate Sign, CRL Sign', 'CA:TRUE, pathlen:1']);
+    // The operator's issuing key: no digitalSignature, so it cannot stand behind a protocol message.
+    expect([usage(text(w.opA.cert)), ca(text(w.opA.cert))]).toEqual(['Certificate Sign, CRL Sign', 'CA:TRUE, pathlen:0']);
+    const signing = text(w.signingA);
+    expect([usage(signing), ca(signing)]).toEqual(['Digital Signature', undefined]);
+    expect(signing).not.toMatch(/CA:TRUE/);
+    expect(signing).toMatch(/Subject Key Identifier/);
+    for (const leaf of [w.customer, w.merchant, w.temp]) expect([usage(text(leaf)), ca(text(leaf))]).toEqual(['Digital Signature', undefined]);
+    // openssl also accepts the signing certificate's chain, and refuses it as an issuer.
+    expect(opensslVerify(w.root, w.opA.cert, w.signingA).ok).toBe(true);
+    expect(opensslVerify(w.root, w.signingA, w.customer).ok).toBe(false);
   });
 
   it('finds the kind policy under explicit policy checking, and refuses a wrong issuer', () => {

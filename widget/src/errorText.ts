@@ -24,6 +24,7 @@ const SENTENCES: Partial<Record<number, string>> = {
   [ErrorCodes.RATE_UNAVAILABLE]: 'Your Obol wallet cannot convert this currency.',
   [ErrorCodes.UNKNOWN_CURRENCY]: 'Obol cannot take payments in this currency.',
   [ErrorCodes.MERCHANT_NOT_TRUSTED]: 'Your Obol wallet does not trust this shop, so nothing was paid.',
+  [ErrorCodes.OPERATOR_NOT_TRUSTED]: 'Your Obol wallet does not trust this payment operator, so nothing was paid.',
   [ErrorCodes.UNKNOWN_MERCHANT]: 'Your Obol wallet does not know this shop, so nothing was paid.',
   [ErrorCodes.UNKNOWN_PRODUCT]: 'This shop does not sell this item any more.',
   [ErrorCodes.SESSION_EXPIRED]: 'Your payment session with this shop has ended. Please try again.',

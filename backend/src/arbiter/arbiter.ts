@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { OperatorInfo, OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
-import { KEY_ALG, type KeyHandle, keyHandle, keyIdOf } from '@obol/protocol/keys';
+import { KEY_ALG, type KeyHandle, keyHandle } from '@obol/protocol/keys';
 import { checkSchema } from '@obol/protocol/messages';
-import { type Cert, certToPem, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import { type Cert, certToPem, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
 import { signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { getJson, postJson } from '../http/client.ts';
@@ -108,7 +108,9 @@ export class Arbiter {
         const cert = parseCert(info.operatorCert);
         const d = await verifyChain(cert, { trustedRoots: [this.root] }, { now: this.clock.now(), expectKind: 'operator' });
         if (d.subjectId !== info.operatorId) throw new ObolError('CERT_UNTRUSTED', `${url} says it is ${info.operatorId}, its certificate says ${d.subjectId}`);
-        map.set(info.operatorId, { operatorId: info.operatorId, url, kid: await keyIdOf(d.publicKeySpki), key: await publicKeyOf(cert) });
+        // Its releases are signed with its message key, certified by the operator certificate.
+        const signing = await operatorMessageKey(info.signingCert, cert, this.clock.now());
+        map.set(info.operatorId, { operatorId: info.operatorId, url, kid: signing.kid, key: signing.key });
       }
       return map;
     })().catch((e: unknown) => {

@@ -39,7 +39,8 @@ Obol demo world is running (data in ${dataDir}; Ctrl-C stops it, the next start 
     ${obol} balances  --operator ${w.sek.url} --admin-token ${adminToken}
     ${obol} audit     --operator ${w.eur.url} --admin-token ${adminToken}
     ${obol} positions --operator ${w.sek.url} --admin-token ${adminToken}
-    ${obol} wallet buy --operator ${w.sek.url} --merchant ${w.news.moduleUrl} --product two-banks --price EUR:0.03 --top-up SEK:20.00
+    ${obol} wallet buy --operator ${w.sek.url} --merchant ${w.news.moduleUrl} --product two-banks --price EUR:0.03 --top-up SEK:20.00 \\
+      --trusted-root ${join(dataDir, 'keys', 'root', 'root.cert.pem')}
   Billing records: ${w.billingFile('op-sek')} and ${w.billingFile('op-eur')}
 `);
   if (args.includes('--browser')) await openBrowser([w.news.url, w.downloads.url]);

@@ -49,7 +49,7 @@ import { TRADE_HANDLE_PATTERN } from '@obol/protocol/identity';
 import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obol/protocol/keys';
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
-import { type Cert, type CertDescription, certToBase64, describeCert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import { type Cert, type CertDescription, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
 import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
@@ -78,8 +78,13 @@ export interface MerchantConfig {
   key: KeyHandle;
   /** The merchant's certificate from its operator (base64url DER, PEM, or parsed). */
   merchantCert: Cert | string;
-  /** Its own operator's certificate: the only issuer and the only message signer it trusts. */
+  /** Its own operator's certificate: the only issuer it trusts. */
   operatorCert: Cert | string;
+  /**
+   * Its operator's message-signing certificate (issued by operatorCert): the only key the
+   * operator's messages (information, clearing) may be signed with. Not the issuing key.
+   */
+  operatorSigningCert: Cert | string;
   operatorId: string;
   /** Base URL of the operator server, e.g. http://127.0.0.1:7100 (no trailing slash needed). */
   operatorUrl: string;
@@ -297,8 +302,7 @@ export class MerchantAgent {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the merchant certificate does not name the origin(s) ${missing.join(', ') || '(none configured)'}`);
     }
     await migrateMerchantDb(config.db);
-    const operatorKid = await keyIdOf(op.publicKeySpki, crypto);
-    const operatorKey = await publicKeyOf(operatorCert, crypto);
+    const { kid: operatorKid, key: operatorKey } = await operatorMessageKey(config.operatorSigningCert, operatorCert, now, crypto);
     const own = config.http ? undefined : undiciPost();
     const agent = new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
     try {

@@ -160,7 +160,7 @@ async function merchantCertificate(ctx: OperatorContext, operatorId: string, mer
   const cert = parseCert(body.merchantCert);
   const merchant = await verifyChain(cert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
   if (merchant.merchantId !== merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the operator vouched for another merchant');
-  const forWallet = await reissue(cert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
+  const forWallet = await reissue(cert, ctx.identity.issuer);
   const answer = { merchantId, operatorId, merchantCert: certToBase64(forWallet), origins: merchant.origins ?? [] };
   cache.set(key, { at: now, answer });
   return answer;
@@ -290,7 +290,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       const tempCert = await issueTemporaryCert({
         publicKey: b.sessionPublicKey,
         handle,
-        issuer: { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey },
+        issuer: ctx.identity.issuer,
         notBefore: now - 60_000,
         notAfter: expiresAt + ctx.clearingGraceMs,
       });
@@ -325,7 +325,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       const merchantCert = parseCert(ack.body.merchantCert);
       const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
       if (merchant.merchantId !== b.merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the acquirer vouched for another merchant');
-      const forWallet = await reissue(merchantCert, { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey });
+      const forWallet = await reissue(merchantCert, ctx.identity.issuer);
       const answer = await signMessage(
         'am.ack',
         {

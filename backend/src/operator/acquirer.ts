@@ -185,7 +185,7 @@ async function openDeposit(
   const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
   if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
   // Re-issued under our key: the merchant trusts only its own operator.
-  const reissued = certToBase64(await reissue(parseCert(b.tempCert), { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey }));
+  const reissued = certToBase64(await reissue(parseCert(b.tempCert), ctx.identity.issuer));
   const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
 
   await ctx.db.transaction(

@@ -63,7 +63,7 @@ export async function registerMerchant(ctx: OperatorContext, req: { merchantId: 
       merchantId: req.merchantId,
       origins: req.origins,
       publicKey: req.publicKey,
-      issuer: { cert: ctx.identity.cert, privateKey: ctx.identity.key.privateKey },
+      issuer: ctx.identity.issuer,
       notBefore: now - 60_000,
       notAfter: now + 365 * 86_400_000,
     }),
@@ -89,7 +89,7 @@ export async function registerMerchant(ctx: OperatorContext, req: { merchantId: 
     },
     { isolation: 'read committed' },
   );
-  return { merchantId: req.merchantId, merchantCert: cert, operatorCert: ctx.identity.certB64, rootCert: ctx.identity.rootB64 };
+  return { merchantId: req.merchantId, merchantCert: cert, operatorCert: ctx.identity.certB64, signingCert: ctx.identity.signingCertB64, rootCert: ctx.identity.rootB64 };
 }
 
 export async function balances(ctx: OperatorContext) {

@@ -1,21 +1,27 @@
 import { OperatorInfo, OperatorPaths } from '@obol/protocol/api';
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
-import { keyIdOf } from '@obol/protocol/keys';
 import { checkSchema } from '@obol/protocol/messages';
-import { type Cert, parseCert, publicKeyOf, verifyChain } from '@obol/protocol/pki';
+import { type Cert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
 import { getJson } from '../http/client.ts';
 import type { OperatorIdentity } from './identity.ts';
 
-/** Another operator as we know it: its URL, currency, certificate (checked against the root) and key. */
+/**
+ * Another operator as we know it: its URL, currency, certificate (checked against the root) and
+ * its message key: `kid`/`key` are those of its signing certificate (issued by `cert`), never of
+ * its issuing key, so a message signed with the issuing key is not recognised as the peer's.
+ */
 export interface Peer {
   operatorId: string;
   url: string;
   currency: string;
   cert: Cert;
   certB64: string;
+  signingCertB64: string;
   kid: string;
   key: CryptoKey;
+  /** The earlier of the two certificates' ends: the peer is looked up again after it. */
+  notAfter: number;
 }
 
 /**
@@ -52,7 +58,7 @@ export class PeerDirectory {
 
   async get(operatorId: string): Promise<Peer> {
     const known = this.peers.get(operatorId);
-    if (known && known.cert.notAfter.getTime() > this.clock.now()) return known;
+    if (known && known.notAfter > this.clock.now()) return known;
     const url = this.urls.get(operatorId);
     if (!url) throw new ObolError('UNKNOWN_OPERATOR', `operator ${operatorId} is not one of our peers`);
     let pending = this.loading.get(operatorId);
@@ -82,14 +88,17 @@ export class PeerDirectory {
     if (desc.subjectId !== operatorId) {
       throw new ObolError('CERT_UNTRUSTED', `certificate of ${url} names ${desc.subjectId}, expected ${operatorId}`);
     }
+    const signing = await operatorMessageKey(info.signingCert, cert, this.clock.now());
     const peer: Peer = {
       operatorId,
       url,
       currency: info.currency,
       cert,
       certB64: info.operatorCert,
-      kid: await keyIdOf(desc.publicKeySpki),
-      key: await publicKeyOf(cert),
+      signingCertB64: signing.certB64,
+      kid: signing.kid,
+      key: signing.key,
+      notAfter: Math.min(desc.notAfter, signing.notAfter),
     };
     this.peers.set(operatorId, peer);
     this.byKid.set(peer.kid, peer);

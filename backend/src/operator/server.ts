@@ -107,6 +107,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     currency: config.currency,
     url: ctx.url,
     operatorCert: identity.certB64,
+    signingCert: identity.signingCertB64,
     rootCert: identity.rootB64,
     demo: config.demo ?? false,
   }));

@@ -28,6 +28,12 @@ export interface DemoWorldOptions {
   newsPages?: ShopOptions['pages'];
   /** How long the operators' exchange tables are valid (default 3600 s; the browser tests shorten it). */
   tableLifetimeSec?: number;
+  /**
+   * The interbank root's key folder (default: `<dataDir>/keys/root`, or a new root in memory). The
+   * browser tests run in memory but under the demo's persistent root, the one the extension build
+   * embeds as its trusted root.
+   */
+  rootDir?: string;
 }
 
 export interface DemoWorld {
@@ -85,7 +91,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
       clock,
       timers,
       adminToken,
-      ...(dir ? { root: await persistentRoot(join(dir, 'keys', 'root'), clock.now()) } : {}),
+      ...(o.rootDir || dir ? { root: await persistentRoot(o.rootDir ?? join(dir as string, 'keys', 'root'), clock.now()) } : {}),
     },
   );
   const sek = world.operators['op-sek']!;

@@ -71,6 +71,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     key,
     merchantCert: reg.merchantCert,
     operatorCert: reg.operatorCert,
+    operatorSigningCert: reg.signingCert,
     operatorId: o.operatorId,
     operatorUrl: o.operatorUrl,
     currency: o.currency,

@@ -5,6 +5,7 @@ import { ManualClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
 import type { Http } from '@obol/protocol/http';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
+import { certToBase64 } from '@obol/protocol/pki';
 import { JsonlFileSink } from '../../src/billing/index.ts';
 import { newsCatalogue } from '../../src/demo/catalogues.ts';
 import { undiciHttp } from '../../src/http/client.ts';
@@ -149,6 +150,7 @@ export async function twoOperators(
         http: http ?? undiciHttp,
         clock,
         depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: 900 },
+        trustedRoots: [certToBase64(world.root.cert)],
       }),
     admin,
     logLines,

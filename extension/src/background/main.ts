@@ -9,12 +9,13 @@ import { WALLET_INFO } from '../shared/walletInfo.ts';
 import { browserPlatform } from './browserPlatform.ts';
 import { openWalletDb } from './db.ts';
 import { type Sender, callerOf, route } from './router.ts';
+import { BUILT_IN_TRUSTED_ROOTS } from './trustedRoots.ts';
 import { Wallet } from './wallet.ts';
 
 const self = { id: browser.runtime.id, baseUrl: browser.runtime.getURL('') };
 
 const wallet: Promise<Wallet> = openWalletDb().then((db) => {
-  const w = new Wallet({ db, platform: browserPlatform, http: fetchHttp(), info: WALLET_INFO });
+  const w = new Wallet({ db, platform: browserPlatform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: BUILT_IN_TRUSTED_ROOTS });
   void w.start();
   return w;
 });

@@ -4,7 +4,7 @@ import { type ErrorName, ObolError, type ObolErrorJson } from '@obol/protocol/er
 import { convert, rateBetween } from '@obol/protocol/exchangeTable';
 import type { Http } from '@obol/protocol/http';
 import { type Amount, amount, compare, formatAmount, max, parseAmount, parseDecimal, sub } from '@obol/protocol/money';
-import { describeCert, parseCert } from '@obol/protocol/pki';
+import { certToBase64, describeCert, parseCert, parseCertBundle } from '@obol/protocol/pki';
 import type { ReceiptRecord, TransactionRecord } from '@obol/protocol/walletStore';
 import { type WebCrypto, toBase64Url } from '@obol/protocol/webcrypto';
 import {
@@ -53,6 +53,8 @@ export interface WalletOptions {
   platform: Platform;
   http: Http;
   info: WalletInfo;
+  /** The interbank roots the wallet trusts (base64url DER): the build's, see trustedRoots.ts. */
+  trustedRoots: readonly string[];
   crypto?: WebCrypto;
   operators?: OperatorChoice[];
   deposits?: Record<string, string>;
@@ -115,7 +117,7 @@ export class Wallet {
     return this.o.platform.now();
   }
 
-  private makeAgent(currency: string | undefined): CustomerAgent {
+  private makeAgent(currency: string | undefined, shopperRoots: readonly string[] = []): CustomerAgent {
     const minimum = currency ? (this.o.deposits ?? DEFAULT_DEPOSITS)[currency] : undefined;
     return new CustomerAgent({
       store: this.store,
@@ -123,6 +125,7 @@ export class Wallet {
       clock: { now: () => this.now() },
       ...(this.o.crypto ? { crypto: this.o.crypto } : {}),
       depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: this.o.timeoutSec ?? 900 },
+      trustedRoots: [...this.o.trustedRoots, ...shopperRoots],
     });
   }
 
@@ -134,7 +137,7 @@ export class Wallet {
 
   private async doStart(): Promise<void> {
     const account = await this.store.getAccount();
-    if (account) this.agentInstance = this.makeAgent(account.currency);
+    if (account) this.agentInstance = this.makeAgent(account.currency, account.rootAddedByShopper ? [account.rootCert] : []);
     const t = this.db.transaction('blocks', 'readwrite');
     for (const b of await t.store.getAll()) if (b.createdAt < this.now() - BLOCK_LIFETIME_MS) await t.store.delete([b.origin, b.documentId]);
     await t.done;
@@ -651,10 +654,21 @@ export class Wallet {
     return out;
   }
 
-  async register(operatorUrl: string): Promise<Overview> {
+  /**
+   * Registers at an operator whose certificate chains to a built-in root, or — when the shopper
+   * pasted one in onboarding, under its warning — to that root. A root added so is kept with the
+   * account (`rootAddedByShopper`) and trusted for this account only; it never widens what the
+   * wallet trusts for anyone else, and web pages cannot reach this call (extension pages only).
+   */
+  async register(operatorUrl: string, trustedRootPem?: string): Promise<Overview> {
     await this.start();
-    const view: AccountView = await this.agent.register(operatorUrl);
-    this.agentInstance = this.makeAgent(view.currency);
+    const added = trustedRootPem === undefined ? [] : shopperRoots(trustedRootPem);
+    const agent = added.length ? this.makeAgent(undefined, added) : this.agent;
+    const view: AccountView = await agent.register(operatorUrl);
+    const account = await this.store.getAccount();
+    const own = account && added.includes(account.rootCert) && !this.o.trustedRoots.includes(account.rootCert);
+    if (account && own) await this.store.putAccount({ ...account, rootAddedByShopper: true });
+    this.agentInstance = this.makeAgent(view.currency, own && account ? [account.rootCert] : []);
     await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}` });
     this.changed();
     return this.overview();
@@ -841,7 +855,7 @@ export class Wallet {
         case 'operators':
           return this.operators();
         case 'register':
-          return this.register(str('operatorUrl'));
+          return this.register(str('operatorUrl'), typeof p.trustedRoot === 'string' && p.trustedRoot.trim() ? p.trustedRoot : undefined);
         case 'topUp':
           return this.topUp(str('amount'));
         case 'sessions':
@@ -888,6 +902,15 @@ function declineError(prompt: PromptRecord): ObolError {
 
 function addAll(first: Amount, ...rest: Amount[]): Amount {
   return rest.reduce((acc, a) => ({ currency: acc.currency, value: acc.value + (a.currency === acc.currency ? a.value : 0n) }), first);
+}
+
+/** Root certificates the shopper pasted (PEM, one or a bundle): roots only, as base64url DER. */
+function shopperRoots(pem: string): string[] {
+  const certs = parseCertBundle(pem);
+  for (const c of certs) {
+    if (describeCert(c).kind !== 'root') throw new ObolError('CERT_WRONG_KIND', 'paste the interbank root certificate of your operator, not another certificate');
+  }
+  return certs.map(certToBase64);
 }
 
 /** "50", "50,00" or "SEK:50.00" in `currency`; positive (or zero when `zeroOk`). */

@@ -85,7 +85,8 @@ export interface OperatorChoice {
 export interface WalletApi {
   overview: [{ refreshTable?: boolean }, Overview];
   operators: [Record<string, never>, OperatorChoice[]];
-  register: [{ operatorUrl: string }, Overview];
+  /** `trustedRoot`: a root certificate (PEM) the shopper adds for an operator outside the built-in roots. */
+  register: [{ operatorUrl: string; trustedRoot?: string }, Overview];
   topUp: [{ amount: string }, Overview];
   sessions: [Record<string, never>, SessionItem[]];
   endSession: [{ transactionId: string }, TransactionView];

@@ -19,7 +19,7 @@ import {
 import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { type Amount, formatAmount, parseAmount } from '../money.ts';
-import { describeCert, parseCert, verifyChain } from '../pki.ts';
+import { type Cert, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '../pki.ts';
 import type { Signed } from '../signed.ts';
 import type { AccountRecord } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson } from './core.ts';
@@ -74,13 +74,11 @@ export async function register(core: AgentCore, operatorUrl: string, displayName
   const response = await core.http.post(`${url}/v1/customers`, request);
   checkSchema(RegisterCustomerResponse, response, 'registration response');
 
-  if (core.trustedRoots && !core.trustedRoots.includes(response.rootCert)) {
-    throw new ObolError('CERT_UNTRUSTED', `operator ${info.operatorId} is not under a trusted interbank root`);
-  }
-  const root = parseCert(response.rootCert);
+  // Trust comes from the roots the wallet was built or configured with, never from the answer: the
+  // operator's `rootCert` is not consulted. Its certificate must chain to one of ours.
   const operatorCert = parseCert(response.operatorCert);
   const now = core.now();
-  await verifyChain(operatorCert, { trustedRoots: [root] }, { now, expectKind: 'operator' }, core.crypto);
+  const root = await trustedRootOf(core, operatorCert, info.operatorId, now);
   if (describeCert(operatorCert).subjectId !== info.operatorId) {
     throw new ObolError('CERT_UNTRUSTED', `the operator certificate is not for ${info.operatorId}`);
   }
@@ -90,6 +88,8 @@ export async function register(core: AgentCore, operatorUrl: string, displayName
     { now, expectKind: 'customer' },
     core.crypto,
   );
+  // The key the operator's messages must verify under: its signing certificate, issued by it.
+  await operatorMessageKey(response.signingCert, operatorCert, now, core.crypto);
   if (customer.publicKeySpki !== keys.publicKeySpki) {
     throw new ObolError('CERT_UNTRUSTED', 'the customer certificate does not hold this wallet’s key');
   }
@@ -107,11 +107,35 @@ export async function register(core: AgentCore, operatorUrl: string, displayName
     kid: keys.kid,
     customerCert: response.customerCert,
     operatorCert: response.operatorCert,
-    rootCert: response.rootCert,
+    operatorSigningCert: response.signingCert,
+    rootCert: certToBase64(root),
     registeredAt: now,
   };
   await core.store.putAccount(account);
   return accountView(account);
+}
+
+/**
+ * The trusted root the operator's certificate chains to. OPERATOR_NOT_TRUSTED when none does (a
+ * foreign root, even one with the same name, or a self-made one); other certificate errors (expired,
+ * wrong kind) keep their own code.
+ */
+async function trustedRootOf(core: AgentCore, operatorCert: Cert, operatorId: string, now: number): Promise<Cert> {
+  if (core.trustedRoots.length === 0) {
+    throw new ObolError('OPERATOR_NOT_TRUSTED', `operator ${operatorId} is not trusted: this wallet has no trusted interbank root configured`);
+  }
+  for (const root of core.trustedRoots) {
+    try {
+      await verifyChain(operatorCert, { trustedRoots: [root] }, { now, expectKind: 'operator' }, core.crypto);
+      return root;
+    } catch (e) {
+      if (!(e instanceof ObolError && e.name === 'CERT_UNTRUSTED')) throw e;
+    }
+  }
+  throw new ObolError(
+    'OPERATOR_NOT_TRUSTED',
+    `operator ${operatorId} is not trusted: its certificate (issued by "${operatorCert.issuer}") does not chain to an interbank root this wallet trusts`,
+  );
 }
 
 export async function balance(core: AgentCore): Promise<Balance> {

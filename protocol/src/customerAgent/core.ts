@@ -1,10 +1,10 @@
-import { ChallengeResponse, LoginResponse } from '../api.ts';
+import { ChallengeResponse, LoginResponse, OperatorInfo } from '../api.ts';
 import type { Clock } from '../clock.ts';
 import { type ErrorName, ObolError, type ObolErrorJson } from '../errors.ts';
 import { parseSessionIdentity } from '../identity.ts';
 import { type KeyResolver, type Signer, importPublicKey, keyIdOf, keySigner } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
-import { describeCert, parseCert } from '../pki.ts';
+import { type Cert, type OperatorMessageKey, certToBase64, describeCert, operatorMessageKey, parseCert } from '../pki.ts';
 import { signMessage } from '../signed.ts';
 import type { AccountRecord, LoginRecord, WalletStore } from '../walletStore.ts';
 import { type Http, bearer } from '../http.ts';
@@ -25,10 +25,24 @@ export interface CustomerAgentOptions {
   crypto?: WebCrypto;
   depositPolicy?: DepositPolicy;
   /**
-   * Interbank roots (base64url DER) the wallet accepts at registration. Without them the root an
-   * operator presents is taken on first use; with them, an operator outside these roots is refused.
+   * The interbank roots (PKI zone 1) this wallet trusts, as base64url DER or PEM: shipped with the
+   * wallet (the extension embeds them at build time) or configured (the CLI's --trusted-root).
+   * Required: an operator whose certificate does not chain to one of them is refused at
+   * registration with OPERATOR_NOT_TRUSTED. The root an operator presents is never taken on its
+   * word: that would let any server that answers like an operator vouch for itself.
    */
-  trustedRoots?: string[];
+  trustedRoots: readonly string[];
+}
+
+// An empty list is allowed and trusts nothing: a wallet built without roots still starts and says
+// why at registration, rather than failing to start at all.
+function trustedRootCerts(roots: readonly string[]): Cert[] {
+  if (!Array.isArray(roots)) throw new ObolError('MALFORMED', 'trustedRoots must be a list of root certificates');
+  return roots.map((r) => {
+    const cert = parseCert(r);
+    if (describeCert(cert).kind !== 'root') throw new ObolError('CERT_WRONG_KIND', 'a trusted root must be an interbank root certificate');
+    return cert;
+  });
 }
 
 /** A login is renewed this long before it expires, so a request never races the expiry. */
@@ -79,9 +93,12 @@ export class AgentCore {
   readonly clock: Clock;
   readonly crypto: WebCrypto;
   readonly policy: Required<Pick<DepositPolicy, 'timeoutSec'>> & Pick<DepositPolicy, 'minimum'>;
-  readonly trustedRoots: string[] | undefined;
+  /** Parsed once here, never per message. */
+  readonly trustedRoots: readonly Cert[];
+  /** Their wire forms (base64url DER), to recognise a stored account's root without parsing. */
+  private readonly trustedRootWire: ReadonlySet<string>;
 
-  private operatorKey: { cert: string; kid: string; key: CryptoKey } | undefined;
+  private operatorKey: OperatorMessageKey | undefined;
   /** Keys of merchant certificates (step 7), imported once per certificate, not per message. */
   private readonly certKeys = new Map<string, { kid: string; key: CryptoKey }>();
   private loggingIn: Promise<LoginRecord> | undefined;
@@ -93,7 +110,13 @@ export class AgentCore {
     this.clock = options.clock;
     this.crypto = options.crypto ?? defaultCrypto();
     this.policy = { timeoutSec: options.depositPolicy?.timeoutSec ?? 900, minimum: options.depositPolicy?.minimum };
-    this.trustedRoots = options.trustedRoots;
+    this.trustedRoots = trustedRootCerts(options.trustedRoots);
+    this.trustedRootWire = new Set(this.trustedRoots.map(certToBase64));
+  }
+
+  /** Is this root (base64url DER, as an account stores it) one the wallet trusts? */
+  trustsRoot(rootCert: string): boolean {
+    return this.trustedRootWire.has(rootCert);
   }
 
   now(): number {
@@ -114,6 +137,10 @@ export class AgentCore {
   async account(): Promise<AccountRecord> {
     const account = await this.store.getAccount();
     if (!account) throw new ObolError('NO_WALLET_ACCOUNT', 'this wallet has no account yet: register with an operator first');
+    // An account made before the wallet knew its roots (or under a root since removed) is not used.
+    if (!this.trustsRoot(account.rootCert)) {
+      throw new ObolError('OPERATOR_NOT_TRUSTED', `operator ${account.operatorId} is under an interbank root this wallet no longer trusts`);
+    }
     return account;
   }
 
@@ -121,13 +148,33 @@ export class AgentCore {
     return keySigner(account.kid, account.keys.privateKey, this.crypto);
   }
 
-  /** Our operator's message key, from its certificate, imported once. */
+  /**
+   * Our operator's message key: from its signing certificate, checked against the operator's
+   * certificate and imported once (not per message). Never the operator's issuing key: a message
+   * signed with that is refused (UNKNOWN_KEY). A missing or expired signing certificate is fetched
+   * again from the operator's information and kept with the account.
+   */
   async operatorResolver(account: AccountRecord): Promise<KeyResolver> {
-    if (this.operatorKey?.cert !== account.operatorCert) {
-      const spki = describeCert(parseCert(account.operatorCert)).publicKeySpki;
-      this.operatorKey = { cert: account.operatorCert, kid: await keyIdOf(spki, this.crypto), key: await importPublicKey(spki, this.crypto) };
+    const now = this.now();
+    const cached = this.operatorKey;
+    if (!cached || cached.certB64 !== account.operatorSigningCert || cached.notAfter < now) {
+      const operatorCert = parseCert(account.operatorCert);
+      let key: OperatorMessageKey | undefined;
+      if (account.operatorSigningCert) {
+        key = await operatorMessageKey(account.operatorSigningCert, operatorCert, now, this.crypto).catch((e: unknown) => {
+          if (e instanceof ObolError && e.name === 'CERT_EXPIRED') return undefined;
+          throw e;
+        });
+      }
+      if (!key) {
+        const info = await this.http.get(this.operatorUrl(account, '/v1/operator'));
+        checkSchema(OperatorInfo, info, 'operator information');
+        key = await operatorMessageKey(info.signingCert, operatorCert, now, this.crypto);
+        await this.store.putAccount({ ...account, operatorSigningCert: key.certB64 });
+      }
+      this.operatorKey = key;
     }
-    const { kid, key } = this.operatorKey;
+    const { kid, key } = this.operatorKey as OperatorMessageKey;
     return (k) => (k === kid ? key : undefined);
   }
 

@@ -14,8 +14,9 @@ import { CertificatePolicyExtension, type PublicKey, SubjectAlternativeNameExten
  * where they would refuse an unknown purpose. CA certificates also carry anyPolicy, so RFC 5280
  * policy processing passes the leaf's kind policy through (checked with openssl in the tests).
  *
- * Identity fields. root, operator, customer, merchant: the subject is one UTF8String CN (root
- * name, operator id, customer account id or wallet key id, merchant id); a merchant's web origins
+ * Identity fields. root, operator, customer, merchant, signing: the subject is one UTF8String CN
+ * (root name, operator id, customer account id or wallet key id, merchant id, and for an operator's
+ * message-signing key the operator id again); a merchant's web origins
  * are SAN URIs. A temporary certificate has an empty subject — no name, no account — and one
  * critical SAN URI `urn:obol:tx:<TransactionIdentity>` (RFC 5280 wants the SAN critical when the
  * subject is empty).
@@ -33,6 +34,8 @@ export const CERT_KIND_OIDS = {
   customer: `${OBOL_POLICY_ARC}.3`,
   merchant: `${OBOL_POLICY_ARC}.4`,
   temporary: `${OBOL_POLICY_ARC}.5`,
+  /** An operator's message-signing key: exchange tables, acks, clearings, vouchers. Never a CA. */
+  signing: `${OBOL_POLICY_ARC}.6`,
 } as const;
 export type CertKind = keyof typeof CERT_KIND_OIDS;
 export const ANY_POLICY = '2.5.29.32.0';
@@ -45,6 +48,7 @@ export const ISSUER_KIND: Readonly<Record<CertKind, CertKind>> = {
   customer: 'operator',
   merchant: 'operator',
   temporary: 'operator',
+  signing: 'operator',
 };
 export const CA_KINDS: ReadonlySet<CertKind> = new Set(['root', 'operator']);
 
@@ -52,7 +56,7 @@ export type Cert = X509Certificate;
 
 export interface CertDescription {
   kind: CertKind;
-  /** The CN (root name, operator id, customer id, merchant id); for a temporary cert its trade handle. */
+  /** The CN (root name, operator id, customer id, merchant id, operator id of a signing key); for a temporary cert its trade handle. */
   subjectId: string;
   merchantId?: string;
   origins?: string[];
@@ -108,14 +112,36 @@ export function parseCert(input: string | Uint8Array): Cert {
   return cert;
 }
 
+/**
+ * Every certificate in a PEM text (one file or several concatenated: a bundle), in order. Text
+ * outside the BEGIN/END blocks is ignored, as openssl ignores it. Throws MALFORMED when there is
+ * none or one is unreadable.
+ */
+export function parseCertBundle(text: string): Cert[] {
+  const blocks = typeof text === 'string' ? text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g) : null;
+  if (!blocks) throw new ObolError('MALFORMED', 'no PEM certificate found');
+  return blocks.map((b) => parseCert(b));
+}
+
 /** DER as base64url without padding: the JSON wire form. */
 export function certToBase64(cert: Cert): string {
   return toBase64Url(new Uint8Array(cert.rawData));
 }
 
-/** PEM, for files and openssl. */
+/**
+ * PEM, for files and openssl: LF line ends and a final newline (RFC 7468 §5.1 text ends its lines),
+ * so that files written one by one concatenate into a bundle openssl reads as several certificates.
+ * Without it, `cat a.pem b.pem` glues "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" and
+ * openssl finds none.
+ */
 export function certToPem(cert: Cert): string {
-  return cert.toString('pem');
+  const pem = cert.toString('pem').replace(/\r\n/g, '\n');
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+/** Several certificates as one PEM bundle (leaf first, as TLS chains are written). */
+export function certsToPem(certs: readonly Cert[]): string {
+  return certs.map(certToPem).join('');
 }
 
 /** Reads kind and identity fields. Says nothing about trust: that is verifyChain's job. */

@@ -52,6 +52,22 @@ export async function issueOperatorCert(
   return issue({ kind: 'operator', cn: params.operatorId }, params.publicKey, params.issuer, params, crypto);
 }
 
+/**
+ * An operator's message-signing key, certified by the operator's issuing key. The issuing (CA) key
+ * signs certificates only; this leaf (keyUsage digitalSignature, no CA flag) signs every protocol
+ * message the operator sends, so the key that is online all the time cannot mint certificates.
+ * Peers, merchants and wallets take the operator's message key only from this certificate.
+ */
+export async function issueSigningCert(
+  params: { operatorId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<Cert> {
+  if (describeCert(params.issuer.cert).subjectId !== params.operatorId) {
+    throw new ObolError('CERT_WRONG_KIND', `a signing certificate for ${params.operatorId} is issued by that operator's own certificate`);
+  }
+  return issue({ kind: 'signing', cn: params.operatorId }, params.publicKey, params.issuer, params, crypto);
+}
+
 /** Zones 2–3: the wallet's long-term key, named by the customer's account id (or wallet key id). */
 export async function issueCustomerCert(
   params: { customerId: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
@@ -162,14 +178,15 @@ async function extensionsFor(subject: Subject, spki: ArrayBuffer, issuerCert: Ce
   if (isCa) {
     // pathLen: a root signs operators which sign leaves (1); an operator signs only leaves (0).
     ext.push(new BasicConstraintsExtension(true, subject.kind === 'root' ? 1 : 0, true));
-    // An operator also signs protocol messages (vouchers, exchange tables) with this key.
-    const signs = subject.kind === 'operator' ? KeyUsageFlags.digitalSignature : 0;
-    ext.push(new KeyUsagesExtension(signs | KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true));
-    ext.push(await SubjectKeyIdentifierExtension.create(spki, false, crypto));
+    // Certificates only: an operator's protocol messages are signed by its separate signing key.
+    ext.push(new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true));
   } else {
-    // Leaves omit basicConstraints (absent means not a CA) and their own key id: certificates stay small.
+    // Leaves omit basicConstraints: absent means not a CA (RFC 5280 4.2.1.9).
     ext.push(new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true));
   }
+  // Every certificate names its own key (RFC 5280 4.2.1.2 asks it of CAs and recommends it for
+  // leaves): tools and verifiers find a key by it, and an issuer's id becomes its children's AKI.
+  ext.push(await SubjectKeyIdentifierExtension.create(spki, false, crypto));
   if (issuerCert) {
     // Lets verifiers (and openssl) pick the right issuer among same-named certificates.
     const issuerSki = issuerCert.getExtension(SubjectKeyIdentifierExtension);

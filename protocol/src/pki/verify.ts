@@ -1,6 +1,7 @@
 import { ObolError } from '../errors.ts';
 import { type WebCrypto, defaultCrypto } from '../webcrypto.ts';
-import { CA_KINDS, type Cert, type CertDescription, type CertKind, ISSUER_KIND, describeCert, parseCert, sameCert, signedBy } from './cert.ts';
+import { importPublicKey, keyIdOf } from '../keys.ts';
+import { CA_KINDS, type Cert, type CertDescription, type CertKind, ISSUER_KIND, certToBase64, describeCert, parseCert, sameCert, signedBy } from './cert.ts';
 import { AuthorityKeyIdentifierExtension, BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, SubjectKeyIdentifierExtension } from './x509.ts';
 
 /**
@@ -96,4 +97,42 @@ async function findIssuer(child: Cert, candidates: Cert[], crypto: WebCrypto): P
 /** For messages: the subject, or for a temporary certificate (no subject) its serial number. */
 function nameOf(cert: Cert): string {
   return cert.subject ? `certificate "${cert.subject}"` : `certificate serial ${cert.serialNumber}`;
+}
+
+/** An operator's message key as a verifier keeps it: checked once, imported once, never per message. */
+export interface OperatorMessageKey {
+  operatorId: string;
+  /** The signing certificate, base64url DER. */
+  certB64: string;
+  kid: string;
+  key: CryptoKey;
+  /** When the signing certificate expires (ms): look again after that. */
+  notAfter: number;
+}
+
+/**
+ * Checks an operator's signing certificate against that operator's (already trusted) certificate:
+ * issued by it, of kind `signing`, naming the same operator, in date. Returns the key every message
+ * of that operator must verify under; a message signed with the operator's issuing key (or anything
+ * else) has another key id and is refused as UNKNOWN_KEY.
+ */
+export async function operatorMessageKey(
+  signingCert: Cert | string,
+  operatorCert: Cert,
+  now: number,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<OperatorMessageKey> {
+  const cert = typeof signingCert === 'string' ? parseCert(signingCert) : signingCert;
+  const d = await verifyChain(cert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'signing' }, crypto);
+  const operatorId = describeCert(operatorCert).subjectId;
+  if (d.subjectId !== operatorId) {
+    throw new ObolError('CERT_UNTRUSTED', `the signing certificate names ${d.subjectId}, not operator ${operatorId}`);
+  }
+  return {
+    operatorId,
+    certB64: certToBase64(cert),
+    kid: await keyIdOf(d.publicKeySpki, crypto),
+    key: await importPublicKey(d.publicKeySpki, crypto),
+    notAfter: d.notAfter,
+  };
 }

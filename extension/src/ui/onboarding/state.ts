@@ -20,11 +20,12 @@ export function useOnboarding(client: WalletClient = walletClient) {
     );
   }, [client]);
 
-  const register = async (operatorUrl: string) => {
+  /** `trustedRoot`: a PEM root the shopper pasted for an operator outside the wallet's built-in roots. */
+  const register = async (operatorUrl: string, trustedRoot?: string) => {
     const operators = state.status === 'choose' ? state.operators : [];
     setState({ status: 'registering', operatorUrl });
     try {
-      const overview = await client.call('register', { operatorUrl });
+      const overview = await client.call('register', trustedRoot ? { operatorUrl, trustedRoot } : { operatorUrl });
       setState({ status: 'top-up', overview, busy: false });
     } catch (e) {
       setState({ status: 'choose', operators, error: errorOf(e) });

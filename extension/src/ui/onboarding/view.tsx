@@ -3,15 +3,17 @@ import type { OperatorChoice } from '../../shared/messages.ts';
 import { money } from '../shared/format.ts';
 import { useOnboarding } from './state.ts';
 
-function Choose({ operators, register, error }: { operators: OperatorChoice[]; register: (url: string) => void; error?: string }) {
+function Choose({ operators, register, error }: { operators: OperatorChoice[]; register: (url: string, trustedRoot?: string) => void; error?: string }) {
   const [choice, setChoice] = useState(operators[0]?.url ?? 'custom');
   const [custom, setCustom] = useState('');
+  const [root, setRoot] = useState('');
   const url = choice === 'custom' ? custom.trim() : choice;
+  const extraRoot = choice === 'custom' && root.trim() ? root.trim() : undefined;
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        if (url) register(url);
+        if (url) register(url, extraRoot);
       }}
     >
       <h2>1. Choose your bank</h2>
@@ -33,6 +35,24 @@ function Choose({ operators, register, error }: { operators: OperatorChoice[]; r
           size={32}
         />
       </label>
+      {choice === 'custom' ? (
+        <details>
+          <summary>My operator is not under a root this wallet trusts</summary>
+          <p class="error" role="note">
+            This wallet trusts only the interbank roots it was built with. Add another root only if you got it from your bank through a channel
+            you trust (not from a web page or an e-mail): whoever holds that root’s key can pose as any operator under it and take your money.
+            It is trusted for this account only.
+          </p>
+          <textarea
+            aria-label="operator root certificate (PEM)"
+            placeholder="-----BEGIN CERTIFICATE-----"
+            rows={6}
+            cols={64}
+            value={root}
+            onInput={(e) => setRoot(e.currentTarget.value)}
+          />
+        </details>
+      ) : null}
       {error ? <p class="error">{error}</p> : null}
       <button type="submit" class="primary" disabled={!url}>
         Create my wallet account
@@ -48,7 +68,7 @@ export function Onboarding() {
     <main class="onboarding">
       <h1>Welcome to Obol</h1>
       {state.status === 'loading' ? <p class="muted">Loading…</p> : null}
-      {state.status === 'choose' ? <Choose operators={state.operators} register={(u) => void register(u)} {...(state.error ? { error: state.error.message } : {})} /> : null}
+      {state.status === 'choose' ? <Choose operators={state.operators} register={(u, r) => void register(u, r)} {...(state.error ? { error: state.error.message } : {})} /> : null}
       {state.status === 'registering' ? <p>Creating your key and registering at {state.operatorUrl}…</p> : null}
       {state.status === 'top-up' ? (
         <form
