@@ -7,6 +7,7 @@ import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { installErrorHandler } from '../http/errors.ts';
+import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
@@ -14,7 +15,7 @@ import { migrate } from '../store/migrate.ts';
 import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
 import { admin } from './admin.ts';
-import { type OperatorConfig, publicUrlOf } from './config.ts';
+import { type OperatorConfig, publicUrlOf, rateLimitsOf } from './config.ts';
 import { type OperatorContext, silentLog } from './context.ts';
 import { ExchangeTables } from './exchangeTables.ts';
 import type { OperatorIdentity } from './identity.ts';
@@ -40,6 +41,33 @@ export interface StartOperatorOptions {
   sinks?: BillingSink[];
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
+}
+
+/**
+ * Rate limits per client on what a script could flood (config `rateLimits`, DEFAULT_RATE_LIMITS):
+ * the wallet routes get an `onRequest` hook as they are added (registration; challenges and
+ * logons sharing one budget; demo top-ups); administration gets its guard (calls and wrong-token
+ * lockout), which the admin plugin runs before its token check.
+ */
+function limitRoutes(app: FastifyInstance, config: OperatorConfig, clock: Clock): AdminGuard {
+  const limits = rateLimitsOf(config);
+  const registration = new RateLimiter(limits.registration, clock, limits.maxClients).hook('registrations');
+  const logon = new RateLimiter(limits.logon, clock, limits.maxClients).hook('logon attempts');
+  const topUp = new RateLimiter(limits.topUp, clock, limits.maxClients).hook('top-ups');
+  const limited: ReadonlyMap<string, typeof registration> = new Map([
+    [`POST ${OperatorPaths.registerCustomer}`, registration],
+    [`POST ${OperatorPaths.challenge}`, logon],
+    [`POST ${OperatorPaths.login}`, logon],
+    [`POST ${OperatorPaths.demoTopUp}`, topUp],
+  ]);
+  app.addHook('onRoute', (route) => {
+    const hook = typeof route.method === 'string' ? limited.get(`${route.method} ${route.url}`) : undefined;
+    if (!hook) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // First, so a refused request costs no schema check, signature or database read.
+    route.onRequest = [hook, ...own];
+  });
+  return new AdminGuard({ calls: limits.admin, lockout: limits.adminLockout, clock, maxClients: limits.maxClients });
 }
 
 /**
@@ -95,6 +123,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     },
   });
   app.decorate('obol', ctx);
+  const adminGuard = limitRoutes(app, config, clock);
   app.get(OperatorPaths.health, async () => ({ ok: true, operatorId: config.operatorId }));
   app.get(OperatorPaths.openapi, async () => app.swagger());
   app.get(OperatorPaths.info, async () => ({
@@ -108,7 +137,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   }));
   await app.register(accountManager);
   await app.register(acquirer);
-  await app.register(admin);
+  await app.register(admin, { guard: adminGuard });
 
   await app.listen({ port: config.port, host: config.host ?? '127.0.0.1' });
   const address = app.server.address();

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import type { BillingSink } from '../billing/index.ts';
-import type { OperatorConfig } from '../operator/config.ts';
+import type { OperatorConfig, RateLimits } from '../operator/config.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -53,6 +53,8 @@ export async function startOperators(
     root?: RootAuthority;
     /** Arbiters every operator trusts (name → SPKI base64url): they may obtain K1 in a dispute. */
     arbiters?: Record<string, string>;
+    /** Rate limits per client (default DEFAULT_RATE_LIMITS). */
+    rateLimits?: RateLimits;
   } = {},
 ): Promise<World> {
   const clock = opts.clock ?? systemClock;
@@ -77,6 +79,7 @@ export async function startOperators(
       demo: spec.demo ?? true,
       adminToken,
       ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
+      ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
     };
     operators[spec.operatorId] = await startOperator({
       config,
