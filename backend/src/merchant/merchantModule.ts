@@ -10,7 +10,7 @@
  * `{ error: { code, name, message } }`) and its not-found handler apply to its own routes only,
  * never to the shop's.
  */
-import cors from '@fastify/cors';
+import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
 import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
@@ -68,10 +68,19 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   installErrorHandler(app);
 
 
-  // The wallet's service worker calls from its own origin; requests carry signatures, never
-  // cookies, so any origin may call (CORS without credentials), on the module's routes only.
+  // The wallet's service worker and the widget call from their own origins; requests carry
+  // signatures, never cookies, so any origin may call (CORS without credentials, cors.ts), on
+  // the routes they call only: not the acquirer's `info`, not the shop's administration.
   // `authorization` carries a wallet's signed session read (never a cookie or a stored credential).
-  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
+  browserCors(app, [
+    `GET ${MerchantModulePaths.merchant}`,
+    `GET ${MerchantModulePaths.products}`,
+    `GET ${MerchantModulePaths.product}`,
+    `GET ${MerchantModulePaths.session}`,
+    `POST ${MerchantModulePaths.order}`,
+    `POST ${MerchantModulePaths.accept}`,
+    `POST ${MerchantModulePaths.stop}`,
+  ]);
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));

@@ -1,4 +1,3 @@
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
@@ -6,6 +5,7 @@ import { ObolError } from '@obol/protocol/errors';
 import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
+import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
 import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
@@ -42,6 +42,22 @@ export interface StartOperatorOptions {
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
 }
+
+/** What a wallet calls of its operator (and of the merchant's operator: the certificate). */
+const WALLET_ROUTES = [
+  `GET ${OperatorPaths.health}`,
+  `GET ${OperatorPaths.info}`,
+  `GET ${OperatorPaths.exchangeTable}`,
+  `POST ${OperatorPaths.registerCustomer}`,
+  `POST ${OperatorPaths.challenge}`,
+  `POST ${OperatorPaths.login}`,
+  `GET ${OperatorPaths.balance}`,
+  `POST ${OperatorPaths.demoTopUp}`,
+  `POST ${OperatorPaths.initiate}`,
+  `POST ${OperatorPaths.customerRecord}`,
+  `GET ${OperatorPaths.transaction}`,
+  `GET ${OperatorPaths.merchantCertificate}`,
+];
 
 /**
  * Rate limits per client on what a script could flood (config `rateLimits`, DEFAULT_RATE_LIMITS):
@@ -114,9 +130,6 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   );
   ctx.log = app.log;
   installErrorHandler(app);
-  // Wallets call from an extension's service worker: every request is signed or carries a bearer
-  // token, never a cookie, so any origin may call (CORS without credentials).
-  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
   await app.register(swagger, {
     openapi: {
       info: { title: `Obol operator ${config.operatorId}`, version: '1', description: 'Account manager and acquirer of one Obol operator.' },
@@ -124,6 +137,9 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   });
   app.decorate('obol', ctx);
   const adminGuard = limitRoutes(app, config, clock);
+  // Wallets call from an extension's service worker (CORS on their routes only, cors.ts);
+  // administration, the peer routes and the acquirer's merchant routes get none.
+  browserCors(app, WALLET_ROUTES);
   app.get(OperatorPaths.health, async () => ({ ok: true, operatorId: config.operatorId }));
   app.get(OperatorPaths.openapi, async () => app.swagger());
   app.get(OperatorPaths.info, async () => ({
