@@ -91,6 +91,11 @@ export const OperatorConfigSchema = Type.Object({
    */
   arbiters: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 512 }))),
   rateLimits: Type.Optional(RateLimitsSchema),
+  /**
+   * Serve HTTPS: PEM files of the certificate chain (server certificate, then the operator's) and
+   * the private key, as `obol operator issue-tls-cert` writes them. Without it, plain HTTP.
+   */
+  tls: Type.Optional(Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
   billing: Type.Optional(
     Type.Object({
       jsonlFile: Type.Optional(Type.String()),
@@ -106,5 +111,5 @@ export function checkOperatorConfig(value: unknown): OperatorConfig {
 }
 
 export function publicUrlOf(config: OperatorConfig, actualPort?: number): string {
-  return config.publicUrl ?? `http://${config.host ?? '127.0.0.1'}:${actualPort ?? config.port}`;
+  return config.publicUrl ?? `${config.tls ? 'https' : 'http'}://${config.host ?? '127.0.0.1'}:${actualPort ?? config.port}`;
 }

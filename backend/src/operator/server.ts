@@ -8,7 +8,9 @@ import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from 
 import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
 import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
+import { trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
+import { loadTls, operatorChainPem } from '../http/tls.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
@@ -125,8 +127,17 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     log: silentLog, // the server's logger, once it exists (below)
   };
 
+  const tls = config.tls ? await loadTls(config.tls) : undefined;
+  // With TLS on, our peers (the other operators, under the same interbank root) are reached over
+  // HTTPS too: the peer client trusts the root's chain besides the usual public roots.
+  if (tls) trustServerCas([operatorChainPem(identity)]);
   const app = Fastify(
-    obolServerOptions({ logger: opts.logger ?? process.env.OBOL_LOG === '1', bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }),
+    obolServerOptions({
+      logger: opts.logger ?? process.env.OBOL_LOG === '1',
+      bodyLimit: 1_048_576,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(tls ? { tls } : {}),
+    }),
   );
   ctx.log = app.log;
   installErrorHandler(app);
