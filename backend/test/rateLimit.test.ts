@@ -3,10 +3,13 @@ import { OperatorPaths } from '@obol/protocol/api';
 import { ManualClock } from '@obol/protocol/clock';
 import { ErrorCodes } from '@obol/protocol/errors';
 import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
-import { Lockout, RateLimiter, clientKey } from '../src/http/rateLimit.ts';
+import { DEFAULT_ADMIN_LOCKOUT, Lockout, RateLimiter, clientKey } from '../src/http/rateLimit.ts';
 import { DEFAULT_RATE_LIMITS } from '../src/operator/config.ts';
 import type { OperatorServer } from '../src/operator/server.ts';
+import { startShop } from '../src/world/shop.ts';
 import { type World, startOperators } from '../src/world/world.ts';
+
+const SHOP_ADMIN = 'shop-admin-token-0123456789';
 
 /**
  * Rate limits per client on what a script could flood: registration, logon, demo top-ups and
@@ -147,6 +150,34 @@ describe('an operator limits each client (default limits)', () => {
     const { limit, windowSec } = DEFAULT_RATE_LIMITS.admin;
     for (let i = 0; i < limit; i++) expect((await busy.admin(world.adminToken)).statusCode).toBe(200);
     expectLimited(await busy.admin(world.adminToken), Math.ceil(windowSec / limit));
+  }, 60_000);
+
+  it('the shop’s administration (merchant module): wrong tokens lock the address out of it too', async () => {
+    const shop = await startShop({
+      merchantId: 'limits.example',
+      name: 'Limits',
+      operatorUrl: op.url,
+      operatorId: 'op-sek',
+      currency: 'SEK',
+      adminToken: world.adminToken,
+      shopAdminToken: SHOP_ADMIN,
+      clock,
+      sweepIntervalMs: 0,
+    });
+    try {
+      const add = (token: string, remoteAddress = '198.51.100.10') =>
+        shop.app.inject({ method: 'POST', url: '/obol/admin/products', remoteAddress, headers: { authorization: `Bearer ${token}` }, payload: {} });
+      const { failures, lockoutSec } = DEFAULT_ADMIN_LOCKOUT;
+      for (let i = 0; i < failures; i++) expect((await add(`wrong-shop-token-${i}`)).statusCode).toBe(401);
+      expectLimited(await add(SHOP_ADMIN), lockoutSec);
+      const read = await shop.app.inject({ method: 'GET', url: '/obol/sessions/x', remoteAddress: '198.51.100.10', headers: { authorization: `Bearer ${SHOP_ADMIN}` } });
+      expectLimited(read, lockoutSec);
+      expect((await add(SHOP_ADMIN, '198.51.100.11')).statusCode).toBe(400); // another address: past the guard, to the body check
+      clock.advance(lockoutSec * 1000);
+      expect((await add(SHOP_ADMIN)).statusCode).toBe(400);
+    } finally {
+      await shop.close();
+    }
   }, 60_000);
 
   it('configurable per operator', async () => {

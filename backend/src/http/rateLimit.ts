@@ -26,6 +26,11 @@ export interface LockoutRule {
   lockoutSec: number;
 }
 
+/** Administration calls per client, right token or not, unless configured otherwise. */
+export const DEFAULT_ADMIN_CALLS: RateRule = { limit: 120, windowSec: 60 };
+/** Ten wrong admin tokens in ten minutes lock the address out for a quarter of an hour. */
+export const DEFAULT_ADMIN_LOCKOUT: LockoutRule = { failures: 10, windowSec: 600, lockoutSec: 900 };
+
 /** Default size of each limiter's map: about 100 bytes an entry, so ~1 MB each at the cap. */
 export const DEFAULT_MAX_CLIENTS = 10_000;
 

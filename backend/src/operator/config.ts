@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { checkSchema } from '@obol/protocol/messages';
+import { DEFAULT_ADMIN_CALLS, DEFAULT_ADMIN_LOCKOUT } from '../http/rateLimit.ts';
 
 /**
  * An operator's configuration (a JSON file, `obol operator start --config FILE`). Keys live in
@@ -53,8 +54,8 @@ export const DEFAULT_RATE_LIMITS: Required<RateLimits> = {
   registration: { limit: 10, windowSec: 600 },
   logon: { limit: 30, windowSec: 60 },
   topUp: { limit: 10, windowSec: 60 },
-  admin: { limit: 120, windowSec: 60 },
-  adminLockout: { failures: 10, windowSec: 600, lockoutSec: 900 },
+  admin: DEFAULT_ADMIN_CALLS,
+  adminLockout: DEFAULT_ADMIN_LOCKOUT,
   maxClients: 10_000,
 };
 

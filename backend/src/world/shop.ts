@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { postJson, trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type TlsFiles, loadTls } from '../http/tls.ts';
-import { type Catalogue, MerchantAgent, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
+import { type Catalogue, MerchantAgent, type MerchantModuleOptions, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
 import { type Db, openDb } from '../store/db.ts';
 
 export interface ShopOptions {
@@ -39,6 +39,8 @@ export interface ShopOptions {
   tls?: TlsFiles;
   /** The operator serves HTTPS under its own PKI: its chain (PEM, operator certificate + root) to trust. */
   operatorCa?: string;
+  /** Limits on the shop's administration (default: the module's, on this shop's clock). */
+  adminLimits?: MerchantModuleOptions['adminLimits'];
 }
 
 export interface Shop {
@@ -94,6 +96,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     agent,
     sweepIntervalMs: o.sweepIntervalMs ?? 15_000,
     ...(o.shopAdminToken ? { adminToken: o.shopAdminToken } : {}),
+    adminLimits: { clock: o.clock, ...o.adminLimits },
   });
   await o.pages?.(app, agent);
   await app.listen({ port, host: '127.0.0.1' });

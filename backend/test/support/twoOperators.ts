@@ -125,6 +125,7 @@ export async function twoOperators(
     db: dbs.shop,
     sweepIntervalMs: 0,
     ...(opts.shopAdminToken ? { shopAdminToken: opts.shopAdminToken } : {}),
+    adminLimits: { calls: FAR, lockout: UNLIMITED_FOR_TESTS.adminLockout },
   });
   const admin = async (op: OperatorServer, path: string, body?: unknown) => {
     const res = await op.app.inject({
