@@ -123,9 +123,9 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     // Before the body is read: a locked-out client does not get to send megabytes.
     { bodyLimit: ADMIN_BODY_LIMIT, onRequest: async (request, reply) => guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization)) },
     async (request) => {
-    checkSchema(AddProductRequest, request.body, 'product');
-    const { content, replace, ...fields } = request.body;
-    return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
+      checkSchema(AddProductRequest, request.body, 'product');
+      const { content, replace, ...fields } = request.body;
+      return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
     },
   );
 
