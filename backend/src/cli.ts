@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { MerchantPaths, OperatorPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
@@ -11,6 +11,7 @@ import { formatReport } from './arbiter/report.ts';
 import { startArbiterServer } from './arbiter/server.ts';
 import { addWalletCommands } from './cli/walletCommands.ts';
 import { getJson, postJson } from './http/client.ts';
+import { TLS_CERT_DAYS, type TlsFiles, issueTls, operatorChainPem, writeTls } from './http/tls.ts';
 import { checkOperatorConfig } from './operator/config.ts';
 import {
   createOperatorIdentity,
@@ -57,8 +58,12 @@ operator
 operator
   .command('start')
   .requiredOption('--config <file>', 'operator configuration (JSON)')
-  .action(async (o: { config: string }) => {
+  .option('--tls-cert <file>', 'serve HTTPS: the certificate chain (PEM), e.g. from `obol operator issue-tls-cert` (overrides the configuration)')
+  .option('--tls-key <file>', 'serve HTTPS: the private key (PEM)')
+  .action(async (o: { config: string; tlsCert?: string; tlsKey?: string }) => {
     const config = checkOperatorConfig(JSON.parse(await readFile(o.config, 'utf8')));
+    const tls = tlsOption(o);
+    if (tls) config.tls = tls;
     const identity = await loadOperatorIdentity(config.keyDir);
     const server = await startOperator({ config, identity, logger: true });
     console.log(`operator ${config.operatorId} (${config.currency}) listening on ${server.url}`);
@@ -69,6 +74,29 @@ operator
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+operator
+  .command('issue-tls-cert')
+  .description('a TLS server certificate for an Obol server (this operator, a shop, an arbiter), issued by the operator; writes the chain and the key (0600)')
+  .requiredOption('--key-dir <dir>', 'the operator key folder (obol operator init)')
+  .requiredOption('--name <name...>', 'DNS names and IP addresses the server is reached by, e.g. pay.example.com 127.0.0.1')
+  .requiredOption('--cert <file>', 'where to write the certificate chain (PEM: the server certificate, then the operator certificate)')
+  .requiredOption('--key <file>', 'where to write the private key (PEM, PKCS#8)')
+  .option('--ca <file>', 'also write what clients trust (PEM: the operator certificate and the root)')
+  .option('--days <days>', 'validity in days', String(TLS_CERT_DAYS))
+  .action(async (o: { keyDir: string; name: string[]; cert: string; key: string; ca?: string; days: string }) => {
+    const identity = await loadOperatorIdentity(o.keyDir);
+    await writeTls(await issueTls(identity, o.name, Date.now(), Number(o.days)), { cert: o.cert, key: o.key });
+    if (o.ca) await writeFile(o.ca, operatorChainPem(identity), { flag: 'wx' });
+    console.log(`TLS certificate for ${o.name.join(', ')} issued by ${identity.operatorId}: ${o.cert}, key ${o.key}${o.ca ? `, trust ${o.ca}` : ''}`);
+  });
+
+/** `--tls-cert` and `--tls-key` go together. */
+function tlsOption(o: { tlsCert?: string; tlsKey?: string }): TlsFiles | undefined {
+  if (!o.tlsCert && !o.tlsKey) return undefined;
+  if (!o.tlsCert || !o.tlsKey) throw new ObolError('MALFORMED', 'give both --tls-cert and --tls-key');
+  return { cert: o.tlsCert, key: o.tlsKey };
+}
 
 interface AdminOpts {
   operator: string;
@@ -257,9 +285,12 @@ arbiter
   .requiredOption('--key-dir <dir>', 'the arbiter key folder (obol arbiter init)')
   .option('--port <port>', 'port', '7400')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .action(async (o: { operator: string[]; keyDir: string; port: string; host: string }) => {
+  .option('--tls-cert <file>', 'serve HTTPS: the certificate chain (PEM), e.g. from `obol operator issue-tls-cert`')
+  .option('--tls-key <file>', 'serve HTTPS: the private key (PEM)')
+  .action(async (o: { operator: string[]; keyDir: string; port: string; host: string; tlsCert?: string; tlsKey?: string }) => {
     const judge = await Arbiter.fromKeyDir(o.keyDir, { operators: o.operator });
-    const server = await startArbiterServer(judge, { port: Number(o.port), host: o.host, logger: true });
+    const tls = tlsOption(o);
+    const server = await startArbiterServer(judge, { port: Number(o.port), host: o.host, logger: true, ...(tls ? { tls } : {}) });
     console.log(`arbiter ${judge.key.kid} listening on ${server.url}`);
     const stop = async () => {
       await server.close();

@@ -60,6 +60,8 @@ export const ErrorCodes = {
   UNAVAILABLE: 6000,
   TIMEOUT: 6001,
   INTERNAL: 6002,
+  /** Too many requests from one client: try again after the `retry-after` seconds. */
+  RATE_LIMITED: 6003,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCodes;

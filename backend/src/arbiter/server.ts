@@ -3,6 +3,7 @@ import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installErrorHandler } from '../http/errors.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
+import { type TlsFiles, loadTls } from '../http/tls.ts';
 import type { Arbiter } from './arbiter.ts';
 import { formatReport } from './report.ts';
 
@@ -18,11 +19,17 @@ export interface ArbiterServer {
  */
 export async function startArbiterServer(
   arbiter: Arbiter,
-  opts: { port?: number; host?: string; logger?: boolean; limits?: ServerLimits } = {},
+  opts: { port?: number; host?: string; logger?: boolean; limits?: ServerLimits; tls?: TlsFiles } = {},
 ): Promise<ArbiterServer> {
+  const tls = opts.tls ? await loadTls(opts.tls) : undefined;
   // The evidence carries the encrypted product: up to its largest size, plus certificates and messages.
   const app = Fastify(
-    obolServerOptions({ logger: opts.logger ?? false, bodyLimit: MAX_CIPHERTEXT_B64 + 256 * 1024, ...(opts.limits ? { limits: opts.limits } : {}) }),
+    obolServerOptions({
+      logger: opts.logger ?? false,
+      bodyLimit: MAX_CIPHERTEXT_B64 + 256 * 1024,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(tls ? { tls } : {}),
+    }),
   );
   installErrorHandler(app);
   app.get(ArbiterPaths.health, async () => ({ ok: true, arbiter: arbiter.key.kid }));
@@ -33,5 +40,5 @@ export async function startArbiterServer(
   await app.listen({ port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
-  return { app, url: `http://${opts.host ?? '127.0.0.1'}:${port}`, close: () => app.close() };
+  return { app, url: `${tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`, close: () => app.close() };
 }

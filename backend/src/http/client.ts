@@ -1,4 +1,5 @@
 import { ObolError } from '@obol/protocol/errors';
+import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
 import { errorFromBody } from './errors.ts';
 
@@ -7,7 +8,31 @@ import { errorFromBody } from './errors.ts';
  * than the built-in fetch between our services). Errors come back as ObolErrors: the peer's
  * catalogue error, UNAVAILABLE when it cannot be reached, TIMEOUT when it does not answer.
  */
-const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+let agent = newAgent([]);
+let trusted: readonly string[] = [];
+
+/** Certificate authorities trusted at most (besides Node's public roots): a few roots of PKIs we deal with. */
+const MAX_TRUSTED_CAS = 16;
+
+function newAgent(cas: readonly string[]): Agent {
+  return new Agent({ keepAliveTimeout: 10_000, connections: 64, ...(cas.length > 0 ? { connect: { ca: [...rootCertificates, ...cas] } } : {}) });
+}
+
+/**
+ * Trust these CA certificates (PEM) for HTTPS, besides Node's public roots: an operator's chain
+ * (its certificate and the interbank root), so peers serving TLS under a certificate from the
+ * operators' PKI are reached. Process-wide, since peers share one connection pool; connections
+ * open under the old trust finish their requests and close.
+ */
+export function trustServerCas(pems: readonly string[]): void {
+  const next = [...new Set([...trusted, ...pems])];
+  if (next.length === trusted.length) return;
+  if (next.length > MAX_TRUSTED_CAS) throw new ObolError('MALFORMED', `at most ${MAX_TRUSTED_CAS} certificate authorities are trusted`);
+  const old = agent;
+  trusted = next;
+  agent = newAgent(next);
+  void old.close();
+}
 
 export interface JsonClientOptions {
   headers?: Record<string, string>;

@@ -34,6 +34,7 @@ const STATUS: Partial<Record<ErrorName, number>> = {
   CONFLICT: 409,
   SESSION_EXPIRED: 410,
   SESSION_CLOSED: 410,
+  RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
   INTERNAL: 500,
@@ -110,9 +111,9 @@ export function installErrorHandler(app: FastifyInstance): void {
 /**
  * 4xx answers that can change on a later try: a key or peer not known yet (the other side could
  * not load our certificate just then), a certificate not valid yet (clocks), a message another
- * copy of which is being handled (CONFLICT).
+ * copy of which is being handled (CONFLICT), too many requests just now (RATE_LIMITED).
  */
-const MAY_CHANGE: ReadonlySet<ErrorName> = new Set(['UNKNOWN_KEY', 'UNKNOWN_OPERATOR', 'CERT_NOT_YET_VALID', 'CONFLICT']);
+const MAY_CHANGE: ReadonlySet<ErrorName> = new Set(['UNKNOWN_KEY', 'UNKNOWN_OPERATOR', 'CERT_NOT_YET_VALID', 'CONFLICT', 'RATE_LIMITED']);
 
 /**
  * A peer's answer that sending the same message again cannot change: a 4xx catalogue error. No

@@ -3,6 +3,7 @@
  * transports can replace it; the default is undici with a keep-alive connection pool.
  */
 import { ObolError } from '@obol/protocol/errors';
+import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
 
 /**
@@ -19,11 +20,13 @@ export interface UndiciPost {
 /** Largest answer read from the operator; a RecordResponse with a clearing is a few KiB. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
-export function undiciPost(options: { timeoutMs?: number } = {}): UndiciPost {
+export function undiciPost(options: { timeoutMs?: number; ca?: readonly string[] } = {}): UndiciPost {
   const timeout = options.timeoutMs ?? 10_000;
   const dispatcher = new Agent({
     keepAliveTimeout: 30_000,
-    connect: { timeout },
+    // `ca`: the operator's chain (PEM) when it serves TLS under a certificate from its own PKI,
+    // trusted besides Node's public roots.
+    connect: { timeout, ...(options.ca?.length ? { ca: [...rootCertificates, ...options.ca] } : {}) },
     headersTimeout: timeout,
     bodyTimeout: timeout,
   });

@@ -10,7 +10,9 @@
  * `{ error: { code, name, message } }`) and its not-found handler apply to its own routes only,
  * never to the shop's.
  */
-import cors from '@fastify/cors';
+import { browserCors } from '../http/cors.ts';
+import { AdminGuard, DEFAULT_ADMIN_CALLS, DEFAULT_ADMIN_LOCKOUT, type LockoutRule, type RateRule } from '../http/rateLimit.ts';
+import { type Clock, systemClock } from '@obol/protocol/clock';
 import { installErrorHandler } from '../http/errors.ts';
 import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
@@ -53,6 +55,12 @@ export type MerchantModuleOptions = (MerchantConfig | { agent: MerchantAgent }) 
    * adds a product. Without one the route refuses every call.
    */
   adminToken?: string;
+  /**
+   * Rate limit per client on the administration (adding products, a session read with the admin
+   * token) and the lockout after wrong tokens; default DEFAULT_ADMIN_CALLS, DEFAULT_ADMIN_LOCKOUT,
+   * on the agent configuration's clock (or `clock`).
+   */
+  adminLimits?: { calls?: RateRule; lockout?: LockoutRule; clock?: Clock };
 };
 
 /** Largest request body the module reads: a signed order or accept is well under 4 KiB. */
@@ -68,22 +76,37 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   installErrorHandler(app);
 
 
-  // The wallet's service worker calls from its own origin; requests carry signatures, never
-  // cookies, so any origin may call (CORS without credentials), on the module's routes only.
+  // The wallet's service worker and the widget call from their own origins; requests carry
+  // signatures, never cookies, so any origin may call (CORS without credentials, cors.ts), on
+  // the routes they call only: not the acquirer's `info`, not the shop's administration.
   // `authorization` carries a wallet's signed session read (never a cookie or a stored credential).
-  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
+  browserCors(app, [
+    `GET ${MerchantModulePaths.merchant}`,
+    `GET ${MerchantModulePaths.products}`,
+    `GET ${MerchantModulePaths.product}`,
+    `GET ${MerchantModulePaths.session}`,
+    `POST ${MerchantModulePaths.order}`,
+    `POST ${MerchantModulePaths.accept}`,
+    `POST ${MerchantModulePaths.stop}`,
+  ]);
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
   app.get(MerchantModulePaths.products, async () => ({ products: await agent.products() }));
   app.get<{ Params: { productId: string } }>(MerchantModulePaths.product, async (request) => agent.description(request.params.productId));
 
   const adminToken = opts.adminToken;
+  const guard = new AdminGuard({
+    calls: opts.adminLimits?.calls ?? DEFAULT_ADMIN_CALLS,
+    lockout: opts.adminLimits?.lockout ?? DEFAULT_ADMIN_LOCKOUT,
+    clock: opts.adminLimits?.clock ?? ('clock' in opts ? opts.clock : systemClock),
+  });
   // A session is shown to its wallet (a read signed with the session key) or to the shop's
   // administration (its bearer token), to no one else: pseudonym, deposit and spending are not public.
-  app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request) => {
+  app.get<{ Params: { transactionId: string } }>(MerchantModulePaths.session, async (request, reply) => {
     const { authorization } = request.headers;
     if (authorization?.startsWith('Bearer ')) {
-      await requireShopAdmin(adminToken, authorization);
+      const refused = await guard.guard(request, reply, () => requireShopAdmin(adminToken, authorization));
+      if (refused) return refused;
       return agent.session(request.params.transactionId);
     }
     return agent.walletSession(request.params.transactionId, authorization);
@@ -95,19 +118,23 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
   app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
 
-  app.post(MerchantModulePaths.adminProducts, { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
-    await requireShopAdmin(adminToken, request.headers.authorization);
-    checkSchema(AddProductRequest, request.body, 'product');
-    const { content, replace, ...fields } = request.body;
-    return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
-  });
+  app.post(
+    MerchantModulePaths.adminProducts,
+    // Before the body is read: a locked-out client does not get to send megabytes.
+    { bodyLimit: ADMIN_BODY_LIMIT, onRequest: async (request, reply) => guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization)) },
+    async (request) => {
+      checkSchema(AddProductRequest, request.body, 'product');
+      const { content, replace, ...fields } = request.body;
+      return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
+    },
+  );
 
   startTimer(app, agent, opts.sweepIntervalMs ?? 15_000);
   if (ownAgent) app.addHook('onClose', async () => agent.close());
 };
 
 /** The bearer token of the shop's administration, compared in constant time. */
-async function requireShopAdmin(expected: string | undefined, authorization: string | undefined): Promise<void> {
+function requireShopAdmin(expected: string | undefined, authorization: string | undefined): void {
   if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
   if (!bearerMatches(authorization, expected)) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
 }

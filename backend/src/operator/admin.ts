@@ -16,11 +16,13 @@ import { settleDeadlines } from './acquirer.ts';
 import { type OperatorContext, accounts, requireAdmin } from './context.ts';
 import { findCustomer } from './customers.ts';
 import { isUniqueViolation } from '../store/db.ts';
+import type { AdminGuard } from '../http/rateLimit.ts';
 
 /** The operator's own administration: merchants, funding, limits, balances, audit, positions. */
-export const admin: FastifyPluginAsync = async (app) => {
+export const admin: FastifyPluginAsync<{ guard: AdminGuard }> = async (app, opts) => {
   const ctx = app.obol;
-  app.addHook('onRequest', async (req) => requireAdmin(ctx, req.headers.authorization));
+  // Rate limit and wrong-token lockout per client around the token check (rateLimit.ts).
+  app.addHook('onRequest', async (req, reply) => opts.guard.guard(req, reply, () => requireAdmin(ctx, req.headers.authorization)));
 
   app.post(OperatorPaths.adminMerchants, async (req) => {
     checkSchema(RegisterMerchantRequest, req.body, 'merchant registration');

@@ -1,4 +1,3 @@
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
@@ -6,15 +5,19 @@ import { ObolError } from '@obol/protocol/errors';
 import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
+import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
+import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
+import { trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
+import { loadTls, operatorChainPem } from '../http/tls.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
 import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
 import { admin } from './admin.ts';
-import { type OperatorConfig, publicUrlOf } from './config.ts';
+import { type OperatorConfig, publicUrlOf, rateLimitsOf } from './config.ts';
 import { type OperatorContext, silentLog } from './context.ts';
 import { ExchangeTables } from './exchangeTables.ts';
 import type { OperatorIdentity } from './identity.ts';
@@ -45,6 +48,49 @@ export interface StartOperatorOptions {
   sinks?: BillingSink[];
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
+}
+
+/** What a wallet calls of its operator (and of the merchant's operator: the certificate). */
+const WALLET_ROUTES = [
+  `GET ${OperatorPaths.health}`,
+  `GET ${OperatorPaths.info}`,
+  `GET ${OperatorPaths.exchangeTable}`,
+  `POST ${OperatorPaths.registerCustomer}`,
+  `POST ${OperatorPaths.challenge}`,
+  `POST ${OperatorPaths.login}`,
+  `GET ${OperatorPaths.balance}`,
+  `POST ${OperatorPaths.demoTopUp}`,
+  `POST ${OperatorPaths.initiate}`,
+  `POST ${OperatorPaths.customerRecord}`,
+  `GET ${OperatorPaths.transaction}`,
+  `GET ${OperatorPaths.merchantCertificate}`,
+];
+
+/**
+ * Rate limits per client on what a script could flood (config `rateLimits`, DEFAULT_RATE_LIMITS):
+ * the wallet routes get an `onRequest` hook as they are added (registration; challenges and
+ * logons sharing one budget; demo top-ups); administration gets its guard (calls and wrong-token
+ * lockout), which the admin plugin runs before its token check.
+ */
+function limitRoutes(app: FastifyInstance, config: OperatorConfig, clock: Clock): AdminGuard {
+  const limits = rateLimitsOf(config);
+  const registration = new RateLimiter(limits.registration, clock, limits.maxClients).hook('registrations');
+  const logon = new RateLimiter(limits.logon, clock, limits.maxClients).hook('logon attempts');
+  const topUp = new RateLimiter(limits.topUp, clock, limits.maxClients).hook('top-ups');
+  const limited: ReadonlyMap<string, typeof registration> = new Map([
+    [`POST ${OperatorPaths.registerCustomer}`, registration],
+    [`POST ${OperatorPaths.challenge}`, logon],
+    [`POST ${OperatorPaths.login}`, logon],
+    [`POST ${OperatorPaths.demoTopUp}`, topUp],
+  ]);
+  app.addHook('onRoute', (route) => {
+    const hook = typeof route.method === 'string' ? limited.get(`${route.method} ${route.url}`) : undefined;
+    if (!hook) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // First, so a refused request costs no schema check, signature or database read.
+    route.onRequest = [hook, ...own];
+  });
+  return new AdminGuard({ calls: limits.admin, lockout: limits.adminLockout, clock, maxClients: limits.maxClients });
 }
 
 /**
@@ -87,18 +133,30 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   };
 
   const logger = opts.logStream ? { level: 'trace', stream: opts.logStream } : (opts.logger ?? process.env.OBOL_LOG === '1');
-  const app = Fastify(obolServerOptions({ logger, bodyLimit: 1_048_576, ...(opts.limits ? { limits: opts.limits } : {}) }));
+  const tls = config.tls ? await loadTls(config.tls) : undefined;
+  // With TLS on, our peers (the other operators, under the same interbank root) are reached over
+  // HTTPS too: the peer client trusts the root's chain besides the usual public roots.
+  if (tls) trustServerCas([operatorChainPem(identity)]);
+  const app = Fastify(
+    obolServerOptions({
+      logger,
+      bodyLimit: 1_048_576,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(tls ? { tls } : {}),
+    }),
+  );
   ctx.log = app.log;
   installErrorHandler(app);
-  // Wallets call from an extension's service worker: every request is signed or carries a bearer
-  // token, never a cookie, so any origin may call (CORS without credentials).
-  await app.register(cors, { origin: '*', allowedHeaders: ['content-type', 'authorization'], methods: ['GET', 'POST'] });
   await app.register(swagger, {
     openapi: {
       info: { title: `Obol operator ${config.operatorId}`, version: '1', description: 'Account manager and acquirer of one Obol operator.' },
     },
   });
   app.decorate('obol', ctx);
+  const adminGuard = limitRoutes(app, config, clock);
+  // Wallets call from an extension's service worker (CORS on their routes only, cors.ts);
+  // administration, the peer routes and the acquirer's merchant routes get none.
+  browserCors(app, WALLET_ROUTES);
   app.get(OperatorPaths.health, async () => ({ ok: true, operatorId: config.operatorId }));
   app.get(OperatorPaths.openapi, async () => app.swagger());
   app.get(OperatorPaths.info, async () => ({
@@ -113,7 +171,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   }));
   await app.register(accountManager);
   await app.register(acquirer);
-  await app.register(admin);
+  await app.register(admin, { guard: adminGuard });
 
   await app.listen({ port: config.port, host: config.host ?? '127.0.0.1' });
   const address = app.server.address();

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '@obol/protocol/clock';
 import { JsonlFileSink } from '../billing/index.ts';
 import { downloadsCatalogue, newsCatalogue } from '../demo/catalogues.ts';
 import { shopPages } from '../demo/shopPages.ts';
+import type { RateLimits } from '../operator/config.ts';
 import type { OperatorServer } from '../operator/server.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { type Shop, type ShopOptions, startShop } from './shop.ts';
@@ -34,7 +35,19 @@ export interface DemoWorldOptions {
    * embeds as its trusted root.
    */
   rootDir?: string;
+  /** Rate limits per client (default DEMO_RATE_LIMITS). */
+  rateLimits?: RateLimits;
 }
+
+/**
+ * In the demo every client is 127.0.0.1 (the browser, the shops, the CLI, the browser tests), so
+ * the wallet routes get more room than DEFAULT_RATE_LIMITS gives one address; they stay limited.
+ */
+export const DEMO_RATE_LIMITS: RateLimits = {
+  registration: { limit: 60, windowSec: 600 },
+  logon: { limit: 120, windowSec: 60 },
+  topUp: { limit: 60, windowSec: 60 },
+};
 
 export interface DemoWorld {
   world: World;
@@ -91,6 +104,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
       clock,
       timers,
       adminToken,
+      rateLimits: o.rateLimits ?? DEMO_RATE_LIMITS,
       ...(o.rootDir || dir ? { root: await persistentRoot(o.rootDir ?? join(dir as string, 'keys', 'root'), clock.now()) } : {}),
     },
   );

@@ -5,9 +5,10 @@ import type { Clock } from '@obol/protocol/clock';
 import { type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
 import { checkSchema } from '@obol/protocol/messages';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { postJson } from '../http/client.ts';
+import { postJson, trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
-import { type Catalogue, MerchantAgent, merchantModule } from '../merchant/merchantModule.ts';
+import { type TlsFiles, loadTls } from '../http/tls.ts';
+import { type Catalogue, MerchantAgent, type MerchantModuleOptions, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
 import { type Db, openDb } from '../store/db.ts';
 
 export interface ShopOptions {
@@ -34,6 +35,12 @@ export interface ShopOptions {
   logger?: boolean;
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
+  /** Serve HTTPS with this certificate chain and key (PEM files); default plain HTTP. */
+  tls?: TlsFiles;
+  /** The operator serves HTTPS under its own PKI: its chain (PEM, operator certificate + root) to trust. */
+  operatorCa?: string;
+  /** Limits on the shop's administration (default: the module's, on this shop's clock). */
+  adminLimits?: MerchantModuleOptions['adminLimits'];
 }
 
 export interface Shop {
@@ -52,10 +59,13 @@ export interface Shop {
  */
 export async function startShop(o: ShopOptions): Promise<Shop> {
   const port = o.port || (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  const tls = o.tls ? await loadTls(o.tls) : undefined;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const moduleUrl = `${url}/obol`;
   const origins = [url, ...(o.origins ?? [])];
 
+  if (o.operatorCa) trustServerCas([o.operatorCa]);
+  const toOperator = o.operatorCa ? undiciPost({ ca: [o.operatorCa] }) : undefined;
   const key = await keyHandle(await generateSigningKeyPair());
   const reg = await postJson(
     `${o.operatorUrl}${OperatorPaths.adminMerchants}`,
@@ -79,13 +89,15 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     ...(o.catalogue ? { catalogue: o.catalogue } : {}),
     db,
     clock: o.clock,
+    ...(toOperator ? { http: toOperator.post } : {}),
   });
-  const app = Fastify(obolServerOptions({ logger: o.logger ?? false, ...(o.limits ? { limits: o.limits } : {}) }));
+  const app = Fastify(obolServerOptions({ logger: o.logger ?? false, ...(o.limits ? { limits: o.limits } : {}), ...(tls ? { tls } : {}) }));
   await app.register(merchantModule, {
     prefix: '/obol',
     agent,
     sweepIntervalMs: o.sweepIntervalMs ?? 15_000,
     ...(o.shopAdminToken ? { adminToken: o.shopAdminToken } : {}),
+    adminLimits: { clock: o.clock, ...o.adminLimits },
   });
   await o.pages?.(app, agent);
   await app.listen({ port, host: '127.0.0.1' });
@@ -98,6 +110,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     close: async () => {
       await app.close();
       await agent.close();
+      await toOperator?.close();
       if (!o.db) await db.close();
     },
   };

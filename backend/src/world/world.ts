@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import type { BillingSink } from '../billing/index.ts';
-import type { OperatorConfig } from '../operator/config.ts';
+import type { OperatorConfig, RateLimits } from '../operator/config.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -55,6 +55,8 @@ export async function startOperators(
     arbiters?: Record<string, string>;
     /** Each operator's log lines, instead of stdout (tests read them). */
     logStream?: (operatorId: string) => { write(line: string): void };
+    /** Rate limits per client (default DEFAULT_RATE_LIMITS). */
+    rateLimits?: RateLimits;
   } = {},
 ): Promise<World> {
   const clock = opts.clock ?? systemClock;
@@ -79,6 +81,7 @@ export async function startOperators(
       demo: spec.demo ?? true,
       adminToken,
       ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
+      ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
     };
     operators[spec.operatorId] = await startOperator({
       config,

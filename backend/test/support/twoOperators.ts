@@ -63,6 +63,9 @@ export async function stopTestPostgres(): Promise<void> {
   postgres = undefined;
 }
 
+const FAR = { limit: 1_000_000, windowSec: 1 };
+const UNLIMITED_FOR_TESTS = { registration: FAR, logon: FAR, topUp: FAR, admin: FAR, adminLockout: { failures: 1_000_000, windowSec: 1, lockoutSec: 1 } };
+
 /** The test clock's start: 2026-11-23 12:00 UTC. */
 export const TEST_START = Date.UTC(2026, 10, 23, 12);
 
@@ -106,6 +109,10 @@ export async function twoOperators(
     {
       clock,
       clearingGraceSec: opts.clearingGraceSec ?? 300,
+      // Every request of these tests comes from 127.0.0.1 on a clock that stands still (and the
+      // hostile-input test sends thousands): the limits are far out of the way here, and tested
+      // at their defaults in rateLimit.test.ts.
+      rateLimits: UNLIMITED_FOR_TESTS,
       ...(opts.arbiters ? { arbiters: opts.arbiters } : {}),
       ...(opts.root ? { root: opts.root } : {}),
       ...(opts.captureLogs ? { logStream: (id: string) => ({ write: (line: string) => void logLines[id as 'op-sek' | 'op-eur'].push(line) }) } : {}),
@@ -125,6 +132,7 @@ export async function twoOperators(
     db: dbs.shop,
     sweepIntervalMs: 0,
     ...(opts.shopAdminToken ? { shopAdminToken: opts.shopAdminToken } : {}),
+    adminLimits: { calls: FAR, lockout: UNLIMITED_FOR_TESTS.adminLockout },
   });
   const admin = async (op: OperatorServer, path: string, body?: unknown) => {
     const res = await op.app.inject({

@@ -208,7 +208,8 @@ async function extensionsFor(subject: Subject, spki: ArrayBuffer, issuerCert: Ce
   return ext;
 }
 
-async function spkiOf(key: SubjectKey, crypto: WebCrypto): Promise<ArrayBuffer> {
+/** The subject's public key as SPKI bytes, refused unless it is ECDSA P-256 (the one algorithm of the PKI). */
+export async function spkiOf(key: SubjectKey, crypto: WebCrypto): Promise<ArrayBuffer> {
   let spki: ArrayBuffer;
   let alg: { name?: string; namedCurve?: string };
   try {
@@ -222,7 +223,7 @@ async function spkiOf(key: SubjectKey, crypto: WebCrypto): Promise<ArrayBuffer> 
 }
 
 /** 128 random bits as a positive INTEGER: top bit clear and first byte non-zero, so DER adds no padding. */
-function randomSerial(crypto: WebCrypto): string {
+export function randomSerial(crypto: WebCrypto): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[0] = (b[0]! & 0x7f) || 0x01;
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
