@@ -9,10 +9,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 /**
- * NO-REGRESSION ceiling: just above the size reached with Preact (13,877 B gzip). Lower it when the
- * bundle shrinks; raise it only with a reason in the commit. It is not the goal: see TARGET_GZIP.
+ * NO-REGRESSION ceiling: 14 KB, about 400 B above the size reached with Preact (13,961 B gzip once
+ * the catalogue gained the consent, trust and rate-limit codes the widget names). The room is for
+ * error codes and sentences, which every new refusal adds; anything bigger should be measured with
+ * `size:modules` first. Lower it when the bundle shrinks; raise it only with a reason in the commit.
+ * It is not the goal: see TARGET_GZIP.
  */
-const CEILING_GZIP = 13_950;
+const CEILING_GZIP = 14 * 1024;
 /** Issue 13's target: the widget under 10 KB gzip (10,240 B). Not met yet; the bench line says by how much. */
 const TARGET_GZIP = 10 * 1024;
 /** Preact's core in this bundle, gzipped on its own (`npm run size:modules -w widget`). */

@@ -30,6 +30,7 @@ const SENTENCES: Partial<Record<number, string>> = {
   [ErrorCodes.SESSION_EXPIRED]: 'Your payment session with this shop has ended. Please try again.',
   [ErrorCodes.SESSION_CLOSED]: 'Your payment session with this shop has ended. Please try again.',
   [ErrorCodes.UNAVAILABLE]: 'Payments are not available right now. Please try again later.',
+  [ErrorCodes.RATE_LIMITED]: 'Too many tries in a short time. Wait a moment and try again.',
   [ErrorCodes.TIMEOUT]: 'No answer from your Obol wallet. Please try again.',
 };
 
