@@ -421,6 +421,48 @@ describe('merchant module: public pages', () => {
       }),
     ).rejects.toMatchObject({ name: 'MERCHANT_NOT_TRUSTED' });
   });
+
+  it('sells what it prepared under an earlier key once it starts with a new one (its products are signed again)', async () => {
+    const openWith = async (key: KeyHandle, cert: Cert) =>
+      MerchantAgent.open({
+        merchantId: MERCHANT_ID,
+        name: 'News Example',
+        key,
+        merchantCert: certToBase64(cert),
+        operatorCert,
+        operatorSigningCert,
+        operatorId: 'op-eur',
+        operatorUrl,
+        currency: 'EUR',
+        origins: [ORIGIN],
+        catalogue: memoryCatalogue([]),
+        db,
+        clock,
+      });
+    const before = await agent.description('article-1');
+    const newKeys = await generateKeyPair();
+    const newKey = await keyHandle(newKeys);
+    const newCert = await issueMerchantCert({
+      merchantId: MERCHANT_ID,
+      origins: [ORIGIN],
+      publicKey: newKeys.publicKey,
+      issuer: operatorIssuer,
+      notBefore: t0 - HOUR,
+      notAfter: t0 + YEAR,
+    });
+    const restarted = await openWith(newKey, newCert);
+    try {
+      const after = await restarted.description('article-1');
+      expect(after.kid).toBe(newKey.kid);
+      expect(after.body).toEqual(before.body);
+      await expect(verifyMessage(after, 'merchant.description', () => newKey.publicKey)).resolves.toBeDefined();
+    } finally {
+      await restarted.close();
+      // The rest of this file's shop keeps its first key: its products are signed with it again.
+      await (await openWith(merchantKey, merchantCert)).close();
+    }
+    expect((await agent.description('article-1')).kid).toBe(merchantKey.kid);
+  });
 });
 
 describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () => {

@@ -306,6 +306,10 @@ export class MerchantAgent {
     const own = config.http ? undefined : undiciPost();
     const agent = new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
     try {
+      // Products prepared under an earlier key of this merchant carry its signatures: signed
+      // again first, so the shop sells what it has, whatever key it now holds.
+      const resigned = await agent.catalogue.signAgainWithCurrentKey();
+      if (resigned > 0) agent.log.info({ versions: resigned }, 'product versions signed again with the merchant key now in use');
       // The shop's own product list goes through the same preparation as `addProduct` (once: a
       // product already prepared as it is stays as it is).
       if (config.catalogue) await agent.catalogue.sync(await config.catalogue.list());

@@ -10,7 +10,7 @@ import { ObolError } from '@obol/protocol/errors';
 import type { KeyHandle } from '@obol/protocol/keys';
 import { ProductIdT, checkSchema } from '@obol/protocol/messages';
 import { parseAmount } from '@obol/protocol/money';
-import type { Signed } from '@obol/protocol/signed';
+import { type Signed, signMessage } from '@obol/protocol/signed';
 import type { WebCrypto } from '@obol/protocol/webcrypto';
 import { type Db, type Queryable, sqlState } from '../store/db.ts';
 
@@ -139,6 +139,32 @@ export class ProductCatalogue {
     const out: ProductView[] = [];
     for (const p of products) out.push(await this.add(p, { replace: true }));
     return out;
+  }
+
+  /**
+   * Signs again, with the merchant's current key, every stored version whose two messages were
+   * signed by another key: the shop's key was replaced (a rotation, or a shop that starts with a
+   * new key on its old database). Only the signatures change — the bodies, and so the description
+   * and ciphertext hashes an accept names, stay as they are — and without this every product
+   * prepared under the old key would be refused by wallets ("not signed by merchant …") until it
+   * was added again by hand. Returns how many versions were signed again.
+   */
+  async signAgainWithCurrentKey(): Promise<number> {
+    const kid = this.key.kid;
+    const rows = await this.db.query<Pick<ProductRow, 'ciphertext_hash' | 'signed_product' | 'signed_description'>>(
+      `SELECT ciphertext_hash, signed_product, signed_description FROM merchant_products
+        WHERE signed_product->>'kid' <> $1 OR signed_description->>'kid' <> $1`,
+      [kid],
+    );
+    for (const r of rows) {
+      const product = await signMessage('merchant.product', r.signed_product.body, this.key.signer);
+      const description = await signMessage('merchant.description', r.signed_description.body, this.key.signer);
+      await this.db.query(
+        'UPDATE merchant_products SET signed_product = $2::text::jsonb, signed_description = $3::text::jsonb WHERE ciphertext_hash = $1',
+        [r.ciphertext_hash, JSON.stringify(product), JSON.stringify(description)],
+      );
+    }
+    return rows.length;
   }
 
   async current(productId: string): Promise<StoredProduct | undefined> {
