@@ -17,6 +17,7 @@ import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
 import { createRoot } from '../../backend/src/operator/identity.ts';
 import { openDb } from '../../backend/src/store/db.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
+import { DEMO_RATE_LIMITS } from '../../backend/src/world/demoWorld.ts';
 import { type World, startOperators } from '../../backend/src/world/world.ts';
 import { type WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
 import { IdbWalletStore } from '../../extension/src/background/idbWalletStore.ts';
@@ -44,7 +45,8 @@ beforeAll(async () => {
       { operatorId: 'op-sek', name: 'Svea Bank', currency: 'SEK', rates: { EUR: '0.0874' }, db: d.sek, sinks: [new JsonlFileSink(join(billing, 'sek.jsonl'))] },
       { operatorId: 'op-eur', name: 'Banque Euro', currency: 'EUR', rates: { SEK: '11.44' }, db: d.eur, sinks: [new JsonlFileSink(join(billing, 'eur.jsonl'))] },
     ],
-    { clock: systemClock },
+    // Every client here is 127.0.0.1 and this file registers a shopper per test: the demo's room.
+    { clock: systemClock, rateLimits: DEMO_RATE_LIMITS },
   );
   sekUrl = world.operators['op-sek']!.url;
   shop = await startShop({
