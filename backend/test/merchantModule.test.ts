@@ -31,6 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EMPTY_LIST_SALT,
   MerchantAgent,
+  type MerchantConfig,
   memoryCatalogue,
   merchantModule,
   type Product,
@@ -150,21 +151,7 @@ beforeAll(async () => {
   operatorUrl = `http://127.0.0.1:${(operatorServer.address() as AddressInfo).port}`;
 
   db = await openDb(); // in memory: one database for this file
-  agent = await MerchantAgent.open({
-    merchantId: MERCHANT_ID,
-    name: 'News Example',
-    key: merchantKey,
-    merchantCert: certToBase64(merchantCert),
-    operatorCert,
-    operatorSigningCert,
-    operatorId: 'op-eur',
-    operatorUrl,
-    currency: 'EUR',
-    origins: [ORIGIN],
-    catalogue: memoryCatalogue(products),
-    db,
-    clock,
-  });
+  agent = await MerchantAgent.open(agentConfig({ catalogue: memoryCatalogue(products) }));
   app = Fastify();
   await app.register(merchantModule, { prefix: '/obol', agent, sweepIntervalMs: 0 });
   await app.ready();
@@ -180,6 +167,26 @@ afterAll(async () => {
   await db?.close();
   await new Promise((resolve) => operatorServer?.close(resolve));
 });
+
+/** This file's shop as `MerchantAgent.open` takes it (its key, certificates, operator, database), with changes. */
+function agentConfig(changes: Partial<MerchantConfig> = {}): MerchantConfig {
+  return {
+    merchantId: MERCHANT_ID,
+    name: 'News Example',
+    key: merchantKey,
+    merchantCert: certToBase64(merchantCert),
+    operatorCert,
+    operatorSigningCert,
+    operatorId: 'op-eur',
+    operatorUrl,
+    currency: 'EUR',
+    origins: [ORIGIN],
+    catalogue: memoryCatalogue([]),
+    db,
+    clock,
+    ...changes,
+  };
+}
 
 // ── playing the operator and the wallet ─────────────────────────────────────────────────────
 let operatorIssuer: { cert: Cert; privateKey: CryptoKey };
@@ -403,42 +410,12 @@ describe('merchant module: public pages', () => {
   it('refuses to start with a certificate that is not its own', async () => {
     const other = await keyHandle(await generateKeyPair());
     await expect(
-      MerchantAgent.open({
-        merchantId: MERCHANT_ID,
-        name: 'x',
-        key: other,
-        merchantCert,
-        operatorCert,
-        operatorSigningCert,
-        operatorId: 'op-eur',
-        operatorUrl,
-        currency: 'EUR',
-        origins: [ORIGIN],
-        catalogue: memoryCatalogue([]),
-        db,
-        clock,
-        http: async () => ({}),
-      }),
+      MerchantAgent.open(agentConfig({ key: other, http: async () => ({}) })),
     ).rejects.toMatchObject({ name: 'MERCHANT_NOT_TRUSTED' });
   });
 
   it('sells what it prepared under an earlier key once it starts with a new one (its products are signed again)', async () => {
-    const openWith = async (key: KeyHandle, cert: Cert) =>
-      MerchantAgent.open({
-        merchantId: MERCHANT_ID,
-        name: 'News Example',
-        key,
-        merchantCert: certToBase64(cert),
-        operatorCert,
-        operatorSigningCert,
-        operatorId: 'op-eur',
-        operatorUrl,
-        currency: 'EUR',
-        origins: [ORIGIN],
-        catalogue: memoryCatalogue([]),
-        db,
-        clock,
-      });
+    const openWith = async (key: KeyHandle, cert: Cert) => MerchantAgent.open(agentConfig({ key, merchantCert: certToBase64(cert) }));
     const before = await agent.description('article-1');
     const newKeys = await generateKeyPair();
     const newKey = await keyHandle(newKeys);
