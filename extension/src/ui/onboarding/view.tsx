@@ -1,19 +1,25 @@
 import { useState } from 'preact/hooks';
 import type { OperatorChoice } from '../../shared/messages.ts';
 import { money } from '../shared/format.ts';
-import { useOnboarding } from './state.ts';
+import { type ChooseForm, useOnboarding } from './state.ts';
 
-function Choose({ operators, register, error }: { operators: OperatorChoice[]; register: (url: string, trustedRoot?: string) => void; error?: string }) {
-  const [choice, setChoice] = useState(operators[0]?.url ?? 'custom');
-  const [custom, setCustom] = useState('');
-  const [root, setRoot] = useState('');
+function Choose({
+  operators,
+  register,
+  error,
+  form,
+}: { operators: OperatorChoice[]; register: (url: string, trustedRoot: string | undefined, form: ChooseForm) => void; error?: string; form?: ChooseForm }) {
+  // After a failed registration the form comes back as the shopper left it.
+  const [choice, setChoice] = useState(form?.choice ?? operators[0]?.url ?? 'custom');
+  const [custom, setCustom] = useState(form?.custom ?? '');
+  const [root, setRoot] = useState(form?.root ?? '');
   const url = choice === 'custom' ? custom.trim() : choice;
   const extraRoot = choice === 'custom' && root.trim() ? root.trim() : undefined;
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        if (url) register(url, extraRoot);
+        if (url) register(url, extraRoot, { choice, custom, root });
       }}
     >
       <h2>1. Choose your bank</h2>
@@ -36,7 +42,7 @@ function Choose({ operators, register, error }: { operators: OperatorChoice[]; r
         />
       </label>
       {choice === 'custom' ? (
-        <details>
+        <details open={form?.root ? true : undefined}>
           <summary>My operator is not under a root this wallet trusts</summary>
           <p class="error" role="note">
             This wallet trusts only the interbank roots it was built with. Add another root only if you got it from your bank through a channel
@@ -53,7 +59,11 @@ function Choose({ operators, register, error }: { operators: OperatorChoice[]; r
           />
         </details>
       ) : null}
-      {error ? <p class="error">{error}</p> : null}
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
       <button type="submit" class="primary" disabled={!url}>
         Create my wallet account
       </button>
@@ -68,7 +78,12 @@ export function Onboarding() {
     <main class="onboarding">
       <h1>Welcome to Obol</h1>
       {state.status === 'loading' ? <p class="muted">Loading…</p> : null}
-      {state.status === 'choose' ? <Choose operators={state.operators} register={(u, r) => void register(u, r)} {...(state.error ? { error: state.error.message } : {})} /> : null}
+      {state.status === 'choose' ? <Choose
+          operators={state.operators}
+          register={(u, r, f) => void register(u, r, f)}
+          {...(state.error ? { error: state.error.message } : {})}
+          {...(state.form ? { form: state.form } : {})}
+        /> : null}
       {state.status === 'registering' ? <p>Creating your key and registering at {state.operatorUrl}…</p> : null}
       {state.status === 'top-up' ? (
         <form
@@ -108,3 +123,4 @@ export function Onboarding() {
     </main>
   );
 }
+
