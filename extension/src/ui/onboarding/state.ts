@@ -23,9 +23,14 @@ export type OnboardingState =
 
 export function useOnboarding(client: WalletClient = walletClient) {
   const [state, setState] = useState<OnboardingState>({ status: 'loading' });
+  /** The listed operators (kept for the ready screen's links to their shops). */
+  const [operators, setOperators] = useState<OperatorChoice[]>([]);
   useEffect(() => {
     Promise.all([client.call('overview', {}), client.call('operators', {})]).then(
-      ([overview, operators]) => setState(overview.account ? { status: 'top-up', overview, busy: false } : { status: 'choose', operators }),
+      ([overview, operators]) => {
+        setOperators(operators);
+        setState(overview.account ? { status: 'top-up', overview, busy: false } : { status: 'choose', operators });
+      },
       (e) => setState({ status: 'choose', operators: [], error: errorOf(e) }),
     );
   }, [client]);
@@ -36,7 +41,7 @@ export function useOnboarding(client: WalletClient = walletClient) {
    * typed URL, still selected), with the error.
    */
   const register = async (operatorUrl: string, trustedRoot?: string, form?: ChooseForm) => {
-    const listed = state.status === 'choose' ? state.operators : [];
+    const listed = state.status === 'choose' ? state.operators : operators;
     setState({ status: 'registering', operatorUrl });
     try {
       const overview = await client.call('register', trustedRoot ? { operatorUrl, trustedRoot } : { operatorUrl });
@@ -58,5 +63,5 @@ export function useOnboarding(client: WalletClient = walletClient) {
   };
 
   const skip = () => state.status === 'top-up' && setState({ status: 'done', overview: state.overview });
-  return { state, register, topUp, skip };
+  return { state, operators, register, topUp, skip };
 }

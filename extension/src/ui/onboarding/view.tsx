@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { OperatorChoice } from '../../shared/messages.ts';
+import { type OperatorChoice, shopsOf } from '../../shared/messages.ts';
 import { money } from '../shared/format.ts';
 import { type ChooseForm, useOnboarding } from './state.ts';
 
@@ -72,7 +72,7 @@ function Choose({
 }
 
 export function Onboarding() {
-  const { state, register, topUp, skip } = useOnboarding();
+  const { state, operators, register, topUp, skip } = useOnboarding();
   const [amount, setAmount] = useState('100');
   return (
     <main class="onboarding">
@@ -118,9 +118,36 @@ export function Onboarding() {
             Your balance: <strong data-testid="balance">{money(state.overview.balance?.balance)}</strong>
           </p>
           <p>Click a price on a site that takes Obol. The first purchase at a site asks you in a wallet window; after that, purchases within the site’s budget go through in a blink.</p>
+          <WayOn shops={shopsOf(operators, state.overview.account?.operatorUrl)} />
         </section>
       ) : null}
     </main>
   );
 }
 
+/** The ready screen's way on: the shops of a listed (demo) operator, or else what to do next. */
+function WayOn({ shops }: { shops: Array<{ name: string; url: string }> }) {
+  if (shops.length === 0) {
+    return (
+      <p data-testid="next-step">
+        Next: open a site that takes Obol and click a price. Your balance, open sessions and receipts are under the Obol icon in the browser’s toolbar (pin it from the
+        extensions menu to keep it in sight).
+      </p>
+    );
+  }
+  return (
+    <nav aria-label="Shops to try">
+      <h3>Try it in the demo’s shops</h3>
+      <ul data-testid="shops">
+        {shops.map((s) => (
+          <li key={s.url}>
+            <a href={s.url} target="_blank" rel="noopener noreferrer">
+              {s.name}
+            </a>{' '}
+            <span class="muted">{s.url}</span>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
