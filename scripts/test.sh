@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+# The demo build of the wallet: its content script also runs on the demo shops (http://127.0.0.1).
+export OBOL_DEMO=1
 
 bash scripts/ensure-system-deps.sh
 # The lock file is complete (every platform's optional binaries, engines that Node 20 satisfies), so

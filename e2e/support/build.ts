@@ -28,8 +28,8 @@ function newest(dir: string): number {
  * Builds a workspace (`npm run build -w NAME`) when `output` is missing or older than any of its
  * source folders (relative to the repository), so a spec run on its own tests what is in the tree.
  */
-export function ensureBuilt(workspace: string, output: string, sources: string[]): void {
+export function ensureBuilt(workspace: string, output: string, sources: string[], opts: { env?: Record<string, string>; stale?: boolean } = {}): void {
   const built = existsSync(join(repoRoot, output)) ? statSync(join(repoRoot, output)).mtimeMs : 0;
-  if (built > Math.max(...sources.map((s) => newest(join(repoRoot, s))))) return;
-  execFileSync('npm', ['run', 'build', '-w', workspace, '--silent'], { cwd: repoRoot, stdio: 'inherit' });
+  if (!opts.stale && built > Math.max(...sources.map((s) => newest(join(repoRoot, s))))) return;
+  execFileSync('npm', ['run', 'build', '-w', workspace, '--silent'], { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...opts.env } });
 }

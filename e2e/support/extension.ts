@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { type BrowserContext, type Page, type Worker, chromium } from '@playwright/test';
@@ -8,12 +8,24 @@ import { demoRootDir, ensureBuilt, repoRoot } from './build.ts';
 export const extensionDir = join(repoRoot, 'extension');
 export const extensionDist = join(extensionDir, 'dist');
 
+/** Whether extension/dist is the demo build (OBOL_DEMO=1: its content script runs on the demo's http://127.0.0.1 pages). */
+function isDemoBuild(): boolean {
+  const file = join(extensionDist, 'manifest.json');
+  if (!existsSync(file)) return false;
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as { content_scripts?: Array<{ matches: string[] }> };
+  return manifest.content_scripts?.some((cs) => cs.matches.includes('http://127.0.0.1/*')) ?? false;
+}
+
 /**
- * Builds extension/dist when it is missing or older than the extension's sources or the demo root
- * it embeds (made by the build when missing, so a first run needs no hand step).
+ * Builds extension/dist — the demo build, OBOL_DEMO=1, since the test world's shops are plain http
+ * on 127.0.0.1 — when it is missing, a production build, or older than the extension's sources or
+ * the demo root it embeds (made by the build when missing, so a first run needs no hand step).
  */
 export function ensureExtensionBuilt(): void {
-  ensureBuilt('extension', 'extension/dist/background.js', ['extension/src', 'extension/public', 'extension/scripts', 'protocol/src', relative(repoRoot, demoRootDir())]);
+  ensureBuilt('extension', 'extension/dist/background.js', ['extension/src', 'extension/public', 'extension/scripts', 'protocol/src', relative(repoRoot, demoRootDir())], {
+    env: { OBOL_DEMO: '1' },
+    stale: !isDemoBuild(),
+  });
 }
 
 export interface ExtensionBrowser {

@@ -9,8 +9,20 @@ import { certToBase64, describeCert, parseCertBundle } from '@obol/protocol/pki'
 import { build } from 'vite';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const outDir = here('../dist');
 const repo = here('../..');
+/** extension/dist, or OBOL_EXTENSION_OUT_DIR (a check that builds a second flavour somewhere else). */
+const outDir = process.env.OBOL_EXTENSION_OUT_DIR
+  ? isAbsolute(process.env.OBOL_EXTENSION_OUT_DIR)
+    ? process.env.OBOL_EXTENSION_OUT_DIR
+    : join(process.env.INIT_CWD ?? process.cwd(), process.env.OBOL_EXTENSION_OUT_DIR)
+  : here('../dist');
+/**
+ * OBOL_DEMO=1 (set by `npm start` and the browser tests): a build for the demo world, whose shops
+ * are plain http on this machine. Only that build's content script runs on http://127.0.0.1 and
+ * http://localhost; a production build runs on https pages only.
+ */
+const demo = process.env.OBOL_DEMO === '1';
+const DEMO_MATCHES = ['http://127.0.0.1/*', 'http://localhost/*'];
 
 /**
  * The roots to embed: the PEM files named by OBOL_TRUSTED_ROOTS (comma-separated; each may be a
@@ -63,11 +75,19 @@ async function single(entry: string, fileName: string, format: 'es' | 'iife'): P
   });
 }
 
-await build({ configFile: here('../vite.config.ts') });
+await build({ configFile: here('../vite.config.ts'), build: { outDir } });
+{
+  // public/manifest.json is the production manifest; the demo build adds the demo's hosts.
+  const file = join(outDir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as { content_scripts: Array<{ matches: string[] }> };
+  if (demo) for (const cs of manifest.content_scripts) cs.matches = [...new Set([...cs.matches, ...DEMO_MATCHES])];
+  writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log(`extension: ${demo ? 'demo build (OBOL_DEMO=1): content script also on http://127.0.0.1 and http://localhost' : 'production build: content script on https pages only'}`);
+}
 await single('../src/background/main.ts', 'background.js', 'es');
 await single('../src/content/main.ts', 'content.js', 'iife');
 // The same list, readable: what this build trusts, for whoever audits an installed wallet.
 writeFileSync(`${outDir}/trusted-roots.json`, `${JSON.stringify({ roots }, null, 2)}\n`);
 for (const f of ['background.js', 'content.js', 'popup.html', 'manifest.json']) {
-  console.log(`extension/dist/${f}  ${(statSync(`${outDir}/${f}`).size / 1024).toFixed(1)} KB`);
+  console.log(`${outDir === here('../dist') ? 'extension/dist' : outDir}/${f}  ${(statSync(`${outDir}/${f}`).size / 1024).toFixed(1)} KB`);
 }

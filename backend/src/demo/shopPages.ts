@@ -75,5 +75,5 @@ const HELP = `<header><h1>Getting the Obol wallet</h1></header><main>
 const CSS = `body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}
 header h1{margin-bottom:.2rem}header p{color:#555;margin-top:0}
 .item{border-top:1px solid #ddd;padding:1rem 0}.item h2{margin:.2rem 0;font-size:1.25rem}
-.description{color:#444}.locked{color:#777;font-style:italic}footer{margin-top:2rem;color:#666;font-size:.9rem}
+.description{color:#444}.locked{color:#666;font-style:italic}footer{margin-top:2rem;color:#666;font-size:.9rem}
 code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}`;

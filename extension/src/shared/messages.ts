@@ -79,6 +79,13 @@ export interface SiteItem extends SiteRecord {
 export interface OperatorChoice {
   url: string;
   name: string;
+  /** Shops that take this operator's customers, offered on onboarding's ready screen (the demo's). */
+  shops?: ShopLink[];
+}
+
+export interface ShopLink {
+  name: string;
+  url: string;
 }
 
 /** The private API: method → [params, result]. Only the extension's own pages may call it. */
@@ -131,8 +138,24 @@ export const WALLET_METHODS: ReadonlySet<string> = new Set<WalletMethod>([
   'decide',
 ]);
 
+/**
+ * The demo world's shops (backend/src/demo/main.ts, DEMO_PORTS): a customer of either demo bank
+ * can buy at both, in her own currency.
+ */
+export const DEMO_SHOPS: ShopLink[] = [
+  { name: 'The Daily Obol (articles)', url: 'http://127.0.0.1:7201' },
+  { name: 'Obol Downloads (files)', url: 'http://127.0.0.1:7202' },
+];
+
 /** The demo operators offered at onboarding (besides a field for any URL). */
 export const DEMO_OPERATORS: OperatorChoice[] = [
-  { url: 'http://127.0.0.1:7101', name: 'Svea Bank (SEK)' },
-  { url: 'http://127.0.0.1:7102', name: 'Banque Euro (EUR)' },
+  { url: 'http://127.0.0.1:7101', name: 'Svea Bank (SEK)', shops: DEMO_SHOPS },
+  { url: 'http://127.0.0.1:7102', name: 'Banque Euro (EUR)', shops: DEMO_SHOPS },
 ];
+
+/** The shops listed for the operator at `operatorUrl` (none when it is not a listed one). */
+export function shopsOf(operators: readonly OperatorChoice[], operatorUrl: string | undefined): ShopLink[] {
+  if (!operatorUrl) return [];
+  const same = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+  return operators.find((o) => same(o.url, operatorUrl))?.shops ?? [];
+}

@@ -19,7 +19,7 @@ export function HistoryScreen() {
         <section>
           {error ? <p class="error">{error}</p> : null}
           <div class="row between">
-            <h3>Receipts</h3>
+            <h2 class="section">Receipts</h2>
             <button type="button" class="link" onClick={() => exportReceipts(h)}>
               Download all (JSON)
             </button>
@@ -67,7 +67,7 @@ export function HistoryScreen() {
               );
             })}
           </ul>
-          <h3>Sessions</h3>
+          <h2 class="section">Sessions</h2>
           <ul class="list">
             {h.transactions.map((t) => (
               <li key={t.id} class="card small">
@@ -77,7 +77,7 @@ export function HistoryScreen() {
               </li>
             ))}
           </ul>
-          <h3>Activity</h3>
+          <h2 class="section">Activity</h2>
           <ul class="list">
             {h.activity.map((a) => (
               <li key={a.id} class="small">
