@@ -38,6 +38,10 @@ import {
 } from '../src/merchant/merchantModule.ts';
 import { downloadsCatalogue, newsCatalogue } from '../src/demo/catalogues.ts';
 import { type Db, openDb } from '../src/store/db.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
+
+/** The shop's data key for this file's in-memory databases (one key: agents reopen the same database). */
+const sealKeys = await SealKeys.ephemeral();
 
 const HOUR = 3_600_000;
 const YEAR = 365 * 24 * HOUR;
@@ -163,6 +167,7 @@ beforeAll(async () => {
     origins: [ORIGIN],
     catalogue: memoryCatalogue(products),
     db,
+    sealKeys,
     clock,
   });
   app = Fastify();
@@ -389,6 +394,7 @@ describe('merchant module: public pages', () => {
       origins: [ORIGIN],
       catalogue: memoryCatalogue(products),
       db,
+      sealKeys,
       clock,
     });
     shop.get('/', async () => 'the shop’s own page');
@@ -416,6 +422,7 @@ describe('merchant module: public pages', () => {
         origins: [ORIGIN],
         catalogue: memoryCatalogue([]),
         db,
+        sealKeys,
         clock,
         http: async () => ({}),
       }),
@@ -437,6 +444,7 @@ describe('merchant module: public pages', () => {
         origins: [ORIGIN],
         catalogue: memoryCatalogue([]),
         db,
+        sealKeys,
         clock,
       });
     const before = await agent.description('article-1');
@@ -501,7 +509,7 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
   it('refuses to start with a signing certificate its operator did not issue, or one that is a CA', async () => {
     const config = {
       merchantId: MERCHANT_ID, name: 'x', key: merchantKey, merchantCert, operatorCert, operatorId: 'op-eur', operatorUrl,
-      currency: 'EUR', origins: [ORIGIN], catalogue: memoryCatalogue([]), db, clock, http: async () => ({}),
+      currency: 'EUR', origins: [ORIGIN], catalogue: memoryCatalogue([]), db, sealKeys, clock, http: async () => ({}),
     };
     const byForeign = await issueSigningCert({ operatorId: 'op-sek', publicKey: operator.publicKeySpki, issuer: foreignIssuer, notBefore: t0 - HOUR, notAfter: t0 + YEAR });
     await expect(MerchantAgent.open({ ...config, operatorSigningCert: byForeign })).rejects.toMatchObject({ name: 'CERT_UNTRUSTED' });

@@ -9,7 +9,9 @@ import { postJson, trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type TlsFiles, loadTls } from '../http/tls.ts';
 import { type Catalogue, MerchantAgent, type MerchantModuleOptions, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
+import { ObolError } from '@obol/protocol/errors';
 import { type Db, openDb } from '../store/db.ts';
+import { SealKeys, loadOrCreateSealKeys } from '../store/sealedColumn.ts';
 
 export interface ShopOptions {
   merchantId: string;
@@ -28,6 +30,13 @@ export interface ShopOptions {
   origins?: string[];
   db?: Db;
   dataDir?: string;
+  /**
+   * The shop's key folder: its data key (`data.key.json`, sealing K1 and K2 in the shop's
+   * database) is kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
+   * allowed only with an in-memory database (a database on disk would outlive its key).
+   */
+  keyDir?: string;
+  sealKeys?: SealKeys;
   /** Session timer period; 0 = off (tests call agent.sweep()). */
   sweepIntervalMs?: number;
   /** Add the shop's own pages before it starts listening. */
@@ -47,6 +56,8 @@ export interface Shop {
   app: FastifyInstance;
   /** The merchant's signing key (the shop keeps it; tests use it to play a dishonest merchant). */
   key: KeyHandle;
+  /** The shop's data key(s), sealing K1 and K2 in its database (tests play a dishonest merchant with them). */
+  sealKeys: SealKeys;
   agent: MerchantAgent;
   url: string;
   moduleUrl: string;
@@ -74,6 +85,10 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   );
   checkSchema(RegisterMerchantResponse, reg, 'merchant registration');
 
+  if (!o.sealKeys && !o.keyDir && o.dataDir) {
+    throw new ObolError('MALFORMED', `shop ${o.merchantId}: a database in ${o.dataDir} needs a data key kept with it: set keyDir (or sealKeys)`);
+  }
+  const sealKeys = o.sealKeys ?? (o.keyDir ? await loadOrCreateSealKeys(o.keyDir) : await SealKeys.ephemeral());
   const db = o.db ?? (await openDb({ dataDir: o.dataDir }));
   const agent = await MerchantAgent.open({
     merchantId: o.merchantId,
@@ -88,6 +103,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     origins,
     ...(o.catalogue ? { catalogue: o.catalogue } : {}),
     db,
+    sealKeys,
     clock: o.clock,
     ...(toOperator ? { http: toOperator.post } : {}),
   });
@@ -104,6 +120,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   return {
     app,
     key,
+    sealKeys,
     agent,
     url,
     moduleUrl,
