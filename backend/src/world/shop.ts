@@ -42,6 +42,11 @@ export interface ShopOptions {
   /** Add the shop's own pages before it starts listening. */
   pages?: (app: FastifyInstance, agent: MerchantAgent) => Promise<void> | void;
   logger?: boolean;
+  /**
+   * Where the log lines go, one JSON line per call (pino), instead of stdout: a test reads what
+   * the shop and its merchant module wrote (e.g. that no key or token is ever logged). Implies logging on.
+   */
+  logStream?: { write(line: string): void };
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
   /** Serve HTTPS with this certificate chain and key (PEM files); default plain HTTP. */
@@ -90,6 +95,8 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   }
   const sealKeys = o.sealKeys ?? (o.keyDir ? await loadOrCreateSealKeys(o.keyDir) : await SealKeys.ephemeral());
   const db = o.db ?? (await openDb({ dataDir: o.dataDir }));
+  const logger = o.logStream ? { level: 'trace', stream: o.logStream } : (o.logger ?? false);
+  const app = Fastify(obolServerOptions({ logger, ...(o.limits ? { limits: o.limits } : {}), ...(tls ? { tls } : {}) }));
   const agent = await MerchantAgent.open({
     merchantId: o.merchantId,
     name: o.name,
@@ -106,8 +113,10 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     sealKeys,
     clock: o.clock,
     ...(toOperator ? { http: toOperator.post } : {}),
+    // The module's own lines (sessions opened and closed, records delivered, failed reports) go
+    // where the shop's server logs, not nowhere.
+    log: app.log,
   });
-  const app = Fastify(obolServerOptions({ logger: o.logger ?? false, ...(o.limits ? { limits: o.limits } : {}), ...(tls ? { tls } : {}) }));
   await app.register(merchantModule, {
     prefix: '/obol',
     agent,
