@@ -145,6 +145,9 @@ describe('no secrets in the logs of a simulated run (PGlite)', () => {
     await files.agent.sweep();
     await t.shop.agent.settled();
     await files.agent.settled();
+    // A handler that logs a request's headers: the credentials in them are redacted (serverOptions.ts).
+    t.eur.app.log.info({ req: { headers: { authorization: `Bearer ${t.world.adminToken}` } } }, 'a request as a careless handler logs it');
+    files.app.log.warn({ headers: { authorization: `Bearer ${FILES_ADMIN}` } }, 'headers as a careless handler logs them');
     await t.billingLines('eur'); // one delivery round, the webhook's failing
     await t.billingLines('sek');
 
@@ -176,7 +179,7 @@ describe('no secrets in the logs of a simulated run (PGlite)', () => {
       [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a PEM private key'],
       [/\\?"d\\?"\s*:\s*\\?"[A-Za-z0-9_-]{20,}/, 'a JWK private member "d"'],
       [/MIG[HT]AgEAMBMGByqGSM49AgEGCCqGSM49AwEHB|MIG[HT]AgEAMBMGByqGSM49AgEGCCqGSM49AwEH/, 'a PKCS#8 P-256 private key (base64)'],
-      [/authorization/i, 'an authorization header'],
+      [/"authorization":"(?!\[redacted\])/i, 'an authorization header'],
       [/Bearer [A-Za-z0-9_-]{8,}/, 'a bearer token'],
     ];
     // Pseudonyms and trade handles: what the merchant side knows a shopper by.
