@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MERCHANT_MIGRATIONS_DIR, SESSION_K1_COLUMN } from '../src/merchant/merchantAgent.ts';
 import { K2_COLUMN } from '../src/merchant/products.ts';
 import { ACQ_K1_COLUMN } from '../src/operator/acquirer.ts';
+import { startOperator } from '../src/operator/server.ts';
 import { openDb } from '../src/store/db.ts';
 import { loadMigrations, migrate } from '../src/store/migrate.ts';
 import { DATA_KEY_FILE, SealKeys, loadOrCreateSealKeys, resealColumn } from '../src/store/sealedColumn.ts';
@@ -151,6 +152,30 @@ describe('sealed columns: K1 and K2 at rest after real purchases (PGlite)', () =
         for (const k2 of k2s) expect(text.includes(k2), `K2 in ${table}`).toBe(false);
       }
     }
+  });
+
+  it('an operator starting on a database with K1 in clear (written before sealing) seals it before it serves', async () => {
+    const [acq] = await t.eur.ctx.db.query<{ k1_sealed: string }>('SELECT k1_sealed FROM acq_transactions WHERE id = $1', [handle]);
+    const k1 = await t.eur.ctx.sealKeys.open(acq!.k1_sealed, { column: ACQ_K1_COLUMN, rowId: handle });
+    await t.eur.ctx.db.query('UPDATE acq_transactions SET k1_sealed = $1 WHERE id = $2', [k1, handle]);
+    // A second process of the EUR operator, with its data key, on the same database.
+    const again = await startOperator({
+      config: { ...t.eur.ctx.config, port: 0 },
+      identity: t.eur.ctx.identity,
+      sealKeys: t.eur.ctx.sealKeys,
+      clock: t.clock,
+      timers: false,
+      sinks: [],
+      db: t.eur.ctx.db,
+    });
+    await again.close();
+    const [row] = await t.eur.ctx.db.query<{ k1_sealed: string }>('SELECT k1_sealed FROM acq_transactions WHERE id = $1', [handle]);
+    expect(row!.k1_sealed).not.toContain(k1);
+    expect(await t.eur.ctx.sealKeys.open(row!.k1_sealed, { column: ACQ_K1_COLUMN, rowId: handle })).toBe(k1);
+    // Without its data key the operator does not start on a folderless configuration.
+    await expect(startOperator({ config: { ...t.eur.ctx.config, port: 0, keyDir: '' }, identity: t.eur.ctx.identity, db: t.eur.ctx.db, timers: false, sinks: [] })).rejects.toThrow(
+      /no data key/,
+    );
   });
 
   it('a sealed K1 copied to another row does not open there: the shop refuses the accept, clearly', async () => {
