@@ -79,6 +79,20 @@ describe('sealed columns: the helper', () => {
     await db.close();
   });
 
+  it('a key id with a LIKE wildcard in it does not let rows under another key pass for current', async () => {
+    const raw = () => toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+    const old = { abXd: raw() };
+    const before = await SealKeys.fromRaw('abXd', old);
+    const after = await SealKeys.fromRaw('ab_d', { ...old, ab_d: raw() });
+    const db = await openDb();
+    await db.query('CREATE TABLE t (id text PRIMARY KEY, s text)');
+    await db.query("INSERT INTO t VALUES ('tx-1', $1)", [await before.seal('k1', at)]);
+    expect(await resealColumn(db, after, 't', 'id', 's', at.column)).toBe(1);
+    const [row] = await db.query<{ s: string }>('SELECT s FROM t');
+    expect(row!.s.startsWith('sealed:v1:ab_d:')).toBe(true);
+    await db.close();
+  });
+
   it('refuses a malformed key file or key', async () => {
     const keyDir = join(dir, 'bad');
     await loadOrCreateSealKeys(keyDir);

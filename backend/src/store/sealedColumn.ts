@@ -164,7 +164,8 @@ export async function resealColumn(db: Queryable, keys: SealKeys, table: string,
   const current = `${SEALED_PREFIX}${keys.currentKid}:`;
   const rows = await db.query<{ id: string; value: string }>(
     `SELECT ${idColumn} AS id, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL AND ${column} NOT LIKE $1`,
-    [`${current}%`],
+    // Key ids may hold `_`, a LIKE wildcard: escaped, so a row under another key never passes for current.
+    [`${current.replace(/[\\%_]/g, (c) => `\\${c}`)}%`],
   );
   for (const r of rows) {
     const at = { column: logicalColumn, rowId: r.id };
