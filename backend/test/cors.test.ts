@@ -9,6 +9,7 @@ import { createOperatorIdentity, createRoot } from '../src/operator/identity.ts'
 import { type OperatorServer, startOperator } from '../src/operator/server.ts';
 import { openDb } from '../src/store/db.ts';
 import { type Shop, startShop } from '../src/world/shop.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
 
 /**
  * CORS only where a browser calls (the wallet's service worker, the widget): never on the
@@ -28,6 +29,7 @@ beforeAll(async () => {
   operator = await startOperator({
     config: { operatorId: 'op-cors', name: 'CORS', currency: 'EUR', port: 0, keyDir: '', peers: {}, rates: {}, adminToken: ADMIN, demo: true },
     identity,
+    sealKeys: await SealKeys.ephemeral(),
     db: await openDb(),
     timers: false,
   });

@@ -14,6 +14,7 @@ import { type OperatorServer, startOperator } from '../src/operator/server.ts';
 import { openDb } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { type Shop, startShop } from '../src/world/shop.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
 
 /**
  * What a local user or a slow client can do to an operator's host: read or rewrite its database
@@ -90,6 +91,7 @@ describe('a client that sends its request one byte at a time is cut off', () => 
     operator = await startOperator({
       config: { operatorId: 'op-slow', name: 'Slow', currency: 'EUR', port: 0, keyDir: '', peers: {}, rates: {}, adminToken: 'admin-token-0123456789' },
       identity,
+      sealKeys: await SealKeys.ephemeral(),
       db: await openDb(),
       timers: false,
       limits,

@@ -33,6 +33,10 @@ import type { OrderResponseBody } from '../src/merchant/merchantAgent.ts';
 import { MerchantAgent, memoryCatalogue, type Product } from '../src/merchant/merchantModule.ts';
 import { type Db, openDb, type Queryable, type TransactionOptions } from '../src/store/db.ts';
 import { startTestPostgres, type TestPostgres } from '../src/store/testPostgres.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
+
+/** The shop's data key for this file's in-memory databases (one key: agents reopen the same database). */
+const sealKeys = await SealKeys.ephemeral();
 
 const HOUR = 3_600_000;
 const ORIGIN = 'https://news.example';
@@ -133,6 +137,7 @@ async function openAgent(engine: 'PGlite' | 'PostgreSQL'): Promise<void> {
     origins: [ORIGIN],
     catalogue: memoryCatalogue(products),
     db,
+    sealKeys,
     clock,
     // The acquirer acknowledges every merchant record.
     http: async (_url, body) => ({ transactionId: (body as { body: { transactionId: string } }).body.transactionId, state: 'reported' }),

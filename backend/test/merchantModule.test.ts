@@ -39,6 +39,10 @@ import {
 } from '../src/merchant/merchantModule.ts';
 import { downloadsCatalogue, newsCatalogue } from '../src/demo/catalogues.ts';
 import { type Db, openDb } from '../src/store/db.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
+
+/** The shop's data key for this file's in-memory databases (one key: agents reopen the same database). */
+const sealKeys = await SealKeys.ephemeral();
 
 const HOUR = 3_600_000;
 const YEAR = 365 * 24 * HOUR;
@@ -183,6 +187,7 @@ function agentConfig(changes: Partial<MerchantConfig> = {}): MerchantConfig {
     origins: [ORIGIN],
     catalogue: memoryCatalogue([]),
     db,
+    sealKeys,
     clock,
     ...changes,
   };
@@ -396,6 +401,7 @@ describe('merchant module: public pages', () => {
       origins: [ORIGIN],
       catalogue: memoryCatalogue(products),
       db,
+      sealKeys,
       clock,
     });
     shop.get('/', async () => 'the shop’s own page');
@@ -478,7 +484,7 @@ describe('merchant module: opening a trading session (FIG 2 steps 4–5)', () =>
   it('refuses to start with a signing certificate its operator did not issue, or one that is a CA', async () => {
     const config = {
       merchantId: MERCHANT_ID, name: 'x', key: merchantKey, merchantCert, operatorCert, operatorId: 'op-eur', operatorUrl,
-      currency: 'EUR', origins: [ORIGIN], catalogue: memoryCatalogue([]), db, clock, http: async () => ({}),
+      currency: 'EUR', origins: [ORIGIN], catalogue: memoryCatalogue([]), db, sealKeys, clock, http: async () => ({}),
     };
     const byForeign = await issueSigningCert({ operatorId: 'op-sek', publicKey: operator.publicKeySpki, issuer: foreignIssuer, notBefore: t0 - HOUR, notAfter: t0 + YEAR });
     await expect(MerchantAgent.open({ ...config, operatorSigningCert: byForeign })).rejects.toMatchObject({ name: 'CERT_UNTRUSTED' });

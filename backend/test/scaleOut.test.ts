@@ -21,6 +21,8 @@ describe('two processes of the SEK operator on one PostgreSQL', () => {
     second = await startOperator({
       config,
       identity: t.sek.ctx.identity,
+      // One operator, one data key: both processes open the K1 the other sealed.
+      sealKeys: t.sek.ctx.sealKeys,
       clock: t.clock,
       timers: false,
       sinks: [],

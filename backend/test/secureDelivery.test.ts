@@ -20,6 +20,8 @@ import { Arbiter, createArbiterKeyDir } from '../src/arbiter/arbiter.ts';
 import { formatReport } from '../src/arbiter/report.ts';
 import { type ArbiterServer, startArbiterServer } from '../src/arbiter/server.ts';
 import { postJson, undiciHttp } from '../src/http/client.ts';
+import { SESSION_K1_COLUMN } from '../src/merchant/merchantAgent.ts';
+import { K2_COLUMN } from '../src/merchant/products.ts';
 import { createRoot } from '../src/operator/identity.ts';
 import { TEST_START, type TwoOperators, twoOperators } from './support/twoOperators.ts';
 
@@ -325,9 +327,14 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     // encrypted and signed with its own key so that everything the wallet can check before paying holds.
     const swap = await prepareProduct({ ...terms, content: utf8.encode('Lorem ipsum, filler text: not the report at all.') }, t.shop.key.signer);
     await t.shopDb.query(
-      `UPDATE merchant_products SET ciphertext_hash = $2, k2 = $3, iv = $4, ciphertext = $5, signed_product = $6::text::jsonb
+      `UPDATE merchant_products SET ciphertext_hash = $2, k2_sealed = $3, iv = $4, ciphertext = $5, signed_product = $6::text::jsonb
         WHERE product_id = $1 AND current`,
-      ['market-report', swap.product.body.ciphertextHash, swap.k2, swap.product.body.iv, Buffer.from(swap.ciphertext), JSON.stringify(swap.product)],
+      [
+        'market-report',
+        swap.product.body.ciphertextHash,
+        // Sealed under the shop's own data key (the merchant holds it), bound to the new version's row.
+        await t.shop.sealKeys.seal(swap.k2, { column: K2_COLUMN, rowId: swap.product.body.ciphertextHash }),
+        swap.product.body.iv, Buffer.from(swap.ciphertext), JSON.stringify(swap.product)],
     );
 
     const { shopper } = await fundedShopper();
@@ -439,8 +446,9 @@ describe('secure delivery of digital goods (FIG 4) and disputes, across two oper
     const request = await signMessage('arbiter.keyRequest', { msgId: randomId(), transactionId, merchantId: 'news.example', caseRef: 'test', time: t.clock.now() }, arbiter.key.signer);
     const release = (await postJson(`${t.eur.url}${OperatorPaths.arbiterKey}`, request)) as Signed<'acquirer.keyRelease'>;
     // K1 as the trusted party relayed it to the merchant at initiation.
-    const [session] = await t.shopDb.query<{ k1: string }>('SELECT k1 FROM merchant_sessions WHERE transaction_id = $1', [transactionId]);
-    expect(release.body).toMatchObject({ transactionId, merchantId: 'news.example', requestMsgId: request.body.msgId, k1: session!.k1 });
+    const [session] = await t.shopDb.query<{ k1_sealed: string }>('SELECT k1_sealed FROM merchant_sessions WHERE transaction_id = $1', [transactionId]);
+    const k1 = await t.shop.sealKeys.open(session!.k1_sealed, { column: SESSION_K1_COLUMN, rowId: transactionId });
+    expect(release.body).toMatchObject({ transactionId, merchantId: 'news.example', requestMsgId: request.body.msgId, k1 });
     await expect(postJson(`${t.eur.url}${OperatorPaths.arbiterKey}`, request)).rejects.toMatchObject({ name: 'REPLAYED' });
     const logged = await t.eur.ctx.db.query<{ arbiter: string }>('SELECT arbiter FROM arbiter_requests WHERE transaction_id = $1', [transactionId]);
     expect(logged.map((r) => r.arbiter)).toEqual(['nbcp']);

@@ -20,6 +20,7 @@ import { type OperatorIdentity, type OperatorKeys, type RootAuthority, createOpe
 import { type OperatorServer, startOperator } from '../src/operator/server.ts';
 import { openDb } from '../src/store/db.ts';
 import { type Shop, startShop } from '../src/world/shop.ts';
+import { SealKeys } from '../src/store/sealedColumn.ts';
 
 /**
  * TLS for every server, with certificates from the operator's own PKI: a client that trusts the
@@ -92,6 +93,7 @@ describe('servers with TLS on 127.0.0.1', () => {
     operator = await startOperator({
       config: { operatorId: 'op-tls', name: 'TLS', currency: 'EUR', port: 0, keyDir: '', peers: {}, rates: {}, adminToken: ADMIN, tls: files('operator') },
       identity,
+      sealKeys: await SealKeys.ephemeral(),
       db: await openDb(),
       timers: false,
     });

@@ -29,6 +29,25 @@ export const DEFAULT_LIMITS: Required<ServerLimits> = { requestTimeoutMs: 30_000
 /** Logging on or off, or every line (pino JSON) at `level` and above written to `stream` (tests read it). */
 export type ServerLogger = boolean | { level: string; stream: { write(line: string): void } };
 
+/**
+ * Credentials never reach a log line, whoever logs a request or its headers: the default request
+ * serializer logs no headers today, but a handler logging `req` (or a changed serializer) would
+ * log bearer tokens (logon, admin), a wallet's signed session read, or cookies.
+ */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'res.headers["set-cookie"]',
+];
+
+function withRedaction(logger: ServerLogger): false | { level: string; redact: { paths: string[]; censor: string }; stream?: { write(line: string): void } } {
+  if (logger === false) return false;
+  const redact = { paths: REDACTED_LOG_PATHS, censor: '[redacted]' };
+  return logger === true ? { level: 'info', redact } : { ...logger, redact };
+}
+
 export function obolServerOptions(o: { logger?: ServerLogger; bodyLimit?: number; limits?: ServerLimits; tls?: TlsPem } = {}): FastifyHttpOptions<Server> {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const checkEvery = Math.max(50, Math.min(1_000, Math.floor(limits.requestTimeoutMs / 4)));
@@ -38,7 +57,7 @@ export function obolServerOptions(o: { logger?: ServerLogger; bodyLimit?: number
     headersTimeout: Math.min(60_000, limits.requestTimeoutMs),
   };
   const options: FastifyHttpOptions<Server> = {
-    logger: o.logger ?? false,
+    logger: withRedaction(o.logger ?? false),
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,

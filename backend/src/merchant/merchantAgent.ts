@@ -59,7 +59,11 @@ import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
-import { type AddProductOptions, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
+import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
+import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
+
+/** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
+export const SESSION_K1_COLUMN = 'merchant_sessions.k1';
 
 // ── configuration ────────────────────────────────────────────────────────────────────────────
 
@@ -99,6 +103,12 @@ export interface MerchantConfig {
   catalogue?: Catalogue;
   /** The merchant's own database (never an operator's). */
   db: Db;
+  /**
+   * The shop's data key(s): K1 and K2 are sealed under them in `db` (sealedColumn.ts). Kept outside
+   * the database — `loadOrCreateSealKeys(<the shop's key folder>)`, or given in memory for an
+   * in-memory database. The same keys on every start and in every process of the shop.
+   */
+  sealKeys: SealKeys;
   clock: Clock;
   /** POST JSON to the operator. Default: undici with keep-alive. */
   http?: HttpPost;
@@ -154,8 +164,11 @@ interface SessionRow {
   count: number;
   session_key: string;
   session_kid: string;
-  /** K1 as the trusted party relayed it (FIG 4): wraps K2 for this session's shopper. Never shown. */
-  k1: string;
+  /**
+   * K1 as the trusted party relayed it (FIG 4), sealed under the shop's data key (SESSION_K1_COLUMN):
+   * wraps K2 for this session's shopper. Never shown.
+   */
+  k1_sealed: string;
   expires_at: bigint;
   list_salt: string | null;
   latest_accept: Signed<'wallet.accept'> | null;
@@ -164,7 +177,7 @@ interface SessionRow {
 }
 
 const SESSION_COLUMNS = `transaction_id, info_msg_id, ack, pseudonym, currency, deposit, spent, count, session_key,
-  session_kid, k1, expires_at, list_salt, latest_accept, state, close_reason`;
+  session_kid, k1_sealed, expires_at, list_salt, latest_accept, state, close_reason`;
 
 interface OrderRow {
   n: number;
@@ -244,6 +257,7 @@ export class MerchantAgent {
   private readonly clock: Clock;
   private readonly crypto: WebCrypto;
   private readonly log: MerchantLogger;
+  private readonly sealKeys: SealKeys;
   /** The prepared catalogue (FIG 4): products encrypted and signed once, in the merchant's database. */
   readonly catalogue: ProductCatalogue;
   private readonly origins: ReadonlySet<string>;
@@ -266,7 +280,8 @@ export class MerchantAgent {
     this.clock = config.clock;
     this.crypto = config.crypto ?? defaultCrypto();
     this.log = config.log ?? noLog;
-    this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto);
+    this.sealKeys = config.sealKeys;
+    this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto, config.sealKeys);
     this.origins = new Set(config.origins);
     this.recordUrl = `${config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRecord}`;
   }
@@ -302,6 +317,9 @@ export class MerchantAgent {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the merchant certificate does not name the origin(s) ${missing.join(', ') || '(none configured)'}`);
     }
     await migrateMerchantDb(config.db);
+    // Keys of rows from before sealing (or sealed under a rotated-out key) are sealed under the current key before we serve.
+    await resealColumn(config.db, config.sealKeys, 'merchant_sessions', 'transaction_id', 'k1_sealed', SESSION_K1_COLUMN);
+    await resealColumn(config.db, config.sealKeys, 'merchant_products', 'ciphertext_hash', 'k2_sealed', K2_COLUMN);
     const { kid: operatorKid, key: operatorKey } = await operatorMessageKey(config.operatorSigningCert, operatorCert, now, crypto);
     const own = config.http ? undefined : undiciPost();
     const agent = new MerchantAgent(config, operatorCert, operatorKid, operatorKey, config.http ?? own!.post, own);
@@ -379,16 +397,21 @@ export class MerchantAgent {
     const sessionKey = await this.importSessionKey(temp.publicKeySpki);
     const ack = await signMessage('merchant.ack', { msgId: randomId(16, this.crypto), transactionId: b.transactionId, infoMsgId: b.msgId, time: now }, this.config.key.signer);
 
+    // K1 is kept sealed (bound to this session) and only there: the information message is stored
+    // without it (only its temporary certificate is read back, for dispute evidence).
+    const k1Sealed = await this.sealKeys.seal(b.k1, { column: SESSION_K1_COLUMN, rowId: b.transactionId });
+    const { k1: _k1, ...infoBody } = b;
+    const storedInfo = { ...info, body: infoBody };
     // READ COMMITTED: an insert racing a copy of the same info waits for it, does nothing, and the
     // SELECT after it (a new snapshot) sees the winner's ack.
     const stored = await this.db.transaction(async (tx) => {
       const inserted = await tx.query(
         `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
-                                        session_kid, k1, expires_at, opened_at)
+                                        session_kid, k1_sealed, expires_at, opened_at)
          VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT DO NOTHING RETURNING transaction_id`,
-        [b.transactionId, b.msgId, JSON.stringify(info), JSON.stringify(ack), b.pseudonym, this.currency, deposit.value,
-          temp.publicKeySpki, sessionKey.kid, b.k1, expiresAt, now],
+        [b.transactionId, b.msgId, JSON.stringify(storedInfo), JSON.stringify(ack), b.pseudonym, this.currency, deposit.value,
+          temp.publicKeySpki, sessionKey.kid, k1Sealed, expiresAt, now],
       );
       if (inserted.length > 0) return ack;
       const [same] = await tx.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
@@ -533,7 +556,11 @@ export class MerchantAgent {
           n: a.n,
           productId: pending.product_id,
           acceptId: a.acceptId,
-          wrappedK2: await wrapProductKey(await productKeyIn(tx, pending.content_hash), s.k1, this.crypto),
+          wrappedK2: await wrapProductKey(
+            await productKeyIn(tx, this.sealKeys, pending.content_hash),
+            await this.sealKeys.open(s.k1_sealed, { column: SESSION_K1_COLUMN, rowId: transactionId }),
+            this.crypto,
+          ),
         },
         this.config.key.signer,
       );

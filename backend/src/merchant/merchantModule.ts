@@ -2,7 +2,8 @@
  * The merchant module: what a shop mounts in its own Fastify server to sell through Obol.
  *
  *   await app.register(merchantModule, { prefix: '/obol', merchantId, name, key, merchantCert,
- *     operatorCert, operatorId, operatorUrl, currency, origins, catalogue, db, clock, adminToken });
+ *     operatorCert, operatorId, operatorUrl, currency, origins, catalogue, db, clock, adminToken,
+ *     sealKeys: await loadOrCreateSealKeys('<the shop's key folder>') });   // K1, K2 sealed at rest
  *
  * Thin routing over `MerchantAgent` (the logic, in merchantAgent.ts); the routes are
  * `MerchantPaths` from the protocol's HTTP contract. `POST /admin/products` (bearer `adminToken`)
@@ -26,6 +27,7 @@ import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
 export { type AddProductOptions, ProductCatalogue, type ProductInput, type StoredProduct } from './products.ts';
 export { type HttpPost, undiciPost } from './http.ts';
+export { SealKeys, loadOrCreateSealKeys } from '../store/sealedColumn.ts';
 export {
   type CloseReason,
   EMPTY_LIST_SALT,

@@ -13,6 +13,7 @@ import { parseAmount } from '@obol/protocol/money';
 import { type Signed, signMessage } from '@obol/protocol/signed';
 import type { WebCrypto } from '@obol/protocol/webcrypto';
 import { type Db, type Queryable, sqlState } from '../store/db.ts';
+import type { SealKeys } from '../store/sealedColumn.ts';
 
 export type { ProductInput };
 
@@ -75,6 +76,9 @@ export interface AddProductOptions {
   replace?: boolean;
 }
 
+/** Where a version's K2 is sealed: the AAD names this column and the version's ciphertext hash. */
+export const K2_COLUMN = 'merchant_products.k2';
+
 export class ProductCatalogue {
   constructor(
     private readonly db: Db,
@@ -82,6 +86,7 @@ export class ProductCatalogue {
     private readonly currency: string,
     private readonly clock: Clock,
     private readonly crypto: WebCrypto,
+    private readonly sealKeys: SealKeys,
   ) {}
 
   /**
@@ -123,7 +128,7 @@ export class ProductCatalogue {
         if (current && sameTerms(stored(current), input, contentHash)) return { row: current, result: 'unchanged' as const };
         if (current && !opts.replace) throw new ObolError('CONFLICT', `product ${input.productId} was added meanwhile with other terms or content`);
         if (current) await tx.query('UPDATE merchant_products SET current = false WHERE ciphertext_hash = $1', [current.ciphertext_hash]);
-        return { row: await insert(tx, input, price.value, prepared, now), result: current ? ('replaced' as const) : ('added' as const) };
+        return { row: await insert(tx, this.sealKeys, input, price.value, prepared, now), result: current ? ('replaced' as const) : ('added' as const) };
       },
       { isolation: 'read committed' },
     );
@@ -201,10 +206,10 @@ export class ProductCatalogue {
 }
 
 /** K2 of the version that was delivered (inside the accept's transaction). */
-export async function productKeyIn(tx: Queryable, ciphertextHash: string): Promise<string> {
-  const [r] = await tx.query<{ k2: string }>('SELECT k2 FROM merchant_products WHERE ciphertext_hash = $1', [ciphertextHash]);
+export async function productKeyIn(tx: Queryable, sealKeys: SealKeys, ciphertextHash: string): Promise<string> {
+  const [r] = await tx.query<{ k2_sealed: string }>('SELECT k2_sealed FROM merchant_products WHERE ciphertext_hash = $1', [ciphertextHash]);
   if (!r) throw new ObolError('INTERNAL', 'the delivered product version is missing from the catalogue');
-  return r.k2;
+  return sealKeys.open(r.k2_sealed, { column: K2_COLUMN, rowId: ciphertextHash });
 }
 
 export function listingOf(p: StoredProduct): ProductListing {
@@ -243,15 +248,16 @@ function view(p: StoredProduct, result: ProductView['result']): ProductView {
   };
 }
 
-async function insert(tx: Queryable, input: ProductInput, amount: bigint, prepared: PreparedProduct, now: number): Promise<ProductRow> {
+async function insert(tx: Queryable, sealKeys: SealKeys, input: ProductInput, amount: bigint, prepared: PreparedProduct, now: number): Promise<ProductRow> {
   const d = prepared.description.body;
+  const ciphertextHash = prepared.product.body.ciphertextHash;
   const [row] = await tx.query<ProductRow>(
     `INSERT INTO merchant_products (ciphertext_hash, product_id, current, title, description, price, amount, content_type,
-       content_hash, size, description_hash, k2, iv, ciphertext, signed_product, signed_description, created_at)
+       content_hash, size, description_hash, k2_sealed, iv, ciphertext, signed_product, signed_description, created_at)
      VALUES ($1, $2, true, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15::text::jsonb, $16)
      RETURNING ${COLUMNS}`,
     [
-      prepared.product.body.ciphertextHash,
+      ciphertextHash,
       input.productId,
       d.title,
       d.description,
@@ -261,7 +267,8 @@ async function insert(tx: Queryable, input: ProductInput, amount: bigint, prepar
       d.contentHash,
       input.content.length,
       prepared.descriptionHash,
-      prepared.k2,
+      // K2 sealed under the shop's data key, bound to this version (its ciphertext hash).
+      await sealKeys.seal(prepared.k2, { column: K2_COLUMN, rowId: ciphertextHash }),
       prepared.product.body.iv,
       Buffer.from(prepared.ciphertext),
       JSON.stringify(prepared.product),

@@ -82,6 +82,9 @@ export const acquirer: FastifyPluginAsync = async (app) => {
   app.post(OperatorPaths.arbiterKey, async (req) => releaseK1(ctx, req.body));
 };
 
+/** Where K1 is sealed: the AAD names this column and the transaction id. */
+export const ACQ_K1_COLUMN = 'acq_transactions.k1';
+
 /** How far an arbiter's request time may be from our clock. */
 const ARBITER_CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -101,12 +104,13 @@ async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Signed<'a
   if (Math.abs(now - r.time) > ARBITER_CLOCK_SKEW_MS) {
     throw new ObolError('UNAUTHORIZED', 'the request is not fresh: its time is more than five minutes from ours');
   }
-  const [row] = await ctx.db.query<{ merchant_id: string; k1: string | null }>('SELECT merchant_id, k1 FROM acq_transactions WHERE id = $1', [
+  const [row] = await ctx.db.query<{ merchant_id: string; k1_sealed: string | null }>('SELECT merchant_id, k1_sealed FROM acq_transactions WHERE id = $1', [
     r.transactionId,
   ]);
   if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${r.transactionId} at ${ctx.config.operatorId}`);
   if (row.merchant_id !== r.merchantId) throw new ObolError('CONFLICT', `transaction ${r.transactionId} is not merchant ${r.merchantId}'s`);
-  if (!row.k1) throw new ObolError('UNKNOWN_TRANSACTION', `transaction ${r.transactionId} was opened before K1 was kept`);
+  if (!row.k1_sealed) throw new ObolError('UNKNOWN_TRANSACTION', `transaction ${r.transactionId} was opened before K1 was kept`);
+  const k1 = await ctx.sealKeys.open(row.k1_sealed, { column: ACQ_K1_COLUMN, rowId: r.transactionId });
   const logged = await ctx.db.query(
     `INSERT INTO arbiter_requests (msg_id, arbiter, transaction_id, case_ref, created_at) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id`,
@@ -115,7 +119,7 @@ async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Signed<'a
   if (logged.length === 0) throw new ObolError('REPLAYED', `request ${r.msgId} was already answered`);
   return signMessage(
     'acquirer.keyRelease',
-    { msgId: randomId(), requestMsgId: r.msgId, transactionId: r.transactionId, merchantId: row.merchant_id, k1: row.k1, time: now },
+    { msgId: randomId(), requestMsgId: r.msgId, transactionId: r.transactionId, merchantId: row.merchant_id, k1, time: now },
     ctx.identity.key.signer,
   );
 }
@@ -187,6 +191,7 @@ async function openDeposit(
   // Re-issued under our key: the merchant trusts only its own operator.
   const reissued = certToBase64(await reissue(parseCert(b.tempCert), ctx.identity.issuer));
   const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
+  const k1Sealed = await ctx.sealKeys.seal(b.k1, { column: ACQ_K1_COLUMN, rowId: b.transactionId });
 
   await ctx.db.transaction(
     async (tx) => {
@@ -204,13 +209,14 @@ async function openDeposit(
         { transactionId: b.transactionId },
       );
       // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
-      // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key).
+      // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key). Sealed under the
+      // data key (kept outside the database), bound to this row.
       const [inserted] = await tx.query(
         `INSERT INTO acq_transactions (id, customer_operator, merchant_id, pseudonym, session_public_key, deposit, expires_at,
-           deadline_at, state, created_at, k1)
+           deadline_at, state, created_at, k1_sealed)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, b.k1],
+        [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, k1Sealed],
       );
       if (!inserted) {
         // Another copy of this initiation came first (the ledger legs above were a no-op replay).

@@ -4,6 +4,7 @@ import { bearerMatches } from '../http/secrets.ts';
 import type { KeyRing } from '@obol/protocol/keys';
 import type { Db } from '../store/db.ts';
 import type { Ledger } from '../store/ledger.ts';
+import type { SealKeys } from '../store/sealedColumn.ts';
 import type { OperatorConfig } from './config.ts';
 import type { ExchangeTables } from './exchangeTables.ts';
 import type { OperatorIdentity } from './identity.ts';
@@ -22,6 +23,8 @@ export interface OperatorContext {
   tables: ExchangeTables;
   /** Keys of customers, merchants and session keys, imported once and kept (an import costs more than a verify). */
   keys: KeyRing;
+  /** The data key(s) secrets are sealed under in the database (K1): kept outside it, see sealedColumn.ts. */
+  sealKeys: SealKeys;
   /** Names of the billing sinks records are queued for. */
   billingSinks: string[];
   /** Time after a session's timer before a silent side is settled without its record. */

@@ -14,6 +14,8 @@ import { loadTls, operatorChainPem } from '../http/tls.ts';
 import { type Db, openDb } from '../store/db.ts';
 import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
+import { DATA_KEY_FILE, type SealKeys, loadOrCreateSealKeys, resealColumn } from '../store/sealedColumn.ts';
+import { ACQ_K1_COLUMN } from './acquirer.ts';
 import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
 import { admin } from './admin.ts';
@@ -48,6 +50,12 @@ export interface StartOperatorOptions {
   sinks?: BillingSink[];
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
+  /**
+   * The data key(s) that seal secrets in the database (K1). Default: `data.key.json` in the
+   * configuration's `keyDir` (made when missing). A setup with no key folder (in-memory tests)
+   * must hand its keys here; several processes of one operator share one key.
+   */
+  sealKeys?: SealKeys;
 }
 
 /** What a wallet calls of its operator (and of the merchant's operator: the certificate). */
@@ -108,6 +116,12 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   }
   const db = opts.db ?? (await openDb({ databaseUrl: config.databaseUrl ?? process.env.DATABASE_URL, dataDir: config.dataDir }));
   await migrate(db);
+  const sealKeys = opts.sealKeys ?? (config.keyDir ? await loadOrCreateSealKeys(config.keyDir) : undefined);
+  if (!sealKeys) {
+    throw new ObolError('MALFORMED', `operator ${config.operatorId}: no data key — set keyDir (its ${DATA_KEY_FILE} is made when missing) or pass sealKeys`);
+  }
+  // K1 of rows from before sealing (or sealed under a rotated-out key) is sealed under the current key before we serve.
+  await resealColumn(db, sealKeys, 'acq_transactions', 'id', 'k1_sealed', ACQ_K1_COLUMN);
   const ledger = new Ledger(db, clock);
 
   const sinks: BillingSink[] = opts.sinks ?? [];
@@ -127,6 +141,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     peers: new PeerDirectory(identity, { ...config.peers }, clock),
     tables: new ExchangeTables(db, identity.key, clock, config.operatorId, config.currency, config.rates, (config.tableLifetimeSec ?? 3600) * 1000),
     keys: new KeyRing(),
+    sealKeys,
     billingSinks: sinks.map((s) => s.name),
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,
     log: silentLog, // the server's logger, once it exists (below)

@@ -131,6 +131,8 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
       clock,
       ...(spec.port ? { port: spec.port, origins: [`http://localhost:${spec.port}`] } : {}),
       db: await db(`shop-${spec.merchantId}`),
+      // The shop's data key (sealing K1 and K2 in its database) beside the operators' keys.
+      ...(dir ? { keyDir: join(dir, 'keys', `shop-${spec.merchantId}`) } : {}),
       sweepIntervalMs: timers ? 15_000 : 0,
       pages: async (app, agent) => {
         await shopPages(app, { title: spec.name, tagline: spec.tagline, products: () => agent.products(), kind: spec.kind });

@@ -9,7 +9,9 @@ import { postJson, trustServerCas } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type TlsFiles, loadTls } from '../http/tls.ts';
 import { type Catalogue, MerchantAgent, type MerchantModuleOptions, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
+import { ObolError } from '@obol/protocol/errors';
 import { type Db, openDb } from '../store/db.ts';
+import { SealKeys, loadOrCreateSealKeys } from '../store/sealedColumn.ts';
 
 export interface ShopOptions {
   merchantId: string;
@@ -28,11 +30,23 @@ export interface ShopOptions {
   origins?: string[];
   db?: Db;
   dataDir?: string;
+  /**
+   * The shop's key folder: its data key (`data.key.json`, sealing K1 and K2 in the shop's
+   * database) is kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
+   * allowed only with an in-memory database (a database on disk would outlive its key).
+   */
+  keyDir?: string;
+  sealKeys?: SealKeys;
   /** Session timer period; 0 = off (tests call agent.sweep()). */
   sweepIntervalMs?: number;
   /** Add the shop's own pages before it starts listening. */
   pages?: (app: FastifyInstance, agent: MerchantAgent) => Promise<void> | void;
   logger?: boolean;
+  /**
+   * Where the log lines go, one JSON line per call (pino), instead of stdout: a test reads what
+   * the shop and its merchant module wrote (e.g. that no key or token is ever logged). Implies logging on.
+   */
+  logStream?: { write(line: string): void };
   /** Time limits on slow clients (default: DEFAULT_LIMITS). */
   limits?: ServerLimits;
   /** Serve HTTPS with this certificate chain and key (PEM files); default plain HTTP. */
@@ -47,6 +61,8 @@ export interface Shop {
   app: FastifyInstance;
   /** The merchant's signing key (the shop keeps it; tests use it to play a dishonest merchant). */
   key: KeyHandle;
+  /** The shop's data key(s), sealing K1 and K2 in its database (tests play a dishonest merchant with them). */
+  sealKeys: SealKeys;
   agent: MerchantAgent;
   url: string;
   moduleUrl: string;
@@ -74,7 +90,13 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   );
   checkSchema(RegisterMerchantResponse, reg, 'merchant registration');
 
+  if (!o.sealKeys && !o.keyDir && o.dataDir) {
+    throw new ObolError('MALFORMED', `shop ${o.merchantId}: a database in ${o.dataDir} needs a data key kept with it: set keyDir (or sealKeys)`);
+  }
+  const sealKeys = o.sealKeys ?? (o.keyDir ? await loadOrCreateSealKeys(o.keyDir) : await SealKeys.ephemeral());
   const db = o.db ?? (await openDb({ dataDir: o.dataDir }));
+  const logger = o.logStream ? { level: 'trace', stream: o.logStream } : (o.logger ?? false);
+  const app = Fastify(obolServerOptions({ logger, ...(o.limits ? { limits: o.limits } : {}), ...(tls ? { tls } : {}) }));
   const agent = await MerchantAgent.open({
     merchantId: o.merchantId,
     name: o.name,
@@ -88,10 +110,13 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     origins,
     ...(o.catalogue ? { catalogue: o.catalogue } : {}),
     db,
+    sealKeys,
     clock: o.clock,
     ...(toOperator ? { http: toOperator.post } : {}),
+    // The module's own lines (sessions opened and closed, records delivered, failed reports) go
+    // where the shop's server logs, not nowhere.
+    log: app.log,
   });
-  const app = Fastify(obolServerOptions({ logger: o.logger ?? false, ...(o.limits ? { limits: o.limits } : {}), ...(tls ? { tls } : {}) }));
   await app.register(merchantModule, {
     prefix: '/obol',
     agent,
@@ -104,6 +129,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   return {
     app,
     key,
+    sealKeys,
     agent,
     url,
     moduleUrl,

@@ -15,6 +15,7 @@ import {
 } from '../operator/identity.ts';
 import { type OperatorServer, startOperator } from '../operator/server.ts';
 import type { Db } from '../store/db.ts';
+import { SealKeys, loadOrCreateSealKeys } from '../store/sealedColumn.ts';
 
 /**
  * A world of operators that trust one interbank root: what the tests and the demo start. Each
@@ -86,6 +87,8 @@ export async function startOperators(
     operators[spec.operatorId] = await startOperator({
       config,
       identity,
+      // The data key lives beside the operator's other keys; a world in memory keeps it in memory.
+      sealKeys: spec.keyDir ? await loadOrCreateSealKeys(spec.keyDir) : await SealKeys.ephemeral(),
       clock,
       timers: opts.timers ?? false,
       ...(spec.db ? { db: spec.db } : {}),

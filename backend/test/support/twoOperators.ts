@@ -6,7 +6,7 @@ import { CustomerAgent } from '@obol/protocol/customerAgent';
 import type { Http } from '@obol/protocol/http';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
 import { certToBase64 } from '@obol/protocol/pki';
-import { JsonlFileSink } from '../../src/billing/index.ts';
+import { type BillingSink, JsonlFileSink } from '../../src/billing/index.ts';
 import { newsCatalogue } from '../../src/demo/catalogues.ts';
 import { undiciHttp } from '../../src/http/client.ts';
 import type { RootAuthority } from '../../src/operator/identity.ts';
@@ -39,8 +39,8 @@ export interface TwoOperators {
   newShopper(depositMinimum?: string, http?: Http): CustomerAgent;
   admin(op: OperatorServer, path: string, body?: unknown): Promise<unknown>;
   billingLines(op: 'sek' | 'eur'): Promise<Array<{ type: string; body: Record<string, unknown> }>>;
-  /** Every log line each operator wrote (pino JSON), when started with `captureLogs`. */
-  logLines: Record<'op-sek' | 'op-eur', string[]>;
+  /** Every log line each operator and the shop (with its merchant module) wrote (pino JSON), when started with `captureLogs`. */
+  logLines: Record<'op-sek' | 'op-eur' | 'news.example', string[]>;
   close(): Promise<void>;
 }
 
@@ -79,14 +79,16 @@ export async function twoOperators(
     shopAdminToken?: string;
     /** The interbank root (default: a new one). */
     root?: RootAuthority;
-    /** Keep the operators' log lines (every level) in `logLines` instead of discarding them. */
+    /** Keep the operators' and the shop's log lines (every level) in `logLines` instead of discarding them. */
     captureLogs?: boolean;
+    /** Billing sinks the EUR operator feeds besides its JSONL file (e.g. a webhook with its secret). */
+    eurSinks?: BillingSink[];
   } = {},
 ): Promise<TwoOperators> {
   const clock = new ManualClock(TEST_START);
   const dbs = await databases(engine);
   const billingDir = await mkdtemp(join(tmpdir(), 'obol-billing-'));
-  const logLines: TwoOperators['logLines'] = { 'op-sek': [], 'op-eur': [] };
+  const logLines: TwoOperators['logLines'] = { 'op-sek': [], 'op-eur': [], 'news.example': [] };
   const world = await startOperators(
     [
       {
@@ -103,7 +105,7 @@ export async function twoOperators(
         currency: 'EUR',
         rates: { SEK: '11.44', USD: '1.088' },
         db: dbs.eur,
-        sinks: [new JsonlFileSink(join(billingDir, 'eur.jsonl'))],
+        sinks: [new JsonlFileSink(join(billingDir, 'eur.jsonl')), ...(opts.eurSinks ?? [])],
       },
     ],
     {
@@ -133,6 +135,7 @@ export async function twoOperators(
     sweepIntervalMs: 0,
     ...(opts.shopAdminToken ? { shopAdminToken: opts.shopAdminToken } : {}),
     adminLimits: { calls: FAR, lockout: UNLIMITED_FOR_TESTS.adminLockout },
+    ...(opts.captureLogs ? { logStream: { write: (line: string) => void logLines['news.example'].push(line) } } : {}),
   });
   const admin = async (op: OperatorServer, path: string, body?: unknown) => {
     const res = await op.app.inject({
