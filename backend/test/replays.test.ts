@@ -2,13 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { newTradeHandle } from '@obol/protocol/identity';
 import { generateSigningKeyPair, keyHandle, keyIdOf, keySigner, type KeyHandle } from '@obol/protocol/keys';
-import type { MessageBody } from '@obol/protocol/messages';
 import { certToBase64, describeCert, issueTemporaryCert } from '@obol/protocol/pki';
 import { signMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
 import { freePort } from '../src/world/shop.ts';
-import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
+import { type TwoOperators, initiateBody as initiateBodyOf, rawCustomer as rawCustomerOf, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
  * Every message handled twice changes nothing the second time; a changed byte, a wrong key, an
@@ -25,32 +24,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('replayed and tampered messages
     if (engine === 'PostgreSQL') await stopTestPostgres();
   });
 
-  async function rawCustomer() {
-    const key = await keyHandle(await generateSigningKeyPair());
-    const reg = (await postJson(`${t.sek.url}${OperatorPaths.registerCustomer}`, { publicKey: key.publicKeySpki })) as { customerId: string };
-    await t.admin(t.sek, OperatorPaths.adminFund, { customerId: reg.customerId, amount: 'SEK:10.00' });
-    const { challenge } = (await postJson(`${t.sek.url}${OperatorPaths.challenge}`, { customerId: reg.customerId })) as { challenge: string };
-    const login = await signMessage('wallet.login', { msgId: randomId(), customerId: reg.customerId, challenge, time: t.clock.now() }, key.signer);
-    const session = (await postJson(`${t.sek.url}${OperatorPaths.login}`, login)) as { sessionId: string; token: string };
-    return { key, customerId: reg.customerId, session, login };
-  }
-  async function initiateBody(sessionId: string, sessionKey: KeyHandle): Promise<MessageBody<'wallet.initiate'>> {
-    const table = (await postJsonGet(`${t.sek.url}${OperatorPaths.exchangeTable}`)) as { body: { issuedAt: number } };
-    return {
-      msgId: randomId(),
-      sessionId,
-      merchantId: 'news.example',
-      merchantOperatorId: 'op-eur',
-      firstPrice: 'EUR:0.03',
-      deposit: 'SEK:2.00',
-      timeoutSec: 600,
-      sessionPublicKey: sessionKey.publicKeySpki,
-      k1: randomId(32),
-      shownTableIssuedAt: table.body.issuedAt,
-      time: t.clock.now(),
-    };
-  }
-  const postJsonGet = async (url: string) => (await t.sek.app.inject({ method: 'GET', url: url.replace(t.sek.url, '') })).json();
+  const rawCustomer = () => rawCustomerOf(t);
+  const initiateBody = (sessionId: string, sessionKey: KeyHandle) => initiateBodyOf(t, sessionId, sessionKey);
   const balances = async () => [await t.admin(t.sek, OperatorPaths.adminBalances), await t.admin(t.eur, OperatorPaths.adminBalances)];
   const code = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { name?: string }) => e.name);
 

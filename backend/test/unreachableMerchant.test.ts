@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
 import { signMessage } from '@obol/protocol/signed';
-import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
-import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
+import { type TwoOperators, initiateBody, rawCustomer, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
  * The merchant's operator cannot reach the merchant when a wallet opens a deposit. The wallet is
@@ -38,33 +37,9 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('an unreachable merchant on %s'
   }
 
   it('the same initiation sent again gets UNAVAILABLE while the merchant is away, and opens the deposit once it is back', async () => {
-    const key = await keyHandle(await generateSigningKeyPair());
-    const { customerId } = (await postJson(`${t.sek.url}${OperatorPaths.registerCustomer}`, { publicKey: key.publicKeySpki })) as {
-      customerId: string;
-    };
-    await t.admin(t.sek, OperatorPaths.adminFund, { customerId, amount: 'SEK:10.00' });
-    const { challenge } = (await postJson(`${t.sek.url}${OperatorPaths.challenge}`, { customerId })) as { challenge: string };
-    const login = await signMessage('wallet.login', { msgId: randomId(), customerId, challenge, time: t.clock.now() }, key.signer);
-    const { sessionId } = (await postJson(`${t.sek.url}${OperatorPaths.login}`, login)) as { sessionId: string };
-    const table = (await t.sek.app.inject({ method: 'GET', url: OperatorPaths.exchangeTable })).json() as { body: { issuedAt: number } };
+    const { key, customerId, session } = await rawCustomer(t);
     const sessionKey = await keyHandle(await generateSigningKeyPair());
-    const initiate = await signMessage(
-      'wallet.initiate',
-      {
-        msgId: randomId(),
-        sessionId,
-        merchantId: 'news.example',
-        merchantOperatorId: 'op-eur',
-        firstPrice: 'EUR:0.03',
-        deposit: 'SEK:2.00',
-        timeoutSec: 600,
-        sessionPublicKey: sessionKey.publicKeySpki,
-        k1: randomId(32),
-        shownTableIssuedAt: table.body.issuedAt,
-        time: t.clock.now(),
-      },
-      key.signer,
-    );
+    const initiate = await signMessage('wallet.initiate', await initiateBody(t, session.sessionId, sessionKey), key.signer);
 
     await merchantDown();
     for (let i = 0; i < 3; i++) {

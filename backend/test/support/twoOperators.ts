@@ -1,14 +1,19 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OperatorPaths } from '@obol/protocol/api';
 import { ManualClock } from '@obol/protocol/clock';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
 import type { Http } from '@obol/protocol/http';
+import { type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
+import type { MessageBody } from '@obol/protocol/messages';
+import { signMessage } from '@obol/protocol/signed';
+import { randomId } from '@obol/protocol/webcrypto';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
 import { certToBase64 } from '@obol/protocol/pki';
 import { type BillingSink, JsonlFileSink } from '../../src/billing/index.ts';
 import { newsCatalogue } from '../../src/demo/catalogues.ts';
-import { undiciHttp } from '../../src/http/client.ts';
+import { postJson, undiciHttp } from '../../src/http/client.ts';
 import type { RootAuthority } from '../../src/operator/identity.ts';
 import type { OperatorServer } from '../../src/operator/server.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
@@ -179,5 +184,37 @@ export async function twoOperators(
       for (const db of [dbs.sek, dbs.eur, dbs.shop]) await db.close();
       await rm(billingDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A shopper of op-sek driven by hand, without the customer agent (for tests that send the raw
+ * messages): registered, funded with `funds`, and logged on.
+ */
+export async function rawCustomer(t: TwoOperators, funds = 'SEK:10.00') {
+  const key = await keyHandle(await generateSigningKeyPair());
+  const reg = (await postJson(`${t.sek.url}${OperatorPaths.registerCustomer}`, { publicKey: key.publicKeySpki })) as { customerId: string };
+  await t.admin(t.sek, OperatorPaths.adminFund, { customerId: reg.customerId, amount: funds });
+  const { challenge } = (await postJson(`${t.sek.url}${OperatorPaths.challenge}`, { customerId: reg.customerId })) as { challenge: string };
+  const login = await signMessage('wallet.login', { msgId: randomId(), customerId: reg.customerId, challenge, time: t.clock.now() }, key.signer);
+  const session = (await postJson(`${t.sek.url}${OperatorPaths.login}`, login)) as { sessionId: string; token: string };
+  return { key, customerId: reg.customerId, session, login };
+}
+
+/** FIG 2 step 2 as a wallet writes it: a SEK 2.00 deposit at news.example (op-eur), under op-sek's current table. */
+export async function initiateBody(t: TwoOperators, sessionId: string, sessionKey: KeyHandle): Promise<MessageBody<'wallet.initiate'>> {
+  const table = (await t.sek.app.inject({ method: 'GET', url: OperatorPaths.exchangeTable })).json() as { body: { issuedAt: number } };
+  return {
+    msgId: randomId(),
+    sessionId,
+    merchantId: 'news.example',
+    merchantOperatorId: 'op-eur',
+    firstPrice: 'EUR:0.03',
+    deposit: 'SEK:2.00',
+    timeoutSec: 600,
+    sessionPublicKey: sessionKey.publicKeySpki,
+    k1: randomId(32),
+    shownTableIssuedAt: table.body.issuedAt,
+    time: t.clock.now(),
   };
 }
