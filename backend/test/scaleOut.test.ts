@@ -6,7 +6,7 @@ import { randomId } from '@obol/protocol/webcrypto';
 import { postJson } from '../src/http/client.ts';
 import { type OperatorServer, startOperator } from '../src/operator/server.ts';
 import { openDb } from '../src/store/db.ts';
-import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
+import { type TwoOperators, initiateBody, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
  * Two processes of one operator on one PostgreSQL: nothing another process needs lives in memory,
@@ -45,28 +45,11 @@ describe('two processes of the SEK operator on one PostgreSQL', () => {
     const { challenge } = (await postJson(`${second.url}${OperatorPaths.challenge}`, { customerId })) as { challenge: string };
     const login = await signMessage('wallet.login', { msgId: randomId(), customerId, challenge, time: t.clock.now() }, key.signer);
     const { sessionId } = (await postJson(`${second.url}${OperatorPaths.login}`, login)) as { sessionId: string };
-    const published = (await t.sek.app.inject({ method: 'GET', url: OperatorPaths.exchangeTable })).json() as { body: { issuedAt: number } };
 
     const attempts = await Promise.allSettled(
       Array.from({ length: 50 }, async (_, i) => {
         const sessionKey = await keyHandle(await generateSigningKeyPair());
-        const initiate = await signMessage(
-          'wallet.initiate',
-          {
-            msgId: randomId(),
-            sessionId,
-            merchantId: 'news.example',
-            merchantOperatorId: 'op-eur',
-            firstPrice: 'EUR:0.03',
-            deposit: 'SEK:2.00',
-            timeoutSec: 600,
-            sessionPublicKey: sessionKey.publicKeySpki,
-            k1: randomId(32),
-            shownTableIssuedAt: published.body.issuedAt,
-            time: t.clock.now(),
-          },
-          key.signer,
-        );
+        const initiate = await signMessage('wallet.initiate', await initiateBody(t, sessionId, sessionKey), key.signer);
         return postJson(`${(i % 2 === 0 ? t.sek : second).url}${OperatorPaths.initiate}`, initiate);
       }),
     );
