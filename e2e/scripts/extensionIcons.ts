@@ -1,15 +1,16 @@
-// Renders the wallet's coin (src/shared/walletInfo.ts, COIN_SVG) into the toolbar and store icons
-// the manifest names, public/icons/icon-{16,32,48,128}.png, with the installed Chromium (the one
-// the browser tests use). The PNGs are committed; run this again only when the coin changes:
-//   npm run icons -w extension
+// Renders the wallet's coin (extension/src/shared/walletInfo.ts, COIN_SVG) into the toolbar and
+// store icons the manifest names, extension/public/icons/icon-{16,32,48,128}.png, with the
+// installed Chromium the browser tests use (so it lives here: extension/ imports only protocol/).
+// The PNGs are committed; run this again only when the coin changes:
+//   npm run icons -w e2e
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
-import { chromiumArgs, chromiumPath } from '../../e2e/chromium.ts';
-import { COIN_SVG } from '../src/shared/walletInfo.ts';
+import { COIN_SVG } from '../../extension/src/shared/walletInfo.ts';
+import { chromiumArgs, chromiumPath } from '../chromium.ts';
 
 const ICON_SIZES = [16, 32, 48, 128] as const;
-const outDir = fileURLToPath(new URL('../public/icons/', import.meta.url));
+const outDir = fileURLToPath(new URL('../../extension/public/icons/', import.meta.url));
 
 const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
 try {
