@@ -1,6 +1,6 @@
 import type { WalletInfo } from '@obol/protocol/bridgeWire';
 
-/** The Obol coin: the wallet's icon for pages, and the source of the toolbar icons (scripts/icons.ts). */
+/** The Obol coin: the wallet's icon for pages, and the source of the toolbar icons (e2e/scripts/extensionIcons.ts). */
 export const COIN_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#b8860b"/>' +
   '<circle cx="16" cy="16" r="11" fill="none" stroke="#fff8dc" stroke-width="2"/><text x="16" y="21" font-size="13" ' +
