@@ -1,3 +1,4 @@
+import { moduleOfScript } from '@obol/protocol/pageTags';
 import { createApi } from './api.ts';
 import { WalletBridge } from './bridgeClient.ts';
 import { ObolBuy } from './buy.tsx';
@@ -23,7 +24,7 @@ function main(): void {
   const ctx = {
     bridge,
     quotes: new QuoteBook(bridge),
-    merchant: script?.dataset.merchant ?? moduleOf(script),
+    merchant: script?.dataset.merchant ?? moduleOfScript(script?.src),
     walletHelp: script?.dataset.walletHelp ?? null,
     doc: document,
   };
@@ -36,11 +37,6 @@ function main(): void {
   } else {
     Object.defineProperty(window, 'Obol', { value: createApi(ctx), enumerable: true });
   }
-}
-
-/** The folder the script was loaded from: the merchant module that served it. */
-function moduleOf(script: HTMLScriptElement | null): string | null {
-  return script?.src ? new URL('.', script.src).href.slice(0, -1) : null;
 }
 
 main();
