@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MerchantPaths, OperatorPaths } from '@obol/protocol/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkPage } from '../src/merchant/doctor.ts';
 import type { SalesReport } from '../src/merchant/sales.ts';
 import { loadShopFolder, verifyRegistration } from '../src/merchant/setup.ts';
 import { type MerchantServer, startMerchantServer } from '../src/merchant/standalone.ts';
@@ -25,9 +26,16 @@ const cliFails = async (...args: string[]) => {
   try {
     await run(process.execPath, [obol, ...args], { timeout: 60_000 });
   } catch (e) {
-    return String((e as { stderr?: string }).stderr);
+    const { stdout, stderr } = e as { stdout?: string; stderr?: string };
+    return `${stdout ?? ''}${stderr ?? ''}`;
   }
   throw new Error(`obol ${args.join(' ')} should have failed`);
+};
+
+/** The doctor's GET, plain fetch. */
+const getText = async (url: string) => {
+  const res = await fetch(url, { redirect: 'manual' });
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: await res.text() };
 };
 
 let t: TwoOperators;
@@ -139,6 +147,36 @@ describe('a merchant from init to the first sale', () => {
     // The sales are the shop's administration's, no one else's.
     expect((await fetch(`${merchantUrl}${MerchantPaths.adminSales}`)).status).toBe(401);
     expect((await fetch(`${merchantUrl}${MerchantPaths.adminSales}`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+  });
+
+  it('doctor passes the good page and names each setup mistake of a bad one', async () => {
+    const good = await cli('merchant', 'doctor', '--page', `${publicUrl()}/`);
+    expect(good).not.toContain('✗');
+    expect(good).toContain('"Field notes" at EUR:0.05, as in the catalogue');
+    expect(good).toContain('All good');
+
+    await writeFile(
+      join(shopDir, 'pages', 'broken.html'),
+      `<script src="${publicUrl()}/obol/obol-widget.js" defer></script>
+       <obol-buy product="field-notes" price="0.50" currency="EUR"></obol-buy>
+       <obol-buy product="no-such-thing" price="0.05" currency="EUR"></obol-buy>
+       <obol-buy product='first-post' price='0.02' currency='SEK'></obol-buy>`,
+    );
+    const bad = await checkPage(`${publicUrl()}/broken.html`, getText, t.clock.now());
+    const failures = bad.filter((f) => !f.ok).map((f) => f.says);
+    expect(failures).toEqual([
+      expect.stringContaining('the page says EUR:0.50, the catalogue EUR:0.05'),
+      expect.stringContaining('no-such-thing">: no such product in the catalogue (it has: '),
+      expect.stringContaining('currency="SEK", but the shop sells in EUR'),
+    ]);
+    // Another origin than the certified one (the same server, reached by another name).
+    const elsewhere = await checkPage(`http://localhost:${port}/`, getText, t.clock.now());
+    expect(elsewhere.filter((f) => !f.ok).map((f) => f.says)).toEqual([expect.stringContaining(`origin http://localhost:${port} is not certified for blog.example`)]);
+    // A page whose module path is wrong.
+    await writeFile(join(shopDir, 'pages', 'lost.html'), `<script src="${publicUrl()}/obol/obol-widget.js" data-merchant="/shop" defer></script>`);
+    const lost = await checkPage(`${publicUrl()}/lost.html`, getText, t.clock.now());
+    expect(lost.at(-1)).toEqual({ ok: false, says: expect.stringContaining(`the merchant module is not at ${publicUrl()}/shop`) });
+    expect(await cliFails('merchant', 'doctor', '--page', `${publicUrl()}/broken.html`)).toContain('3 problems to fix before going live');
   });
 
   it('says what is missing when the shop is not registered yet', async () => {

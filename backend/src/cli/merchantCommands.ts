@@ -11,6 +11,8 @@ import { getJson } from '../http/client.ts';
 import type { SalesReport } from '../merchant/sales.ts';
 import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
 import { startMerchantServer } from '../merchant/standalone.ts';
+import { type GetText, checkPage } from '../merchant/doctor.ts';
+import { request } from 'undici';
 
 export async function readJsonFile(file: string): Promise<unknown> {
   const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
@@ -91,6 +93,18 @@ Next:
     });
 
   merchant
+    .command('doctor')
+    .description('check a page before it goes live: the widget tag, the module, the certified origin, each product’s price, the operator')
+    .requiredOption('--page <url>', 'the page to check, e.g. https://my-blog.example/posts/field-notes')
+    .action(async (o: { page: string }) => {
+      const findings = await checkPage(o.page, getText, Date.now());
+      for (const f of findings) console.log(`${f.ok ? '✓' : '✗'} ${f.says}`);
+      const failed = findings.filter((f) => !f.ok).length;
+      console.log(failed === 0 ? 'All good: wallets can buy on this page.' : `${failed} problem${failed === 1 ? '' : 's'} to fix before going live.`);
+      if (failed > 0) process.exitCode = 1;
+    });
+
+  merchant
     .command('sales')
     .description('the shop’s sales by product and by day, and its trading sessions (from the running shop)')
     .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
@@ -104,6 +118,23 @@ Next:
       console.log(o.json ? JSON.stringify(report, null, 2) : formatSales(report));
     });
 }
+
+/** A GET for the doctor: status, media type and text (at most 2 MB), following no redirects. */
+const getText: GetText = async (url) => {
+  const res = await request(url, { method: 'GET', headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > 2 * 1024 * 1024) {
+      res.body.destroy();
+      throw new ObolError('MALFORMED', `${url} is larger than 2 MB`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const type = res.headers['content-type'];
+  return { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? ''), body: Buffer.concat(chunks).toString('utf8') };
+};
 
 /** Where a command on the shop's own machine reaches its server: the address it listens on. */
 export function shopModuleUrl(config: { port: number; host?: string; tls?: unknown; publicUrl: string }): string {
