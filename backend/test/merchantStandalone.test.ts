@@ -43,6 +43,7 @@ let dir = '';
 let shopDir = '';
 let port = 0;
 let server: MerchantServer | undefined;
+const shopLog: string[] = [];
 
 beforeAll(async () => {
   t = await twoOperators('PGlite');
@@ -96,7 +97,12 @@ describe('a merchant from init to the first sale', () => {
     await writeFile(widget, 'console.log("the widget")');
     const configFile = join(shopDir, 'shop.json');
     await writeFile(configFile, JSON.stringify({ ...JSON.parse(await readFile(configFile, 'utf8')), pages: 'pages' }));
-    server = await startMerchantServer(await loadShopFolder(shopDir), { clock: t.clock, logger: false, sweepIntervalMs: 0, widgetScript: widget });
+    server = await startMerchantServer(await loadShopFolder(shopDir), {
+      clock: t.clock,
+      logStream: { write: (line) => void shopLog.push(line) },
+      sweepIntervalMs: 0,
+      widgetScript: widget,
+    });
 
     const home = await fetch(`${publicUrl()}/`);
     expect(home.headers.get('content-type')).toContain('text/html');
@@ -128,6 +134,16 @@ describe('a merchant from init to the first sale', () => {
     const file = await shopper.buy({ merchantUrl, productId: 'field-notes', price: 'EUR:0.05', origin: publicUrl() });
     expect(new TextDecoder().decode(file.content)).toBe(await readFile(notes, 'utf8'));
     const article = await shopper.buy({ merchantUrl, productId: 'first-post', price: 'EUR:0.02', origin: publicUrl() });
+    // A page that shows another price than the catalogue's, or a product the shop does not have:
+    // the shopper is refused and charged nothing; the reason is exact (the widget writes it to
+    // the console), and what reaches the shop is in its log.
+    await expect(shopper.buy({ merchantUrl, productId: 'first-post', price: 'EUR:0.20', origin: publicUrl() })).rejects.toMatchObject({
+      name: 'PRODUCT_MISMATCH',
+      message: expect.stringMatching(/EUR:0\.02.*EUR:0\.20|EUR:0\.20.*EUR:0\.02/),
+    });
+    await expect(shopper.buy({ merchantUrl, productId: 'second-post', price: 'EUR:0.02', origin: publicUrl() })).rejects.toMatchObject({ name: 'UNKNOWN_PRODUCT' });
+    const told = shopLog.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).filter((l) => l.code !== undefined);
+    expect(told).toEqual([expect.objectContaining({ level: 40, code: 'UNKNOWN_PRODUCT', msg: expect.stringContaining('there is no product second-post') })]);
     expect(new TextDecoder().decode(article.content)).toBe('Hello from a small blog.');
 
     const report = JSON.parse(await cli('merchant', 'sales', '--config', shopDir, '--json')) as SalesReport;

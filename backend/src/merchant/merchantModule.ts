@@ -87,6 +87,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   // Errors of the module's own routes only (the plugin is encapsulated): never the shop's.
   installErrorHandler(app);
+  logSetupMistakes(app);
 
 
   // The wallet's service worker and the widget call from their own origins; requests carry
@@ -160,6 +161,23 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 function requireShopAdmin(expected: string | undefined, authorization: string | undefined): void {
   if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
   if (!bearerMatches(authorization, expected)) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
+}
+
+/**
+ * Refusals that mean the shop's page or configuration is wrong, not that a shopper did something:
+ * a product the catalogue does not have, a page price or currency other than the catalogue's, a
+ * page on an origin the shop does not sell on. The shopper sees a plain sentence; the merchant
+ * finds the exact reason in its log (and `obol merchant doctor` finds it before going live).
+ */
+const SETUP_MISTAKES: ReadonlySet<string> = new Set(['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT']);
+
+function logSetupMistakes(app: FastifyInstance): void {
+  app.addHook('onError', async (request, _reply, err) => {
+    const error: unknown = err;
+    if (error instanceof ObolError && SETUP_MISTAKES.has(error.name)) {
+      request.log.warn({ code: error.name, route: request.routeOptions.url }, `a page asked for something this shop does not sell as asked (check the page or run \`obol merchant doctor\`): ${error.message}`);
+    }
+  });
 }
 
 /**
