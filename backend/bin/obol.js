@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `obol` command: runs the TypeScript sources through tsx (no separate build step).
-import { register } from 'tsx/esm/api';
+// The `obol` command: the compiled bundle (backend/dist/cli.js, made by `npm run build`), or the
+// TypeScript sources when they are newer than the bundle (see compiled.js).
+import { load } from './compiled.js';
 
-register();
-await import('../src/cli.ts');
+await load('cli', 'src/cli.ts');

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { MerchantPaths, OperatorPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
 import { parseCert } from '@obol/protocol/pki';
@@ -11,6 +11,7 @@ import { formatReport } from './arbiter/report.ts';
 import { startArbiterServer } from './arbiter/server.ts';
 import { addWalletCommands } from './cli/walletCommands.ts';
 import { getJson, postJson } from './http/client.ts';
+import { mediaTypeOf } from './http/mediaTypes.ts';
 import { TLS_CERT_DAYS, type TlsFiles, issueTls, operatorChainPem, writeTls } from './http/tls.ts';
 import { checkOperatorConfig } from './operator/config.ts';
 import {
@@ -22,6 +23,8 @@ import {
   saveOperatorIdentity,
 } from './operator/identity.ts';
 import { startOperator } from './operator/server.ts';
+import { addMerchantCommands, readJsonFile, shopModuleUrl } from './cli/merchantCommands.ts';
+import { loadShopFolder, verifyRegistration } from './merchant/setup.ts';
 
 /**
  * `obol`: the operator's command line. Keys: `obol root init`, `obol operator init`. Running:
@@ -112,20 +115,40 @@ const withAdmin = (c: Command) =>
 const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
 
 withAdmin(program.command('register-merchant').description('register a merchant and issue its certificate'))
-  .requiredOption('--merchant-id <id>')
-  .requiredOption('--public-key <spki>', 'merchant public key, SPKI base64url (or --key-dir)')
-  .requiredOption('--url <url>', 'where the merchant module is mounted')
-  .requiredOption('--origin <origin...>', 'the web origins of the shop')
-  .option('--name <name>')
-  .action(async (o: AdminOpts & { merchantId: string; publicKey: string; url: string; origin: string[]; name?: string }) => {
-    print(
-      await postJson(
-        `${o.operator}${OperatorPaths.adminMerchants}`,
-        { merchantId: o.merchantId, publicKey: o.publicKey, url: o.url, origins: o.origin, ...(o.name ? { name: o.name } : {}) },
-        adminHeaders(o),
-      ),
-    );
-  });
+  .option('--request <file>', 'the signed registration request `obol merchant init` wrote (registration-request.json)')
+  .option('--out <file>', 'write the answer here (the merchant puts it in its folder as registration.json)')
+  .option('--merchant-id <id>', 'without --request: the merchant id')
+  .option('--public-key <spki>', 'without --request: the merchant public key, SPKI base64url')
+  .option('--url <url>', 'without --request: where the merchant module is mounted')
+  .option('--origin <origin...>', 'without --request: the web origins of the shop')
+  .option('--name <name>', 'without --request: the name shown to shoppers')
+  .action(
+    async (
+      o: AdminOpts & { request?: string; out?: string; merchantId?: string; publicKey?: string; url?: string; origin?: string[]; name?: string },
+    ) => {
+      let registration: { merchantId: string; publicKey: string; url: string; origins: string[]; name?: string };
+      if (o.request) {
+        if (o.merchantId || o.publicKey || o.url || o.origin || o.name) {
+          throw new ObolError('MALFORMED', 'give either --request or the merchant’s fields, not both');
+        }
+        const info = (await getJson(`${o.operator}${OperatorPaths.info}`)) as { operatorId: string };
+        const { merchantId, publicKey, url, origins, name } = await verifyRegistration(await readJsonFile(o.request), info.operatorId);
+        registration = { merchantId, publicKey, url, origins, name };
+      } else {
+        if (!o.merchantId || !o.publicKey || !o.url || !o.origin) {
+          throw new ObolError('MALFORMED', 'give --request FILE, or all of --merchant-id, --public-key, --url and --origin');
+        }
+        registration = { merchantId: o.merchantId, publicKey: o.publicKey, url: o.url, origins: o.origin, ...(o.name ? { name: o.name } : {}) };
+      }
+      const answer = await postJson(`${o.operator}${OperatorPaths.adminMerchants}`, registration, adminHeaders(o));
+      if (o.out) {
+        await writeFile(o.out, `${JSON.stringify(answer, null, 2)}\n`);
+        console.log(`merchant ${registration.merchantId} registered: ${o.out} is its registration.json`);
+      } else {
+        print(answer);
+      }
+    },
+  );
 
 withAdmin(program.command('fund').description('credit a customer account'))
   .requiredOption('--customer <id>')
@@ -165,34 +188,14 @@ addWalletCommands(program);
 
 // ── a shop's catalogue (FIG 4) ──────────────────────────────────────────────────────────────
 
-/** Media types by file extension, for `--file` without `--content-type`. */
-const MEDIA_TYPES: Record<string, string> = {
-  '.txt': 'text/plain; charset=utf-8',
-  '.md': 'text/markdown; charset=utf-8',
-  '.html': 'text/html; charset=utf-8',
-  '.htm': 'text/html; charset=utf-8',
-  '.csv': 'text/csv; charset=utf-8',
-  '.json': 'application/json',
-  '.pdf': 'application/pdf',
-  '.zip': 'application/zip',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.svg': 'image/svg+xml',
-  '.webp': 'image/webp',
-  '.mp3': 'audio/mpeg',
-  '.ogg': 'audio/ogg',
-  '.mp4': 'video/mp4',
-  '.epub': 'application/epub+zip',
-};
-
-const merchant = program.command('merchant').description('a shop: its catalogue of products sold through secure delivery');
+const merchant = program.command('merchant').description('a shop: its folder and server, its catalogue of products, its sales');
+addMerchantCommands(merchant);
 merchant
   .command('add-product')
   .description('add a product: encrypted once with its own key and signed once by the shop (FIG 4)')
-  .requiredOption('--shop <url>', 'where the shop mounts the merchant module, e.g. http://127.0.0.1:7300/obol')
-  .option('--admin-token <token>', 'the shop admin token (or OBOL_SHOP_ADMIN_TOKEN)')
+  .option('--config <file>', 'the shop’s shop.json (or its folder): its server and admin token')
+  .option('--shop <url>', 'without --config: where the shop mounts the merchant module, e.g. http://127.0.0.1:7300/obol')
+  .option('--admin-token <token>', 'without --config: the shop admin token (or OBOL_SHOP_ADMIN_TOKEN)')
   .requiredOption('--id <productId>', 'product id, e.g. field-guide-2026')
   .requiredOption('--title <title>')
   .requiredOption('--price <money>', 'in the shop’s currency, e.g. EUR:0.50')
@@ -203,7 +206,8 @@ merchant
   .option('--replace', 'replace a product of the same id that differs (new key, new signatures)')
   .action(
     async (o: {
-      shop: string;
+      config?: string;
+      shop?: string;
       adminToken?: string;
       id: string;
       title: string;
@@ -215,7 +219,10 @@ merchant
       replace?: boolean;
     }) => {
       if ((o.file === undefined) === (o.text === undefined)) throw new ObolError('MALFORMED', 'give the content with exactly one of --file or --text');
-      const token = o.adminToken ?? process.env.OBOL_SHOP_ADMIN_TOKEN;
+      const shopConfig = o.config ? (await loadShopFolder(o.config)).config : undefined;
+      const shop = shopConfig ? shopModuleUrl(shopConfig) : o.shop;
+      if (!shop) throw new ObolError('MALFORMED', 'give --config (the shop’s shop.json) or --shop');
+      const token = shopConfig?.adminToken ?? o.adminToken ?? process.env.OBOL_SHOP_ADMIN_TOKEN;
       if (!token) throw new ObolError('UNAUTHORIZED', 'give --admin-token or set OBOL_SHOP_ADMIN_TOKEN');
       let content: Uint8Array;
       if (o.file !== undefined) {
@@ -228,10 +235,10 @@ merchant
         content = utf8.encode(o.text ?? '');
       }
       const contentType =
-        o.contentType ?? (o.file !== undefined ? (MEDIA_TYPES[extname(basename(o.file)).toLowerCase()] ?? 'application/octet-stream') : 'text/plain; charset=utf-8');
+        o.contentType ?? (o.file !== undefined ? (mediaTypeOf(basename(o.file)) ?? 'application/octet-stream') : 'text/plain; charset=utf-8');
       print(
         await postJson(
-          `${o.shop.replace(/\/+$/, '')}${MerchantPaths.adminProducts}`,
+          `${shop.replace(/\/+$/, '')}${MerchantPaths.adminProducts}`,
           {
             productId: o.id,
             title: o.title,

@@ -17,10 +17,11 @@ import {
   backoffDelay,
   enqueueBillingRecord,
   JsonlFileSink,
-  signWebhookPayload,
-  verifyWebhookSignature,
+  verifyWebhook,
   WebhookSink,
+  webhookHeaders,
 } from '../src/billing/index.ts';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { type Db, openDb } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';
 
@@ -207,31 +208,46 @@ describe('JsonlFileSink', () => {
   });
 });
 
-describe('webhook signature', () => {
-  const secret = 'whsec_0123456789abcdef';
+describe('webhook signature (Standard Webhooks)', () => {
+  const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
   const body = '{"v":1}';
+  const id = 'w.op-sek.42';
 
-  it('verifies the right secret, body and time only', () => {
-    const header = signWebhookPayload(secret, body, 1_800_000_000);
-    expect(header).toMatch(/^t=1800000000,v1=[0-9a-f]{64}$/);
-    expect(verifyWebhookSignature(secret, header, body, 1_800_000_000, 300)).toBe(true);
-    expect(verifyWebhookSignature(secret, header, Buffer.from(body), 1_800_000_299, 300)).toBe(true);
-    expect(verifyWebhookSignature('whsec_wrong', header, body, 1_800_000_000, 300)).toBe(false);
-    expect(verifyWebhookSignature(secret, header, '{"v":2}', 1_800_000_000, 300)).toBe(false);
-    expect(verifyWebhookSignature(secret, header, body, 1_800_000_301, 300)).toBe(false);
-    expect(verifyWebhookSignature(secret, 'garbage', body, 1_800_000_000, 300)).toBe(false);
-    expect(verifyWebhookSignature(secret, undefined, body, 1_800_000_000, 300)).toBe(false);
-    // A sender rotating secrets may send two signatures; one valid one is enough.
-    const rotated = `${header},v1=${'0'.repeat(64)}`;
-    expect(verifyWebhookSignature(secret, rotated, body, 1_800_000_000, 300)).toBe(true);
+  it('verifies the right secret, id, body and time only', () => {
+    const headers = webhookHeaders(secret, id, 1_800_000_000, body);
+    expect(headers).toMatchObject({ 'webhook-id': id, 'webhook-timestamp': '1800000000' });
+    expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(verifyWebhook(secret, headers, body, 1_800_000_000, 300)).toBe(id);
+    expect(verifyWebhook(secret, headers, Buffer.from(body), 1_800_000_299, 300)).toBe(id);
+    expect(verifyWebhook(secret, new Headers(headers), body, 1_800_000_000, 300)).toBe(id);
+    expect(verifyWebhook(`whsec_${Buffer.from('another key').toString('base64')}`, headers, body, 1_800_000_000, 300)).toBeUndefined();
+    expect(verifyWebhook(secret, headers, '{"v":2}', 1_800_000_000, 300)).toBeUndefined();
+    expect(verifyWebhook(secret, { ...headers, 'webhook-id': 'w.op-sek.43' }, body, 1_800_000_000, 300)).toBeUndefined();
+    expect(verifyWebhook(secret, headers, body, 1_800_000_301, 300)).toBeUndefined();
+    expect(verifyWebhook(secret, { ...headers, 'webhook-signature': 'garbage' }, body, 1_800_000_000, 300)).toBeUndefined();
+    expect(verifyWebhook(secret, { 'webhook-id': id }, body, 1_800_000_000, 300)).toBeUndefined();
+    // A sender rotating secrets may send several signatures; one valid one is enough.
+    const rotated = { ...headers, 'webhook-signature': `v1,${Buffer.alloc(32).toString('base64')} ${headers['webhook-signature']}` };
+    expect(verifyWebhook(secret, rotated, body, 1_800_000_000, 300)).toBe(id);
+  });
+
+  it('is what the Standard Webhooks reference library signs and verifies', () => {
+    const reference = new StandardWebhook(secret);
+    const at = new Date(1_800_000_000_000);
+    // The library's signature of the same message is ours, byte for byte …
+    expect(webhookHeaders(secret, id, 1_800_000_000, body)['webhook-signature']).toBe(reference.sign(id, at, body));
+    // … and it accepts what we send (it checks the time against its own clock).
+    const now = Math.floor(Date.now() / 1000);
+    expect(reference.verify(body, webhookHeaders(secret, id, now, body))).toEqual({ v: 1 });
+    expect(() => reference.verify('{"v":2}', webhookHeaders(secret, id, now, body))).toThrow();
   });
 });
 
 interface Received {
-  recordId: string | undefined;
-  signature: string;
+  headers: Record<string, string | string[] | undefined>;
   body: string;
-  verified: boolean;
+  /** The record id the signature verified for; undefined when it did not verify. */
+  verified: string | undefined;
 }
 
 async function listen(handler: (req: IncomingMessage, body: string) => { status: number; text: string } | null) {
@@ -263,13 +279,7 @@ describe('BillingDispatcher with the webhook sink', () => {
     const secret = `whsec_${randomId()}`;
     const received: Received[] = [];
     const server = await listen((req, body) => {
-      const signature = String(req.headers['obol-signature']);
-      received.push({
-        recordId: req.headers['obol-record-id'] as string | undefined,
-        signature,
-        body,
-        verified: verifyWebhookSignature(secret, signature, body, Math.floor(clock.now() / 1000), 300),
-      });
+      received.push({ headers: req.headers, body, verified: verifyWebhook(secret, req.headers, body, Math.floor(clock.now() / 1000), 300) });
       return received.length <= 2 ? { status: 500, text: 'billing system busy' } : { status: 200, text: 'ok' };
     });
     const sink = new WebhookSink({ url: server.url, secret, timeoutMs: 5000, name: 'hook', clock });
@@ -305,13 +315,13 @@ describe('BillingDispatcher with the webhook sink', () => {
 
       expect(received).toHaveLength(3);
       for (const r of received) {
-        expect(r.verified).toBe(true);
-        expect(r.recordId).toBe(record.body.recordId);
+        // Signed, and every retry under the same webhook-id: the record id to deduplicate on.
+        expect(r.verified).toBe(record.body.recordId);
         expect(await verifyRecord(JSON.parse(r.body), 'am.withdrawal')).toEqual(record);
       }
       // Someone without the secret cannot produce a header the receiver accepts.
       const last = received[2]!;
-      expect(verifyWebhookSignature(`${secret}x`, last.signature, last.body, Math.floor(clock.now() / 1000), 300)).toBe(false);
+      expect(verifyWebhook(`${secret}x`, last.headers, last.body, Math.floor(clock.now() / 1000), 300)).toBeUndefined();
 
       // Nothing more to do.
       clock.advance(3_600_000);

@@ -183,6 +183,10 @@ export const MerchantPaths = {
   session: '/sessions/:transactionId',
   /** The shop's own administration (bearer shop admin token): add a product. */
   adminProducts: '/admin/products',
+  /** The shop's own administration (bearer shop admin token): its sales by product and day. */
+  adminSales: '/admin/sales',
+  /** The widget's one script, served by the module so the page's script tag points at it. */
+  widget: '/obol-widget.js',
 } as const;
 
 /**

@@ -375,6 +375,25 @@ export const DepositRecord = Type.Object(
   closed,
 );
 
+/**
+ * A merchant's request to be registered by its operator (`obol merchant init` writes it, `obol
+ * register-merchant --request` reads it), signed with the very key it asks a certificate for:
+ * proof that whoever sends it holds that key.
+ */
+export const MerchantRegistration = Type.Object(
+  {
+    merchantId: MerchantIdT,
+    operatorId: OperatorIdT,
+    publicKey: SpkiT,
+    origins: Type.Array(OriginT, { minItems: 1, maxItems: 16 }),
+    /** Where the merchant module is reached, e.g. https://shop.example/obol */
+    url: Type.String({ maxLength: 255 }),
+    name: Type.String({ minLength: 1, maxLength: 80 }),
+    time: TimeT,
+  },
+  closed,
+);
+
 /** The catalogue: message type → schema of its body. A closed set: anything else is refused. */
 export const MessageSchemas = {
   'operator.exchangeTable': ExchangeTableBody,
@@ -400,6 +419,7 @@ export const MessageSchemas = {
   'am.withdrawal': WithdrawalRecord,
   'am.deposit': DepositRecord,
   'arbiter.keyRequest': ArbiterKeyRequest,
+  'merchant.registration': MerchantRegistration,
   'acquirer.keyRelease': AcquirerKeyRelease,
 } as const satisfies Record<string, TSchema>;
 

@@ -110,6 +110,8 @@ export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }
 }
 
 const WHAT_IS_BOUGHT = new Set(['product', 'price', 'currency', 'merchant']);
+/** Refusals that mean the page is set up wrong (see #fail). */
+const SETUP_MISTAKES = new Set(['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT', 'MERCHANT_NOT_TRUSTED']);
 
 function fire(el: HTMLElement, type: string, detail: unknown): void {
   el.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail }));
@@ -131,6 +133,7 @@ export class ObolBuy extends HTMLElement {
   #unsubscribeQuotes: (() => void) | null = null;
   #toldNoWallet = false;
   #reportedConfig = '';
+  #toldSetup = new Set<string>();
 
   connectedCallback(): void {
     this.#mount = shadowMount(this);
@@ -250,6 +253,12 @@ export class ObolBuy extends HTMLElement {
   }
 
   #fail(error: ObolErrorJson): void {
+    // A setup mistake of the page (a product or price the shop does not sell, a wrong module
+    // address): the shopper reads a plain sentence, the page's author the exact reason, once.
+    if (SETUP_MISTAKES.has(error.name) && !this.#toldSetup.has(error.message)) {
+      this.#toldSetup.add(error.message);
+      console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${error.message}`);
+    }
     this.#state = { kind: 'failed', error, sentence: errorSentence(error.code) };
     this.#update();
     fire(this, 'obol:failed', { code: error.code, name: error.name, message: error.message });

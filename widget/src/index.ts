@@ -1,3 +1,4 @@
+import { moduleOfScript } from '@obol/protocol/pageTags';
 import { createApi } from './api.ts';
 import { WalletBridge } from './bridgeClient.ts';
 import { ObolBuy } from './buy.tsx';
@@ -6,7 +7,9 @@ import { ObolPaywall } from './paywall.tsx';
 import { QuoteBook } from './quotes.ts';
 
 /**
- * The widget's one script: `<script src="…/obol-widget.js" data-merchant="/obol" defer>`.
+ * The widget's one script: `<script src="https://shop.example/obol/obol-widget.js" defer>`, served
+ * by the merchant module, which is then where the widget finds the merchant (or say where with
+ * `data-merchant="/obol"` when the script is served from elsewhere).
  * Starts wallet discovery, defines `<obol-buy>` and `<obol-paywall>`, and sets `window.Obol`
  * (the only global it defines). Loading it twice does nothing the second time.
  */
@@ -16,12 +19,12 @@ function main(): void {
   const script =
     document.currentScript instanceof HTMLScriptElement
       ? document.currentScript
-      : document.querySelector<HTMLScriptElement>('script[src*="obol-widget"][data-merchant]');
+      : document.querySelector<HTMLScriptElement>('script[src*="obol-widget"]');
   const bridge = new WalletBridge(window);
   const ctx = {
     bridge,
     quotes: new QuoteBook(bridge),
-    merchant: script?.dataset.merchant ?? null,
+    merchant: script?.dataset.merchant ?? moduleOfScript(script?.src),
     walletHelp: script?.dataset.walletHelp ?? null,
     doc: document,
   };

@@ -2,7 +2,7 @@ import type { BridgeParams, BridgeResults } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
 import { type Delivery, toDelivery } from './content.ts';
 import type { WidgetContext } from './context.ts';
-import { checkProductId, resolveMerchant } from './merchantUrl.ts';
+import { checkProductId, resolveMerchant } from '@obol/protocol/pageTags';
 import { displayMoney, wirePrice } from './money.ts';
 
 /** What a page gives to buy one product: the same as `<obol-buy>`'s attributes. */

@@ -8,10 +8,12 @@ export { enqueueBillingRecord, type PendingBillingRecord, pendingBillingRecords 
 export { type BillingRecord, type BillingRecordType, type BillingSink, checkBillingRecord, checkSinkName, SINK_NAME_PATTERN } from './record.ts';
 export {
   DEFAULT_TOLERANCE_SEC,
-  RECORD_ID_HEADER,
-  SIGNATURE_HEADER,
-  signWebhookPayload,
-  verifyWebhookSignature,
+  type ReceivedHeaders,
+  verifyWebhook,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
   WebhookSink,
+  webhookHeaders,
   type WebhookSinkOptions,
 } from './webhookSink.ts';

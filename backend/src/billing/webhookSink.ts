@@ -1,12 +1,15 @@
 /**
  * A billing sink that POSTs each record to an HTTP endpoint of the operator's billing system.
  *
- * The body is the signed record as JSON. Two headers help the receiver:
- * - `Obol-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (the scheme
- *   Stripe uses): proves the request came from this operator with a shared secret, which a plain
- *   HTTP endpoint can check without knowing Obol's PKI, and the timestamp bounds replays.
- *   `verifyWebhookSignature` is the receiver's half.
- * - `Obol-Record-Id`: delivery is at least once, so the receiver deduplicates on this id.
+ * The body is the signed record as JSON, sent the Standard Webhooks way
+ * (https://www.standardwebhooks.com/), so a billing system checks it with any Standard Webhooks
+ * library or with `verifyWebhook` here, without knowing Obol's PKI:
+ * - `webhook-id`: the record id. Delivery is at least once and every retry carries the same id,
+ *   so the receiver deduplicates on it.
+ * - `webhook-timestamp`: when this attempt was sent (unix seconds); it bounds replays.
+ * - `webhook-signature`: `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`. The key is
+ *   the secret: a `whsec_<base64>` secret (the standard's form) is the base64-decoded bytes, any
+ *   other secret its UTF-8 bytes.
  *
  * Only a 2xx answer counts as delivered. Redirects are not followed: a billing record is not sent
  * somewhere the operator did not configure.
@@ -17,14 +20,15 @@ import { ObolError } from '@obol/protocol/errors';
 import { Agent, request } from 'undici';
 import { type BillingRecord, type BillingSink, checkBillingRecord, checkSinkName } from './record.ts';
 
-export const SIGNATURE_HEADER = 'Obol-Signature';
-export const RECORD_ID_HEADER = 'Obol-Record-Id';
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 /** How far a receiver should let the signature time be from its own clock, by default. */
 export const DEFAULT_TOLERANCE_SEC = 300;
 
 export interface WebhookSinkOptions {
   url: string;
-  /** Shared with the receiver; used as the HMAC key (UTF-8). */
+  /** Shared with the receiver: `whsec_<base64>` (Standard Webhooks), or any other text used as UTF-8. */
   secret: string;
   /** Longest a delivery may take, connecting included. Default 10 s. */
   timeoutMs?: number;
@@ -81,8 +85,7 @@ export class WebhookSink implements BillingSink {
         dispatcher: this.agent,
         headers: {
           'content-type': 'application/json',
-          [SIGNATURE_HEADER]: signWebhookPayload(this.secret, body, t),
-          [RECORD_ID_HEADER]: record.body.recordId,
+          ...webhookHeaders(this.secret, record.body.recordId, t, body),
         },
         body,
         // The agent's timeouts bound each phase; this bounds the whole request.
@@ -106,46 +109,67 @@ export class WebhookSink implements BillingSink {
   }
 }
 
-/** The `Obol-Signature` header value for a body sent at `t` (unix seconds). */
-export function signWebhookPayload(secret: string, body: string | Uint8Array, t: number): string {
-  return `t=${t},v1=${hmacHex(secret, t, body)}`;
+/** The three Standard Webhooks headers for `body`, sent as message `id` at `t` (unix seconds). */
+export function webhookHeaders(secret: string, id: string, t: number, body: string | Uint8Array): Record<string, string> {
+  return {
+    [WEBHOOK_ID_HEADER]: id,
+    [WEBHOOK_TIMESTAMP_HEADER]: String(t),
+    [WEBHOOK_SIGNATURE_HEADER]: `v1,${hmacBase64(secret, id, String(t), body)}`,
+  };
 }
 
+/** The headers a receiver got, by lower-case name (Node's `req.headers`, a fetch `Headers`, or a plain object). */
+export type ReceivedHeaders = Headers | Record<string, string | string[] | undefined>;
+
 /**
- * For receivers: does `header` (the `Obol-Signature` value) sign exactly `body` (the raw request
- * body, as received, before any JSON parsing) with `secret`, at a time within `toleranceSec` of
- * `nowSec`? Several `v1=` entries are allowed (a sender rotating secrets); one match suffices.
- * Comparison is constant-time. Receivers must still deduplicate on the record id: a delivery
- * can be repeated within the tolerance.
+ * For receivers: do the Standard Webhooks headers sign exactly `body` (the raw request body, as
+ * received, before any JSON parsing) with `secret`, at a time within `toleranceSec` of `nowSec`?
+ * Several space-separated signatures are allowed (a sender rotating secrets); one match suffices,
+ * and every candidate is compared in constant time. Returns the message id (the billing record
+ * id, to deduplicate on: a delivery can be repeated) or undefined when it does not verify.
  */
-export function verifyWebhookSignature(
+export function verifyWebhook(
   secret: string,
-  header: string | undefined | null,
+  headers: ReceivedHeaders,
   body: string | Uint8Array,
   nowSec: number,
   toleranceSec: number = DEFAULT_TOLERANCE_SEC,
-): boolean {
-  if (!secret || typeof header !== 'string' || header.length > 1024) return false;
-  let t: number | undefined;
-  const signatures: Buffer[] = [];
-  for (const part of header.split(',')) {
-    const eq = part.indexOf('=');
-    const key = part.slice(0, eq).trim();
-    const value = part.slice(eq + 1).trim();
-    if (key === 't' && /^[0-9]{1,12}$/.test(value)) t = Number(value);
-    else if (key === 'v1' && /^[0-9a-f]{64}$/.test(value)) signatures.push(Buffer.from(value, 'hex'));
-  }
-  if (t === undefined || signatures.length === 0) return false;
-  if (!(Math.abs(nowSec - t) <= toleranceSec)) return false;
-  const expected = Buffer.from(hmacHex(secret, t, body), 'hex');
-  // Check every candidate, so the time taken does not tell which one matched.
+): string | undefined {
+  const id = headerOf(headers, WEBHOOK_ID_HEADER);
+  const timestamp = headerOf(headers, WEBHOOK_TIMESTAMP_HEADER);
+  const signature = headerOf(headers, WEBHOOK_SIGNATURE_HEADER);
+  if (!secret || id === undefined || timestamp === undefined || signature === undefined) return undefined;
+  if (id.length === 0 || id.length > 256 || signature.length > 4096 || !/^[0-9]{1,12}$/.test(timestamp)) return undefined;
+  if (!(Math.abs(nowSec - Number(timestamp)) <= toleranceSec)) return undefined;
+  const expected = Buffer.from(hmacBase64(secret, id, timestamp, body), 'base64');
   let ok = false;
-  for (const s of signatures) ok = timingSafeEqual(s, expected) || ok;
-  return ok;
+  for (const entry of signature.split(' ')) {
+    const comma = entry.indexOf(',');
+    if (entry.slice(0, comma) !== 'v1') continue;
+    const candidate = Buffer.from(entry.slice(comma + 1), 'base64');
+    // Check every candidate, so the time taken does not tell which one matched.
+    if (candidate.length === expected.length) ok = timingSafeEqual(candidate, expected) || ok;
+  }
+  return ok ? id : undefined;
 }
 
-function hmacHex(secret: string, t: number, body: string | Uint8Array): string {
-  return createHmac('sha256', secret).update(`${t}.`).update(body).digest('hex');
+function headerOf(headers: ReceivedHeaders, name: string): string | undefined {
+  const value = typeof (headers as Headers).get === 'function' ? (headers as Headers).get(name) : (headers as Record<string, string | string[] | undefined>)[name];
+  if (typeof value === 'string') return value;
+  return undefined; // missing, or repeated (an array): not a delivery we sent
+}
+
+/** The HMAC key of a secret: Standard Webhooks' `whsec_<base64>` form decoded, any other text as UTF-8. */
+function secretKey(secret: string): Buffer {
+  if (secret.startsWith('whsec_')) {
+    const decoded = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    if (decoded.length > 0) return decoded;
+  }
+  return Buffer.from(secret, 'utf8');
+}
+
+function hmacBase64(secret: string, id: string, timestamp: string, body: string | Uint8Array): string {
+  return createHmac('sha256', secretKey(secret)).update(`${id}.${timestamp}.`).update(body).digest('base64');
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);

@@ -58,6 +58,7 @@ import { backoffDelay } from '../billing/dispatcher.ts';
 import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
+import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
 import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
@@ -353,6 +354,11 @@ export class MerchantAgent {
   /** The catalogue as wallets and pages see it: each product with its signed description. */
   async products(): Promise<ProductListing[]> {
     return (await this.catalogue.list()).map(listingOf);
+  }
+
+  /** The shop's own sales, from its database (sales.ts): for its administration only. */
+  async sales(options: { days?: number } = {}): Promise<SalesReport> {
+    return salesReport(this.db, this.currency, options);
   }
 
   /** One product's signed description: what a wallet checks before it orders (UNKNOWN_PRODUCT if none). */

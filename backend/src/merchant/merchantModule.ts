@@ -22,6 +22,8 @@ import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
 import { fromBase64Url } from '@obol/protocol/webcrypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
 export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
@@ -63,7 +65,16 @@ export type MerchantModuleOptions = (MerchantConfig | { agent: MerchantAgent }) 
    * on the agent configuration's clock (or `clock`).
    */
   adminLimits?: { calls?: RateRule; lockout?: LockoutRule; clock?: Clock };
+  /**
+   * The widget's script served at `<module>/obol-widget.js`, so a page needs one script tag
+   * pointing at the module: a file path (default: this repository's widget build), or false to
+   * serve none.
+   */
+  widgetScript?: string | false;
 };
+
+/** The widget build of this repository (`npm run build`). */
+export const WIDGET_SCRIPT = fileURLToPath(new URL('../../../widget/dist/obol-widget.js', import.meta.url));
 
 /** Largest request body the module reads: a signed order or accept is well under 4 KiB. */
 const BODY_LIMIT = 64 * 1024;
@@ -76,6 +87,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   // Errors of the module's own routes only (the plugin is encapsulated): never the shop's.
   installErrorHandler(app);
+  logSetupMistakes(app);
 
 
   // The wallet's service worker and the widget call from their own origins; requests carry
@@ -131,6 +143,16 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     },
   );
 
+  app.get<{ Querystring: { days?: string } }>(MerchantModulePaths.adminSales, async (request, reply) => {
+    const refused = await guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization));
+    if (refused) return refused;
+    const days = Number(request.query.days ?? 30);
+    if (!Number.isInteger(days) || days < 1 || days > 366) throw new ObolError('MALFORMED', 'days must be a whole number from 1 to 366');
+    return agent.sales({ days });
+  });
+
+  if (opts.widgetScript !== false) serveWidget(app, opts.widgetScript ?? WIDGET_SCRIPT);
+
   startTimer(app, agent, opts.sweepIntervalMs ?? 15_000);
   if (ownAgent) app.addHook('onClose', async () => agent.close());
 };
@@ -139,6 +161,45 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 function requireShopAdmin(expected: string | undefined, authorization: string | undefined): void {
   if (!expected) throw new ObolError('UNAUTHORIZED', 'this shop has no administration token configured: products are added with agent.addProduct');
   if (!bearerMatches(authorization, expected)) throw new ObolError('UNAUTHORIZED', 'this is the shop’s administration: the shop admin token is required');
+}
+
+/**
+ * Refusals that mean the shop's page or configuration is wrong, not that a shopper did something:
+ * a product the catalogue does not have, a page price or currency other than the catalogue's, a
+ * page on an origin the shop does not sell on. The shopper sees a plain sentence; the merchant
+ * finds the exact reason in its log (and `obol merchant doctor` finds it before going live).
+ */
+const SETUP_MISTAKES: ReadonlySet<string> = new Set(['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT']);
+
+function logSetupMistakes(app: FastifyInstance): void {
+  app.addHook('onError', async (request, _reply, err) => {
+    const error: unknown = err;
+    if (error instanceof ObolError && SETUP_MISTAKES.has(error.name)) {
+      request.log.warn({ code: error.name, route: request.routeOptions.url }, `a page asked for something this shop does not sell as asked (check the page or run \`obol merchant doctor\`): ${error.message}`);
+    }
+  });
+}
+
+/**
+ * The widget's script, read once and kept. Pages of any origin load it with a script tag (no CORS
+ * needed for that); the widget takes the module's URL from the script's own address.
+ */
+function serveWidget(app: FastifyInstance, file: string): void {
+  let code: Promise<string | undefined> | undefined;
+  app.get(MerchantModulePaths.widget, async (_request, reply) => {
+    code ??= readFile(file, 'utf8').catch(() => undefined);
+    const script = await code;
+    if (script === undefined) {
+      code = undefined; // built later: look again next time
+      throw new ObolError('UNAVAILABLE', 'the widget is not built on this server (run `npm run build`)');
+    }
+    return reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=300')
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .header('x-content-type-options', 'nosniff')
+      .send(script);
+  });
 }
 
 /** The session timer: one sweep at a time, never keeping the process alive on its own. */

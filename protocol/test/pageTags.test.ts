@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkProductId, resolveMerchant } from '../src/merchantUrl.ts';
+import { checkProductId, moduleOfScript, resolveMerchant } from '@obol/protocol/pageTags';
 
 const page = 'https://news.example/articles/why?x=1#top';
 
@@ -33,5 +33,15 @@ describe('checkProductId', () => {
     expect(() => checkProductId('-lead')).toThrow();
     expect(() => checkProductId('has space')).toThrow();
     expect(() => checkProductId('a'.repeat(129))).toThrow();
+  });
+});
+
+describe('the module a widget script came from', () => {
+  it('is the folder of the script’s URL, without the trailing slash', () => {
+    expect(moduleOfScript('https://pay.blog.example/obol/obol-widget.js')).toBe('https://pay.blog.example/obol');
+    expect(moduleOfScript('https://pay.blog.example/obol/obol-widget.js?v=2')).toBe('https://pay.blog.example/obol');
+    expect(moduleOfScript('https://shop.example/obol-widget.js')).toBe('https://shop.example');
+    expect(moduleOfScript('')).toBeNull();
+    expect(moduleOfScript(undefined)).toBeNull();
   });
 });

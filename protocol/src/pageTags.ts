@@ -1,4 +1,18 @@
-import { ObolError } from '@obol/protocol/errors';
+import { ObolError } from './errors.ts';
+
+/**
+ * What a merchant's page says in its tags, read the same way by the widget (in the page) and by
+ * `obol merchant doctor` (checking a page before it goes live): where the merchant module is, and
+ * the ids of the products it sells.
+ */
+
+/**
+ * The merchant module a widget script was served by: the folder of its URL (the module serves
+ * `<module>/obol-widget.js`). Undefined when the script has no URL (inline).
+ */
+export function moduleOfScript(src: string | null | undefined): string | null {
+  return src ? new URL('.', src).href.slice(0, -1) : null;
+}
 
 /**
  * `data-merchant` on the script tag (or `merchant` on one element) says where the shop mounted

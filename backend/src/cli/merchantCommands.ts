@@ -1,0 +1,157 @@
+/**
+ * `obol merchant init | serve | sales`: a merchant's own commands, over its folder (setup.ts).
+ * None of them needs the operator's admin token: the shop is known by its key and its own
+ * administration token.
+ */
+import { readFile } from 'node:fs/promises';
+import { MerchantPaths } from '@obol/protocol/api';
+import { ObolError } from '@obol/protocol/errors';
+import type { Command } from 'commander';
+import { getJson } from '../http/client.ts';
+import type { SalesReport } from '../merchant/sales.ts';
+import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
+import { startMerchantServer } from '../merchant/standalone.ts';
+import { type GetText, checkPage } from '../merchant/doctor.ts';
+import { request } from 'undici';
+
+export async function readJsonFile(file: string): Promise<unknown> {
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new ObolError('MALFORMED', `cannot read ${file}: ${e.code ?? e.message}`);
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ObolError('MALFORMED', `${file} is not JSON`);
+  }
+}
+
+export function addMerchantCommands(merchant: Command): void {
+  merchant
+    .command('init')
+    .description('make a shop folder: its key, its configuration and a signed registration request for its operator')
+    .requiredOption('--dir <dir>', 'the shop folder to make')
+    .requiredOption('--merchant-id <id>', 'the shop’s id at its operator, e.g. my-blog')
+    .requiredOption('--name <name>', 'the name shoppers see')
+    .requiredOption('--operator <url>', 'the operator’s base URL')
+    .requiredOption('--operator-id <id>', 'the operator’s id, e.g. op-eur')
+    .requiredOption('--currency <code>', 'the shop’s currency (its operator’s), e.g. EUR')
+    .requiredOption('--public-url <url>', 'where browsers will reach this merchant server, e.g. https://pay.blog.example')
+    .option('--origin <origin...>', 'the origins of the shop’s pages (default: the public URL’s)')
+    .option('--port <port>', 'the port `obol merchant serve` listens on (default: the public URL’s, else 7300)')
+    .action(
+      async (o: {
+        dir: string;
+        merchantId: string;
+        name: string;
+        operator: string;
+        operatorId: string;
+        currency: string;
+        publicUrl: string;
+        origin?: string[];
+        port?: string;
+      }) => {
+        const port = o.port === undefined ? undefined : Number(o.port);
+        if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new ObolError('MALFORMED', `--port ${o.port} is not a port`);
+        const made = await initMerchant({
+          dir: o.dir,
+          merchantId: o.merchantId,
+          name: o.name,
+          currency: o.currency,
+          operatorId: o.operatorId,
+          operatorUrl: o.operator,
+          publicUrl: o.publicUrl,
+          ...(o.origin ? { origins: o.origin } : {}),
+          ...(port !== undefined ? { port } : {}),
+          now: Date.now(),
+        });
+        console.log(`shop ${o.merchantId}: key, data key and configuration written to ${o.dir}
+Next:
+  1. send ${made.requestFile} to your operator; they run
+       obol register-merchant --operator ${o.operator} --request registration-request.json --out ${REGISTRATION_FILE}
+     and give you ${REGISTRATION_FILE}: put it in ${o.dir}
+  2. obol merchant serve --config ${made.configFile}
+  3. on your pages: <script src="${o.publicUrl.replace(/\/+$/, '')}${MODULE_PATH}${MerchantPaths.widget}" defer></script>
+     and <obol-buy product="…" price="…" currency="${o.currency}"></obol-buy> for each thing you sell
+  4. add products: obol merchant add-product --config ${made.configFile} --id … --title … --price ${o.currency}:0.50 --file …`);
+      },
+    );
+
+  merchant
+    .command('serve')
+    .description('run the shop’s merchant server (the module, the widget script, and the shop’s pages if configured)')
+    .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
+    .action(async (o: { config: string }) => {
+      const shop = await loadShopFolder(o.config);
+      const server = await startMerchantServer(shop);
+      console.log(`shop ${shop.config.merchantId} serving at ${server.url} (module at ${MODULE_PATH}, public URL ${shop.config.publicUrl})`);
+      const stop = async () => {
+        await server.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  merchant
+    .command('doctor')
+    .description('check a page before it goes live: the widget tag, the module, the certified origin, each product’s price, the operator')
+    .requiredOption('--page <url>', 'the page to check, e.g. https://my-blog.example/posts/field-notes')
+    .action(async (o: { page: string }) => {
+      const findings = await checkPage(o.page, getText, Date.now());
+      for (const f of findings) console.log(`${f.ok ? '✓' : '✗'} ${f.says}`);
+      const failed = findings.filter((f) => !f.ok).length;
+      console.log(failed === 0 ? 'All good: wallets can buy on this page.' : `${failed} problem${failed === 1 ? '' : 's'} to fix before going live.`);
+      if (failed > 0) process.exitCode = 1;
+    });
+
+  merchant
+    .command('sales')
+    .description('the shop’s sales by product and by day, and its trading sessions (from the running shop)')
+    .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
+    .option('--days <n>', 'how many days with sales to list', '30')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { config: string; days: string; json?: boolean }) => {
+      const { config } = await loadShopFolder(o.config);
+      const report = (await getJson(`${shopModuleUrl(config)}${MerchantPaths.adminSales}?days=${encodeURIComponent(o.days)}`, {
+        headers: { authorization: `Bearer ${config.adminToken}` },
+      })) as SalesReport;
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatSales(report));
+    });
+}
+
+/** A GET for the doctor: status, media type and text (at most 2 MB), following no redirects. */
+const getText: GetText = async (url) => {
+  const res = await request(url, { method: 'GET', headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > 2 * 1024 * 1024) {
+      res.body.destroy();
+      throw new ObolError('MALFORMED', `${url} is larger than 2 MB`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const type = res.headers['content-type'];
+  return { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? ''), body: Buffer.concat(chunks).toString('utf8') };
+};
+
+/** Where a command on the shop's own machine reaches its server: the address it listens on. */
+export function shopModuleUrl(config: { port: number; host?: string; tls?: unknown; publicUrl: string }): string {
+  if (config.port === 0) return `${config.publicUrl}${MODULE_PATH}`;
+  return `${config.tls ? 'https' : 'http'}://${config.host ?? '127.0.0.1'}:${config.port}${MODULE_PATH}`;
+}
+
+function formatSales(r: SalesReport): string {
+  const table = (title: string, rows: { key: string; purchases: number; amount: string }[]) =>
+    rows.length === 0
+      ? `${title}: none yet`
+      : [title, ...rows.map((l) => `  ${l.key.padEnd(32)} ${String(l.purchases).padStart(6)}  ${l.amount}`)].join('\n');
+  const sessions = r.sessions.map((s) => `  ${s.state.padEnd(10)} ${String(s.count).padStart(6)}  deposits ${s.deposits}, spent ${s.spent}`);
+  return [
+    `Sold: ${r.purchases} purchase${r.purchases === 1 ? '' : 's'}, ${r.total}`,
+    table('By product:', r.byProduct),
+    table('By day (UTC):', r.byDay),
+    sessions.length === 0 ? 'Trading sessions: none yet' : ['Trading sessions:', ...sessions].join('\n'),
+  ].join('\n');
+}
