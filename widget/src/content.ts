@@ -7,7 +7,7 @@ import { ObolError } from '@obol/protocol/errors';
  * as bytes offered for download.
  */
 export type Delivery =
-  | { kind: 'text'; productId: string; contentType: string; text: string; html: boolean }
+  | { kind: 'text'; productId: string; contentType: string; text: string; html: boolean; bytes: Uint8Array<ArrayBuffer> }
   | { kind: 'file'; productId: string; contentType: string; bytes: Uint8Array<ArrayBuffer>; filename: string };
 
 export function base64UrlToBytes(s: string): Uint8Array<ArrayBuffer> {
@@ -67,7 +67,7 @@ export function toDelivery(result: BridgeResults['obol_pay']): Delivery {
     } catch {
       text = new TextDecoder().decode(bytes); // an unknown charset label: read it as UTF-8
     }
-    return { kind: 'text', productId: result.productId, contentType: result.contentType, text, html: type === 'text/html' };
+    return { kind: 'text', productId: result.productId, contentType: result.contentType, text, html: type === 'text/html', bytes };
   }
   return {
     kind: 'file',

@@ -31,7 +31,8 @@ export function PaywallView({ delivery, fileUrl, filename }: PaywallViewProps) {
 
 /**
  * `<obol-paywall id="…" product="…" [filename="…"]>` — shows its light-DOM content (a teaser,
- * "buy to read") until a matching purchase delivers, then shows what was bought instead. It
+ * "buy to read") until a matching purchase delivers, then shows what was bought instead: text
+ * inline, other content (or anything, when `filename` is set) as a download link. It
  * matches a purchase by `product`, or, without one, when an `<obol-buy for="this id">` paid.
  */
 export class ObolPaywall extends HTMLElement {
@@ -71,7 +72,10 @@ export class ObolPaywall extends HTMLElement {
 
   #update(): void {
     if (!this.#mount) return;
-    const d = this.#delivery;
+    let d = this.#delivery;
+    // A paywall with a `filename` offers what it reveals as a file, text included (a Markdown or
+    // text document is a download there, not inline text).
+    if (d?.kind === 'text' && this.hasAttribute('filename')) d = { kind: 'file', productId: d.productId, contentType: d.contentType, bytes: d.bytes, filename: '' };
     let filename: string | null = null;
     if (d?.kind === 'file') {
       this.#fileUrl ??= URL.createObjectURL(new Blob([d.bytes], { type: d.contentType }));

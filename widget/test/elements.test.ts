@@ -242,6 +242,21 @@ describe('<obol-paywall>', () => {
     expect(other?.unlocked).toBe(false);
   });
 
+  it('offers a text document as a file where the paywall names a file name, and shows it inline where it does not', async () => {
+    page(`<obol-buy product="notes" price="0.20" currency="EUR"></obol-buy>
+          <obol-paywall product="notes" filename="field-notes.md">Locked</obol-paywall>
+          <obol-paywall product="notes">Locked too</obol-paywall>`);
+    bridge.set({ kind: 'found', wallet: WALLET });
+    bridge.handler = async (method) => (method === 'obol_quote' ? { tableStatus: 'missing', quotes: [] } : paidResult('notes', '# Field notes', 'text/markdown; charset=utf-8'));
+    button(document.querySelector('obol-buy') as Element).click();
+    await tick();
+    const [asFile, inline] = Array.from(document.querySelectorAll('obol-paywall')) as ObolPaywall[];
+    const link = shadow(asFile as Element).querySelector('a') as HTMLAnchorElement;
+    expect(link.getAttribute('download')).toBe('field-notes.md');
+    expect(link.getAttribute('type')).toBe('text/markdown; charset=utf-8');
+    expect(shadow(inline as Element).querySelector('.plain')?.textContent).toBe('# Field notes');
+  });
+
   it('shows text/html as rebuilt text structure: no scripts, handlers, styles or javascript: links', () => {
     const host = document.createElement('div');
     render(
