@@ -160,6 +160,16 @@ describe('a merchant from init to the first sale', () => {
     expect(text).toContain('Sold: 2 purchases, EUR:0.07');
     expect(text).toContain('field-notes');
 
+    // The same as a dashboard page for the merchant's browser: it holds nothing itself, runs no
+    // inline script, and reads the sales with the token the merchant types in.
+    const dashboard = await fetch(`${merchantUrl}/admin`);
+    expect(dashboard.url).toBe(`${merchantUrl}/admin/`);
+    expect(dashboard.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await dashboard.text();
+    expect(html).toContain('<script src="dashboard.js" defer></script>');
+    expect(html).not.toContain(JSON.parse(await readFile(join(shopDir, 'shop.json'), 'utf8')).adminToken);
+    expect((await fetch(`${merchantUrl}/admin/dashboard.js`)).headers.get('content-type')).toContain('javascript');
+
     // The sales are the shop's administration's, no one else's.
     expect((await fetch(`${merchantUrl}${MerchantPaths.adminSales}`)).status).toBe(401);
     expect((await fetch(`${merchantUrl}${MerchantPaths.adminSales}`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);

@@ -42,6 +42,9 @@ Obol demo world is running (data in ${dataDir}; Ctrl-C stops it, the next start 
     ${obol} wallet buy --operator ${w.sek.url} --merchant ${w.news.moduleUrl} --product two-banks --price EUR:0.03 --top-up SEK:20.00 \\
       --trusted-root ${join(dataDir, 'keys', 'root', 'root.cert.pem')}
   Billing records: ${w.billingFile('op-sek')} and ${w.billingFile('op-eur')}
+
+  The shops' dashboards (sales per day and per product; shop admin token: ${w.shopAdminToken}):
+    ${w.news.moduleUrl}/admin/   and   ${w.downloads.moduleUrl}/admin/
 `);
   if (args.includes('--browser')) await openBrowser([w.news.url, w.downloads.url]);
 

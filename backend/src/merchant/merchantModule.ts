@@ -24,6 +24,7 @@ import { fromBase64Url } from '@obol/protocol/webcrypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { DASHBOARD_PATH, serveDashboard } from './dashboard.ts';
 import { type MerchantConfig, MerchantAgent } from './merchantAgent.ts';
 
 export { type Catalogue, memoryCatalogue, type Product, type ProductSummary } from './catalogue.ts';
@@ -150,6 +151,10 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     if (!Number.isInteger(days) || days < 1 || days > 366) throw new ObolError('MALFORMED', 'days must be a whole number from 1 to 366');
     return agent.sales({ days });
   });
+
+  // The dashboard page (it reads the sales route above with the token the merchant types in).
+  serveDashboard(app);
+  app.get('/admin', async (_request, reply) => reply.redirect(`${app.prefix}${DASHBOARD_PATH}`));
 
   if (opts.widgetScript !== false) serveWidget(app, opts.widgetScript ?? WIDGET_SCRIPT);
 

@@ -37,6 +37,8 @@ export interface DemoWorldOptions {
   rootDir?: string;
   /** Rate limits per client (default DEMO_RATE_LIMITS). */
   rateLimits?: RateLimits;
+  /** The shops' own administration token: their dashboards and sales (default: a demo token). */
+  shopAdminToken?: string;
 }
 
 /**
@@ -56,6 +58,8 @@ export interface DemoWorld {
   news: Shop;
   downloads: Shop;
   adminToken: string;
+  /** Both shops' administration token (`<shop>/obol/admin/`, `obol merchant sales`). */
+  shopAdminToken: string;
   billingFile(operatorId: 'op-sek' | 'op-eur'): string;
   close(): Promise<void>;
 }
@@ -64,6 +68,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
   const clock = o.clock ?? systemClock;
   const timers = o.timers ?? true;
   const adminToken = o.adminToken ?? 'demo-admin-token-change-me';
+  const shopAdminToken = o.shopAdminToken ?? 'demo-shop-token-change-me';
   const dir = o.dataDir;
   if (dir) await mkdir(dir, { recursive: true });
   const dbs: Db[] = [];
@@ -127,6 +132,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
       operatorId: spec.operator.ctx.config.operatorId,
       currency: spec.operator.ctx.config.currency,
       adminToken,
+      shopAdminToken,
       catalogue: spec.catalogue,
       clock,
       ...(spec.port ? { port: spec.port, origins: [`http://localhost:${spec.port}`] } : {}),
@@ -165,6 +171,7 @@ export async function startDemoWorld(o: DemoWorldOptions = {}): Promise<DemoWorl
     news,
     downloads,
     adminToken,
+    shopAdminToken,
     billingFile: (id) => billingFile(id),
     close: async () => {
       await news.close();
