@@ -68,7 +68,9 @@ test.beforeAll(async () => {
       out += chunk.toString();
       if (out.includes('serving at')) resolve();
     });
-    server?.stderr?.on('data', (chunk: Buffer) => void (out += chunk.toString()));
+    server?.stderr?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
     server?.once('exit', (code) => reject(new Error(`obol merchant serve exited (${code}): ${out}`)));
   });
   const notes = join(dir, 'field-notes.md');
