@@ -26,6 +26,8 @@ export interface RunResult {
   trace: string[];
   /** Transactions (deposits) opened at the account managers. */
   deposits: number;
+  /** CPU time the run took in its process (all threads: crypto runs on libuv's pool), milliseconds. */
+  cpuMs: number;
   /** A digest of the whole trace: two runs of one seed with one build print the same (replay is exact). */
   digest: string;
 }
@@ -46,6 +48,11 @@ export async function runSeed(keys: KeyMaterial, seed: number, options: RunOptio
   const world = new World(keys, clock, scheduler, stats, trace);
   world.net = new SimNetwork(scheduler.fork(), clock, world, stats, trace);
   const violations: Violation[] = [];
+  const cpuStart = process.cpuUsage();
+  const cpuMs = () => {
+    const u = process.cpuUsage(cpuStart);
+    return (u.user + u.system) / 1000;
+  };
   try {
     const t0 = performance.now();
     await world.start(options.shoppers);
@@ -98,10 +105,10 @@ export async function runSeed(keys: KeyMaterial, seed: number, options: RunOptio
       }
     }
     stats.deposits = deposits;
-    return { seed, options, stats, violations, trace: violations.length > 0 ? trace.lines : [], deposits, digest: digestOf(trace.lines) };
+    return { seed, options, stats, violations, trace: violations.length > 0 ? trace.lines : [], deposits, cpuMs: cpuMs(), digest: digestOf(trace.lines) };
   } catch (e) {
     violations.push({ step: world.step, invariant: 'no unexpected error', detail: describe(e) });
-    return { seed, options, stats, violations, trace: trace.lines, deposits: 0, digest: digestOf(trace.lines) };
+    return { seed, options, stats, violations, trace: trace.lines, deposits: 0, cpuMs: cpuMs(), digest: digestOf(trace.lines) };
   } finally {
     await world.close().catch(() => undefined);
     restoreRandom();
