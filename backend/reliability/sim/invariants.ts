@@ -15,15 +15,17 @@ export interface Violation {
 /**
  * Checked after every step: each operator's ledger sums to zero per currency, every movement
  * balances, stored balances match their entries, and no account is below its limit — the
- * operator's own audit (admin.ts), not a copy of its rules.
+ * operator's own audit (admin.ts), not a copy of its rules. An operator that handled nothing in
+ * the step (no request, no timer) has not changed and is not audited again; `all` audits both.
  */
-export async function checkLedgers(world: World): Promise<Violation[]> {
+export async function checkLedgers(world: World, all = false): Promise<Violation[]> {
   const out: Violation[] = [];
   for (const op of world.operators.values()) {
-    if (!op.server) continue;
+    if (!op.server || !(all || world.touched.has(op.spec.id))) continue;
     const report = await audit(op.server.ctx);
     if (!report.ok) out.push({ step: world.step, invariant: 'ledger audit', detail: `${op.spec.id}: ${JSON.stringify(report)}` });
   }
+  world.touched.clear();
   return out;
 }
 
@@ -49,7 +51,7 @@ interface SessionRow {
 export async function checkFinal(world: World): Promise<Violation[]> {
   const v: Violation[] = [];
   const fail = (invariant: string, detail: string) => v.push({ step: world.step, invariant, detail });
-  v.push(...(await checkLedgers(world)));
+  v.push(...(await checkLedgers(world, true)));
 
   const balanceOf = new Map<string, Map<string, Amount>>();
   for (const op of world.operators.values()) {

@@ -25,8 +25,8 @@ const QUICK_SEEDS = [1, 2, 3, 4];
 const QUICK: Omit<RunOptions, 'faults'> = { steps: 120, shoppers: 6 };
 const LONG: Omit<RunOptions, 'faults'> = { steps: 600, shoppers: 6 };
 /** One long history per run: few shoppers, many deposits each (hundreds per logon). */
-const MARATHON: Omit<RunOptions, 'faults'> = { steps: 2500, shoppers: 3 };
-const LONG_BUDGET_MS = 11 * 60_000;
+const MARATHON: Omit<RunOptions, 'faults'> = { steps: 1500, shoppers: 3 };
+const LONG_BUDGET_MS = 10 * 60_000;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

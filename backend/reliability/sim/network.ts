@@ -33,6 +33,8 @@ export interface NetworkHosts {
    * never interleave with the caller's next request by chance of timing (replay stays exact).
    */
   settle(party: string): Promise<void>;
+  /** Note that a party handled something this step (its ledger is audited after the step). */
+  touch(party: string): void;
 }
 
 /**
@@ -112,6 +114,7 @@ export class SimNetwork {
     if (!server) return { status: 0, body: undefined };
     const u = new URL(req.url);
     this.stats.messages++;
+    this.hosts.touch(to);
     this.busy.set(to, (this.busy.get(to) ?? 0) + 1);
     try {
       const res = await server.app.inject({

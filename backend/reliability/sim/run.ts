@@ -54,11 +54,7 @@ export async function runSeed(keys: KeyMaterial, seed: number, options: RunOptio
     return (u.user + u.system) / 1000;
   };
   try {
-    const t0 = performance.now();
     await world.start(options.shoppers);
-    const t1 = performance.now();
-    let auditMs = 0;
-    const actionTimes = new Map<string, { n: number; ms: number; msgs: number }>();
     if (options.faults) {
       world.net.rates = FAULTS;
       for (const op of world.operators.values()) op.sink.rates = FAULTS;
@@ -68,8 +64,6 @@ export async function runSeed(keys: KeyMaterial, seed: number, options: RunOptio
       world.returnShops();
       stats.steps++;
       const action = scheduler.weighted(ACTION_WEIGHTS);
-      const as = performance.now();
-      const am = stats.messages;
       try {
         violations.push(...(await runAction(world, action)));
         // Work a party started in the background (a merchant's report) belongs to this step.
@@ -77,24 +71,13 @@ export async function runSeed(keys: KeyMaterial, seed: number, options: RunOptio
       } catch (e) {
         violations.push({ step, invariant: 'no unexpected error', detail: `${action}: ${describe(e)}` });
       }
-      const at = actionTimes.get(action) ?? { n: 0, ms: 0, msgs: 0 };
-      at.n++;
-      at.ms += performance.now() - as;
-      at.msgs += stats.messages - am;
-      actionTimes.set(action, at);
-      const a = performance.now();
       violations.push(...(await checkLedgers(world)));
-      auditMs += performance.now() - a;
     }
-    const t2 = performance.now();
     if (violations.length === 0) {
       trace.begin(options.steps + 1, 'faults stop; everyone comes back; the clock passes every deadline');
       world.step = options.steps + 1;
       await quiesce(world);
-      const t3 = performance.now();
       violations.push(...(await checkFinal(world)));
-      if (process.env.SIM_TIMING) console.error(`start ${(t1 - t0).toFixed(0)} steps ${(t2 - t1).toFixed(0)} (audit ${auditMs.toFixed(0)}) quiesce ${(t3 - t2).toFixed(0)} final ${(performance.now() - t3).toFixed(0)}`);
-      if (process.env.SIM_TIMING) console.error(actionTimes);
     }
     let deposits = 0;
     for (const op of world.operators.values()) {

@@ -104,6 +104,7 @@ export async function runAction(world: World, name: ActionName): Promise<Violati
     case 'settleDeadlines': {
       const op = prng.pick([...world.operators.values()]);
       trace.begin(world.step, `${op.spec.id} settles deadlines`);
+      world.touch(op.spec.id);
       const r = await settleDeadlines(op.server!.ctx);
       trace.note(JSON.stringify(r));
       return [];
@@ -111,6 +112,7 @@ export async function runAction(world: World, name: ActionName): Promise<Violati
     case 'releaseStalled': {
       const op = prng.pick([...world.operators.values()]);
       trace.begin(world.step, `${op.spec.id} releases stalled initiations`);
+      world.touch(op.spec.id);
       const r = await releaseStalledInitiations(op.server!.ctx);
       trace.note(`released ${r}`);
       return [];

@@ -267,6 +267,13 @@ export class World implements NetworkHosts {
     throw new Error(`no party ${party}`);
   }
 
+  /** Parties that handled something since the last audit. */
+  readonly touched = new Set<string>();
+
+  touch(party: string): void {
+    this.touched.add(party);
+  }
+
   async settle(party: string): Promise<void> {
     await this.shops.get(party)?.agent?.settled();
   }
@@ -295,6 +302,7 @@ export class World implements NetworkHosts {
         await shop.agent.settled();
       }
       for (const op of this.operators.values()) {
+        this.touch(op.spec.id);
         await settleDeadlines(op.server!.ctx);
         await releaseStalledInitiations(op.server!.ctx);
       }
@@ -470,6 +478,7 @@ export class World implements NetworkHosts {
 
   /** An operator's administration, outside the simulated network (the operator's own staff). */
   async admin(op: OperatorParty, path: string, body?: unknown): Promise<unknown> {
+    this.touch(op.spec.id);
     const res = await op.server!.app.inject({
       method: body === undefined ? 'GET' : 'POST',
       url: path,
