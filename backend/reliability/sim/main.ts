@@ -22,7 +22,7 @@ interface Job {
 }
 
 const QUICK_SEEDS = [1, 2, 3, 4];
-const QUICK: Omit<RunOptions, 'faults'> = { steps: 120, shoppers: 6 };
+const QUICK: Omit<RunOptions, 'faults'> = { steps: 100, shoppers: 6 };
 const LONG: Omit<RunOptions, 'faults'> = { steps: 600, shoppers: 6 };
 /** One long history per run: few shoppers, many deposits each (hundreds per logon). */
 const MARATHON: Omit<RunOptions, 'faults'> = { steps: 1500, shoppers: 3 };
@@ -173,7 +173,8 @@ async function main(): Promise<void> {
   pool.stop();
   for (const f of failures) printFailure(f);
   const minutes = (Date.now() - runStart) / 60_000;
-  console.log(`\nfaults by kind: ${JSON.stringify(total.byFault)}`);
+  console.log(`\nwall time: ${((Date.now() - started) / 60_000).toFixed(1)} min (workers' start included)`);
+  console.log(`faults by kind: ${JSON.stringify(total.byFault)}`);
   console.log(`purchases: ${total.purchases}, deposits: ${total.deposits} (at most ${total.maxDepositsPerLogon} on one logon), purchases refused by injected faults: ${total.refusedByFault}, claims forfeited by merchants away past a deadline: ${total.forfeited}`);
   // The machine is shared: the CPU time the workers got says what a dedicated 2-core machine does.
   const perCpuMinute = total.messages / (cpuMs / 60_000);
