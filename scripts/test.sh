@@ -21,4 +21,5 @@ echo "── build";     npm run build --silent
 echo "── typecheck"; npm run typecheck --silent
 echo "── lint";      npm run lint --silent
 echo "── unit and integration tests (vitest)"; npx vitest run
+echo "── reliability under faults (quick simulation)"; npm run reliability --silent -- --quick
 echo "── browser tests (playwright)";          npm run test:e2e --silent

@@ -4,6 +4,7 @@
  * information message and receives the merchant records) and the wallet (who signs orders,
  * accepts and stops with its session key). The module itself is driven through Fastify `inject`.
  */
+import { ObolError } from '@obol/protocol/errors';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '@obol/protocol/clock';
@@ -97,6 +98,8 @@ interface Received {
 }
 const received: Received[] = [];
 let operatorDown = false;
+/** A final refusal the operator answers every record with (410 SESSION_CLOSED: it never opened the transaction). */
+let operatorRefuses = false;
 let operatorServer: Server;
 let operatorUrl: string;
 
@@ -145,6 +148,11 @@ beforeAll(async () => {
       if (operatorDown) {
         res.statusCode = 503;
         res.end(JSON.stringify({ error: { code: 6000, name: 'UNAVAILABLE', message: 'down for maintenance' } }));
+        return;
+      }
+      if (operatorRefuses) {
+        res.statusCode = 410;
+        res.end(JSON.stringify({ error: new ObolError('SESSION_CLOSED', 'that transaction never opened').toJSON() }));
         return;
       }
       received.push({ path: req.url ?? '', body });
@@ -880,6 +888,25 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
     expect(swept.reported).toContain(s.transactionId);
     expect(recordsFor(s.transactionId)).toHaveLength(1);
     expect((await sessionOf(s)).body).toMatchObject({ state: 'reported', report: { sent: true, attempts: 2 } });
+  });
+
+  it('stops sending a record the operator refuses for good, and keeps why (found by the reliability simulator, seed 2)', async () => {
+    const s = await openSession();
+    operatorRefuses = true;
+    try {
+      await agent.stop(s.transactionId);
+      await agent.settled();
+      const view = (await sessionOf(s)).body;
+      expect(view).toMatchObject({ state: 'reported', report: { sent: true, attempts: 1, operatorState: 'refused' } });
+      expect(view.report.lastError).toContain('SESSION_CLOSED');
+      // Never due again, however much time passes: no retry for ever.
+      clock.advance(3_600_000);
+      const swept = await agent.sweep();
+      expect([...swept.reported, ...swept.failed]).not.toContain(s.transactionId);
+      expect((await sessionOf(s)).body.report).toMatchObject({ attempts: 1 });
+    } finally {
+      operatorRefuses = false;
+    }
   });
 });
 

@@ -71,11 +71,7 @@ export function fetchHttp(fetchFn?: FetchFn, options: FetchHttpOptions = {}): Ht
         parsed = false;
       }
     }
-    if (!response.ok) {
-      const error = parsed && isRecord(json) ? json.error : undefined;
-      if (isRecord(error) && typeof error.code === 'number') throw ObolError.fromJSON(error);
-      throw statusError(response.status, url);
-    }
+    if (!response.ok) throw errorFromAnswer(response.status, parsed ? json : undefined, url);
     if (text.trim() === '') return undefined;
     if (!parsed) throw new ObolError('MALFORMED', `the answer from ${where(url)} is not JSON`);
     return json;
@@ -87,11 +83,21 @@ export function fetchHttp(fetchFn?: FetchFn, options: FetchHttpOptions = {}): Ht
   };
 }
 
-function statusError(status: number, url: string): ObolError {
-  if (status === 401 || status === 403) return new ObolError('UNAUTHORIZED', `${where(url)} refused the request (HTTP ${status})`);
-  if (status === 502 || status === 503 || status === 504) return new ObolError('UNAVAILABLE', `${where(url)} is unavailable (HTTP ${status})`);
-  if (status === 408) return new ObolError('TIMEOUT', `${where(url)} timed out (HTTP 408)`);
-  return new ObolError('INTERNAL', `${where(url)} answered HTTP ${status}`);
+/**
+ * The one mapping from a non-2xx answer to the error catalogue, for every client (browser, CLI,
+ * operators, merchant module): the catalogue error its body carries (unknown codes become
+ * INTERNAL), or else by status — 401/403 UNAUTHORIZED, 408 TIMEOUT, 502–504 UNAVAILABLE (a proxy
+ * or load balancer: the service was not reached), anything else INTERNAL (reached, but the
+ * answer is not known: a stored message is kept for a resend).
+ */
+export function errorFromAnswer(status: number, body: unknown, url?: string): ObolError {
+  const error = isRecord(body) ? body.error : undefined;
+  if (isRecord(error) && typeof error.code === 'number') return ObolError.fromJSON(error);
+  const who = url === undefined ? 'the server' : where(url);
+  if (status === 401 || status === 403) return new ObolError('UNAUTHORIZED', `${who} refused the request (HTTP ${status})`);
+  if (status === 502 || status === 503 || status === 504) return new ObolError('UNAVAILABLE', `${who} is unavailable (HTTP ${status})`);
+  if (status === 408) return new ObolError('TIMEOUT', `${who} timed out (HTTP 408)`);
+  return new ObolError('INTERNAL', `${who} answered HTTP ${status}`);
 }
 
 /** The origin and path of a URL for messages: never its query, which may hold a token. */

@@ -71,7 +71,7 @@ async function call(method: 'GET' | 'POST', url: string, body: unknown, options:
     parsed = undefined;
   }
   if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
-  throw errorFromBody(res.statusCode, parsed);
+  throw errorFromBody(res.statusCode, parsed, url);
 }
 
 /** The protocol's `Http` seam over undici, for the Node customer agent (tests, CLI). */

@@ -1,4 +1,5 @@
-import { ObolError, type ErrorName, errorName } from '@obol/protocol/errors';
+import { ObolError, type ErrorName } from '@obol/protocol/errors';
+import { errorFromAnswer } from '@obol/protocol/http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sqlState } from '../store/db.ts';
 import { installInputGuards } from './inputGuards.ts';
@@ -125,13 +126,10 @@ export function isFinalRefusal(e: unknown): e is ObolError {
   return status >= 400 && status < 500 && !MAY_CHANGE.has(e.name);
 }
 
-/** Turn an error body received from a peer into an ObolError (unknown codes become INTERNAL). */
-export function errorFromBody(status: number, body: unknown): ObolError {
-  if (body && typeof body === 'object' && 'error' in body) {
-    const inner = (body as { error: unknown }).error;
-    if (inner && typeof inner === 'object' && 'code' in inner && errorName(Number((inner as { code: unknown }).code))) {
-      return ObolError.fromJSON(inner);
-    }
-  }
-  return new ObolError(status >= 500 ? 'UNAVAILABLE' : 'INTERNAL', `peer answered HTTP ${status}`);
+/**
+ * Turn a non-2xx answer received from a peer into an ObolError: the protocol's one mapping
+ * (`errorFromAnswer`), shared by every client of the backend and the wallet.
+ */
+export function errorFromBody(status: number, body: unknown, url?: string): ObolError {
+  return errorFromAnswer(status, body, url);
 }

@@ -5,6 +5,7 @@
 import { ObolError } from '@obol/protocol/errors';
 import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
+import { errorFromBody } from '../http/errors.ts';
 
 /**
  * POST `body` as JSON to `url` and resolve with the parsed JSON answer when the status is 2xx.
@@ -46,14 +47,7 @@ export function undiciPost(options: { timeoutMs?: number; ca?: readonly string[]
       } catch {
         json = undefined;
       }
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        const error = json && typeof json === 'object' && 'error' in json ? (json as { error: unknown }).error : undefined;
-        if (error !== undefined) {
-          const e = ObolError.fromJSON(error);
-          throw new ObolError(e.name, `${url} answered HTTP ${res.statusCode}: ${e.message}`);
-        }
-        throw new ObolError('UNAVAILABLE', `${url} answered HTTP ${res.statusCode}`);
-      }
+      if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromBody(res.statusCode, json, url);
       return json;
     },
     close: () => dispatcher.close(),

@@ -60,6 +60,7 @@ import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts
 import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
+import { isFinalRefusal } from '../http/errors.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
 import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
 
@@ -881,8 +882,14 @@ export class MerchantAgent {
     const transactionId = row.transaction_id;
     let response: RecordResponseBody;
     let clearing: Signed<'acquirer.clearing'> | null = null;
+    let refusal: ObolError | undefined;
     try {
-      const answer = await this.http(this.recordUrl, row.record);
+      const answer = await this.http(this.recordUrl, row.record).catch((e: unknown) => {
+        // Only the acquirer's own answer can be final (a refusal that sending again cannot change,
+        // e.g. SESSION_CLOSED: the transaction never opened there); our checks of it below are not.
+        if (isFinalRefusal(e)) refusal = e;
+        throw e;
+      });
       checkSchema(RecordResponse, answer, 'the acquirer’s answer to a merchant record');
       if (answer.transactionId !== transactionId) {
         throw new ObolError('MALFORMED', `the acquirer answered for transaction ${answer.transactionId}, not ${transactionId}`);
@@ -893,6 +900,20 @@ export class MerchantAgent {
       const now = this.clock.now();
       const attempts = row.attempts + 1;
       const message = e instanceof Error ? e.message : String(e);
+      // (Set inside the callback above: TypeScript cannot see that.)
+      const refused = refusal as ObolError | undefined;
+      if (refused) {
+        // Retrying would get the same answer for ever: the record is done, refused, and says why.
+        await this.db.transaction(async (tx) => {
+          await tx.query(`UPDATE merchant_sessions SET state = 'reported' WHERE transaction_id = $1 AND state = 'closing'`, [transactionId]);
+          await tx.query(
+            `UPDATE merchant_records SET sent_at = $2, attempts = $3, last_error = $4, operator_state = 'refused' WHERE msg_id = $1 AND sent_at IS NULL`,
+            [msgId, now, attempts, `${refused.name}: ${message}`.slice(0, 500)],
+          );
+        }, PER_SESSION);
+        this.log.error({ transactionId, attempts, error: message }, 'merchant record refused by the acquirer; not sent again');
+        return false;
+      }
       await this.db.query(
         `UPDATE merchant_records SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE msg_id = $1 AND sent_at IS NULL`,
         [msgId, attempts, now + Math.min(1000 * 2 ** (attempts - 1), BACKOFF_MAX_MS), message.slice(0, 500)],

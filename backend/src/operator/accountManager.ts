@@ -24,7 +24,6 @@ import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
-import { getJson, postJson } from '../http/client.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import { type OperatorContext, accounts } from './context.ts';
 import {
@@ -153,7 +152,7 @@ async function merchantCertificate(ctx: OperatorContext, operatorId: string, mer
   const cached = cache.get(key);
   if (cached && now - cached.at < 600_000) return cached.answer;
   const peer = await ctx.peers.get(operatorId);
-  const body = (await getJson(`${peer.url}${OperatorPaths.peerMerchant.replace(':merchantId', encodeURIComponent(merchantId))}`)) as {
+  const body = (await ctx.http.get(`${peer.url}${OperatorPaths.peerMerchant.replace(':merchantId', encodeURIComponent(merchantId))}`)) as {
     merchantCert?: unknown;
   };
   if (typeof body?.merchantCert !== 'string') throw new ObolError('MALFORMED', 'the merchant operator answered without a certificate');
@@ -314,7 +313,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
         },
         ctx.identity.key.signer,
       );
-      const ack = await verifyMessage(await postJson(`${peer.url}${OperatorPaths.peerInitiate}`, forward), 'acquirer.ack', (k) =>
+      const ack = await verifyMessage(await ctx.http.post(`${peer.url}${OperatorPaths.peerInitiate}`, forward), 'acquirer.ack', (k) =>
         k === peer.kid ? peer.key : undefined,
       );
       if (ack.body.transactionId !== handle || ack.body.depositMerchant !== formatAmount(depositMerchant)) {
@@ -448,7 +447,7 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
       { msgId: randomId(), transactionId: handle, record: msg, time: ctx.clock.now() },
       ctx.identity.key.signer,
     );
-    const answer = (await postJson(`${peer.url}${OperatorPaths.peerCustomerRecord}`, forward)) as {
+    const answer = (await ctx.http.post(`${peer.url}${OperatorPaths.peerCustomerRecord}`, forward)) as {
       state: string;
       clearing?: Signed<'acquirer.clearing'>;
     };

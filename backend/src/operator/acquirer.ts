@@ -12,7 +12,6 @@ import type { Static } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
 import { backoffDelay } from '../billing/dispatcher.ts';
-import { postJson } from '../http/client.ts';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { type OperatorContext, accounts } from './context.ts';
@@ -250,7 +249,7 @@ async function openDeposit(
       ctx.identity.key.signer,
     );
     const merchantKey = await merchantByKid(ctx, merchant.key_id);
-    const ack = await verifyMessage(await postJson(`${merchant.url}/info`, info), 'merchant.ack', () => merchantKey.key);
+    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => merchantKey.key);
     if (ack.body.transactionId !== b.transactionId || ack.body.infoMsgId !== info.body.msgId) {
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }
@@ -397,7 +396,7 @@ async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promi
   try {
     const peer = await ctx.peers.get(row.customer_operator);
     answered = true;
-    await postJson(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
+    await ctx.http.post(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
   } catch (e) {
     // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
     if (answered && isFinalRefusal(e)) {

@@ -1,4 +1,5 @@
 import type { Clock } from '@obol/protocol/clock';
+import type { Http } from '@obol/protocol/http';
 import { ObolError } from '@obol/protocol/errors';
 import { bearerMatches } from '../http/secrets.ts';
 import type { KeyRing } from '@obol/protocol/keys';
@@ -19,6 +20,11 @@ export interface OperatorContext {
   db: Db;
   ledger: Ledger;
   clock: Clock;
+  /**
+   * How this operator calls other parties (peer operators, its merchants' modules): undici by
+   * default; the reliability simulator hands in its simulated network.
+   */
+  http: Http;
   peers: PeerDirectory;
   tables: ExchangeTables;
   /** Keys of customers, merchants and session keys, imported once and kept (an import costs more than a verify). */

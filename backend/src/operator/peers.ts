@@ -3,7 +3,8 @@ import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
 import { type Cert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
-import { getJson } from '../http/client.ts';
+import type { Http } from '@obol/protocol/http';
+import { undiciHttp } from '../http/client.ts';
 import type { OperatorIdentity } from './identity.ts';
 
 /**
@@ -44,6 +45,7 @@ export class PeerDirectory {
     private readonly self: OperatorIdentity,
     urls: Record<string, string>,
     private readonly clock: Clock,
+    private readonly http: Http = undiciHttp,
   ) {
     this.urls = new Map(Object.entries(urls));
   }
@@ -78,7 +80,7 @@ export class PeerDirectory {
   }
 
   private async load(operatorId: string, url: string): Promise<Peer> {
-    const info = await getJson(`${url}${OperatorPaths.info}`);
+    const info = await this.http.get(`${url}${OperatorPaths.info}`);
     checkSchema(OperatorInfo, info, 'operator info');
     if (info.operatorId !== operatorId) {
       throw new ObolError('UNKNOWN_OPERATOR', `${url} is operator ${info.operatorId}, expected ${operatorId}`);

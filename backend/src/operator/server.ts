@@ -2,13 +2,14 @@ import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
+import type { Http } from '@obol/protocol/http';
 import { KeyRing, importPublicKey } from '@obol/protocol/keys';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
 import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
-import { trustServerCas } from '../http/client.ts';
+import { trustServerCas, undiciHttp } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { loadTls, operatorChainPem } from '../http/tls.ts';
 import { type Db, openDb } from '../store/db.ts';
@@ -56,6 +57,14 @@ export interface StartOperatorOptions {
    * must hand its keys here; several processes of one operator share one key.
    */
   sealKeys?: SealKeys;
+  /** How the operator calls its peers and its merchants (default: undici over the network). */
+  http?: Http;
+  /**
+   * Do not listen: the operator is reached at this base URL through a transport that hands
+   * requests to `app.inject()` (the reliability simulator's network). Default: listen on the
+   * configured port.
+   */
+  unlistenedUrl?: string;
 }
 
 /** What a wallet calls of its operator (and of the merchant's operator: the certificate). */
@@ -138,7 +147,8 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     db,
     ledger,
     clock,
-    peers: new PeerDirectory(identity, { ...config.peers }, clock),
+    http: opts.http ?? undiciHttp,
+    peers: new PeerDirectory(identity, { ...config.peers }, clock, opts.http ?? undiciHttp),
     tables: new ExchangeTables(db, identity.key, clock, config.operatorId, config.currency, config.rates, (config.tableLifetimeSec ?? 3600) * 1000),
     keys: new KeyRing(),
     sealKeys,
@@ -188,10 +198,15 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   await app.register(acquirer);
   await app.register(admin, { guard: adminGuard });
 
-  await app.listen({ port: config.port, host: config.host ?? '127.0.0.1' });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  ctx.url = publicUrlOf(config, port);
+  if (opts.unlistenedUrl !== undefined) {
+    await app.ready();
+    ctx.url = opts.unlistenedUrl;
+  } else {
+    await app.listen({ port: config.port, host: config.host ?? '127.0.0.1' });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    ctx.url = publicUrlOf(config, port);
+  }
   // We are our own peer: a shopper and a merchant of the same operator take the same path.
   ctx.peers.addPeerUrl(config.operatorId, ctx.url);
 
