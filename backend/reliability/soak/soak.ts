@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { OperatorPaths } from '@obol/protocol/api';
 import { systemClock } from '@obol/protocol/clock';
@@ -7,6 +10,7 @@ import type { Http } from '@obol/protocol/http';
 import { certToBase64 } from '@obol/protocol/pki';
 import { MemoryWalletStore } from '@obol/protocol/walletStore';
 import { GENERIC_PAYLOADS } from '../../test/support/hostile/generic.ts';
+import { JsonlFileSink } from '../../src/billing/index.ts';
 import { downloadsCatalogue, newsCatalogue } from '../../src/demo/catalogues.ts';
 import { undiciHttp } from '../../src/http/client.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
@@ -129,10 +133,26 @@ async function startServers(db: 'pglite' | 'postgres'): Promise<Servers> {
     dbs.push(d);
     return d;
   };
+  // Billing records go to JSONL files, as an operator's configuration would send them (none: an operator refuses to clear).
+  const billingDir = await mkdtemp(join(tmpdir(), 'obol-soak-billing-'));
   const world = await startOperators(
     [
-      { operatorId: 'op-sek', name: 'Svea Bank', currency: 'SEK', rates: { EUR: '0.0874', USD: '0.0951' }, db: await newDb() },
-      { operatorId: 'op-eur', name: 'Banque Euro', currency: 'EUR', rates: { SEK: '11.44', USD: '1.088' }, db: await newDb() },
+      {
+        operatorId: 'op-sek',
+        name: 'Svea Bank',
+        currency: 'SEK',
+        rates: { EUR: '0.0874', USD: '0.0951' },
+        db: await newDb(),
+        sinks: [new JsonlFileSink(join(billingDir, 'op-sek.jsonl'))],
+      },
+      {
+        operatorId: 'op-eur',
+        name: 'Banque Euro',
+        currency: 'EUR',
+        rates: { SEK: '11.44', USD: '1.088' },
+        db: await newDb(),
+        sinks: [new JsonlFileSink(join(billingDir, 'op-eur.jsonl'))],
+      },
     ],
     {
       clock: systemClock,
@@ -180,8 +200,14 @@ async function startServers(db: 'pglite' | 'postgres'): Promise<Servers> {
       await world.close();
       for (const d of dbs) await d.close();
       await postgres?.stop();
+      await rm(billingDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The wallet's open transactions, by the id its operator gave them (what endTransaction takes). */
+function openTransactions(views: ReadonlyArray<{ state: string; transactionId?: string }>): string[] {
+  return views.flatMap((t) => (t.state === 'open' && t.transactionId ? [t.transactionId] : []));
 }
 
 interface Product {
@@ -319,9 +345,9 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
           if (await step('buy', () => agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price }))) totals.purchases++;
         } else if (r < 0.75) await step('balance', () => agent.balance());
         else if (r < 0.83) {
-          const open = (await agent.listTransactions()).filter((t) => t.state === 'open');
-          const tx = open[Math.floor(random() * open.length)];
-          if (tx) await step('end', () => agent.endTransaction(tx.id));
+          const open = openTransactions(await agent.listTransactions());
+          const id = open[Math.floor(random() * open.length)];
+          if (id) await step('end', () => agent.endTransaction(id));
         } else if (r < 0.88) await step('login', () => agent.login());
         else if (r < 0.93) {
           const shop = shops[Math.floor(random() * shops.length)]!;
@@ -330,7 +356,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
         } else await step('topUp', () => agent.demoTopUp(`${currency}:20`));
       }
       // The customer leaves: its open sessions are ended (the rest clear by deadline).
-      for (const tx of (await agent.listTransactions()).filter((t) => t.state === 'open')) await step('end', () => agent.endTransaction(tx.id));
+      for (const id of openTransactions(await agent.listTransactions())) await step('end', () => agent.endTransaction(id));
     }
   }
 
