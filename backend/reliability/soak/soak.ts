@@ -159,7 +159,7 @@ async function startServers(db: 'pglite' | 'postgres'): Promise<Servers> {
       // Deadlines and billing run as in production; a short grace so clearings by deadline happen within the soak.
       timers: true,
       clearingGraceSec: 20,
-      rateLimits: { registration: FAR, logon: FAR, topUp: FAR, admin: FAR },
+      rateLimits: { registration: FAR, logon: FAR, topUp: FAR, admin: FAR, adminLockout: { failures: 1_000_000, windowSec: 1, lockoutSec: 1 } },
     },
   );
   const sek = world.operators['op-sek']!;
@@ -229,176 +229,181 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
 
   log(`starting 2 operators and 2 shops on ${options.db ?? 'pglite'}…`);
   const servers = await startServers(options.db ?? 'pglite');
-  const { world, shops } = servers;
-  const operators = [world.operators['op-sek']!, world.operators['op-eur']!];
-  const trustedRoots = [certToBase64(world.root.cert)];
-  const products: Product[] = [];
-  for (const shop of shops) {
-    for (const p of await shop.agent.products()) products.push({ merchantUrl: shop.moduleUrl, productId: p.productId, price: p.price });
-  }
-  // Routes for the hostile sprinkling: the operator's (its /openapi.json) and the merchant module's POSTs.
-  const doc = (await undiciHttp.get(`${operators[0]!.url}${OperatorPaths.openapi}`)) as { paths: Record<string, Record<string, unknown>> };
-  const hostileTargets = [
-    ...Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.keys(methods)
-        .filter((m) => m === 'post')
-        .flatMap((m) => operators.map((op) => ({ method: m.toUpperCase(), url: `${op.url}${path}` }))),
-    ),
-    ...shops.flatMap((s) => ['/info', '/order', '/accept', '/stop'].map((p) => ({ method: 'POST', url: `${s.moduleUrl}${p}` }))),
-  ];
-
-  const started = Date.now();
   const windows: WindowFigures[] = [];
-  let current = new Window(0, random);
   const totals: SoakResult['totals'] = { operations: 0, httpCalls: 0, hostile: 0, hostile5xx: 0, registrations: 0, purchases: 0, refusals: {} };
-  let stopping = false;
-
-  /** The agents' Http, timed: every call's latency goes into the current window. */
-  const timedHttp: Http = {
-    get: async (url, headers) => {
-      const t0 = performance.now();
-      try {
-        return await undiciHttp.get(url, headers);
-      } finally {
-        current.http.add(performance.now() - t0);
-        totals.httpCalls++;
-      }
-    },
-    post: async (url, body, headers) => {
-      const t0 = performance.now();
-      try {
-        return await undiciHttp.post(url, body, headers);
-      } finally {
-        current.http.add(performance.now() - t0);
-        totals.httpCalls++;
-      }
-    },
-  };
-
-  async function step<T>(kind: string, run: () => Promise<T>): Promise<T | undefined> {
-    const t0 = performance.now();
-    try {
-      const out = await run();
-      current.operation(kind, performance.now() - t0);
-      totals.operations++;
-      return out;
-    } catch (e) {
-      const name = e instanceof ObolError ? e.name : 'NOT_AN_OBOL_ERROR';
-      current.operation(kind, performance.now() - t0);
-      totals.operations++;
-      const key = `${kind}:${name}`;
-      current.error(key);
-      totals.refusals[key] = (totals.refusals[key] ?? 0) + 1;
-      if (name === 'INTERNAL' || name === 'NOT_AN_OBOL_ERROR' || options.verbose) log(`${kind} failed: ${name} ${(e as Error).message}`);
-      return undefined;
-    }
-  }
-
-  /** One hostile request from the generic set to a random POST route, straight over undici. */
-  async function hostile(): Promise<void> {
-    const target = hostileTargets[Math.floor(random() * hostileTargets.length)]!;
-    const payload = GENERIC_PAYLOADS[Math.floor(random() * GENERIC_PAYLOADS.length)]!;
-    const t0 = performance.now();
-    const res = await request(target.url, {
-      method: 'POST',
-      headers: payload.contentType ? { 'content-type': payload.contentType } : {},
-      body: payload.body,
-    }).catch(() => undefined);
-    totals.hostile++;
-    if (!res) return;
-    const text = await res.body.text();
-    current.operation('hostile', performance.now() - t0);
-    totals.operations++;
-    if (res.statusCode >= 500) {
-      totals.hostile5xx++;
-      log(`hostile ${payload.kind} to ${target.url} → ${res.statusCode} ${text.slice(0, 200)}`);
-    } else if (res.statusCode >= 400) {
-      const code = (() => {
-        try {
-          return (JSON.parse(text) as { error?: { code?: number } }).error?.code;
-        } catch {
-          return undefined;
-        }
-      })();
-      if (!errorName(Number(code))) {
-        totals.hostile5xx++;
-        log(`hostile ${payload.kind} to ${target.url} → ${res.statusCode} without a catalogue code: ${text.slice(0, 200)}`);
-      }
-    }
-  }
-
-  /** One customer's life: register, top up, then mixed steps; replaced after a while by a new customer. */
-  async function customer(worker: number): Promise<void> {
-    let life = 0;
-    while (!stopping) {
-      const op = operators[(worker + life++) % operators.length]!;
-      const currency = op.ctx.config.currency;
-      const agent = new CustomerAgent({ store: new MemoryWalletStore(), http: timedHttp, clock: systemClock, depositPolicy: { timeoutSec: 60 }, trustedRoots });
-      if (!(await step('register', () => agent.register(op.url)))) continue;
-      totals.registrations++;
-      await step('topUp', () => agent.demoTopUp(`${currency}:200`));
-      for (let i = 0; i < 40 && !stopping; i++) {
-        const r = random();
-        if (r < hostileShare) await hostile();
-        else if (r < 0.6) {
-          const p = products[Math.floor(random() * products.length)]!;
-          if (await step('buy', () => agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price }))) totals.purchases++;
-        } else if (r < 0.75) await step('balance', () => agent.balance());
-        else if (r < 0.83) {
-          const open = openTransactions(await agent.listTransactions());
-          const id = open[Math.floor(random() * open.length)];
-          if (id) await step('end', () => agent.endTransaction(id));
-        } else if (r < 0.88) await step('login', () => agent.login());
-        else if (r < 0.93) {
-          const shop = shops[Math.floor(random() * shops.length)]!;
-          const p = products.find((x) => x.merchantUrl === shop.moduleUrl)!;
-          await step('open', () => agent.openTransaction({ merchantUrl: shop.moduleUrl, firstPrice: p.price }));
-        } else await step('topUp', () => agent.demoTopUp(`${currency}:20`));
-      }
-      // The customer leaves: its open sessions are ended (the rest clear by deadline).
-      for (const id of openTransactions(await agent.listTransactions())) await step('end', () => agent.endTransaction(id));
-    }
-  }
-
-  function closeWindow(): void {
-    const { sample, afterGc } = memory();
-    const w = current;
-    const endSec = (Date.now() - started) / 1000;
-    const byOperation: WindowFigures['byOperation'] = {};
-    for (const [kind, s] of w.byOperation) byOperation[kind] = { count: s.count, p95: s.percentile(95) };
-    const figures: WindowFigures = {
-      index: w.index,
-      endSec,
-      operations: w.operations,
-      operationsPerSec: w.operations / (windowMs / 1000),
-      http: { count: w.http.count, p50: w.http.percentile(50), p95: w.http.percentile(95), p99: w.http.percentile(99) },
-      byOperation,
-      errors: Object.fromEntries(w.errors),
-      memory: sample,
-      afterGc,
-    };
-    windows.push(figures);
-    log(formatTable([figures]).split('\n')[1] ?? '');
-    current = new Window(w.index + 1, random);
-  }
-
-  log(`soak: ${agents} agents for ${minutes} min, windows of ${windowMs / 1000} s${memory().afterGc ? ', heap sampled after GC' : ' (run node with --expose-gc for heap after GC)'}`);
-  log(formatTable([]).split('\n')[0] ?? '');
-  const runners = Array.from({ length: agents }, (_, i) => customer(i));
-  const ticker = setInterval(closeWindow, windowMs);
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
-  clearInterval(ticker);
-  stopping = true;
-  await Promise.all(runners);
-  if (windows.length * windowMs < durationMs - windowMs / 2) closeWindow();
-
-  // After the traffic: both operators' ledgers still balance.
   const reasons: string[] = [];
-  for (const op of operators) {
-    const audit = (await undiciHttp.get(`${op.url}${OperatorPaths.adminAudit}`, { authorization: `Bearer ${world.adminToken}` })) as { ok?: boolean };
-    if (audit.ok !== true) reasons.push(`the ledger audit of ${op.ctx.config.operatorId} fails: ${JSON.stringify(audit).slice(0, 300)}`);
+  try {
+    const { world, shops } = servers;
+    const operators = [world.operators['op-sek']!, world.operators['op-eur']!];
+    const trustedRoots = [certToBase64(world.root.cert)];
+    const products: Product[] = [];
+    for (const shop of shops) {
+      for (const p of await shop.agent.products()) products.push({ merchantUrl: shop.moduleUrl, productId: p.productId, price: p.price });
+    }
+    // Routes for the hostile sprinkling: the operator's (its /openapi.json) and the merchant module's POSTs.
+    const doc = (await undiciHttp.get(`${operators[0]!.url}${OperatorPaths.openapi}`)) as { paths: Record<string, Record<string, unknown>> };
+    const hostileTargets = [
+      ...Object.entries(doc.paths).flatMap(([path, methods]) =>
+        Object.keys(methods)
+          .filter((m) => m === 'post')
+          .flatMap((m) => operators.map((op) => ({ method: m.toUpperCase(), url: `${op.url}${path}` }))),
+      ),
+      ...shops.flatMap((s) => ['/info', '/order', '/accept', '/stop'].map((p) => ({ method: 'POST', url: `${s.moduleUrl}${p}` }))),
+    ];
+
+    const started = Date.now();
+    let current = new Window(0, random);
+    let stopping = false;
+
+    /** The agents' Http, timed: every call's latency goes into the current window. */
+    const timedHttp: Http = {
+      get: async (url, headers) => {
+        const t0 = performance.now();
+        try {
+          return await undiciHttp.get(url, headers);
+        } finally {
+          current.http.add(performance.now() - t0);
+          totals.httpCalls++;
+        }
+      },
+      post: async (url, body, headers) => {
+        const t0 = performance.now();
+        try {
+          return await undiciHttp.post(url, body, headers);
+        } finally {
+          current.http.add(performance.now() - t0);
+          totals.httpCalls++;
+        }
+      },
+    };
+
+    async function step<T>(kind: string, run: () => Promise<T>): Promise<T | undefined> {
+      const t0 = performance.now();
+      try {
+        const out = await run();
+        current.operation(kind, performance.now() - t0);
+        totals.operations++;
+        return out;
+      } catch (e) {
+        const name = e instanceof ObolError ? e.name : 'NOT_AN_OBOL_ERROR';
+        current.operation(kind, performance.now() - t0);
+        totals.operations++;
+        const key = `${kind}:${name}`;
+        current.error(key);
+        totals.refusals[key] = (totals.refusals[key] ?? 0) + 1;
+        if (name === 'INTERNAL' || name === 'NOT_AN_OBOL_ERROR' || options.verbose) log(`${kind} failed: ${name} ${(e as Error).message}`);
+        return undefined;
+      }
+    }
+
+    /** One hostile request from the generic set to a random POST route, straight over undici. */
+    async function hostile(): Promise<void> {
+      const target = hostileTargets[Math.floor(random() * hostileTargets.length)]!;
+      const payload = GENERIC_PAYLOADS[Math.floor(random() * GENERIC_PAYLOADS.length)]!;
+      const t0 = performance.now();
+      const res = await request(target.url, {
+        method: 'POST',
+        headers: payload.contentType ? { 'content-type': payload.contentType } : {},
+        body: payload.body,
+      }).catch(() => undefined);
+      totals.hostile++;
+      if (!res) return;
+      const text = await res.body.text();
+      current.operation('hostile', performance.now() - t0);
+      totals.operations++;
+      if (res.statusCode >= 500) {
+        totals.hostile5xx++;
+        log(`hostile ${payload.kind} to ${target.url} → ${res.statusCode} ${text.slice(0, 200)}`);
+      } else if (res.statusCode >= 400) {
+        const code = (() => {
+          try {
+            return (JSON.parse(text) as { error?: { code?: number } }).error?.code;
+          } catch {
+            return undefined;
+          }
+        })();
+        if (!errorName(Number(code))) {
+          totals.hostile5xx++;
+          log(`hostile ${payload.kind} to ${target.url} → ${res.statusCode} without a catalogue code: ${text.slice(0, 200)}`);
+        }
+      }
+    }
+
+    /** One customer's life: register, top up, then mixed steps; replaced after a while by a new customer. */
+    async function customer(worker: number): Promise<void> {
+      let life = 0;
+      while (!stopping) {
+        const op = operators[(worker + life++) % operators.length]!;
+        const currency = op.ctx.config.currency;
+        const agent = new CustomerAgent({ store: new MemoryWalletStore(), http: timedHttp, clock: systemClock, depositPolicy: { timeoutSec: 60 }, trustedRoots });
+        if (!(await step('register', () => agent.register(op.url)))) continue;
+        totals.registrations++;
+        await step('topUp', () => agent.demoTopUp(`${currency}:200`));
+        for (let i = 0; i < 40 && !stopping; i++) {
+          const r = random();
+          if (r < hostileShare) await hostile();
+          else if (r < 0.6) {
+            const p = products[Math.floor(random() * products.length)]!;
+            if (await step('buy', () => agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price }))) totals.purchases++;
+          } else if (r < 0.75) await step('balance', () => agent.balance());
+          else if (r < 0.83) {
+            const open = openTransactions(await agent.listTransactions());
+            const id = open[Math.floor(random() * open.length)];
+            if (id) await step('end', () => agent.endTransaction(id));
+          } else if (r < 0.88) await step('login', () => agent.login());
+          else if (r < 0.93) {
+            const shop = shops[Math.floor(random() * shops.length)]!;
+            const p = products.find((x) => x.merchantUrl === shop.moduleUrl)!;
+            await step('open', () => agent.openTransaction({ merchantUrl: shop.moduleUrl, firstPrice: p.price }));
+          } else await step('topUp', () => agent.demoTopUp(`${currency}:20`));
+        }
+        // The customer leaves: its open sessions are ended (the rest clear by deadline).
+        for (const id of openTransactions(await agent.listTransactions())) await step('end', () => agent.endTransaction(id));
+      }
+    }
+
+    function closeWindow(): void {
+      const { sample, afterGc } = memory();
+      const w = current;
+      const endSec = (Date.now() - started) / 1000;
+      const byOperation: WindowFigures['byOperation'] = {};
+      for (const [kind, s] of w.byOperation) byOperation[kind] = { count: s.count, p95: s.percentile(95) };
+      const figures: WindowFigures = {
+        index: w.index,
+        endSec,
+        operations: w.operations,
+        operationsPerSec: w.operations / (windowMs / 1000),
+        http: { count: w.http.count, p50: w.http.percentile(50), p95: w.http.percentile(95), p99: w.http.percentile(99) },
+        byOperation,
+        errors: Object.fromEntries(w.errors),
+        memory: sample,
+        afterGc,
+      };
+      windows.push(figures);
+      log(formatTable([figures]).split('\n')[1] ?? '');
+      current = new Window(w.index + 1, random);
+    }
+
+    log(`soak: ${agents} agents for ${minutes} min, windows of ${windowMs / 1000} s${memory().afterGc ? ', heap sampled after GC' : ' (run node with --expose-gc for heap after GC)'}`);
+    log(formatTable([]).split('\n')[0] ?? '');
+    const runners = Array.from({ length: agents }, (_, i) => customer(i));
+    const ticker = setInterval(closeWindow, windowMs);
+    await new Promise((resolve) => setTimeout(resolve, durationMs));
+    clearInterval(ticker);
+    stopping = true;
+    await Promise.all(runners);
+    if (windows.length * windowMs < durationMs - windowMs / 2) closeWindow();
+
+    // After the traffic: both operators' ledgers still balance.
+    for (const op of operators) {
+      const audit = (await undiciHttp
+        .get(`${op.url}${OperatorPaths.adminAudit}`, { authorization: `Bearer ${world.adminToken}` })
+        .catch((e: unknown) => ({ error: e instanceof ObolError ? e.toJSON() : String(e) }))) as { ok?: boolean };
+      if (audit.ok !== true) reasons.push(`the ledger audit of ${op.ctx.config.operatorId} fails: ${JSON.stringify(audit).slice(0, 300)}`);
+    }
+  } finally {
+    await servers.close();
   }
-  await servers.close();
 
   const judgement = judge(windows, limits, options.warmupWindows ?? 1);
   reasons.unshift(...judgement.reasons);
