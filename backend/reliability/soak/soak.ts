@@ -387,12 +387,21 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
     log(`soak: ${agents} agents for ${minutes} min, windows of ${windowMs / 1000} s${memory().afterGc ? ', heap sampled after GC' : ' (run node with --expose-gc for heap after GC)'}`);
     log(formatTable([]).split('\n')[0] ?? '');
     const runners = Array.from({ length: agents }, (_, i) => customer(i));
-    const ticker = setInterval(closeWindow, windowMs);
-    await new Promise((resolve) => setTimeout(resolve, durationMs));
-    clearInterval(ticker);
+    // The traffic stops as the last window closes: the wind-down (agents finishing their step and
+    // ending their sessions) is another mix of traffic and is not judged.
+    const windowCount = Math.max(2, Math.round(durationMs / windowMs));
+    await new Promise<void>((resolve) => {
+      const ticker = setInterval(() => {
+        closeWindow();
+        if (windows.length < windowCount) return;
+        clearInterval(ticker);
+        resolve();
+      }, windowMs);
+    });
     stopping = true;
+    const windDown = performance.now();
     await Promise.all(runners);
-    if (windows.length * windowMs < durationMs - windowMs / 2) closeWindow();
+    log(`wound down in ${((performance.now() - windDown) / 1000).toFixed(1)} s (${current.operations} operations, not judged)`);
 
     // After the traffic: both operators' ledgers still balance.
     for (const op of operators) {
