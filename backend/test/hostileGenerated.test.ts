@@ -146,6 +146,7 @@ describe('generated hostile requests to every route', () => {
             log.log(what);
             const res = await send(route.target, route.method, url, payload, spec?.headers ?? {});
             count(`${keyOf(route)} generic`);
+            count('(sent: generic)');
             // A body on a GET is ignored; a POST with a generic body is never a valid request.
             expectCatalogueAnswer(res, what, route.method === 'POST' && !fixture.noBody.has(keyOf(route)));
             return;
@@ -159,22 +160,26 @@ describe('generated hostile requests to every route', () => {
             log.log(what);
             const res = await sendJson(spec.target, route.path, wrapSigned(spec, message), spec.headers ?? {});
             count(`${keyOf(route)} envelope`);
+            count('(sent: envelope)');
             const name = expectCatalogueAnswer(res, what, true);
             expect(['MALFORMED', 'WRONG_MESSAGE_TYPE', 'UNKNOWN_KEY', 'BAD_SIGNATURE', 'INVALID_IDENTITY', 'UNKNOWN_TRANSACTION', 'UNKNOWN_SESSION', 'UNKNOWN_MERCHANT'], what).toContain(name);
             return;
           }
           const kept = c.mutations.filter((m) => !(m.kind === 'amount' && spec.zeroAllowed?.includes(m.path.join('.')) && /^[A-Z]{3}:0(\.0+)?$/.test(String(m.value))));
-          if (kept.length === 0) return;
           const body = applyMutations(valid, kept);
           const schemaValid = Value.Check(spec.schema as never, body);
           // A mutation can land on a value the schema allows (a display name of "a b"): that is a
           // valid request, not a hostile one, unless it is an amount — those the rules must refuse.
-          if (schemaValid && !kept.some((m) => m.kind === 'amount')) return;
+          if (kept.length === 0 || (schemaValid && !kept.some((m) => m.kind === 'amount'))) {
+            count('(skipped: still a valid request)');
+            return;
+          }
           const payload = spec.signed ? wrapSigned(spec, await signAnything(spec.signed.type, body, spec.signed.signer)) : body;
           const what = `${keyOf(route)} [${describeMutations(kept)}]`;
           log.log(what);
           const res = await sendJson(spec.target, route.path, payload, spec.headers ?? {});
           for (const m of kept) count(`${keyOf(route)} ${m.kind}`);
+          count('(sent: mutated body)');
           const name = expectCatalogueAnswer(res, what, true);
           // A plain body is checked against its schema before anything else: the refusal says so.
           if (!schemaValid && !spec.signed && res.statusCode !== 413) expect(name, what).toBe('MALFORMED');
