@@ -218,6 +218,22 @@ describe('generated hostile requests to every route', () => {
     expect(await ledgers()).toEqual(before);
   });
 
+  it('regressions: a voucher whose customer deposit is no amount, or not in the vouching operator\'s currency, opens no deposit', async () => {
+    const before = await ledgers();
+    const voucher = fixture.routes[`POST ${OperatorPaths.peerInitiate}`]!;
+    for (const [depositCustomer, expected] of [
+      ['SEK:0.001', 'INVALID_AMOUNT'],
+      ['SEK:999999999999999999.9999', 'INVALID_AMOUNT'],
+      ['XXX:2.00', 'UNKNOWN_CURRENCY'],
+      ['EUR:2.00', 'CURRENCY_MISMATCH'],
+    ] as const) {
+      const body = { ...((await voucher.valid()) as object), depositCustomer };
+      const res = await sendJson('eur', OperatorPaths.peerInitiate, await signAnything('am.initiate', body, voucher.signed!.signer), {});
+      expect(expectCatalogueAnswer(res, `voucher with depositCustomer ${depositCustomer}`, true), res.body).toBe(expected);
+    }
+    expect(await ledgers()).toEqual(before);
+  });
+
   it('the generic set on every route, each payload once: no 5xx, catalogue codes, ledgers unchanged', async () => {
     const before = await ledgers();
     for (const route of routes) {
