@@ -10,7 +10,7 @@ import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
 import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
-import { type Amount, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
+import { type Amount, add, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
@@ -483,6 +483,12 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   const charged = parseAmount(c.charged);
   if (charged.currency !== depositMerchant.currency || compare(charged, depositMerchant) > 0) {
     throw new ObolError('AMOUNT_EXCEEDS_SIGNED', 'clearing charges more than the deposit');
+  }
+  // The refund is computed here from `charged`; a clearing whose `unused` does not make up the rest
+  // of the deposit (clearingRule.ts) was not made by the rule, and one of its amounts is wrong.
+  const unused = parseAmount(c.unused);
+  if (unused.currency !== depositMerchant.currency || compare(add(charged, unused), depositMerchant) !== 0) {
+    throw new ObolError('INVALID_AMOUNT', `clearing of ${c.charged} and ${c.unused} unused does not make up the deposit of ${row.deposit_merchant}`);
   }
   const rate = parseRate(row.rate);
   const back = { num: rate.den, den: rate.num };

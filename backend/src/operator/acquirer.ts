@@ -174,7 +174,7 @@ async function merchantByKid(ctx: OperatorContext, kid: string): Promise<Merchan
 async function openDeposit(
   ctx: OperatorContext,
   msg: Signed<'am.initiate'>,
-  peer: { operatorId: string; cert: Cert },
+  peer: { operatorId: string; cert: Cert; currency: string },
 ): Promise<Signed<'acquirer.ack'>> {
   const b = msg.body;
   const now = ctx.clock.now();
@@ -184,6 +184,13 @@ async function openDeposit(
   if (!merchant) throw new ObolError('UNKNOWN_MERCHANT', `${b.merchantId} is not a merchant of ${ctx.config.operatorId}`);
   const deposit = parseAmount(b.depositMerchant);
   if (deposit.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `deposits here are in ${ctx.config.currency}`);
+  // The customer's side is only passed on, but a voucher with an amount that is no amount (more
+  // decimals than its currency has, past 64 bits, an unknown currency) or not in the vouching
+  // operator's currency is refused, not acted on.
+  const depositCustomer = parseAmount(b.depositCustomer);
+  if (depositCustomer.currency !== peer.currency) {
+    throw new ObolError('CURRENCY_MISMATCH', `${peer.operatorId} holds deposits in ${peer.currency}, not ${depositCustomer.currency}`);
+  }
   // The temporary certificate must come from the vouching operator and name this transaction.
   const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
   if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
