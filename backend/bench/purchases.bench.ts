@@ -25,7 +25,9 @@ interface Role {
 }
 
 async function spawnRole(name: string): Promise<Role> {
-  const child = fork(fileURLToPath(new URL('./roles.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROF=shop (or operators, shoppers): that role writes a V8 CPU profile to bench-results/profiles.
+  const prof = process.env.BENCH_CPU_PROF === name ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('../../bench-results/profiles', import.meta.url))}`] : [];
+  const child = fork(fileURLToPath(new URL('./roles.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let next = 0;
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   await new Promise<void>((resolve, reject) => {

@@ -111,7 +111,7 @@ handlers.operators = async (args: { sekDb?: string; eurDb?: string }) => {
       rateLimits: NO_LIMITS,
       timers: false,
       // Errors only, to stderr: a bench that hides a server's failure measures nothing.
-      logStream: (id) => ({ write: (line: string) => void (/"level":(50|60)/.test(line) && process.stderr.write(`${id}: ${line}`)) }),
+      logStream: (id) => ({ write: (line: string) => void (/"name":"INTERNAL"/.test(line) && process.stderr.write(`${id}: ${line}`)) }),
     },
   );
   for (const op of Object.values(world.operators)) countRequests(op.app.server);
@@ -192,7 +192,7 @@ function buyOne(agent: CustomerAgent, i: number) {
 /** `shoppers` agents buy `each` purchases each, all at once; the first `warm` purchases of each are not timed. */
 handlers.buy = async (args: { shoppers: number; each: number; warm?: number }) => {
   const some = agents.slice(0, args.shoppers);
-  if (args.warm) await Promise.all(some.map(async (a) => { for (let i = 0; i < args.warm!; i++) await buyOne(a, i); }));
+  if (args.warm) await Promise.all(some.map(async (a) => { for (let i = 0; i < args.warm!; i++) await patiently(a, () => buyOne(a, i)); }));
   const latencies: number[] = [];
   const cpu0 = cpuMs();
   const t0 = performance.now();
@@ -200,7 +200,7 @@ handlers.buy = async (args: { shoppers: number; each: number; warm?: number }) =
     some.map(async (a, j) => {
       for (let i = 0; i < args.each; i++) {
         const t = performance.now();
-        await buyOne(a, i + j);
+        await patiently(a, () => buyOne(a, i + j));
         latencies.push(performance.now() - t);
       }
     }),
@@ -216,7 +216,7 @@ handlers.open = async (args: { count: number; shopper?: number }) => {
   const first = market!.products[0]!;
   for (let i = 0; i < args.count; i++) {
     const t = performance.now();
-    const tx = await agent.openTransaction({ merchantUrl: market!.moduleUrl, firstPrice: first.price, origin: market!.origin });
+    const tx = await patiently(agent, () => agent.openTransaction({ merchantUrl: market!.moduleUrl, firstPrice: first.price, origin: market!.origin }));
     latencies.push(performance.now() - t);
     if (tx.transactionId) ids.push(tx.transactionId);
   }
@@ -231,13 +231,29 @@ handlers.cycle = async (args: { shoppers: number; deposits: number; k: number })
     agents.slice(0, args.shoppers).map(async (a) => {
       for (let d = 0; d < args.deposits; d++) {
         let id: string | undefined;
-        for (let i = 0; i < args.k; i++) id = (await buyOne(a, i)).receipt.transactionId;
-        await a.endTransaction(id!);
+        for (let i = 0; i < args.k; i++) id = (await patiently(a, () => buyOne(a, i))).receipt.transactionId;
+        await patiently(a, () => a.endTransaction(id!));
       }
     }),
   );
   return { wallMs: performance.now() - t0, purchases: args.shoppers * args.deposits * args.k };
 };
+
+/**
+ * `step`, again after an UNAVAILABLE (an answer that took longer than the wallet waits, on a busy
+ * machine: the operator asks to send it again shortly), with the agent's own recovery between.
+ */
+async function patiently<T>(agent: CustomerAgent, step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (e) {
+      if (attempt >= 10 || !(e instanceof Error) || e.name !== 'UNAVAILABLE') throw e;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+      await agent.recover().catch(() => undefined);
+    }
+  }
+}
 
 /** Each of `shoppers` agents opens `deposits` deposits with one purchase each, left open. */
 handlers.prepareClearing = async (args: { shoppers: number; deposits: number }) => {
@@ -245,9 +261,8 @@ handlers.prepareClearing = async (args: { shoppers: number; deposits: number }) 
   await Promise.all(
     agents.slice(0, args.shoppers).map(async (a) => {
       for (let d = 0; d < args.deposits; d++) {
-        const tx = await a.openTransaction({ merchantUrl: market!.moduleUrl, firstPrice: first.price, origin: market!.origin });
-        await a.buy({ merchantUrl: market!.moduleUrl, productId: first.productId, price: first.price, origin: market!.origin });
-        void tx;
+        await patiently(a, () => a.openTransaction({ merchantUrl: market!.moduleUrl, firstPrice: first.price, origin: market!.origin }));
+        await patiently(a, () => a.buy({ merchantUrl: market!.moduleUrl, productId: first.productId, price: first.price, origin: market!.origin }));
       }
     }),
   );
@@ -262,7 +277,7 @@ handlers.endAll = async (args: { shoppers: number }) => {
     agents.slice(0, args.shoppers).map(async (a) => {
       for (const tx of await a.listTransactions()) {
         if (tx.transactionId && tx.state === 'open') {
-          await a.endTransaction(tx.transactionId);
+          await patiently(a, () => a.endTransaction(tx.transactionId!));
           count++;
         }
       }
