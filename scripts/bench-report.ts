@@ -210,9 +210,10 @@ if (backend) {
     const d = s.points.map(([k, v], j) => `${j ? 'L' : 'M'}${x(k).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
     for (const [k, v] of s.dash ? [] : s.points) parts.push(`<circle cx="${x(k).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.color}"/>`);
-    const ly = pad.t + 8 + i * 16;
-    parts.push(`<line x1="${W - 250}" x2="${W - 220}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
-    parts.push(`<text x="${W - 214}" y="${ly + 4}">${s.name}</text>`);
+    // The legend in the lower left, where the falling curves never go.
+    const ly = H - pad.b - 12 - (series.length - 1 - i) * 16;
+    parts.push(`<line x1="${pad.l + 12}" x2="${pad.l + 42}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    parts.push(`<text x="${pad.l + 48}" y="${ly + 4}">${s.name}</text>`);
   });
   parts.push('</svg>');
   writeFileSync(`${out}operator-cost.svg`, `${parts.join('\n')}\n`);
