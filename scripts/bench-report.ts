@@ -194,7 +194,8 @@ if (backend) {
   const x = (k: number) => pad.l + ((Math.log10(k) - 0) / 2) * (W - pad.l - pad.r);
   const y = (v: number) => pad.t + (1 - (Math.log10(v) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - pad.t - pad.b);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push('<title>Operator CPU per purchase against purchases per deposit, measured and one deposit per purchase</title>');
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Operator CPU per purchase against purchases per deposit</text>`);
   for (let v = yMin; v <= yMax * 1.0001; v *= 10) {
