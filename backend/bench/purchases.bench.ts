@@ -1,64 +1,231 @@
-// `npm run bench` (backend): what a purchase costs once the deposit is open, against what opening
-// a deposit costs — the point of the design. Real servers on 127.0.0.1 (embedded store), the real
-// customer agent over undici keep-alive, secure delivery (FIG 4) on every purchase.
-import { systemClock } from '@obol/protocol/clock';
-import { CustomerAgent } from '@obol/protocol/customerAgent';
-import { certToBase64 } from '@obol/protocol/pki';
-import { MemoryWalletStore } from '@obol/protocol/walletStore';
-import { undiciHttp } from '../src/http/client.ts';
-import { startDemoWorld } from '../src/world/demoWorld.ts';
+// `npm run bench -w backend` (and part of the root `npm run bench`): issue 13's figures for the
+// servers, each next to a floor measured in the same run. The operators, the shop and the shoppers
+// run in three processes (roles.ts) on 127.0.0.1, so each role's CPU time is its own; on
+// PostgreSQL the operators and the shop each have a throwaway server whose CPU time is counted
+// with them. Writes bench-results/backend.json; scripts/bench-report.ts draws the table and chart.
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { canonicalJson } from '@obol/protocol/canonicalJson';
+import { SIGN_ALG } from '@obol/protocol/keys';
+import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import { type TestPostgres, cpuMs, percentile, postgresCpuMs, startTestPostgres } from './support.ts';
 
-const PURCHASES = Number(process.env.BENCH_PURCHASES ?? 200);
-const DEPOSITS = Number(process.env.BENCH_DEPOSITS ?? 30);
+const ENGINES = (process.env.BENCH_ENGINES ?? 'PGlite,PostgreSQL').split(',') as Engine[];
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const OUT = fileURLToPath(new URL('../../bench-results/backend.json', import.meta.url));
+type Engine = 'PGlite' | 'PostgreSQL';
 
-const w = await startDemoWorld({ timers: false, adminToken: 'bench-admin-token-0123456789' });
-const trustedRoots = [certToBase64(w.world.root.cert)];
-try {
-  const agent = new CustomerAgent({
-    store: new MemoryWalletStore(),
-    http: undiciHttp,
-    clock: systemClock,
-    depositPolicy: { minimum: 'SEK:200.00', timeoutSec: 3600 },
-    trustedRoots,
-  });
-  await agent.register(w.sek.url);
-  await agent.login();
-  await agent.demoTopUp('SEK:500.00');
-  const origin = w.news.url;
-  const articles = (await w.news.agent.products()).map((p) => p.productId);
-  // Warm up: opens the deposit (FIG 2 across both operators) and buys one article.
-  let t = performance.now();
-  await agent.buy({ merchantUrl: w.news.moduleUrl, productId: articles[0]!, price: 'EUR:0.03', origin });
-  const firstMs = performance.now() - t;
+// ── roles in child processes ─────────────────────────────────────────────────────────────
 
-  t = performance.now();
-  for (let i = 0; i < PURCHASES; i++) {
-    await agent.buy({ merchantUrl: w.news.moduleUrl, productId: articles[i % articles.length]!, price: 'EUR:0.03', origin });
-  }
-  const purchaseMs = (performance.now() - t) / PURCHASES;
-
-  const opener = new CustomerAgent({ store: new MemoryWalletStore(), http: undiciHttp, clock: systemClock, depositPolicy: { minimum: 'SEK:2.00' }, trustedRoots });
-  await opener.register(w.sek.url);
-  await opener.login();
-  await opener.demoTopUp('SEK:500.00');
-  await opener.exchangeTable();
-  t = performance.now();
-  for (let i = 0; i < DEPOSITS; i++) await opener.openTransaction({ merchantUrl: w.news.moduleUrl, firstPrice: 'EUR:0.03', origin });
-  const depositMs = (performance.now() - t) / DEPOSITS;
-
-  const txs = await agent.listTransactions();
-  t = performance.now();
-  for (const tx of txs) if (tx.transactionId && tx.state === 'open') await agent.endTransaction(tx.transactionId);
-  const clearMs = performance.now() - t;
-
-  console.log(`
-Purchases through the real servers (Node ${process.version}, embedded store, one shopper at a time)
-  first purchase, opening the deposit (FIG 2, two operators) ${firstMs.toFixed(1).padStart(8)} ms
-  purchase inside an open deposit (order, deliver, accept, key) ${purchaseMs.toFixed(2).padStart(6)} ms   ${(1000 / purchaseMs).toFixed(0)} purchases/s
-  opening a deposit (FIG 2 steps 2–7)                        ${depositMs.toFixed(1).padStart(8)} ms   ${(1000 / depositMs).toFixed(0)} deposits/s
-  ending and clearing a session of ${PURCHASES + 1} purchases (FIG 3)       ${clearMs.toFixed(1).padStart(8)} ms
-  → operator work per purchase: ${(depositMs / (PURCHASES + 1)).toFixed(3)} ms of deposit opening shared by ${PURCHASES + 1} purchases
-`);
-} finally {
-  await w.close();
+interface Role {
+  name: string;
+  child: ChildProcess;
+  call<T = unknown>(cmd: string, args?: unknown): Promise<T>;
 }
+
+async function spawnRole(name: string): Promise<Role> {
+  // BENCH_CPU_PROF=shop (or operators, shoppers): that role writes a V8 CPU profile to bench-results/profiles.
+  const prof = process.env.BENCH_CPU_PROF === name ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('../../bench-results/profiles', import.meta.url))}`] : [];
+  const child = fork(fileURLToPath(new URL('./roles.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let next = 0;
+  const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`bench role ${name} exited (${code})`)));
+    child.on('message', (m: { ready?: true; id?: number; result?: unknown; error?: string }) => {
+      if (m.ready) return resolve();
+      const w = waiting.get(m.id!);
+      waiting.delete(m.id!);
+      if (m.error) w?.reject(new Error(`${name}: ${m.error}`));
+      else w?.resolve(m.result);
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    name,
+    child,
+    call: <T>(cmd: string, args?: unknown) =>
+      new Promise<T>((resolve, reject) => {
+        const id = next++;
+        waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        child.send({ id, cmd, args });
+      }),
+  };
+}
+
+// ── floors, measured here while the roles are idle ───────────────────────────────────────
+
+/** Items per CPU-second of `op`, one at a time, for about `ms` of CPU. */
+async function perCpuSecond(op: () => Promise<unknown>, ms = 600): Promise<number> {
+  for (let i = 0; i < 50; i++) await op();
+  let n = 0;
+  const c0 = cpuMs();
+  while (cpuMs() - c0 < ms) {
+    for (let i = 0; i < 50; i++) await op();
+    n += 50;
+  }
+  return n / ((cpuMs() - c0) / 1000);
+}
+
+async function cryptoFloors() {
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const body = utf8.encode(canonicalJson({ v: 1, type: 'wallet.order', kid: 'k'.repeat(22), body: { transactionId: 'op-sek.1.1', n: 1, pad: 'x'.repeat(150) } }));
+  const sig = await crypto.subtle.sign(SIGN_ALG, pair.privateKey, body);
+  const k1 = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-KW' }, false, ['wrapKey']);
+  const k2 = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-GCM' }, true, ['encrypt']);
+  const verifyPerCpuS = await perCpuSecond(() => crypto.subtle.verify(SIGN_ALG, pair.publicKey, sig, body));
+  // A purchase at the merchant cannot cost less than its crypto: verify the order and the accept,
+  // sign the wrapped key, wrap K2 with K1 (keys imported once).
+  const purchaseFloorPerCpuS = await perCpuSecond(async () => {
+    await crypto.subtle.verify(SIGN_ALG, pair.publicKey, sig, body);
+    await crypto.subtle.verify(SIGN_ALG, pair.publicKey, sig, body);
+    await crypto.subtle.sign(SIGN_ALG, pair.privateKey, body);
+    await crypto.subtle.wrapKey('raw', k2, k1, 'AES-KW');
+  });
+  const jwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
+  const spki = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey)));
+  return { verifyPerCpuS, purchaseFloorPerCpuS, chainKey: { jwk, spki } };
+}
+
+// ── one engine ───────────────────────────────────────────────────────────────────────────
+
+interface Cpu {
+  ops: number;
+  shop: number;
+  shoppers: number;
+  opsDb: number;
+  shopDb: number;
+  opsServed: number;
+  shopServed: number;
+}
+const minus = (a: Cpu, b: Cpu): Cpu => Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Cpu] - b[k as keyof Cpu]])) as unknown as Cpu;
+
+async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof cryptoFloors>>) {
+  let opsPg: TestPostgres | undefined;
+  let shopPg: TestPostgres | undefined;
+  if (engine === 'PostgreSQL') [opsPg, shopPg] = await Promise.all([startTestPostgres(), startTestPostgres()]);
+  const portOf = (pg?: TestPostgres) => (pg ? Number(new URL(pg.url).port) : undefined);
+  const [ops, shop, shoppers] = await Promise.all([spawnRole('operators'), spawnRole('shop'), spawnRole('shoppers')]);
+  const dbCpu = (pg?: TestPostgres) => (pg ? (postgresCpuMs(portOf(pg)!) ?? 0) : 0);
+  const sample = async (): Promise<Cpu> => {
+    const [o, s, c] = await Promise.all([ops.call<{ cpuMs: number; served: number }>('cpu'), shop.call<{ cpuMs: number; served: number }>('cpu'), shoppers.call<{ cpuMs: number }>('cpu')]);
+    return { ops: o.cpuMs, shop: s.cpuMs, shoppers: c.cpuMs, opsDb: dbCpu(opsPg), shopDb: dbCpu(shopPg), opsServed: o.served, shopServed: s.served };
+  };
+  const figures: Record<string, unknown> = {};
+  try {
+    const o = await ops.call<{ sekUrl: string; eurUrl: string; root: string }>('operators', {
+      ...(opsPg ? { sekDb: await opsPg.createDatabase(), eurDb: await opsPg.createDatabase() } : {}),
+    });
+    const s = await shop.call<{ moduleUrl: string; origin: string; products: { productId: string; price: string }[] }>('shop', {
+      eurUrl: o.eurUrl,
+      ...(shopPg ? { db: shopPg.url } : {}),
+    });
+    await shoppers.call('shoppers', { ...o, ...s, count: 32 });
+    log(`${engine}: world up, 32 shoppers registered and funded`);
+
+    // 1. Purchases inside an open deposit: the merchant's CPU (and its database's) per purchase.
+    const purchase: Record<string, unknown> = {};
+    for (const [c, each] of [[1, 150], [8, 30], [32, 10]] as const) {
+      await shoppers.call('buy', { shoppers: c, each: 2, warm: 1 }); // opens the deposits, warms caches
+      const before = await sample();
+      const r = await shoppers.call<{ wallMs: number; count: number; latencies: number[]; shopperCpuMs: number }>('buy', { shoppers: c, each: Math.ceil(each * SCALE) });
+      const d = minus(await sample(), before);
+      const merchantCpuMs = (d.shop + d.shopDb) / r.count;
+      purchase[`c${c}`] = {
+        shoppers: c,
+        purchases: r.count,
+        perSecond: r.count / (r.wallMs / 1000),
+        merchantCpuMsPerPurchase: merchantCpuMs,
+        merchantPerCpuSecond: 1000 / merchantCpuMs,
+        walletCpuMsPerPurchase: d.shoppers / r.count,
+        operatorRequests: d.opsServed,
+        merchantRequestsPerPurchase: d.shopServed / r.count,
+        p50Ms: percentile(r.latencies, 50),
+        p95Ms: percentile(r.latencies, 95),
+      };
+      log(`${engine}: purchases, ${c} shopper(s): ${fmt(r.count / (r.wallMs / 1000))}/s, merchant ${merchantCpuMs.toFixed(2)} ms CPU each, ${d.opsServed} operator requests`);
+    }
+    figures.purchase = purchase;
+
+    // 2. Session open (FIG 2 across the three processes) against three signed hops.
+    const hop3 = await shop.call<{ url: string }>('chainHop', { key: floors.chainKey });
+    const hop2 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop3.url });
+    const hop1 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop2.url });
+    const chain = await shoppers.call<{ latencies: number[] }>('chain', { key: floors.chainKey, url: hop1.url, count: 60 });
+    await shoppers.call('open', { count: 3 }); // warm
+    const beforeOpen = await sample();
+    const opens = await shoppers.call<{ latencies: number[] }>('open', { count: Math.ceil(30 * SCALE) });
+    const dOpen = minus(await sample(), beforeOpen);
+    const n = opens.latencies.length;
+    figures.sessionOpen = {
+      opens: n,
+      p50Ms: percentile(opens.latencies, 50),
+      p95Ms: percentile(opens.latencies, 95),
+      chainP50Ms: percentile(chain.latencies, 50),
+      cpuMsPerOpen: (dOpen.ops + dOpen.shop + dOpen.shoppers + dOpen.opsDb + dOpen.shopDb) / n,
+      operatorCpuMsPerOpen: (dOpen.ops + dOpen.opsDb) / n,
+    };
+    log(`${engine}: session open p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms`);
+    await shoppers.call('endAll', { shoppers: 32 });
+    await shop.call('settled');
+
+    // 3. Operator CPU per purchase with 1, 10, 20, 100 purchases per deposit (open + purchases + end + clearing).
+    const perDeposit: Record<string, unknown> = {};
+    for (const [k, deposits] of [[1, 6], [10, 2], [20, 1], [100, 1]] as const) {
+      const before = await sample();
+      const r = await shoppers.call<{ wallMs: number; purchases: number }>('cycle', { shoppers: 4, deposits: Math.max(1, Math.round(deposits * SCALE)), k });
+      await shop.call('settled');
+      const d = minus(await sample(), before);
+      perDeposit[`k${k}`] = { k, purchases: r.purchases, operatorCpuMsPerPurchase: (d.ops + d.opsDb) / r.purchases, operatorRequestsPerPurchase: d.opsServed / r.purchases };
+      log(`${engine}: ${k} purchase(s) per deposit: operators ${((d.ops + d.opsDb) / r.purchases).toFixed(2)} ms CPU per purchase`);
+    }
+    figures.perDeposit = perDeposit;
+
+    // 4. Clearing: 32 shoppers end their deposits at once; done when every record is cleared.
+    await shoppers.call('prepareClearing', { shoppers: 32, deposits: Math.max(1, Math.round(2 * SCALE)) });
+    const beforeClear = await sample();
+    const t0 = performance.now();
+    const ended = await shoppers.call<{ count: number }>('endAll', { shoppers: 32 });
+    await shop.call('settled');
+    const clearMs = performance.now() - t0;
+    const dClear = minus(await sample(), beforeClear);
+    figures.clearing = {
+      shoppers: 32,
+      clearings: ended.count,
+      perSecond: ended.count / (clearMs / 1000),
+      // Two operators clear each session (the acquirer and the customer's account manager).
+      perSecondPerOperator: ended.count / (clearMs / 1000),
+      operatorCpuMsPerClearing: (dClear.ops + dClear.opsDb) / ended.count,
+    };
+    log(`${engine}: clearing ${ended.count} sessions with 32 shoppers: ${fmt(ended.count / (clearMs / 1000))}/s`);
+  } finally {
+    await Promise.all([ops, shop, shoppers].map((r) => r.call('close').catch(() => undefined)));
+    await Promise.all([opsPg?.stop(), shopPg?.stop()]);
+  }
+  return figures;
+}
+
+function fmt(x: number): string {
+  return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+}
+function log(line: string): void {
+  console.log(`  ${line}`);
+}
+
+const started = performance.now();
+const floors = await cryptoFloors();
+log(`floors: P-256 verify ${fmt(floors.verifyPerCpuS)}/CPU-s; purchase crypto (2 verifies, 1 sign, 1 wrap) ${fmt(floors.purchaseFloorPerCpuS)}/CPU-s`);
+const engines: Record<string, unknown> = {};
+for (const engine of ENGINES) engines[engine] = await runEngine(engine, floors);
+const result = {
+  node: process.version,
+  cpus: (await import('node:os')).cpus().length,
+  at: new Date().toISOString(),
+  seconds: (performance.now() - started) / 1000,
+  floors: { verifyPerCpuSecond: floors.verifyPerCpuS, purchaseCryptoPerCpuSecond: floors.purchaseFloorPerCpuS },
+  engines,
+};
+mkdirSync(fileURLToPath(new URL('../../bench-results/', import.meta.url)), { recursive: true });
+writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+log(`backend figures written to ${OUT} (${result.seconds.toFixed(0)} s)`);

@@ -22,7 +22,7 @@ async function rate(ms: number, batch: number, op: () => Promise<unknown>): Prom
 }
 
 export async function runSigningBench(crypto: WebCrypto, ms = 1000): Promise<BenchRow[]> {
-  const data = new TextEncoder().encode(JSON.stringify({ transactionId: 'op-sek.1.1', n: 1, price: 'EUR:0.03', pad: 'x'.repeat(150) }));
+  const data = new TextEncoder().encode(JSON.stringify({ transactionId: 't-AAAAAAAAAAAAAAAAAAAAAA', n: 1, price: 'EUR:0.03', pad: 'x'.repeat(150) }));
   const rows: BenchRow[] = [];
   const algs = [
     ['ECDSA P-256', { name: 'ECDSA', namedCurve: 'P-256' }, { name: 'ECDSA', hash: 'SHA-256' }],
@@ -45,7 +45,7 @@ export async function runSigningBench(crypto: WebCrypto, ms = 1000): Promise<Ben
   const key = await keyHandle(await generateSigningKeyPair(false, crypto), crypto);
   const ring = new KeyRing(crypto);
   await ring.addSpki(key.publicKeySpki);
-  const order = { transactionId: 'op-sek.1.1', n: 1, productId: 'article-1', price: 'EUR:0.03', origin: 'https://news.example',
+  const order = { transactionId: 't-AAAAAAAAAAAAAAAAAAAAAA', n: 1, productId: 'article-1', price: 'EUR:0.03', origin: 'https://news.example',
     listSalt: 'c2FsdHNhbHRzYWx0c2FsdA', time: 1 };
   const signed = await signMessage('wallet.order', order, key.signer);
   rows.push({ what: 'wallet.order signMessage (ES256, 64 concurrent)', opsPerSec: await rate(ms, 64, () => signMessage('wallet.order', order, key.signer)) });

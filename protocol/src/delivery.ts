@@ -115,8 +115,24 @@ async function k1Key(k1: string, usage: 'wrapKey' | 'unwrapKey', crypto: WebCryp
 
 /** [K2]^K1: K2 wrapped with K1 (AES-KW, RFC 3394), base64url. What `merchant.key` carries. */
 export async function wrapProductKey(k2: string, k1: string, crypto: WebCrypto = defaultCrypto()): Promise<string> {
-  const product = await crypto.subtle.importKey('raw', keyBytes(k2, 'K2'), { name: 'AES-GCM' }, true, ['encrypt', 'decrypt']);
-  return toBase64Url(new Uint8Array(await crypto.subtle.wrapKey('raw', product, await k1Key(k1, 'wrapKey', crypto), 'AES-KW')));
+  return wrapImportedProductKey(await importProductKeyForWrap(k2, crypto), await importK1ForWrap(k1, crypto), crypto);
+}
+
+/**
+ * The two halves of `wrapProductKey`, for a merchant that keeps imported keys: K2 is the same for
+ * every purchase of a product version and K1 for every purchase of a session, so importing them
+ * once each (a key import costs more than the wrap) leaves one wrap per purchase.
+ */
+export function importProductKeyForWrap(k2: string, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', keyBytes(k2, 'K2'), { name: 'AES-GCM' }, true, ['encrypt', 'decrypt']);
+}
+
+export function importK1ForWrap(k1: string, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
+  return k1Key(k1, 'wrapKey', crypto);
+}
+
+export async function wrapImportedProductKey(k2: CryptoKey, k1: CryptoKey, crypto: WebCrypto = defaultCrypto()): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.wrapKey('raw', k2, k1, 'AES-KW')));
 }
 
 /**

@@ -41,5 +41,6 @@ export {
   issueSigningCert,
   issueTemporaryCert,
   reissue,
+  reissueOnce,
 } from './pki/issue.ts';
 export { type OperatorMessageKey, type TrustAnchors, type VerifyOptions, operatorMessageKey, verifyChain } from './pki/verify.ts';

@@ -42,7 +42,8 @@ import {
 } from '@obol/protocol/api';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
-import { type ProductInput, wrapProductKey } from '@obol/protocol/delivery';
+import { BoundedCache } from '@obol/protocol/boundedCache';
+import { type ProductInput, importK1ForWrap, wrapImportedProductKey } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { EVIDENCE_FORMAT, type EvidenceBundle } from '@obol/protocol/evidence';
 import { TRADE_HANDLE_PATTERN } from '@obol/protocol/identity';
@@ -62,7 +63,7 @@ import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { isFinalRefusal } from '../http/errors.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
-import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type StoredProduct, listingOf, productKeyIn } from './products.ts';
+import { type AddProductOptions, K2_COLUMN, ProductCatalogue, listingOf } from './products.ts';
 
 /** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
 export const SESSION_K1_COLUMN = 'merchant_sessions.k1';
@@ -265,6 +266,7 @@ export class MerchantAgent {
   private readonly origins: ReadonlySet<string>;
   private readonly recordUrl: string;
   private readonly sessionKeys = new Map<string, SessionKey>();
+  private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
   private readonly background = new Set<Promise<unknown>>();
 
@@ -364,7 +366,9 @@ export class MerchantAgent {
 
   /** One product's signed description: what a wallet checks before it orders (UNKNOWN_PRODUCT if none). */
   async description(productId: string): Promise<Signed<'merchant.description'>> {
-    return (await this.currentProduct(productId)).signedDescription;
+    const ready = await this.catalogue.currentReady(productId);
+    if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${productId}`);
+    return ready.product.signedDescription;
   }
 
   /**
@@ -375,12 +379,6 @@ export class MerchantAgent {
    */
   addProduct(input: ProductInput, opts: AddProductOptions = {}): Promise<ProductView> {
     return this.catalogue.add(input, opts);
-  }
-
-  private async currentProduct(productId: string): Promise<StoredProduct> {
-    const product = await this.catalogue.current(productId);
-    if (!product) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${productId}`);
-    return product;
   }
 
   // ── step 4 → 5: the acquirer's information message opens a trading session ──────────────
@@ -444,7 +442,9 @@ export class MerchantAgent {
       throw new ObolError('UNKNOWN_MERCHANT', `merchant ${this.merchantId} does not sell on ${o.origin}`);
     }
     const price = this.ourAmount(o.price, 'price');
-    const product = await this.currentProduct(o.productId);
+    const ready = await this.catalogue.currentReady(o.productId);
+    if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
+    const product = ready.product;
     if (product.price !== o.price) {
       throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${product.price}, the order says ${o.price}`);
     }
@@ -490,7 +490,7 @@ export class MerchantAgent {
       price: o.price,
       product: product.signedProduct,
       description: product.signedDescription,
-      ciphertext: Buffer.from(await this.catalogue.ciphertext(product.ciphertextHash)).toString('base64url'),
+      ciphertext: ready.ciphertext,
     };
   }
 
@@ -509,11 +509,15 @@ export class MerchantAgent {
       // The lock first, then the look for a replay: two copies of one accept arriving at once are
       // decided one after the other, and the second finds the first's answer.
       const s = await this.lockSession(tx, transactionId);
-      // A replay is answered as the first time, whatever happened to the session since.
-      const [prior] = await tx.query<OrderRow>(
-        'SELECT n, accept_msg, cumulative, key_msg FROM merchant_orders WHERE transaction_id = $1 AND accept_id = $2',
-        [transactionId, a.acceptId],
+      // One read for both questions: was this accept seen before (its row), and which delivered
+      // order waits for it (the row of purchase n not yet accepted).
+      const rows = await tx.query<OrderRow & { accept_id: string | null }>(
+        `SELECT n, accept_id, accept_msg, cumulative, key_msg, product_id, price, amount, content_hash, description_hash
+           FROM merchant_orders WHERE transaction_id = $1 AND (accept_id = $2 OR (n = $3 AND accept_id IS NULL))`,
+        [transactionId, a.acceptId, a.n],
       );
+      // A replay is answered as the first time, whatever happened to the session since.
+      const prior = rows.find((r) => r.accept_id === a.acceptId);
       if (prior) {
         if (canonicalJson(prior.accept_msg?.body) !== canonicalJson(a)) {
           // Not REPLAYED: a wallet reads REPLAYED as "the merchant already has this accept".
@@ -525,10 +529,7 @@ export class MerchantAgent {
       requireOpen(s);
       if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
       if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
-      const [pending] = await tx.query<OrderRow>(
-        'SELECT n, product_id, price, amount, content_hash, description_hash FROM merchant_orders WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL',
-        [transactionId, a.n],
-      );
+      const pending = rows.find((r) => r.accept_id === null);
       if (!pending || a.n !== s.count + 1) {
         throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
       }
@@ -563,23 +564,20 @@ export class MerchantAgent {
           n: a.n,
           productId: pending.product_id,
           acceptId: a.acceptId,
-          wrappedK2: await wrapProductKey(
-            await productKeyIn(tx, this.sealKeys, pending.content_hash),
-            await this.sealKeys.open(s.k1_sealed, { column: SESSION_K1_COLUMN, rowId: transactionId }),
-            this.crypto,
-          ),
+          wrappedK2: await wrapImportedProductKey(await this.catalogue.productKey(tx, pending.content_hash), await this.k1Of(s), this.crypto),
         },
         this.config.key.signer,
       );
+      // The order and the session in one statement (one round trip, same transaction).
+      const acceptJson = JSON.stringify(accept);
       await tx.query(
-        `UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
-          WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL`,
-        [transactionId, a.n, a.acceptId, JSON.stringify(accept), expected, now, JSON.stringify(keyMsg)],
-      );
-      await tx.query(
-        `UPDATE merchant_sessions SET spent = $2, count = count + 1, latest_accept = $3::text::jsonb
-          WHERE transaction_id = $1`,
-        [transactionId, expected, JSON.stringify(accept)],
+        `WITH accepted AS (
+           UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
+            WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL
+           RETURNING n)
+         UPDATE merchant_sessions SET spent = $5, count = count + 1, latest_accept = $4::text::jsonb
+          WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)`,
+        [transactionId, a.n, a.acceptId, acceptJson, expected, now, JSON.stringify(keyMsg)],
       );
       return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit, keyMsg) };
     }, PER_SESSION);
@@ -994,6 +992,21 @@ export class MerchantAgent {
     if (!s) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} here`);
     const key = await this.importSessionKey(s.session_key);
     this.cacheKey(transactionId, key);
+    return key;
+  }
+
+  /**
+   * The session's K1, unsealed and imported for wrapping once per session rather than on every
+   * accept. Keyed by the sealed value itself, so a row that changed is never answered from here.
+   */
+  private k1Of(s: SessionRow): Promise<CryptoKey> {
+    const cacheKey = `${s.transaction_id}|${s.k1_sealed}`;
+    let key = this.k1Keys.get(cacheKey);
+    if (!key) {
+      key = this.sealKeys.open(s.k1_sealed, { column: SESSION_K1_COLUMN, rowId: s.transaction_id }).then((k1) => importK1ForWrap(k1, this.crypto));
+      this.k1Keys.set(cacheKey, key);
+      key.catch(() => this.k1Keys.delete(cacheKey));
+    }
     return key;
   }
 

@@ -5,7 +5,8 @@
  */
 import type { ProductListing, ProductView } from '@obol/protocol/api';
 import type { Clock } from '@obol/protocol/clock';
-import { type PreparedProduct, type ProductInput, checkProductInput, hashB64, prepareProduct } from '@obol/protocol/delivery';
+import { BoundedCache } from '@obol/protocol/boundedCache';
+import { type PreparedProduct, type ProductInput, checkProductInput, hashB64, importProductKeyForWrap, prepareProduct } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import type { KeyHandle } from '@obol/protocol/keys';
 import { ProductIdT, checkSchema } from '@obol/protocol/messages';
@@ -76,10 +77,30 @@ export interface AddProductOptions {
   replace?: boolean;
 }
 
+/**
+ * A current version as an order needs it, made ready once per process: its signed messages, its
+ * ciphertext already in its wire form, and its K2 imported for wrapping.
+ */
+export interface ReadyVersion {
+  product: StoredProduct;
+  /** The ciphertext, base64url (as the delivery carries it). */
+  ciphertext: string;
+}
+
 /** Where a version's K2 is sealed: the AAD names this column and the version's ciphertext hash. */
 export const K2_COLUMN = 'merchant_products.k2';
 
 export class ProductCatalogue {
+  /**
+   * Versions made ready, keyed by ciphertext hash and the signatures of its two messages: a
+   * version's content never changes under its hash, and signing it again (a new key, perhaps by
+   * another process on the same database) changes the signatures, so a hit is never stale.
+   * Which version is current is still asked of the database on every order (one small row).
+   */
+  private readonly ready = new BoundedCache<string, ReadyVersion>(512);
+  /** K2 of each version, imported for wrapping, by ciphertext hash (K2 never changes under it). */
+  private readonly productKeys = new BoundedCache<string, Promise<CryptoKey>>(1024);
+
   constructor(
     private readonly db: Db,
     private readonly key: KeyHandle,
@@ -169,7 +190,43 @@ export class ProductCatalogue {
         [r.ciphertext_hash, JSON.stringify(product), JSON.stringify(description)],
       );
     }
+    if (rows.length > 0) this.ready.clear();
     return rows.length;
+  }
+
+  /**
+   * The current version of `productId`, ready to deliver: one small row from `q` (which version is
+   * current, and its signatures), the rest from the cache or, the first time, from the database.
+   */
+  async currentReady(productId: string, q: Queryable = this.db): Promise<ReadyVersion | undefined> {
+    const [r] = await q.query<{ ciphertext_hash: string; product_sig: string; description_sig: string }>(
+      `SELECT ciphertext_hash, signed_product->>'sig' AS product_sig, signed_description->>'sig' AS description_sig
+         FROM merchant_products WHERE product_id = $1 AND current`,
+      [productId],
+    );
+    if (!r) return undefined;
+    const key = `${r.ciphertext_hash}|${r.product_sig}|${r.description_sig}`;
+    const kept = this.ready.get(key);
+    if (kept) return kept;
+    const [row] = await q.query<ProductRow & { ciphertext: Uint8Array }>(`SELECT ${COLUMNS}, ciphertext FROM merchant_products WHERE ciphertext_hash = $1`, [
+      r.ciphertext_hash,
+    ]);
+    if (!row) return undefined;
+    const version = { product: stored(row), ciphertext: Buffer.from(row.ciphertext).toString('base64url') };
+    // Kept under what it says, not what was asked: a re-signing between the two reads is not cached as the older one.
+    if (version.product.signedProduct.sig === r.product_sig && version.product.signedDescription.sig === r.description_sig) this.ready.set(key, version);
+    return version;
+  }
+
+  /** K2 of a delivered version, imported for wrapping: unsealed and imported once per version. */
+  productKey(q: Queryable, ciphertextHash: string): Promise<CryptoKey> {
+    let key = this.productKeys.get(ciphertextHash);
+    if (!key) {
+      key = productKeyIn(q, this.sealKeys, ciphertextHash).then((k2) => importProductKeyForWrap(k2, this.crypto));
+      this.productKeys.set(ciphertextHash, key);
+      key.catch(() => this.productKeys.delete(ciphertextHash));
+    }
+    return key;
   }
 
   async current(productId: string): Promise<StoredProduct | undefined> {
@@ -189,13 +246,6 @@ export class ProductCatalogue {
       [ciphertextHash],
     );
     return r && { ...stored(r), ciphertext: r.ciphertext };
-  }
-
-  /** The ciphertext of a prepared version (the same bytes for every shopper). */
-  async ciphertext(ciphertextHash: string): Promise<Uint8Array> {
-    const [r] = await this.db.query<{ ciphertext: Uint8Array }>('SELECT ciphertext FROM merchant_products WHERE ciphertext_hash = $1', [ciphertextHash]);
-    if (!r) throw new ObolError('UNKNOWN_PRODUCT', 'no such prepared product');
-    return r.ciphertext;
   }
 
   /** Retire a product: it is no longer listed or sold (deliveries already made can still be accepted). */

@@ -18,6 +18,7 @@ import {
   issueTemporaryCert,
   parseCert,
   reissue,
+  reissueOnce,
   verifyChain,
 } from '@obol/protocol/pki';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
@@ -324,7 +325,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
       const merchantCert = parseCert(ack.body.merchantCert);
       const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
       if (merchant.merchantId !== b.merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the acquirer vouched for another merchant');
-      const forWallet = await reissue(merchantCert, ctx.identity.issuer);
+      const forWallet = await reissueOnce(merchantCert, ctx.identity.issuer, now);
       const answer = await signMessage(
         'am.ack',
         {

@@ -3,7 +3,7 @@ import { OriginT, ProductIdT, checkSchema } from '../messages.ts';
 import { compare, formatAmount, parseAmount } from '../money.ts';
 import type { TransactionRecord, TransactionState } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson, isRefusal } from './core.ts';
-import { type PurchaseResult, completeAccept, fetchDescription, purchaseIn, samePurchase } from './purchase.ts';
+import { type PurchaseResult, chosenDescription, completeAccept, purchaseIn, samePurchase } from './purchase.ts';
 import { closeTransaction, openTransaction, remaining, report, retryInitiation } from './transactions.ts';
 
 export interface BuyRequest {
@@ -27,7 +27,8 @@ const EXPIRY_MARGIN_MS = 10_000;
  * a new one (FIG 2). When the merchant has closed the session (deposit used, timer) the wallet
  * reports it, opens a new transaction and orders again there, once.
  *
- * First of all the wallet fetches the merchant's signed description of the product and checks it
+ * First of all the wallet fetches the merchant’s signed description of the product (or reuses the one
+ * it fetched for the last purchase of it, `chosenDescription`) and checks it
  * names this product at this price (PRODUCT_MISMATCH before any deposit is opened otherwise); the
  * exchange itself is FIG 4 (purchase.ts).
  */
@@ -38,7 +39,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
   checkSchema(ProductIdT, request.productId, 'product id');
   if (request.origin !== undefined) checkSchema(OriginT, request.origin, 'origin');
   const priceText = formatAmount(price);
-  const description = await fetchDescription(core, merchantUrl, request.productId, priceText);
+  let { description, cached } = await chosenDescription(core, merchantUrl, request.productId, priceText);
 
   let reopened = false;
   for (;;) {
@@ -47,9 +48,17 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
     const tx = found ?? (await openTransaction(core, { merchantUrl, firstPrice: priceText, origin: request.origin }));
     const origin = request.origin ?? tx.origin ?? tx.merchantOrigins?.[0];
     if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${tx.merchantId} names no web origin`);
+    const bookedBefore = tx.nextN;
     try {
       return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description });
     } catch (e) {
+      // Only when nothing was booked (no accept was sent: nextN did not move) — a mismatch found
+      // after the accept is a charged, disputable purchase and must never be bought again.
+      if (cached && e instanceof ObolError && e.name === 'PRODUCT_MISMATCH' && tx.nextN === bookedBefore) {
+        // The kept description is no longer the merchant's current one (nothing was paid): fetch it and order once more.
+        ({ description, cached } = await chosenDescription(core, merchantUrl, request.productId, priceText, { fresh: true }));
+        continue;
+      }
       if (reopened || !(e instanceof ObolError) || !MERCHANT_CLOSED.has(e.name)) throw e;
       reopened = true;
       await closeTransaction(core, tx, e.name === 'DEPOSIT_EXHAUSTED' ? 'deposit-used' : 'merchant', { notifyMerchant: false });

@@ -1,4 +1,6 @@
 import { AcceptResponse, OrderResponse } from '../api.ts';
+import { BoundedCache } from '../boundedCache.ts';
+import { canonicalJson } from '../canonicalJson.ts';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '../delivery.ts';
 import { ObolError, type ObolErrorJson } from '../errors.ts';
 import { EVIDENCE_FORMAT, type EvidenceBundle } from '../evidence.ts';
@@ -92,10 +94,70 @@ export async function fetchDescription(core: AgentCore, merchantUrl: string, pro
   return body as Signed<'merchant.description'>;
 }
 
+/** How long a fetched description is used for further purchases before it is fetched again. */
+export const DESCRIPTION_REUSE_MS = 5 * 60_000;
+const fetchedDescriptions = new WeakMap<AgentCore, BoundedCache<string, { description: Signed<'merchant.description'>; at: number }>>();
+
+/**
+ * The description a purchase orders against: fetched (`fetchDescription`) the first time, then
+ * reused for DESCRIPTION_REUSE_MS instead of being fetched for every purchase. A kept one that is
+ * no longer current costs nothing: the merchant refuses the order, or delivers its current
+ * description, which the wallet refuses before any accept (PRODUCT_MISMATCH, nothing paid) — and
+ * `buy` then fetches afresh (`fresh`) and orders once more. `cached` says which it was.
+ */
+export async function chosenDescription(
+  core: AgentCore,
+  merchantUrl: string,
+  productId: string,
+  price: string,
+  opts: { fresh?: boolean } = {},
+): Promise<{ description: Signed<'merchant.description'>; cached: boolean }> {
+  let kept = fetchedDescriptions.get(core);
+  if (!kept) {
+    kept = new BoundedCache(256);
+    fetchedDescriptions.set(core, kept);
+  }
+  const key = `${merchantUrl}|${productId}|${price}`;
+  const hit = opts.fresh ? undefined : kept.get(key);
+  if (hit && core.now() - hit.at < DESCRIPTION_REUSE_MS) return { description: hit.description, cached: true };
+  const description = await fetchDescription(core, merchantUrl, productId, price);
+  kept.set(key, { description, at: core.now() });
+  return { description, cached: false };
+}
+
+/**
+ * Signed messages whose signature this agent has checked, by key id, signature and canonical body:
+ * the same description arrives with every purchase of a product (chosen, then delivered) and is
+ * checked once. Only verified ones are kept, and the key is the whole signed content.
+ */
+const verifiedMessages = new WeakMap<AgentCore, BoundedCache<string, true>>();
+
+function verifiedKey(message: unknown, type: MessageType): string | undefined {
+  const m = message as Partial<Signed> | null;
+  if (!m || typeof m !== 'object' || m.v !== 1 || m.type !== type || typeof m.kid !== 'string' || typeof m.sig !== 'string' || Object.keys(m).length !== 5) return undefined;
+  try {
+    return `${type}|${m.kid}|${m.sig}|${canonicalJson(m.body)}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A merchant-signed message, or BAD_SIGNATURE naming the merchant. */
 async function merchantSigned<T extends MessageType>(message: unknown, type: T, resolve: KeyResolver, what: string, core: AgentCore, tx: TransactionRecord): Promise<Signed<T>> {
   try {
-    return await verifyMessage(message, type, resolve, core.crypto);
+    if (type !== 'merchant.description') return await verifyMessage(message, type, resolve, core.crypto);
+    // Descriptions repeat (every purchase of a product): checked once per key, signature and body.
+    let verified = verifiedMessages.get(core);
+    if (!verified) {
+      verified = new BoundedCache(1024);
+      verifiedMessages.set(core, verified);
+    }
+    const key = verifiedKey(message, type);
+    // The key id must still be the merchant's for this transaction (its resolver knows it).
+    if (key && verified.get(key) && (await resolve((message as Signed).kid))) return message as Signed<T>;
+    const checked = await verifyMessage(message, type, resolve, core.crypto);
+    if (key) verified.set(key, true);
+    return checked;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new ObolError('BAD_SIGNATURE', `the ${what} is not signed by merchant ${tx.merchantId} (${why})`);

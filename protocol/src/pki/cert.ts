@@ -1,3 +1,4 @@
+import { BoundedCache } from '../boundedCache.ts';
 import { ObolError } from '../errors.ts';
 import { parseTradeHandle } from '../identity.ts';
 import { KEY_ALG } from '../keys.ts';
@@ -78,8 +79,26 @@ const MAX_CERT_BYTES = 6144;
 /** basicConstraints, keyUsage, subjectAltName, certificatePolicies: all Obol ever marks critical. */
 const KNOWN_CRITICAL = new Set(['2.5.29.19', '2.5.29.15', '2.5.29.17', '2.5.29.32']);
 
+/**
+ * Certificates already parsed, by their text: X.509 parsing costs milliseconds and the same
+ * certificates (operators', merchants', a session's temporary one) arrive again and again. The
+ * text is the DER itself, so a changed certificate is a new key, never a stale hit. Only what
+ * parsed and passed every check below is kept.
+ */
+const parsedCerts = new BoundedCache<string, Cert>(1024);
+
 /** A certificate from PEM, base64url or base64 DER text, or DER bytes. Throws MALFORMED. */
 export function parseCert(input: string | Uint8Array): Cert {
+  if (typeof input !== 'string' || input.length > MAX_CERT_BYTES * 2) return parseCertUncached(input);
+  let cert = parsedCerts.get(input);
+  if (!cert) {
+    cert = parseCertUncached(input);
+    parsedCerts.set(input, cert);
+  }
+  return cert;
+}
+
+function parseCertUncached(input: string | Uint8Array): Cert {
   let der: Uint8Array<ArrayBuffer>;
   if (typeof input === 'string') {
     const pem = /^\s*-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----\s*$/.exec(input);
@@ -144,8 +163,21 @@ export function certsToPem(certs: readonly Cert[]): string {
   return certs.map(certToPem).join('');
 }
 
+/** Descriptions already read, per certificate object (a parsed certificate is never changed). */
+const descriptions = new WeakMap<Cert, CertDescription>();
+
 /** Reads kind and identity fields. Says nothing about trust: that is verifyChain's job. */
 export function describeCert(cert: Cert): CertDescription {
+  let d = descriptions.get(cert);
+  if (!d) {
+    d = describeCertUncached(cert);
+    descriptions.set(cert, d);
+  }
+  // A copy: callers may change what they were given.
+  return { ...d, ...(d.origins ? { origins: [...d.origins] } : {}) };
+}
+
+function describeCertUncached(cert: Cert): CertDescription {
   const kinds = (cert.getExtension(CertificatePolicyExtension)?.policies ?? []).flatMap((oid) =>
     (Object.keys(CERT_KIND_OIDS) as CertKind[]).filter((k) => CERT_KIND_OIDS[k] === oid),
   );
@@ -185,10 +217,44 @@ export function publicKeyOf(cert: Cert, crypto: WebCrypto = defaultCrypto()): Pr
   return cert.publicKey.export(KEY_ALG, ['verify'], crypto);
 }
 
+/**
+ * Issuer keys imported once, by their SPKI: a chain check would otherwise import the issuer's key
+ * for every certificate it checks (a key import costs more than a verify). Per WebCrypto handle,
+ * since a CryptoKey belongs to the provider that made it.
+ */
+const issuerKeys = new WeakMap<WebCrypto, BoundedCache<string, Promise<CryptoKey>>>();
+/**
+ * Signatures already found good: the child's DER (what was signed, and the signature) with the
+ * issuer's SPKI. Only good ones are kept, and the key is the whole content, so nothing that
+ * changed — or was never checked — is ever taken from here.
+ */
+const goodSignatures = new WeakMap<WebCrypto, BoundedCache<string, true>>();
+
 /** Whether `key` verifies the certificate's signature; an unreadable signature is a bad one. */
 export async function signedBy(cert: Cert, key: PublicKey, crypto: WebCrypto): Promise<boolean> {
+  let good = goodSignatures.get(crypto);
+  if (!good) {
+    good = new BoundedCache(4096);
+    goodSignatures.set(crypto, good);
+  }
+  const spki = toBase64Url(new Uint8Array(key.rawData));
+  const seen = `${spki}|${toBase64Url(new Uint8Array(cert.rawData))}`;
+  if (good.get(seen)) return true;
+  let keys = issuerKeys.get(crypto);
+  if (!keys) {
+    keys = new BoundedCache(1024);
+    issuerKeys.set(crypto, keys);
+  }
+  let imported = keys.get(spki);
+  if (!imported) {
+    imported = key.export(KEY_ALG, ['verify'], crypto);
+    keys.set(spki, imported);
+    imported.catch(() => keys.delete(spki));
+  }
   try {
-    return await cert.verify({ publicKey: key, signatureOnly: true }, crypto);
+    const ok = await cert.verify({ publicKey: await imported, signatureOnly: true }, crypto);
+    if (ok) good.set(seen, true);
+    return ok;
   } catch {
     return false;
   }

@@ -1,7 +1,8 @@
+import { BoundedCache } from '../boundedCache.ts';
 import { ObolError } from '../errors.ts';
 import { isOperatorId, parseTradeHandle } from '../identity.ts';
 import { generateSigningKeyPair } from '../keys.ts';
-import { type WebCrypto, defaultCrypto, fromBase64Url } from '../webcrypto.ts';
+import { type WebCrypto, defaultCrypto, fromBase64Url, toBase64Url } from '../webcrypto.ts';
 import { ANY_POLICY, CA_KINDS, CERT_KIND_OIDS, type Cert, type CertKind, ISSUER_KIND, TX_URN_PREFIX, checkCn, checkOrigins, describeCert, signedBy } from './cert.ts';
 import {
   AuthorityKeyIdentifierExtension,
@@ -118,6 +119,30 @@ export async function reissue(
   };
   const cn = d.kind === 'temporary' ? undefined : d.subjectId;
   return issue({ kind: d.kind, cn, origins: d.origins, transactionId: d.transactionId }, d.publicKeySpki, issuer, validity, crypto);
+}
+
+/** Copies already made, per issuer, by the original's DER (base64url). */
+const reissued = new WeakMap<CertIssuer, BoundedCache<string, Cert>>();
+
+/**
+ * `reissue` made once per original and issuer, then handed out again while it is in date. A copy
+ * takes its validity from the original (and the issuer), not from the time it is made, so a new
+ * copy would say exactly what the kept one says; making one costs an X.509 encoding and a signature
+ * on every session open (the customer's operator re-issues the merchant's certificate for each).
+ * Keyed by the original's DER: a changed (renewed, re-keyed) certificate is a new entry.
+ */
+export async function reissueOnce(cert: Cert, issuer: CertIssuer, now: number, crypto: WebCrypto = defaultCrypto()): Promise<Cert> {
+  let copies = reissued.get(issuer);
+  if (!copies) {
+    copies = new BoundedCache(256);
+    reissued.set(issuer, copies);
+  }
+  const der = toBase64Url(new Uint8Array(cert.rawData));
+  const kept = copies.get(der);
+  if (kept && now >= kept.notBefore.getTime() && now <= kept.notAfter.getTime()) return kept;
+  const copy = await reissue(cert, issuer, {}, crypto);
+  copies.set(der, copy);
+  return copy;
 }
 
 interface Subject {

@@ -1,0 +1,222 @@
+// The last step of `npm run bench`: every figure the workspaces' benches wrote, next to its floor
+// measured in the same run, the ratio and the target — printed as a table, written to
+// bench-results/latest.json (+ table.md), and the operator's cost per purchase against purchases
+// per deposit drawn to bench-results/operator-cost.svg beside the one-deposit-per-purchase model.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const out = `${root}bench-results/`;
+mkdirSync(out, { recursive: true });
+
+function read<T>(path: string): T | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : undefined;
+}
+
+interface PurchaseFigure {
+  shoppers: number;
+  purchases: number;
+  perSecond: number;
+  merchantCpuMsPerPurchase: number;
+  merchantPerCpuSecond: number;
+  walletCpuMsPerPurchase: number;
+  operatorRequests: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+interface EngineFigures {
+  purchase: Record<string, PurchaseFigure>;
+  sessionOpen: { opens: number; p50Ms: number; p95Ms: number; chainP50Ms: number; cpuMsPerOpen: number; operatorCpuMsPerOpen: number };
+  perDeposit: Record<string, { k: number; purchases: number; operatorCpuMsPerPurchase: number }>;
+  clearing: { shoppers: number; clearings: number; perSecond: number; perSecondPerOperator: number; operatorCpuMsPerClearing: number };
+}
+interface Backend {
+  node: string;
+  cpus: number;
+  at: string;
+  seconds: number;
+  floors: { verifyPerCpuSecond: number; purchaseCryptoPerCpuSecond: number };
+  engines: Partial<Record<'PGlite' | 'PostgreSQL', EngineFigures>>;
+}
+interface Widget {
+  bytes: number;
+  targetBytes: number;
+  ratio: number;
+  met: boolean;
+  missingBytes?: number;
+  preactBytesApprox?: number;
+}
+interface Browser {
+  chromium: string;
+  firstPurchase: { p50Ms: number; p95Ms: number; runs: number };
+  inSession: { p50Ms: number; p95Ms: number; runs: number };
+}
+
+const backend = read<Backend>(`${out}backend.json`);
+const widget = read<Widget>(`${root}widget/dist/size.json`);
+const browser = read<Browser>(`${out}browser.json`);
+
+interface Row {
+  figure: string;
+  value: string;
+  floor: string;
+  ratio: string;
+  target: string;
+  verdict: string;
+}
+const rows: Row[] = [];
+const n = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ms = (x: number) => `${n(x, x < 10 ? 2 : 1)} ms`;
+
+if (backend) {
+  const verify = backend.floors.verifyPerCpuSecond;
+  for (const [engine, e] of Object.entries(backend.engines) as [string, EngineFigures][]) {
+    // Purchases inside a deposit at the merchant: CPU per purchase (merchant + its database).
+    const c1 = e.purchase.c1!;
+    const need = verify / 3;
+    const perCpuS = Math.max(...Object.values(e.purchase).map((p) => p.merchantPerCpuSecond));
+    const best = Object.values(e.purchase).find((p) => p.merchantPerCpuSecond === perCpuS)!;
+    rows.push({
+      figure: `${engine}: purchase at the merchant (order + accept, its DB), per CPU-second`,
+      value: `${n(perCpuS)}/CPU-s (${ms(1000 / perCpuS)} CPU, ${best.shoppers} shopper${best.shoppers > 1 ? 's' : ''}); 1 shopper: ${n(c1.merchantPerCpuSecond)}`,
+      floor: `P-256 verify ${n(verify)}/CPU-s; purchase crypto ${n(backend.floors.purchaseCryptoPerCpuSecond)}/CPU-s`,
+      ratio: `${n(perCpuS / verify, 3)} of verify`,
+      target: '≥ 1/3 of verify rate',
+      verdict:
+        perCpuS >= need
+          ? 'met'
+          : `missed: needs ${ms(1000 / need)} CPU per purchase, is ${ms(1000 / perCpuS)} (${n(perCpuS >= need ? 1 : need / perCpuS, 1)}× less); the rest beyond the crypto is HTTP (2 requests), JSON and the merchant's database (6 statements in 2 transactions)`,
+    });
+    for (const p of Object.values(e.purchase)) {
+      rows.push({
+        figure: `${engine}: purchases with ${p.shoppers} concurrent shopper${p.shoppers > 1 ? 's' : ''}`,
+        value: `${n(p.perSecond, 1)}/s, p50 ${ms(p.p50Ms)}, p95 ${ms(p.p95Ms)}`,
+        floor: `wallet ${ms(p.walletCpuMsPerPurchase)} CPU each`,
+        ratio: '',
+        target: 'zero operator messages',
+        verdict: p.operatorRequests === 0 ? 'met (0 operator requests)' : `missed: ${p.operatorRequests} operator requests`,
+      });
+    }
+    const so = e.sessionOpen;
+    rows.push({
+      figure: `${engine}: session open p50 (FIG 2, three processes)`,
+      value: `${ms(so.p50Ms)} (p95 ${ms(so.p95Ms)}; ${ms(so.cpuMsPerOpen)} CPU, operators ${ms(so.operatorCpuMsPerOpen)})`,
+      floor: `three signed hops p50 ${ms(so.chainP50Ms)}`,
+      ratio: `${n(so.p50Ms / so.chainP50Ms, 1)}×`,
+      target: '≤ 3× the three hops',
+      verdict:
+        so.p50Ms <= 3 * so.chainP50Ms
+          ? 'met'
+          : `missed: needs ≤ ${ms(3 * so.chainP50Ms)}; ${ms(so.cpuMsPerOpen)} of CPU per open on a 2-core machine is the wall (key generation, two certificate issues, 3 databases)`,
+    });
+    const k1 = e.perDeposit.k1!.operatorCpuMsPerPurchase;
+    const k20 = e.perDeposit.k20!.operatorCpuMsPerPurchase;
+    rows.push({
+      figure: `${engine}: operator CPU per purchase at 20 purchases/deposit`,
+      value: ms(k20),
+      floor: `one deposit per purchase: ${ms(k1)}`,
+      ratio: `1/${n(k1 / k20, 1)}`,
+      target: '≤ 1/15 of the per-purchase model',
+      verdict: k20 * 15 <= k1 ? 'met' : `missed: needs ≤ ${ms(k1 / 15)}`,
+    });
+    const cl = e.clearing;
+    rows.push({
+      figure: `${engine}: clearing with ${cl.shoppers} concurrent shoppers`,
+      value: `${n(cl.perSecond, 1)}/s (${cl.clearings} sessions; operators ${ms(cl.operatorCpuMsPerClearing)} CPU each)`,
+      floor: `operator CPU bound: ${n(1000 / cl.operatorCpuMsPerClearing, 0)}/CPU-s`,
+      ratio: `${n(cl.perSecondPerOperator / 1000, 3)} of target`,
+      target: engine === 'PostgreSQL' ? '≥ 1,000/s per operator' : '(PostgreSQL only)',
+      verdict:
+        engine !== 'PostgreSQL'
+          ? ''
+          : cl.perSecondPerOperator >= 1000
+            ? 'met'
+            : `missed: ${n(1000 / cl.perSecondPerOperator, 0)}× short; at ${ms(cl.operatorCpuMsPerClearing)} operator CPU per clearing 1,000/s needs ${n(cl.operatorCpuMsPerClearing, 1)} cores — the ledger's statements per clearing (another branch) are the cost`,
+    });
+  }
+}
+if (widget) {
+  rows.push({
+    figure: 'widget bundle, gzip -9',
+    value: `${n(widget.bytes)} B`,
+    floor: '',
+    ratio: `${n(widget.ratio, 2)}× target`,
+    target: 'under 10 KB (10,240 B)',
+    verdict: widget.met
+      ? 'met'
+      : `missed by ${n(widget.missingBytes ?? 0)} B: Preact alone is ~${n(widget.preactBytesApprox ?? 0)} B, so the widget's own code would have to shrink to ~${n(widget.targetBytes - (widget.preactBytesApprox ?? 0))} B (or drop Preact)`,
+  });
+}
+if (browser) {
+  rows.push({
+    figure: `browser click-to-content, first purchase at a site (Chromium ${browser.chromium}, confirmation clicked)`,
+    value: `p50 ${ms(browser.firstPurchase.p50Ms)}, p95 ${ms(browser.firstPurchase.p95Ms)} (${browser.firstPurchase.runs} runs)`,
+    floor: '',
+    ratio: '',
+    target: '',
+    verdict: '',
+  });
+  rows.push({
+    figure: 'browser click-to-content, purchase inside a session',
+    value: `p50 ${ms(browser.inSession.p50Ms)}, p95 ${ms(browser.inSession.p95Ms)} (${browser.inSession.runs} runs)`,
+    floor: '',
+    ratio: '',
+    target: '',
+    verdict: '',
+  });
+}
+
+const header = '| Figure | Measured | Floor (same run) | Ratio | Target | Verdict |';
+const table = [header, '|---|---|---|---|---|---|', ...rows.map((r) => `| ${r.figure} | ${r.value} | ${r.floor} | ${r.ratio} | ${r.target} | ${r.verdict} |`)].join('\n');
+const context = backend ? `Node ${backend.node}, ${backend.cpus} cores, ${backend.at}; backend bench ${n(backend.seconds)} s.` : 'No backend figures (bench-results/backend.json missing).';
+console.log(`\n${context}\n\n${table}\n`);
+writeFileSync(`${out}table.md`, `${context}\n\n${table}\n`);
+writeFileSync(`${out}latest.json`, `${JSON.stringify({ backend, widget, browser, rows }, null, 2)}\n`);
+
+// ── the chart ───────────────────────────────────────────────────────────────────────────────
+
+if (backend) {
+  const W = 640;
+  const H = 360;
+  const pad = { l: 70, r: 20, t: 40, b: 50 };
+  const ks = [1, 10, 20, 100];
+  const series: { name: string; color: string; dash?: string; points: [number, number][] }[] = [];
+  const colors: Record<string, string> = { PGlite: '#1f77b4', PostgreSQL: '#d62728' };
+  for (const [engine, e] of Object.entries(backend.engines) as [string, EngineFigures][]) {
+    const pts = ks.map((k) => [k, e.perDeposit[`k${k}`]?.operatorCpuMsPerPurchase ?? Number.NaN] as [number, number]).filter(([, y]) => Number.isFinite(y));
+    series.push({ name: `${engine}: measured`, color: colors[engine] ?? '#333', points: pts });
+    const model = e.perDeposit.k1?.operatorCpuMsPerPurchase;
+    if (model !== undefined) series.push({ name: `${engine}: one deposit per purchase`, color: colors[engine] ?? '#333', dash: '6 4', points: ks.map((k) => [k, model]) });
+  }
+  const ys = series.flatMap((s) => s.points.map(([, y]) => y)).filter((y) => y > 0);
+  const yMin = 10 ** Math.floor(Math.log10(Math.min(...ys)));
+  const yMax = 10 ** Math.ceil(Math.log10(Math.max(...ys)));
+  const x = (k: number) => pad.l + ((Math.log10(k) - 0) / 2) * (W - pad.l - pad.r);
+  const y = (v: number) => pad.t + (1 - (Math.log10(v) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - pad.t - pad.b);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push('<title>Operator CPU per purchase against purchases per deposit, measured and one deposit per purchase</title>');
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Operator CPU per purchase against purchases per deposit</text>`);
+  for (let v = yMin; v <= yMax * 1.0001; v *= 10) {
+    parts.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${v >= 1 ? v : v.toPrecision(1)} ms</text>`);
+  }
+  for (const k of ks) {
+    parts.push(`<line x1="${x(k)}" x2="${x(k)}" y1="${pad.t}" y2="${H - pad.b}" stroke="#eee"/>`);
+    parts.push(`<text x="${x(k)}" y="${H - pad.b + 16}" text-anchor="middle">${k}</text>`);
+  }
+  parts.push(`<text x="${W / 2}" y="${H - 12}" text-anchor="middle">purchases per deposit (log)</text>`);
+  series.forEach((s, i) => {
+    const d = s.points.map(([k, v], j) => `${j ? 'L' : 'M'}${x(k).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    for (const [k, v] of s.dash ? [] : s.points) parts.push(`<circle cx="${x(k).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    // The legend in the lower left, where the falling curves never go.
+    const ly = H - pad.b - 12 - (series.length - 1 - i) * 16;
+    parts.push(`<line x1="${pad.l + 12}" x2="${pad.l + 42}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    parts.push(`<text x="${pad.l + 48}" y="${ly + 4}">${s.name}</text>`);
+  });
+  parts.push('</svg>');
+  writeFileSync(`${out}operator-cost.svg`, `${parts.join('\n')}\n`);
+  console.log(`Written: bench-results/latest.json, bench-results/table.md, bench-results/operator-cost.svg`);
+}
