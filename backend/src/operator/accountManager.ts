@@ -8,9 +8,9 @@ import {
 } from '@obol/protocol/api';
 import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
-import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
+import { convert, parseRate, rateBetween, rateToString, settleDeposit } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
-import { type Amount, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
+import { type Amount, compare, formatAmount, parseAmount } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
@@ -485,11 +485,8 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   if (charged.currency !== depositMerchant.currency || compare(charged, depositMerchant) > 0) {
     throw new ObolError('AMOUNT_EXCEEDS_SIGNED', 'clearing charges more than the deposit');
   }
-  const rate = parseRate(row.rate);
-  const back = { num: rate.den, den: rate.num };
-  let chargedCustomer = convert(charged, depositCustomer.currency, back, 'half-even').amount;
-  if (compare(chargedCustomer, depositCustomer) > 0) chargedCustomer = depositCustomer;
-  const refund = sub(depositCustomer, chargedCustomer);
+  // The one rule the wallet also shows the shopper by (settleDeposit).
+  const { chargedCustomer, refundCustomer: refund } = settleDeposit(depositCustomer, charged, parseRate(row.rate));
   const sameCurrency = depositCustomer.currency === charged.currency;
   const now = ctx.clock.now();
 
