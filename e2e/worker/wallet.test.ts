@@ -19,15 +19,15 @@ import { openDb } from '../../backend/src/store/db.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
 import { DEMO_RATE_LIMITS } from '../../backend/src/world/demoWorld.ts';
 import { type World, startOperators } from '../../backend/src/world/world.ts';
-import { type WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
-import { IdbWalletStore } from '../../extension/src/background/idbWalletStore.ts';
-import { Wallet } from '../../extension/src/background/wallet.ts';
+import { Wallet } from '@obol/protocol/customerAgent/wallet';
+import { DatabaseWalletStore } from '@obol/protocol/walletStore';
+import { type IdbWalletDatabase as WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
 import { WALLET_INFO } from '../../extension/src/shared/walletInfo.ts';
-import { fakePlatform } from '../../extension/test/support.ts';
+import { fakePlatform, getRecord, putRecord } from '../../extension/test/support.ts';
 
 /**
  * The service worker's logic on fake-indexeddb against real operators and a real shop (in-process,
- * real HTTP): the agent on IdbWalletStore, prompts, budgets, blocking, concurrency, and a worker
+ * real HTTP): the wallet core on IndexedDB, prompts, budgets, blocking, concurrency, and a worker
  * stopped with a purchase in flight.
  */
 let world: World;
@@ -104,7 +104,7 @@ describe('the wallet trusts only the roots it was built with', () => {
     const w = await newWallet({ trustedRoots: [certToBase64(elsewhere.cert)] });
     const e = await w.wallet.register(sekUrl).catch((x: unknown) => x);
     expect(e).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
-    expect(await new IdbWalletStore(w.db).getAccount()).toBeUndefined();
+    expect(await new DatabaseWalletStore(w.db).getAccount()).toBeUndefined();
     // A wallet built with no roots at all trusts nobody, and says so.
     const none = await newWallet({ trustedRoots: [] });
     expect(await none.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
@@ -115,10 +115,10 @@ describe('the wallet trusts only the roots it was built with', () => {
     const builtIn = [certToBase64(elsewhere.cert)];
     const w = await newWallet({ trustedRoots: builtIn });
     const sekOperatorCert = world.operators['op-sek']!.ctx.identity.cert;
-    expect(await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
-    const overview = await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
+    expect(await w.wallet.handleCoreApiRequest('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
+    const overview = await w.wallet.handleCoreApiRequest('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
     expect(overview.account?.operatorId).toBe('op-sek');
-    expect(await new IdbWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
+    expect(await new DatabaseWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
     await w.wallet.topUp('10');
     // The service worker starts again: the account's own root is still trusted, and nothing else is.
     const restarted = new Wallet({ db: w.db, platform: w.platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: builtIn, resumeDelayMs: 0 });
@@ -128,10 +128,10 @@ describe('the wallet trusts only the roots it was built with', () => {
   });
 });
 
-describe('IdbWalletStore carries the customer agent', () => {
+describe('DatabaseWalletStore carries the customer agent', () => {
   it('registers, keeps non-extractable keys in IndexedDB, and buys; a new agent on the same store carries on', async () => {
     const db = await openWalletDb(`agent-store-${++dbCount}`);
-    const store = new IdbWalletStore(db);
+    const store = new DatabaseWalletStore(db);
     const agent = new CustomerAgent({ store, http: fetchHttp(), clock: systemClock, depositPolicy: { minimum: 'SEK:10.00' }, trustedRoots: trustedRoots() });
     await agent.register(sekUrl);
     const account = await store.getAccount();
@@ -139,14 +139,14 @@ describe('IdbWalletStore carries the customer agent', () => {
     await agent.demoTopUp('SEK:50.00');
     const first = await agent.buy({ merchantUrl: shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: origin() });
     expect(new TextDecoder().decode(first.content)).toContain('Two banks');
-    const again = new CustomerAgent({ store: new IdbWalletStore(db), http: fetchHttp(), clock: systemClock, trustedRoots: trustedRoots() });
+    const again = new CustomerAgent({ store: new DatabaseWalletStore(db), http: fetchHttp(), clock: systemClock, trustedRoots: trustedRoots() });
     const second = await again.buy({ merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', origin: origin() });
     expect(second.receipt.transactionId).toBe(first.receipt.transactionId);
     expect(second.receipt.n).toBe(2);
     expect((await again.receipts()).map((r) => r.n)).toEqual([1, 2]);
     expect(await store.getTransaction(first.receipt.transactionId)).toMatchObject({ state: 'open', nextN: 3 });
     // The content is kept beside each delivered receipt.
-    expect(await db.get('deliveries', [first.receipt.transactionId, 1])).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
+    expect(await getRecord(db, 'deliveries', [first.receipt.transactionId, 1])).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
   });
 });
 
@@ -359,14 +359,14 @@ describe('a stopped service worker', () => {
     void stopped.wallet.pay(caller, k, pay('deposits'));
     await expect.poll(() => dead).toBe(true);
     // A payment authorized but never ordered (the worker died right after reserving).
-    await db.put('payments', { key: `${origin()} never`, origin: origin(), merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', state: 'authorized', createdAt: Date.now(), updatedAt: Date.now() });
-    await db.put('reservations', { paymentKey: `${origin()} never`, origin: origin(), amount: 'SEK:0.34', createdAt: Date.now() });
+    await putRecord(db, 'payments', { key: `${origin()} never`, origin: origin(), merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', state: 'authorized', createdAt: Date.now(), updatedAt: Date.now() });
+    await putRecord(db, 'reservations', { paymentKey: `${origin()} never`, origin: origin(), amount: 'SEK:0.34', createdAt: Date.now() });
 
     const next = await newWallet({ db });
     await next.wallet.start();
     await next.wallet.recovered;
-    expect((await db.get('payments', `${origin()} ${k}`))?.state).toBe('done');
-    expect((await db.get('payments', `${origin()} never`))?.state).toBe('failed');
+    expect((await getRecord(db, 'payments', `${origin()} ${k}`))?.state).toBe('done');
+    expect((await getRecord(db, 'payments', `${origin()} never`))?.state).toBe('failed');
     const session = await shop.agent.session(first.transactionId);
     expect(session.count).toBe(2);
     const [site] = await next.wallet.sites();

@@ -14,6 +14,8 @@ export interface BuyRequest {
   price: string;
   /** The page origin, from the browser (never from the page's words). Default: the merchant's first. */
   origin?: string;
+  /** The wallet's purchase record this is for (its receipt will name it): one click, one purchase. */
+  purchaseId?: string;
 }
 
 /** Merchant refusals that mean "this session is over": the wallet opens a new one (once). */
@@ -48,7 +50,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
     const origin = request.origin ?? tx.origin ?? tx.merchantOrigins?.[0];
     if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${tx.merchantId} names no web origin`);
     try {
-      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description });
+      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description, ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}) });
     } catch (e) {
       if (reopened || !(e instanceof ObolError) || !MERCHANT_CLOSED.has(e.name)) throw e;
       reopened = true;
@@ -65,7 +67,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
 async function findTransaction(
   core: AgentCore,
   merchantUrl: string,
-  request: { productId: string; price: string; origin?: string },
+  request: { productId: string; price: string; origin?: string; purchaseId?: string },
 ): Promise<TransactionRecord | PurchaseResult | undefined> {
   const price = parseAmount(request.price);
   for (let tx of await core.store.listTransactions()) {
@@ -82,7 +84,7 @@ async function findTransaction(
     if (tx.state !== 'open') continue;
     if (tx.pending?.accept) {
       const origin = request.origin ?? tx.pending.origin;
-      const same = samePurchase(tx.pending, { productId: request.productId, price: request.price, origin });
+      const same = samePurchase(tx.pending, { productId: request.productId, price: request.price, origin, ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}) });
       try {
         const done = await completeAccept(core, tx);
         if (same) return done;

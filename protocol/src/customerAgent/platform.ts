@@ -1,14 +1,39 @@
 /**
- * What the wallet needs from the browser beyond storage and HTTP: a seam, so the wallet's logic
- * runs the same in the service worker and in the Node tests (a fake platform there).
+ * What the wallet core needs from where it runs, beyond storage and HTTP: a seam, so the same core
+ * runs in the extension's service worker (windows), the CLI and the Node tests (none, or a fake).
+ *
+ * A purchase that needs the shopper is a prompt record in state `waiting` in the wallet's database
+ * (the "needs the shopper" state); the platform only shows it — a confirmation window in the
+ * browser — and the shopper's answer comes back through the core's `decide` operation.
  */
-export interface Platform {
+export interface WalletPlatform {
   now(): number;
-  /** Opens the confirmation window for a prompt; its window id, if the browser has one. */
-  openPrompt(promptId: string): Promise<number | undefined>;
-  /** Does the window still exist? (after a restart of the service worker) */
+  /**
+   * Shows a prompt that needs the shopper: the id of its window, or undefined when it cannot be
+   * shown (no windows here): the purchase is then declined, never left waiting.
+   */
+  showPrompt(promptId: string): Promise<number | undefined>;
+  /** Is that window still open? (after a restart of the service worker) */
   windowExists(windowId: number): Promise<boolean>;
   closeWindow(windowId: number): Promise<void>;
-  /** Tells open extension pages that something changed (they refetch). */
+  /** Tells open wallet pages that something changed (they refetch). */
   notifyChanged(): void;
+}
+
+/**
+ * A platform with no windows (the CLI): a prompt cannot be shown, so a purchase that needs the
+ * shopper is declined at once rather than waiting for an answer that cannot come.
+ */
+export function headlessPlatform(now: () => number = () => Date.now()): WalletPlatform {
+  return {
+    now,
+    async showPrompt() {
+      return undefined;
+    },
+    async windowExists() {
+      return false;
+    },
+    async closeWindow() {},
+    notifyChanged() {},
+  };
 }

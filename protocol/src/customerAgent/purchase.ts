@@ -39,6 +39,8 @@ export interface PurchaseRequest {
   /** Canonical wire amount in the merchant's currency. */
   price: string;
   origin: string;
+  /** The wallet's purchase record this is for: kept on the pending purchase and its receipt. */
+  purchaseId?: string;
   /** The merchant-signed description the shopper chose (`fetchDescription`); its signature is checked here. */
   description: Signed<'merchant.description'>;
 }
@@ -58,7 +60,13 @@ export function sessionSigner(core: AgentCore, tx: TransactionRecord): Signer {
   return keySigner(tx.sessionKid, tx.sessionKeys.privateKey, core.crypto);
 }
 
-export function samePurchase(p: PendingPurchase, req: { productId: string; price: string; origin: string }): boolean {
+/**
+ * Is the purchase in flight this very request? By the wallet's purchase record when both name one
+ * (two clicks on one product are two purchases); by what was ordered when neither does (a caller
+ * without purchase records, e.g. the agent used on its own).
+ */
+export function samePurchase(p: PendingPurchase, req: { productId: string; price: string; origin: string; purchaseId?: string }): boolean {
+  if (p.purchaseId !== undefined || req.purchaseId !== undefined) return p.purchaseId === req.purchaseId;
   return p.productId === req.productId && p.price === req.price && p.origin === req.origin;
 }
 
@@ -128,7 +136,7 @@ async function newOrder(
     },
     sessionSigner(core, tx),
   );
-  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, ...chosen, order };
+  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, ...(req.purchaseId !== undefined ? { purchaseId: req.purchaseId } : {}), ...chosen, order };
   await save(core, tx);
   return order;
 }
@@ -278,6 +286,7 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
   const d = pending.description.body;
   return {
     receiptId: accept.body.acceptId,
+    ...(pending.purchaseId !== undefined ? { purchaseId: pending.purchaseId } : {}),
     transactionId: tx.transactionId!,
     handle: accept.body.transactionId,
     n: pending.n,
