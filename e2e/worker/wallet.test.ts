@@ -9,10 +9,11 @@ import { CustomerAgent } from '@obol/protocol/customerAgent';
 import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonlFileSink } from '../../backend/src/billing/index.ts';
+import { walletBuy } from '../../backend/src/cli/walletCommands.ts';
 import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
 import { createRoot } from '../../backend/src/operator/identity.ts';
 import { openDb } from '../../backend/src/store/db.ts';
@@ -33,12 +34,14 @@ import { fakePlatform, getRecord, putRecord } from '../../extension/test/support
 let world: World;
 let shop: Shop;
 let sekUrl: string;
+let billingDir: string;
 const dbs: Array<{ close(): Promise<void> }> = [];
 
 beforeAll(async () => {
   const d = { sek: await openDb(), eur: await openDb(), shop: await openDb() };
   dbs.push(d.sek, d.eur, d.shop);
   const billing = mkdtempSync(join(tmpdir(), 'obol-billing-'));
+  billingDir = billing;
   dbs.push({ close: async () => rmSync(billing, { recursive: true, force: true }) });
   world = await startOperators(
     [
@@ -393,5 +396,62 @@ describe('the popup’s view', () => {
     if (history.evidence) expect(await wallet.evidence(receipt.transactionId, paid.n)).toBeTruthy();
     await wallet.endSession(receipt.transactionId);
     expect(await wallet.sessions()).toHaveLength(0);
+  });
+});
+
+/** The SEK operator's signed withdrawal record of a transaction, as its billing sink wrote it (due records sent first). */
+async function withdrawalRecord(transactionId: string): Promise<{ amount: string; amountMerchant: string; rate: string } | undefined> {
+  await world.operators['op-sek']!.billing.dispatchDue();
+  const file = join(billingDir, 'sek.jsonl');
+  if (!existsSync(file)) return undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const record = JSON.parse(line) as { type: string; body: { transactionId?: string; amount: string; amountMerchant: string; rate: string } };
+    if (record.type === 'am.withdrawal' && record.body.transactionId === transactionId) return record.body;
+  }
+  return undefined;
+}
+
+describe('what the shopper sees is what the bank books (SEK shopper, EUR merchant)', () => {
+  it('the session’s spent and left, as the core gives them to the popup, equal the operator’s withdrawal and refund to the minor unit', async () => {
+    const { wallet } = await onboarded();
+    const core = wallet;
+    const before = (await core.handleCoreApiRequest('overview', {})).balance?.balance;
+    expect(before).toBe('SEK:100.00');
+    // A deposit of SEK 20.00 is EUR 1.74 at the pinned 0.0874 (floor); one article of EUR 0.03.
+    await core.handleCoreApiRequest('pay', { caller: { origin: origin(), documentId: 'fx', gesture: true }, key: key(), params: pay('two-banks') });
+    const [session] = await core.handleCoreApiRequest('sessions', {});
+    expect(session).toMatchObject({ depositCustomer: 'SEK:20.00', depositMerchant: 'EUR:1.74', remaining: 'EUR:1.71' });
+    // EUR 0.03 back at 1/0.0874 is SEK 0.343… → 0.34 (half-even): SEK 19.66 comes back. (Scaling the
+    // deposit by what is left, 20.00 × 1.71 / 1.74, would have shown a truncated SEK 19.65.)
+    expect(session).toMatchObject({ spentCustomer: 'SEK:0.34', remainingCustomer: 'SEK:19.66' });
+    const transactionId = session!.transactionId!;
+
+    await core.handleCoreApiRequest('endSession', { transactionId });
+    await shop.agent.settled();
+    const settled = await core.handleCoreApiRequest('settlement', { transactionId });
+    expect(settled.state).toBe('cleared');
+    expect(settled.clearing).toMatchObject({ chargedCustomer: session!.spentCustomer, refundCustomer: session!.remainingCustomer });
+    await expect.poll(async () => (await withdrawalRecord(transactionId))?.amount).toBe(session!.spentCustomer);
+    expect(await withdrawalRecord(transactionId)).toMatchObject({ amountMerchant: 'EUR:0.03', rate: session!.rate });
+    // And the balance moved by exactly what the popup said was spent.
+    expect((await core.handleCoreApiRequest('overview', {})).balance?.balance).toBe('SEK:99.66');
+  });
+
+  it('the CLI wallet runs the same core: its session figures are the ones its bank settles', async () => {
+    const rootFile = join(billingDir, 'root.cert.pem');
+    writeFileSync(rootFile, certToPem(world.root.cert));
+    const out = await walletBuy(
+      { operator: sekUrl, merchant: shop.moduleUrl, product: ['two-banks', 'fair-exchange'], price: 'EUR:0.03', topUp: 'SEK:50.00', trustedRoot: [rootFile] },
+      fetchHttp(),
+    );
+    expect(out.bought.map((b) => b.n)).toEqual([1, 2]);
+    const [session] = out.sessions;
+    // EUR 0.06 at 1/0.0874 is SEK 0.686… → 0.69.
+    expect(session).toMatchObject({ cumulative: 'EUR:0.06', spentCustomer: 'SEK:0.69', remainingCustomer: 'SEK:19.31' });
+    expect(out.settled[0]?.transactionId).toBe(session?.transactionId);
+    // The bank's own record of that session, once the shop has reported and it is cleared.
+    await shop.agent.settled();
+    await expect.poll(async () => (await withdrawalRecord(session!.transactionId!))?.amount).toBe(session!.spentCustomer);
   });
 });
