@@ -3,7 +3,7 @@ import type { ObolErrorJson } from './errors.ts';
 import type { ExchangeTable } from './exchangeTable.ts';
 import type { PurchaseLine, PurchaseOpening } from './purchaseList.ts';
 import type { Signed } from './signed.ts';
-import { MemoryWalletDatabase, type WalletDatabase, readStore, writeStore } from './walletDatabase.ts';
+import { MemoryWalletDatabase, type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from './walletDatabase.ts';
 
 /**
  * The wallet's persistent state, behind an interface: the extension backs it with IndexedDB, the
@@ -99,12 +99,6 @@ export interface PendingPurchase {
   product?: Signed<'merchant.product'>;
   ciphertext?: string;
   accept?: Signed<'wallet.accept'>;
-  /**
-   * The decrypted content (base64url) and its type, stored with the purchase just before its
-   * receipt is completed as 'delivered', so a store may keep the content next to the receipt.
-   */
-  content?: string;
-  contentType?: string;
 }
 
 /** What clearing (FIG 3 step 10) said about a transaction, as far as the wallet learned it. */
@@ -403,20 +397,34 @@ export interface WalletStore {
   listTransactions(): Promise<TransactionRecord[]>;
   /** Insert or replace by (transactionId, n): adding the same receipt twice keeps one. */
   addReceipt(receipt: ReceiptRecord): Promise<void>;
+  /**
+   * A purchase the merchant now holds the accept of, booked in one step: its final receipt, the
+   * delivered content beside it (when it came), and the transaction record with the purchase
+   * counted. A wallet stopped at any point finds all of it or none.
+   */
+  bookPurchase(receipt: ReceiptRecord, tx: TransactionRecord, delivery?: { content: string; contentType: string }): Promise<void>;
   /** Receipts, oldest first; of one transaction when given. */
   listReceipts(transactionId?: string): Promise<ReceiptRecord[]>;
 }
 
 /**
+ * What else changes in the transaction that books a purchase: the wallet core commits the purchase
+ * record and the site budget that asked for it there (budget.ts), so the three never disagree.
+ */
+export interface BookingHook<S extends StoreName> {
+  stores: readonly S[];
+  booked(tx: WalletTransaction<S>, receipt: ReceiptRecord, delivery: { content: string; contentType: string } | undefined): Promise<void>;
+}
+
+/**
  * The agent's store on the wallet's database (walletDatabase.ts): IndexedDB in the extension,
  * memory in the CLI and the tests — one implementation for both.
- *
- * `addReceipt` also keeps the delivered content beside the receipt, in the same transaction, from
- * the purchase still pending in the transaction record: a purchase the agent finished just before
- * the wallet stopped can still be handed to the page that asked for it.
  */
 export class DatabaseWalletStore implements WalletStore {
-  constructor(readonly db: WalletDatabase) {}
+  constructor(
+    readonly db: WalletDatabase,
+    private readonly booking?: BookingHook<StoreName>,
+  ) {}
 
   getAccount(): Promise<AccountRecord | undefined> {
     return readStore(this.db, 'account', (s) => s.get('current'));
@@ -446,13 +454,16 @@ export class DatabaseWalletStore implements WalletStore {
     return readStore(this.db, 'transactions', (s) => s.index('byCreatedAt').getAll());
   }
   addReceipt(receipt: ReceiptRecord): Promise<void> {
-    return this.db.transaction(['receipts', 'deliveries', 'transactions'], 'readwrite', async (t) => {
-      const tx = await t.store('transactions').index('byTransactionId').get(receipt.transactionId);
-      const pending = tx?.pending;
-      if (pending && pending.n === receipt.n && pending.content !== undefined) {
-        await t.store('deliveries').put({ transactionId: receipt.transactionId, n: receipt.n, content: pending.content, contentType: pending.contentType ?? receipt.contentType });
-      }
+    return writeStore(this.db, 'receipts', (s) => s.put(receipt));
+  }
+  bookPurchase(receipt: ReceiptRecord, tx: TransactionRecord, delivery?: { content: string; contentType: string }): Promise<void> {
+    const hook = this.booking;
+    const stores: StoreName[] = ['receipts', 'deliveries', 'transactions', ...(hook?.stores ?? [])];
+    return this.db.transaction(stores, 'readwrite', async (t) => {
+      if (delivery) await t.store('deliveries').put({ transactionId: receipt.transactionId, n: receipt.n, ...delivery });
       await t.store('receipts').put(receipt);
+      await t.store('transactions').put(tx);
+      await hook?.booked(t, receipt, delivery);
     });
   }
   async listReceipts(transactionId?: string): Promise<ReceiptRecord[]> {

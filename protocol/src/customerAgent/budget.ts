@@ -1,7 +1,7 @@
 import type { BridgeResults } from '../bridgeWire.ts';
 import type { ObolErrorJson } from '../errors.ts';
 import { type Amount, add, compare, formatAmount, max, parseAmount, zero } from '../money.ts';
-import type { StoreAccess, WalletDatabase } from '../walletDatabase.ts';
+import type { StoreAccess, WalletDatabase, WalletTransaction } from '../walletDatabase.ts';
 import type { PromptKind, ReservationRecord, SiteRecord } from '../walletStore.ts';
 import { effectiveRules } from './consent.ts';
 
@@ -108,33 +108,39 @@ async function markAuthorized(payments: StoreAccess<'payments'>, key: string, no
  * when the merchant holds the accept but delivered something else: charged all the same, and the
  * receipt is the evidence for a dispute). Idempotent.
  */
-export async function commit(
-  db: WalletDatabase,
-  req: { paymentKey: string; receiptKey: string; now: number } & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson }),
-): Promise<void> {
-  await db.transaction(['sites', 'reservations', 'payments'], 'readwrite', async (t) => {
-    const reservations = t.store('reservations');
-    const sites = t.store('sites');
-    const payments = t.store('payments');
-    const held = await reservations.get(req.paymentKey);
-    const payment = await payments.get(req.paymentKey);
-    if (held) {
-      const site = await sites.get(held.origin);
-      if (site) {
-        const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now };
-        // The purchase the shopper confirmed: its rules now count — only if it delivered.
-        await sites.put(site.pending?.paymentKey === req.paymentKey ? ('result' in req ? settled(charged) : reverted(charged)) : charged);
-      }
-      await reservations.delete(req.paymentKey);
+export type CommitRequest = { paymentKey: string; receiptKey: string; now: number } & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson });
+
+/** Returns the state the purchase record moved to, or undefined when it had been committed already. */
+export function commit(db: WalletDatabase, req: CommitRequest): Promise<'done' | 'failed' | undefined> {
+  return db.transaction(['sites', 'reservations', 'payments'], 'readwrite', (t) => commitIn(t, req));
+}
+
+/** `commit` inside a transaction that holds these stores (the agent's booking of the purchase). */
+export async function commitIn(t: WalletTransaction<'sites' | 'reservations' | 'payments'>, req: CommitRequest): Promise<'done' | 'failed' | undefined> {
+  const reservations = t.store('reservations');
+  const sites = t.store('sites');
+  const payments = t.store('payments');
+  const held = await reservations.get(req.paymentKey);
+  const payment = await payments.get(req.paymentKey);
+  if (held) {
+    const site = await sites.get(held.origin);
+    if (site) {
+      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now };
+      // The purchase the shopper confirmed: its rules now count — only if it delivered.
+      await sites.put(site.pending?.paymentKey === req.paymentKey ? ('result' in req ? settled(charged) : reverted(charged)) : charged);
     }
-    if (payment && payment.state !== 'done') {
-      // A receipt claimed by another payment already (cannot happen in one life; guard anyway) is not claimed twice.
-      const claimed = await payments.index('byReceipt').getKey(req.receiptKey);
-      const next = { ...payment, updatedAt: req.now, ...(claimed === undefined || claimed === req.paymentKey ? { receiptKey: req.receiptKey } : {}) };
-      if ('result' in req) await payments.put({ ...next, state: 'done', result: req.result });
-      else await payments.put({ ...next, state: 'failed', error: req.error });
-    }
-  });
+    await reservations.delete(req.paymentKey);
+  }
+  if (!payment || payment.state === 'done' || (payment.state === 'failed' && payment.receiptKey === req.receiptKey)) return undefined;
+  // A receipt claimed by another payment already (cannot happen: receipts name their purchase; guard anyway) is not claimed twice.
+  const claimed = await payments.index('byReceipt').getKey(req.receiptKey);
+  const next = { ...payment, updatedAt: req.now, ...(claimed === undefined || claimed === req.paymentKey ? { receiptKey: req.receiptKey } : {}) };
+  if ('result' in req) {
+    await payments.put({ ...next, state: 'done', result: req.result });
+    return 'done';
+  }
+  await payments.put({ ...next, state: 'failed', error: req.error });
+  return 'failed';
 }
 
 /** The confirmed purchase succeeded: its rules stand. */

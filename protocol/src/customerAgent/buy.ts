@@ -1,6 +1,6 @@
 import { type ErrorName, ObolError, type ObolErrorJson } from '../errors.ts';
 import { OriginT, ProductIdT, checkSchema } from '../messages.ts';
-import { compare, formatAmount, parseAmount } from '../money.ts';
+import { type Amount, compare, formatAmount, parseAmount } from '../money.ts';
 import type { TransactionRecord, TransactionState } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson, isRefusal } from './core.ts';
 import { type PurchaseResult, completeAccept, fetchDescription, purchaseIn, samePurchase } from './purchase.ts';
@@ -59,6 +59,33 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
   }
 }
 
+/** A session this close to its end takes no new purchase. */
+function expiring(tx: TransactionRecord, now: number): boolean {
+  return (tx.expiresAt ?? 0) <= now + EXPIRY_MARGIN_MS;
+}
+
+/** The merchant's certificate names the page's origin (any, when no page asked). */
+function forPage(tx: TransactionRecord, origin: string | undefined): boolean {
+  return origin === undefined || (tx.merchantOrigins ?? []).includes(origin);
+}
+
+/**
+ * Can this session take a purchase of `price` from a page at `origin` now? Open at this merchant,
+ * certified for the page, in the price's currency, not about to expire, with room for the price:
+ * the rule `buy` picks a session by, and the rule a wallet's prompt previews it by.
+ */
+export function sessionFits(tx: TransactionRecord, merchantUrl: string, price: Amount, origin: string | undefined, now: number): boolean {
+  return (
+    tx.state === 'open' &&
+    tx.merchantUrl === merchantUrl &&
+    tx.depositMerchant !== undefined &&
+    !expiring(tx, now) &&
+    forPage(tx, origin) &&
+    price.currency === tx.merchantCurrency &&
+    compare(remaining(tx), price) >= 0
+  );
+}
+
 /**
  * The transaction to buy in, or the finished purchase itself when an accept for this very
  * purchase was still in flight. On the way it finishes what a stopped agent left for this
@@ -98,12 +125,11 @@ async function findTransaction(
         // Refused (not charged) or booked with a dispute: either way nothing is in flight any more.
       }
     }
-    if ((tx.expiresAt ?? 0) <= core.now() + EXPIRY_MARGIN_MS) {
+    if (expiring(tx, core.now())) {
       await closeTransaction(core, tx, 'timer', { notifyMerchant: false });
       continue;
     }
-    if (request.origin !== undefined && !(tx.merchantOrigins ?? []).includes(request.origin)) continue;
-    if (price.currency !== tx.merchantCurrency) continue;
+    if (!forPage(tx, request.origin) || price.currency !== tx.merchantCurrency) continue;
     if (compare(remaining(tx), price) < 0) {
       // Too little left for this price: end it now so the rest of the deposit goes back.
       await closeTransaction(core, tx, 'deposit-used', { notifyMerchant: true });

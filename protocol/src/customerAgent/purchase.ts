@@ -380,17 +380,14 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
   }
   receipt.status = problem ? 'disputable' : 'delivered';
   if (problem) receipt.problem = { name: problem.name, message: problem.message };
-  if (content) {
-    pending.content = toBase64Url(content);
-    pending.contentType = receipt.contentType;
-    await save(core, tx);
-  }
-  await core.store.addReceipt(receipt);
+  // Booked in one step: the receipt, the content beside it, and the purchase counted in the
+  // transaction (and, in the wallet core, its purchase record and budget).
   if (!tx.lines.some((l) => l.n === pending.n)) tx.lines.push({ n: pending.n, productId: pending.productId, price: pending.price });
   tx.cumulative = accept.body.cumulative;
   tx.nextN = pending.n + 1;
   tx.pending = undefined;
-  await save(core, tx);
+  tx.updatedAt = core.now();
+  await core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
   if (problem || !content) {
     const name = problem?.name === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'PRODUCT_MISMATCH';
     throw new ObolError(

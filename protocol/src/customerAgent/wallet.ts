@@ -1,17 +1,18 @@
 import type { BridgeParams, BridgeResults, WalletInfo } from '../bridgeWire.ts';
 import { neutralizeBidi } from '../bidi.ts';
 import { CustomerAgent } from '../customerAgent.ts';
-import { type ErrorName, ObolError } from '../errors.ts';
+import { ObolError } from '../errors.ts';
 import { convert, parseRate, rateBetween, settleDeposit } from '../exchangeTable.ts';
 import type { Http } from '../http.ts';
-import { type Amount, amount, compare, formatAmount, max, parseAmount, parseDecimal, sub } from '../money.ts';
+import { type Amount, amount, formatAmount, max, parseAmount, parseDecimal, sub, sum } from '../money.ts';
 import { certToBase64, describeCert, parseCert, parseCertBundle } from '../pki.ts';
-import { type WalletDatabase, readStore, writeStore } from '../walletDatabase.ts';
+import { type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from '../walletDatabase.ts';
 import { type ActivityRecord, DatabaseWalletStore, type PaymentRecord, type PromptRecord, type ReceiptRecord, type TransactionRecord } from '../walletStore.ts';
 import { type WebCrypto, defaultCrypto, randomId, toBase64Url } from '../webcrypto.ts';
 import type { AccountView } from './account.ts';
-import { baseUrl } from './core.ts';
-import { approveAndReserve, commit, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
+import { sessionFits } from './buy.ts';
+import { baseUrl, isRefusal } from './core.ts';
+import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
 import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
 import type { WalletPlatform } from './platform.ts';
 import { type Decision, OriginGate, PromptWaiters } from './promptGate.ts';
@@ -59,10 +60,6 @@ export interface WalletOptions {
   maxQueuedPerOrigin?: number;
 }
 
-/** Merchant-side answers that mean "not known for sure": keep what is reserved and try again later. */
-const UNCERTAIN: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
-/** A session this close to its end is not offered for a new purchase. */
-const EXPIRY_MARGIN_MS = 10_000;
 /** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
 const BLOCK_LIFETIME_MS = 24 * 3_600_000;
 /** The budget a first window proposes for a site: this many times the price (the shopper may change it). */
@@ -98,7 +95,7 @@ export class Wallet {
   recovered: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: WalletOptions) {
-    this.store = new DatabaseWalletStore(o.db);
+    this.store = new DatabaseWalletStore(o.db, { stores: ['sites', 'reservations', 'payments', 'activity'], booked: (t, receipt, delivery) => this.booked(t, receipt, delivery) });
     this.agentInstance = this.makeAgent(undefined);
     this.gate = new OriginGate(o.maxQueuedPerOrigin ?? 3);
   }
@@ -342,17 +339,11 @@ export class Wallet {
     });
   }
 
-  /** An open session at this merchant with room for the price: the prompt shows its deposit. */
+  /** The open session buy() would use for this purchase (the prompt shows its deposit), if any. */
   private async fittingSession(payment: PaymentRecord): Promise<TransactionRecord | undefined> {
     const price = parseAmount(payment.price);
-    for (const tx of await this.store.listTransactions()) {
-      if (tx.state !== 'open' || tx.merchantUrl !== payment.merchantUrl || tx.pending?.accept) continue;
-      if (!(tx.merchantOrigins ?? []).includes(payment.origin) || tx.merchantCurrency !== price.currency) continue;
-      if ((tx.expiresAt ?? 0) <= this.now() + EXPIRY_MARGIN_MS || !tx.depositMerchant) continue;
-      if (compare(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative)), price) < 0) continue;
-      return tx;
-    }
-    return undefined;
+    const now = this.now();
+    return (await this.store.listTransactions()).find((tx) => !tx.pending?.accept && sessionFits(tx, payment.merchantUrl, price, payment.origin, now));
   }
 
   /**
@@ -417,7 +408,7 @@ export class Wallet {
     const site = outcome.site && rules?.approved ? { ...outcome.site, ...rules } : undefined;
     const price = parseAmount(priceCustomer);
     const spent = outcome.site ? parseAmount(outcome.site.spent) : amount(currency, 0n);
-    const needed = addAll(spent, parseAmount(outcome.reserved), price);
+    const needed = sum(currency, [spent, parseAmount(outcome.reserved), price]);
     // What a shopper would choose, not what a page would like: a few purchases at this price (not
     // the whole deposit), and auto-pay up to this price (not ten times it). Editable in the window.
     const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(amount(currency, price.value * FIRST_BUDGET_PRICES), needed);
@@ -561,7 +552,7 @@ export class Wallet {
       // Charged with a problem (the merchant holds the accept, the content is not what it signed).
       const booked = await this.bookedReceipt(p).catch(() => undefined);
       if (booked?.status === 'disputable') return this.finishFromReceipt(p, booked);
-      if (!UNCERTAIN.has(error.name)) {
+      if (isRefusal(error)) {
         // A refusal: nothing was charged for it. (No answer: the reservation stays until it is known.)
         await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
         await this.log({ kind: 'failed', origin: p.origin, text: `${p.productId}: ${error.message}`, amount: p.price });
@@ -572,22 +563,33 @@ export class Wallet {
     return this.finish(p, bought.receipt, { content: toBase64Url(bought.content), contentType: bought.contentType });
   }
 
+  /** The page's answer for a delivered purchase; committed already when the agent booked it. */
   private async finish(p: PaymentRecord, receipt: ReceiptRecord, delivery: { content: string; contentType: string }): Promise<PayResult> {
-    const result: PayResult = {
-      // The page is the merchant's: it gets the merchant's name for the transaction only.
-      transactionId: receipt.handle,
-      n: receipt.n,
-      productId: receipt.productId,
-      price: receipt.price,
-      content: delivery.content,
-      contentType: delivery.contentType,
-      contentHash: receipt.contentHash,
-      receiptId: receipt.accept.body.acceptId,
-    };
-    await commit(this.db, { paymentKey: p.key, result, receiptKey: receiptKeyOf(receipt), now: this.now() });
-    await this.log({ kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price });
+    const result = payResultOf(receipt, delivery);
+    const now = this.now();
+    // Committed here only when the agent booked the purchase without naming this record (a receipt
+    // from before receipts named their purchase); the activity line comes with the commit, once.
+    await this.db.transaction(['sites', 'reservations', 'payments', 'activity'], 'readwrite', async (t) => {
+      if ((await commitIn(t, { paymentKey: p.key, result, receiptKey: receiptKeyOf(receipt), now })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
+    });
     this.changed();
-    return result;
+    return (await this.paymentRecord(p.key))?.result ?? result;
+  }
+
+  /**
+   * Inside the agent's booking of a purchase (the receipt, its content and the transaction record
+   * in one database transaction): the purchase record the receipt names is done — or failed, when
+   * the merchant holds the accept but delivered something else — and its reservation becomes
+   * spending at the site. The budget, the purchase record and the transaction record change
+   * together or not at all.
+   */
+  private async booked(t: WalletTransaction<StoreName>, receipt: ReceiptRecord, delivery: { content: string; contentType: string } | undefined): Promise<void> {
+    if (receipt.purchaseId === undefined) return;
+    const p = await t.store('payments').get(receipt.purchaseId);
+    if (!p) return;
+    const now = this.now();
+    const outcome = receipt.status === 'delivered' && delivery ? { result: payResultOf(receipt, delivery) } : { error: disputeError(receipt).toJSON() };
+    if ((await commitIn(t, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...outcome })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
   }
 
   /**
@@ -604,7 +606,7 @@ export class Wallet {
   /** Finishes a payment from its receipt: the content kept beside it, or decrypted again by the agent. */
   private async finishFromReceipt(p: PaymentRecord, receipt: ReceiptRecord): Promise<PayResult> {
     if (receipt.status !== 'delivered') {
-      const error = new ObolError('PRODUCT_MISMATCH', `${receipt.problem?.message ?? 'the merchant did not deliver what it signed'}; receipt ${receipt.receiptId} holds the evidence for a dispute`);
+      const error = disputeError(receipt);
       await commit(this.db, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), error: error.toJSON(), now: this.now() });
       this.changed();
       throw error;
@@ -912,14 +914,34 @@ function receiptKeyOf(r: { transactionId: string; n: number }): string {
   return `${r.transactionId}#${r.n}`;
 }
 
+/** What the page is told of a delivered purchase. */
+function payResultOf(receipt: ReceiptRecord, delivery: { content: string; contentType: string }): PayResult {
+  return {
+    // The page is the merchant's: it gets the merchant's name for the transaction only.
+    transactionId: receipt.handle,
+    n: receipt.n,
+    productId: receipt.productId,
+    price: receipt.price,
+    content: delivery.content,
+    contentType: delivery.contentType,
+    contentHash: receipt.contentHash,
+    receiptId: receipt.accept.body.acceptId,
+  };
+}
+
+/** Charged (the merchant holds the accept) for something else than it signed: the receipt is the evidence. */
+function disputeError(receipt: ReceiptRecord): ObolError {
+  return new ObolError('PRODUCT_MISMATCH', `${receipt.problem?.message ?? 'the merchant did not deliver what it signed'}; receipt ${receipt.receiptId} holds the evidence for a dispute`);
+}
+
+function paidActivity(p: PaymentRecord, receipt: ReceiptRecord, time: number): ActivityRecord {
+  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price, time };
+}
+
 function declineError(prompt: PromptRecord): ObolError {
   return prompt.kind === 'over-budget'
     ? new ObolError('OVER_BUDGET', 'the purchase is over the budget for this site and the shopper did not raise it')
     : new ObolError('USER_REJECTED', 'the shopper declined the payment');
-}
-
-function addAll(first: Amount, ...rest: Amount[]): Amount {
-  return rest.reduce((acc, a) => ({ currency: acc.currency, value: acc.value + (a.currency === acc.currency ? a.value : 0n) }), first);
 }
 
 /** Root certificates the shopper pasted (PEM, one or a bundle): roots only, as base64url DER. */
