@@ -235,6 +235,15 @@ export async function verifyExchangeTable(
   return validateExchangeTable(signed.body);
 }
 
+/**
+ * The one rule for a deposit at initiation: reserved in the customer's currency, promised to the
+ * merchant in its own at the pinned rate (customer → merchant), rounded down, so the merchant is
+ * never promised more than the reserve covers (the fraction stays with the operator's FX account).
+ */
+export function depositInMerchantCurrency(depositCustomer: Amount, merchantCurrency: string, pinned: Rate): Amount {
+  return convert(depositCustomer, merchantCurrency, pinned, 'floor').amount;
+}
+
 /** What a deposit comes to in the customer's currency once `charged` (merchant currency) of it is spent. */
 export interface DepositSettlement {
   chargedCustomer: Amount;

@@ -8,7 +8,7 @@ import {
 } from '@obol/protocol/api';
 import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
-import { convert, parseRate, rateBetween, rateToString, settleDeposit } from '@obol/protocol/exchangeTable';
+import { depositInMerchantCurrency, parseRate, rateBetween, rateToString, settleDeposit } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
 import { type Amount, compare, formatAmount, parseAmount } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
@@ -229,7 +229,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
     // reserved (floor), and the remainder stays with the customer.
     const table = await ctx.tables.shown(b.shownTableIssuedAt);
     const rate = rateBetween(table, deposit.currency, peer.currency);
-    const depositMerchant = convert(deposit, peer.currency, rate, 'floor').amount;
+    const depositMerchant = depositInMerchantCurrency(deposit, peer.currency, rate);
     if (compare(depositMerchant, firstPrice) < 0) {
       throw new ObolError('INVALID_AMOUNT', `a deposit of ${b.deposit} (${formatAmount(depositMerchant)}) does not cover ${b.firstPrice}`);
     }
