@@ -412,6 +412,28 @@ async function withdrawalRecord(transactionId: string): Promise<{ amount: string
   return undefined;
 }
 
+describe('a purchase that needs the shopper, through the core’s one entry point', () => {
+  it('waits as a prompt the platform shows; needsShopper lists it, decide answers it, and the page gets its purchase', async () => {
+    const db = await openWalletDb(`wallet-test-${++dbCount}`);
+    const platform = fakePlatform(); // shows windows, never clicks: the test is the shopper
+    const core = new Wallet({ db, platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: trustedRoots(), resumeDelayMs: 0 });
+    await core.handleCoreApiRequest('register', { operatorUrl: sekUrl });
+    await core.handleCoreApiRequest('topUp', { amount: '50' });
+    const paying = core.handleCoreApiRequest('pay', { caller: { origin: origin(), documentId: 'ns', gesture: true }, key: key(), params: pay('two-banks') });
+    await expect.poll(async () => (await core.handleCoreApiRequest('needsShopper', {})).length).toBe(1);
+    const [prompt] = await core.handleCoreApiRequest('needsShopper', {});
+    expect(prompt).toMatchObject({ kind: 'first', status: 'waiting', productId: 'two-banks', priceCustomer: 'SEK:0.34', merchantId: 'news.example' });
+    expect(platform.opened).toEqual([prompt!.id]);
+    await core.handleCoreApiRequest('decide', { id: prompt!.id, accept: true, budget: '1.00', autoPayLimit: '0.50' });
+    expect(text((await paying).content)).toContain('Two banks');
+    expect(await core.handleCoreApiRequest('needsShopper', {})).toEqual([]);
+    const [site] = await core.handleCoreApiRequest('sites', {});
+    expect(site).toMatchObject({ budget: 'SEK:1.00', spent: 'SEK:0.34', reserved: 'SEK:0.00' });
+    await expect(core.handleCoreApiRequest('endSession', {} as never)).rejects.toMatchObject({ name: 'MALFORMED' });
+    await expect(core.handleCoreApiRequest('noSuchOperation', {})).rejects.toMatchObject({ name: 'UNSUPPORTED_METHOD' });
+  });
+});
+
 describe('what the shopper sees is what the bank books (SEK shopper, EUR merchant)', () => {
   it('the session’s spent and left, as the core gives them to the popup, equal the operator’s withdrawal and refund to the minor unit', async () => {
     const { wallet } = await onboarded();

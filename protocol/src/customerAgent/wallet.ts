@@ -2,14 +2,14 @@ import type { BridgeParams, BridgeResults, WalletInfo } from '../bridgeWire.ts';
 import { neutralizeBidi } from '../bidi.ts';
 import { CustomerAgent } from '../customerAgent.ts';
 import { ObolError } from '../errors.ts';
-import { convert, parseRate, rateBetween, settleDeposit } from '../exchangeTable.ts';
+import { parseRate, settleDeposit } from '../exchangeTable.ts';
 import type { Http } from '../http.ts';
 import { type Amount, amount, formatAmount, max, parseAmount, parseDecimal, sub, sum } from '../money.ts';
 import { certToBase64, describeCert, parseCert, parseCertBundle } from '../pki.ts';
 import { type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from '../walletDatabase.ts';
 import { type ActivityRecord, DatabaseWalletStore, type PaymentRecord, type PromptRecord, type ReceiptRecord, type TransactionRecord } from '../walletStore.ts';
 import { type WebCrypto, defaultCrypto, randomId, toBase64Url } from '../webcrypto.ts';
-import type { AccountView } from './account.ts';
+import { type AccountView, priceIn } from './account.ts';
 import { sessionFits } from './buy.ts';
 import { baseUrl, isRefusal } from './core.ts';
 import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
@@ -210,7 +210,7 @@ export class Wallet {
       if (price.currency === account.currency) return { price: formatAmount(price), converted: formatAmount(price) };
       if (!table) return { price: formatAmount(price) };
       try {
-        const converted = convert(price, account.currency, rateBetween(table, price.currency, account.currency), 'half-even').amount;
+        const converted = priceIn(table, price, account.currency);
         return { price: formatAmount(price), converted: formatAmount(converted) };
       } catch {
         return { price: formatAmount(price) }; // a currency the table does not list
@@ -846,6 +846,12 @@ export class Wallet {
     return this.track(key, () => this.complete(key, true, false));
   }
 
+  /** Purchases waiting for the shopper's answer (the "needs the shopper" state), oldest first. */
+  async needsShopper(): Promise<PromptRecord[]> {
+    const waiting = await readStore(this.db, 'prompts', (s) => s.index('byStatus').getAll('waiting'));
+    return waiting.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
   /** Ends every open session: what is left of each deposit goes back. */
   async endAllSessions(): Promise<TransactionView[]> {
     const ended: TransactionView[] = [];
@@ -885,6 +891,7 @@ export class Wallet {
     decide: (p) => this.decide(p),
     windowClosed: (p) => this.windowClosed(Number(p.windowId)),
     purchase: (p) => this.purchase(p),
+    needsShopper: () => this.needsShopper(),
     endAllSessions: () => this.endAllSessions(),
     settlement: (p) => this.settlement(p.transactionId),
   };

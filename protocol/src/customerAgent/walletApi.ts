@@ -111,6 +111,8 @@ export interface WalletOperations {
   // The wallet's owner at a terminal (CLI) and the tests.
   /** A purchase the owner asked for herself: no page, no site budget; the same purchase record as a page's. */
   purchase: [{ merchantUrl: string; productId: string; price: string }, PayResult];
+  /** Purchases waiting for the shopper's answer in a prompt (the platform shows them; `decide` answers). */
+  needsShopper: [Record<string, never>, PromptRecord[]];
   /** Ends every open session (the deposits' rest goes back). */
   endAllSessions: [Record<string, never>, TransactionView[]];
   /** The operator's view of a session; a cleared one is stored as cleared. */
