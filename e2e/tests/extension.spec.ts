@@ -23,6 +23,8 @@ let shopPage: Page;
 const hold: { path?: string; seen?: () => void; release?: Promise<void> } = {};
 
 test.beforeAll(async () => {
+  // Two operators, two shops and Chromium: as in the other specs, room for a loaded machine.
+  test.setTimeout(120_000);
   world = await startWorld({
     pages: (app) => {
       app.addHook('onRequest', async (req) => {

@@ -25,7 +25,7 @@ import { type TestWorld, startWorld } from '../support/world.ts';
  * in Chromium, The Daily Obol's own page with the widget under its strict CSP, Svea Bank (SEK) and
  * Banque Euro (EUR) as operator servers on embedded databases, their billing files.
  *
- * The wallet opens a deposit of at least 20 SEK (extension: DEFAULT_DEPOSITS; the extension has no
+ * The wallet opens a deposit of at least 20 SEK (the wallet core: DEFAULT_DEPOSITS; the extension has no
  * setting for it), which is 1.74 EUR at Svea Bank's rate: 58 articles at 0.03 EUR. Three articles
  * cannot use it up, so the shopper reads on (the shop's five articles, page after page) until the
  * deposit is used up and renewed — which is what happens in the wallet and at both banks.
@@ -48,6 +48,8 @@ let shop: Page;
 let customerId: string;
 /** Every purchase the page was told about (obol:paid), in order. */
 const paid: Array<{ transactionId: string; n: number; productId: string; price: string }> = [];
+/** What the popup said of the last session just before End: spent, and what comes back (SEK). */
+const shownAtEnd: { spent?: string; refund?: string } = {};
 
 test.beforeAll(async () => {
   test.setTimeout(120_000);
@@ -191,6 +193,8 @@ test('the shopper ends the session with End in the popup', async () => {
   const open = paid.filter((p) => p.transactionId === paid.at(-1)!.transactionId).length;
   await expect(session.getByTestId('deposit-left')).toHaveText(formatShown({ currency: 'EUR', value: 174n - 3n * BigInt(open) }));
   await expect(session).toContainText(`${open} purchase`);
+  shownAtEnd.spent = (await session.getByTestId('spent-customer').textContent()) ?? undefined;
+  shownAtEnd.refund = (await session.getByTestId('refund-customer').textContent()) ?? undefined;
   await popup.screenshot({ path: `${artifacts}journey-popup-session.png` });
   await session.getByRole('button', { name: 'End' }).click();
   await expect(popup.getByTestId('no-sessions')).toBeVisible({ timeout: 20_000 });
@@ -248,6 +252,11 @@ test('the popup, both banks’ books and the billing records agree to the minor 
     expect(amountOf(String(w.amount))).toEqual({ currency: 'SEK', value: divideHalfEven(boughtTotal * 10_000n, 874n) });
     expect(w.flagged).toBe(false);
     expect(d.flagged).toBe(false);
+    if (t === paid.at(-1)!.transactionId) {
+      // The session the shopper ended in the popup: the popup's figures are the bank's, to the minor unit.
+      expect(shownAtEnd.spent).toBe(formatShown(amountOf(String(w.amount))));
+      expect(shownAtEnd.refund).toBe(formatShown({ currency: 'SEK', value: 2_000n - amountOf(String(w.amount)).value }));
+    }
   }
 
   const sek = await sekBooks();

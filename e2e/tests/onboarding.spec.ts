@@ -15,6 +15,8 @@ let world: TestWorld;
 let browser: ExtensionBrowser;
 
 test.beforeAll(async () => {
+  // Two operators, two shops and Chromium: as in the other specs, room for a loaded machine.
+  test.setTimeout(120_000);
   world = await startWorld();
   browser = await launchWithExtension();
 });

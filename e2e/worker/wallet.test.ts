@@ -9,36 +9,39 @@ import { CustomerAgent } from '@obol/protocol/customerAgent';
 import { ObolError } from '@obol/protocol/errors';
 import { type Http, fetchHttp } from '@obol/protocol/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonlFileSink } from '../../backend/src/billing/index.ts';
+import { walletBuy } from '../../backend/src/cli/walletCommands.ts';
 import { newsCatalogue } from '../../backend/src/demo/catalogues.ts';
 import { createRoot } from '../../backend/src/operator/identity.ts';
 import { openDb } from '../../backend/src/store/db.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
 import { DEMO_RATE_LIMITS } from '../../backend/src/world/demoWorld.ts';
 import { type World, startOperators } from '../../backend/src/world/world.ts';
-import { type WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
-import { IdbWalletStore } from '../../extension/src/background/idbWalletStore.ts';
-import { Wallet } from '../../extension/src/background/wallet.ts';
+import { Wallet } from '@obol/protocol/customerAgent/wallet';
+import { DatabaseWalletStore } from '@obol/protocol/walletStore';
+import { type IdbWalletDatabase as WalletDb, openWalletDb } from '../../extension/src/background/db.ts';
 import { WALLET_INFO } from '../../extension/src/shared/walletInfo.ts';
-import { fakePlatform } from '../../extension/test/support.ts';
+import { fakePlatform, getRecord, putRecord } from '../../extension/test/support.ts';
 
 /**
  * The service worker's logic on fake-indexeddb against real operators and a real shop (in-process,
- * real HTTP): the agent on IdbWalletStore, prompts, budgets, blocking, concurrency, and a worker
+ * real HTTP): the wallet core on IndexedDB, prompts, budgets, blocking, concurrency, and a worker
  * stopped with a purchase in flight.
  */
 let world: World;
 let shop: Shop;
 let sekUrl: string;
+let billingDir: string;
 const dbs: Array<{ close(): Promise<void> }> = [];
 
 beforeAll(async () => {
   const d = { sek: await openDb(), eur: await openDb(), shop: await openDb() };
   dbs.push(d.sek, d.eur, d.shop);
   const billing = mkdtempSync(join(tmpdir(), 'obol-billing-'));
+  billingDir = billing;
   dbs.push({ close: async () => rmSync(billing, { recursive: true, force: true }) });
   world = await startOperators(
     [
@@ -104,7 +107,7 @@ describe('the wallet trusts only the roots it was built with', () => {
     const w = await newWallet({ trustedRoots: [certToBase64(elsewhere.cert)] });
     const e = await w.wallet.register(sekUrl).catch((x: unknown) => x);
     expect(e).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
-    expect(await new IdbWalletStore(w.db).getAccount()).toBeUndefined();
+    expect(await new DatabaseWalletStore(w.db).getAccount()).toBeUndefined();
     // A wallet built with no roots at all trusts nobody, and says so.
     const none = await newWallet({ trustedRoots: [] });
     expect(await none.wallet.register(sekUrl).catch((x: unknown) => x)).toMatchObject({ name: 'OPERATOR_NOT_TRUSTED' });
@@ -115,10 +118,10 @@ describe('the wallet trusts only the roots it was built with', () => {
     const builtIn = [certToBase64(elsewhere.cert)];
     const w = await newWallet({ trustedRoots: builtIn });
     const sekOperatorCert = world.operators['op-sek']!.ctx.identity.cert;
-    expect(await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
-    const overview = await w.wallet.call('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
+    expect(await w.wallet.handleCoreApiRequest('register', { operatorUrl: sekUrl, trustedRoot: certToPem(sekOperatorCert) }).catch((x: unknown) => x)).toMatchObject({ name: 'CERT_WRONG_KIND' });
+    const overview = await w.wallet.handleCoreApiRequest('register', { operatorUrl: sekUrl, trustedRoot: certToPem(world.root.cert) });
     expect(overview.account?.operatorId).toBe('op-sek');
-    expect(await new IdbWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
+    expect(await new DatabaseWalletStore(w.db).getAccount()).toMatchObject({ rootAddedByShopper: true, rootCert: certToBase64(world.root.cert) });
     await w.wallet.topUp('10');
     // The service worker starts again: the account's own root is still trusted, and nothing else is.
     const restarted = new Wallet({ db: w.db, platform: w.platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: builtIn, resumeDelayMs: 0 });
@@ -128,10 +131,10 @@ describe('the wallet trusts only the roots it was built with', () => {
   });
 });
 
-describe('IdbWalletStore carries the customer agent', () => {
+describe('DatabaseWalletStore carries the customer agent', () => {
   it('registers, keeps non-extractable keys in IndexedDB, and buys; a new agent on the same store carries on', async () => {
     const db = await openWalletDb(`agent-store-${++dbCount}`);
-    const store = new IdbWalletStore(db);
+    const store = new DatabaseWalletStore(db);
     const agent = new CustomerAgent({ store, http: fetchHttp(), clock: systemClock, depositPolicy: { minimum: 'SEK:10.00' }, trustedRoots: trustedRoots() });
     await agent.register(sekUrl);
     const account = await store.getAccount();
@@ -139,14 +142,14 @@ describe('IdbWalletStore carries the customer agent', () => {
     await agent.demoTopUp('SEK:50.00');
     const first = await agent.buy({ merchantUrl: shop.moduleUrl, productId: 'two-banks', price: 'EUR:0.03', origin: origin() });
     expect(new TextDecoder().decode(first.content)).toContain('Two banks');
-    const again = new CustomerAgent({ store: new IdbWalletStore(db), http: fetchHttp(), clock: systemClock, trustedRoots: trustedRoots() });
+    const again = new CustomerAgent({ store: new DatabaseWalletStore(db), http: fetchHttp(), clock: systemClock, trustedRoots: trustedRoots() });
     const second = await again.buy({ merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', origin: origin() });
     expect(second.receipt.transactionId).toBe(first.receipt.transactionId);
     expect(second.receipt.n).toBe(2);
     expect((await again.receipts()).map((r) => r.n)).toEqual([1, 2]);
     expect(await store.getTransaction(first.receipt.transactionId)).toMatchObject({ state: 'open', nextN: 3 });
     // The content is kept beside each delivered receipt.
-    expect(await db.get('deliveries', [first.receipt.transactionId, 1])).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
+    expect(await getRecord(db, 'deliveries', [first.receipt.transactionId, 1])).toMatchObject({ contentType: 'text/plain; charset=utf-8' });
   });
 });
 
@@ -359,14 +362,14 @@ describe('a stopped service worker', () => {
     void stopped.wallet.pay(caller, k, pay('deposits'));
     await expect.poll(() => dead).toBe(true);
     // A payment authorized but never ordered (the worker died right after reserving).
-    await db.put('payments', { key: `${origin()} never`, origin: origin(), merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', state: 'authorized', createdAt: Date.now(), updatedAt: Date.now() });
-    await db.put('reservations', { paymentKey: `${origin()} never`, origin: origin(), amount: 'SEK:0.34', createdAt: Date.now() });
+    await putRecord(db, 'payments', { key: `${origin()} never`, origin: origin(), merchantUrl: shop.moduleUrl, productId: 'pseudonyms', price: 'EUR:0.03', state: 'authorized', createdAt: Date.now(), updatedAt: Date.now() });
+    await putRecord(db, 'reservations', { paymentKey: `${origin()} never`, origin: origin(), amount: 'SEK:0.34', createdAt: Date.now() });
 
     const next = await newWallet({ db });
     await next.wallet.start();
     await next.wallet.recovered;
-    expect((await db.get('payments', `${origin()} ${k}`))?.state).toBe('done');
-    expect((await db.get('payments', `${origin()} never`))?.state).toBe('failed');
+    expect((await getRecord(db, 'payments', `${origin()} ${k}`))?.state).toBe('done');
+    expect((await getRecord(db, 'payments', `${origin()} never`))?.state).toBe('failed');
     const session = await shop.agent.session(first.transactionId);
     expect(session.count).toBe(2);
     const [site] = await next.wallet.sites();
@@ -393,5 +396,84 @@ describe('the popup’s view', () => {
     if (history.evidence) expect(await wallet.evidence(receipt.transactionId, paid.n)).toBeTruthy();
     await wallet.endSession(receipt.transactionId);
     expect(await wallet.sessions()).toHaveLength(0);
+  });
+});
+
+/** The SEK operator's signed withdrawal record of a transaction, as its billing sink wrote it (due records sent first). */
+async function withdrawalRecord(transactionId: string): Promise<{ amount: string; amountMerchant: string; rate: string } | undefined> {
+  await world.operators['op-sek']!.billing.dispatchDue();
+  const file = join(billingDir, 'sek.jsonl');
+  if (!existsSync(file)) return undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const record = JSON.parse(line) as { type: string; body: { transactionId?: string; amount: string; amountMerchant: string; rate: string } };
+    if (record.type === 'am.withdrawal' && record.body.transactionId === transactionId) return record.body;
+  }
+  return undefined;
+}
+
+describe('a purchase that needs the shopper, through the core’s one entry point', () => {
+  it('waits as a prompt the platform shows; needsShopper lists it, decide answers it, and the page gets its purchase', async () => {
+    const db = await openWalletDb(`wallet-test-${++dbCount}`);
+    const platform = fakePlatform(); // shows windows, never clicks: the test is the shopper
+    const core = new Wallet({ db, platform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: trustedRoots(), resumeDelayMs: 0 });
+    await core.handleCoreApiRequest('register', { operatorUrl: sekUrl });
+    await core.handleCoreApiRequest('topUp', { amount: '50' });
+    const paying = core.handleCoreApiRequest('pay', { caller: { origin: origin(), documentId: 'ns', gesture: true }, key: key(), params: pay('two-banks') });
+    await expect.poll(async () => (await core.handleCoreApiRequest('needsShopper', {})).length).toBe(1);
+    const [prompt] = await core.handleCoreApiRequest('needsShopper', {});
+    expect(prompt).toMatchObject({ kind: 'first', status: 'waiting', productId: 'two-banks', priceCustomer: 'SEK:0.34', merchantId: 'news.example' });
+    expect(platform.opened).toEqual([prompt!.id]);
+    await core.handleCoreApiRequest('decide', { id: prompt!.id, accept: true, budget: '1.00', autoPayLimit: '0.50' });
+    expect(text((await paying).content)).toContain('Two banks');
+    expect(await core.handleCoreApiRequest('needsShopper', {})).toEqual([]);
+    const [site] = await core.handleCoreApiRequest('sites', {});
+    expect(site).toMatchObject({ budget: 'SEK:1.00', spent: 'SEK:0.34', reserved: 'SEK:0.00' });
+    await expect(core.handleCoreApiRequest('endSession', {} as never)).rejects.toMatchObject({ name: 'MALFORMED' });
+    await expect(core.handleCoreApiRequest('noSuchOperation', {})).rejects.toMatchObject({ name: 'UNSUPPORTED_METHOD' });
+  });
+});
+
+describe('what the shopper sees is what the bank books (SEK shopper, EUR merchant)', () => {
+  it('the session’s spent and left, as the core gives them to the popup, equal the operator’s withdrawal and refund to the minor unit', async () => {
+    const { wallet } = await onboarded();
+    const core = wallet;
+    const before = (await core.handleCoreApiRequest('overview', {})).balance?.balance;
+    expect(before).toBe('SEK:100.00');
+    // A deposit of SEK 20.00 is EUR 1.74 at the pinned 0.0874 (floor); one article of EUR 0.03.
+    await core.handleCoreApiRequest('pay', { caller: { origin: origin(), documentId: 'fx', gesture: true }, key: key(), params: pay('two-banks') });
+    const [session] = await core.handleCoreApiRequest('sessions', {});
+    expect(session).toMatchObject({ depositCustomer: 'SEK:20.00', depositMerchant: 'EUR:1.74', remaining: 'EUR:1.71' });
+    // EUR 0.03 back at 1/0.0874 is SEK 0.343… → 0.34 (half-even): SEK 19.66 comes back. (Scaling the
+    // deposit by what is left, 20.00 × 1.71 / 1.74, would have shown a truncated SEK 19.65.)
+    expect(session).toMatchObject({ spentCustomer: 'SEK:0.34', remainingCustomer: 'SEK:19.66' });
+    const transactionId = session!.transactionId!;
+
+    await core.handleCoreApiRequest('endSession', { transactionId });
+    await shop.agent.settled();
+    const settled = await core.handleCoreApiRequest('settlement', { transactionId });
+    expect(settled.state).toBe('cleared');
+    expect(settled.clearing).toMatchObject({ chargedCustomer: session!.spentCustomer, refundCustomer: session!.remainingCustomer });
+    await expect.poll(async () => (await withdrawalRecord(transactionId))?.amount).toBe(session!.spentCustomer);
+    expect(await withdrawalRecord(transactionId)).toMatchObject({ amountMerchant: 'EUR:0.03', rate: session!.rate });
+    // And the balance moved by exactly what the popup said was spent.
+    expect((await core.handleCoreApiRequest('overview', {})).balance?.balance).toBe('SEK:99.66');
+  });
+
+  it('the CLI wallet runs the same core: its session figures are the ones its bank settles', async () => {
+    const rootFile = join(billingDir, 'root.cert.pem');
+    writeFileSync(rootFile, certToPem(world.root.cert));
+    const out = await walletBuy(
+      { operator: sekUrl, merchant: shop.moduleUrl, product: ['two-banks', 'fair-exchange'], price: 'EUR:0.03', topUp: 'SEK:50.00', trustedRoot: [rootFile] },
+      fetchHttp(),
+    );
+    expect(out.bought.map((b) => b.n)).toEqual([1, 2]);
+    const [session] = out.sessions;
+    // EUR 0.06 at 1/0.0874 is SEK 0.686… → 0.69.
+    expect(session).toMatchObject({ cumulative: 'EUR:0.06', spentCustomer: 'SEK:0.69', remainingCustomer: 'SEK:19.31' });
+    expect(out.settled[0]?.transactionId).toBe(session?.transactionId);
+    // The bank's own record of that session, once the shop has reported and it is cleared.
+    await shop.agent.settled();
+    await expect.poll(async () => (await withdrawalRecord(session!.transactionId!))?.amount).toBe(session!.spentCustomer);
   });
 });

@@ -1,7 +1,8 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { approveAndReserve, commit, heldAt, release, tryReserve } from '../src/background/budget.ts';
-import { type WalletDb, openWalletDb } from '../src/background/db.ts';
+import { approveAndReserve, commit, heldAt, release, tryReserve } from '@obol/protocol/customerAgent/budget';
+import { type IdbWalletDatabase as WalletDb, openWalletDb } from '../src/background/db.ts';
+import { getRecord, putRecord } from './support.ts';
 
 let n = 0;
 async function freshDb(): Promise<WalletDb> {
@@ -9,7 +10,7 @@ async function freshDb(): Promise<WalletDb> {
 }
 
 async function payment(db: WalletDb, key: string, origin = 'https://news.example') {
-  await db.put('payments', { key, origin, merchantUrl: `${origin}/obol`, productId: 'a', price: 'EUR:0.03', state: 'new', createdAt: 0, updatedAt: 0 });
+  await putRecord(db, 'payments', { key, origin, merchantUrl: `${origin}/obol`, productId: 'a', price: 'EUR:0.03', state: 'new', createdAt: 0, updatedAt: 0 });
 }
 
 const result = { transactionId: 'op-sek.1.1', n: 1, productId: 'a', price: 'EUR:0.03', content: '', contentType: 'text/plain', contentHash: 'x', receiptId: 'r' };
@@ -20,19 +21,19 @@ describe('budget reserve and commit (one IndexedDB transaction each)', () => {
     await payment(db, 'p1');
     expect(await tryReserve(db, { paymentKey: 'p1', origin: 'https://news.example', amount: 'SEK:0.34', now: 1, gesture: true })).toMatchObject({ ok: false, reason: 'first' });
     await approveAndReserve(db, { paymentKey: 'p1', origin: 'https://news.example', amount: 'SEK:0.34', budget: 'SEK:1.00', autoPayLimit: 'SEK:0.50', now: 2 });
-    expect((await db.get('payments', 'p1'))?.state).toBe('authorized');
+    expect((await getRecord(db, 'payments', 'p1'))?.state).toBe('authorized');
     expect(await heldAt(db, 'https://news.example', 'SEK')).toBe('SEK:0.34');
     await commit(db, { paymentKey: 'p1', result, receiptKey: 'op-sek.1.1#1', now: 3 });
     await commit(db, { paymentKey: 'p1', result, receiptKey: 'op-sek.1.1#1', now: 4 }); // idempotent
-    expect((await db.get('sites', 'https://news.example'))?.spent).toBe('SEK:0.34');
+    expect((await getRecord(db, 'sites', 'https://news.example'))?.spent).toBe('SEK:0.34');
     expect(await heldAt(db, 'https://news.example', 'SEK')).toBe('SEK:0.00');
 
     await payment(db, 'p2');
     expect(await tryReserve(db, { paymentKey: 'p2', origin: 'https://news.example', amount: 'SEK:0.60', now: 5, gesture: true })).toMatchObject({ ok: false, reason: 'over-auto-pay' });
     expect(await tryReserve(db, { paymentKey: 'p2', origin: 'https://news.example', amount: 'SEK:0.34', now: 5, gesture: true })).toEqual({ ok: true });
     await release(db, { paymentKey: 'p2', error: { code: 3000, name: 'INSUFFICIENT_FUNDS', message: 'no' }, now: 6 });
-    expect((await db.get('payments', 'p2'))?.state).toBe('failed');
-    expect((await db.get('sites', 'https://news.example'))?.spent).toBe('SEK:0.34');
+    expect((await getRecord(db, 'payments', 'p2'))?.state).toBe('failed');
+    expect((await getRecord(db, 'sites', 'https://news.example'))?.spent).toBe('SEK:0.34');
 
     await payment(db, 'p3');
     await payment(db, 'p4');
@@ -59,7 +60,7 @@ describe('budget reserve and commit (one IndexedDB transaction each)', () => {
       ...more.map((k) => tryReserve(db, { paymentKey: k, origin: 'https://news.example', amount: 'SEK:0.20', now: 3, gesture: true })),
     ]);
     expect(mixed.filter((m) => typeof m === 'object' && m.ok)).toHaveLength(0);
-    const site = await db.get('sites', 'https://news.example');
+    const site = await getRecord(db, 'sites', 'https://news.example');
     expect(site?.spent).toBe('SEK:1.20');
   });
 
@@ -67,8 +68,8 @@ describe('budget reserve and commit (one IndexedDB transaction each)', () => {
     const db = await freshDb();
     await payment(db, 'p');
     await approveAndReserve(db, { paymentKey: 'p', origin: 'https://news.example', amount: 'SEK:0.10', budget: 'SEK:5.00', autoPayLimit: 'SEK:1.00', now: 1 });
-    const site = await db.get('sites', 'https://news.example');
-    await db.put('sites', { ...site!, blocked: true });
+    const site = await getRecord(db, 'sites', 'https://news.example');
+    await putRecord(db, 'sites', { ...site!, blocked: true });
     await payment(db, 'q');
     expect(await tryReserve(db, { paymentKey: 'q', origin: 'https://news.example', amount: 'SEK:0.10', now: 2, gesture: true })).toMatchObject({ ok: false, reason: 'blocked' });
   });

@@ -1,11 +1,12 @@
 import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
-import { approveAndReserve, commit, release, tryReserve } from '../src/background/budget.ts';
-import { DECLINE_COOL_DOWN_MS, PROMPTS_PER_MINUTE, checkNotDeclined, declinedSites, liftDecline, recordDecline, siteApproved, takeWindowSlot } from '../src/background/consent.ts';
-import { type WalletDb, openWalletDb } from '../src/background/db.ts';
+import { approveAndReserve, commit, release, tryReserve } from '@obol/protocol/customerAgent/budget';
+import { DECLINE_COOL_DOWN_MS, PROMPTS_PER_MINUTE, checkNotDeclined, declinedSites, liftDecline, recordDecline, siteApproved, takeWindowSlot } from '@obol/protocol/customerAgent/consent';
+import { type IdbWalletDatabase as WalletDb, openWalletDb } from '../src/background/db.ts';
+import { getRecord, putRecord } from './support.ts';
 import { GestureLedger } from '../src/content/activation.ts';
-import { hasBidiControls, neutralizeBidi } from '../src/shared/bidi.ts';
+import { hasBidiControls, neutralizeBidi } from '@obol/protocol/bidi';
 
 let n = 0;
 const freshDb = (): Promise<WalletDb> => openWalletDb(`consent-test-${++n}`);
@@ -13,7 +14,7 @@ const SHOP = 'https://news.example';
 const result = { transactionId: 'op-sek.1.1', n: 1, productId: 'a', price: 'EUR:0.03', content: '', contentType: 'text/plain', contentHash: 'x', receiptId: 'r' };
 
 async function payment(db: WalletDb, key: string) {
-  await db.put('payments', { key, origin: SHOP, merchantUrl: `${SHOP}/obol`, productId: 'a', price: 'EUR:0.03', state: 'new', createdAt: 0, updatedAt: 0 });
+  await putRecord(db, 'payments', { key, origin: SHOP, merchantUrl: `${SHOP}/obol`, productId: 'a', price: 'EUR:0.03', state: 'new', createdAt: 0, updatedAt: 0 });
 }
 
 describe('a "no" holds across tabs and reloads, until lifted or cooled down', () => {
@@ -61,7 +62,7 @@ describe('an approval counts only once its purchase succeeded', () => {
     expect(await tryReserve(db, { paymentKey: 'next', origin: SHOP, amount: 'SEK:0.34', now: 2, gesture: true })).toMatchObject({ ok: false, reason: 'first' });
     await release(db, { paymentKey: 'bait', error: { code: 5008, name: 'UNKNOWN_PRODUCT', message: 'no such product' }, now: 3 });
     expect(await siteApproved(db, SHOP)).toBe(false);
-    expect(await db.get('sites', SHOP)).toMatchObject({ approved: false });
+    expect(await getRecord(db, 'sites', SHOP)).toMatchObject({ approved: false });
     expect(await tryReserve(db, { paymentKey: 'next', origin: SHOP, amount: 'SEK:0.34', now: 4, gesture: true })).toMatchObject({ ok: false, reason: 'first' });
   });
 
@@ -75,8 +76,8 @@ describe('an approval counts only once its purchase succeeded', () => {
     await approveAndReserve(db, { paymentKey: 'p2', origin: SHOP, amount: 'SEK:0.34', budget: 'SEK:20.00', autoPayLimit: 'SEK:5.00', now: 3 });
     expect(await siteApproved(db, SHOP)).toBe(true); // still, under the rules before
     await release(db, { paymentKey: 'p2', error: { code: 6000, name: 'UNAVAILABLE', message: 'x' }, now: 4 });
-    expect(await db.get('sites', SHOP)).toMatchObject({ approved: true, budget: 'SEK:0.50', autoPayLimit: 'SEK:0.34', spent: 'SEK:0.34' });
-    expect((await db.get('sites', SHOP))?.pending).toBeUndefined();
+    expect(await getRecord(db, 'sites', SHOP)).toMatchObject({ approved: true, budget: 'SEK:0.50', autoPayLimit: 'SEK:0.34', spent: 'SEK:0.34' });
+    expect((await getRecord(db, 'sites', SHOP))?.pending).toBeUndefined();
   });
 
   it('without a fresh gesture nothing passes without a window, even within the budget', async () => {
@@ -101,7 +102,7 @@ describe('the database upgrade', () => {
     await v1.put('sites', { origin: SHOP, approved: true, budget: 'SEK:1.00', spent: 'SEK:0.00', autoPayLimit: 'SEK:0.34', blocked: false, createdAt: 0, updatedAt: 0 });
     v1.close();
     const db = await openWalletDb(name);
-    expect(db.objectStoreNames.contains('consent')).toBe(true);
+    expect(db.idb.objectStoreNames.contains('consent')).toBe(true);
     expect(await siteApproved(db, SHOP)).toBe(true);
     await recordDecline(db, SHOP, 1);
     expect(await declinedSites(db, 2)).toHaveLength(1);

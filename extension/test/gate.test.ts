@@ -1,6 +1,6 @@
 import { ObolError } from '@obol/protocol/errors';
 import { describe, expect, it } from 'vitest';
-import { OriginGate, PromptWaiters } from '../src/background/prompts.ts';
+import { OriginGate, PromptWaiters } from '@obol/protocol/customerAgent/promptGate';
 
 describe('one prompt per origin at a time', () => {
   it('runs the requests of one origin one after the other, others in parallel', async () => {

@@ -4,8 +4,8 @@ import { fetchHttp } from '@obol/protocol/http';
 import { describe, expect, it } from 'vitest';
 import { openWalletDb } from '../src/background/db.ts';
 import { callerOf, route } from '../src/background/router.ts';
-import { Wallet } from '../src/background/wallet.ts';
-import { BRIDGE_MESSAGE, WALLET_MESSAGE } from '../src/shared/messages.ts';
+import { Wallet } from '@obol/protocol/customerAgent/wallet';
+import { BRIDGE_MESSAGE, DEMO_OPERATORS, WALLET_MESSAGE } from '../src/shared/messages.ts';
 import { WALLET_INFO } from '../src/shared/walletInfo.ts';
 import { fakePlatform } from './support.ts';
 
@@ -38,7 +38,7 @@ describe('callerOf: who calls, from what the browser says', () => {
 
 describe('route: a small public surface, kept apart', async () => {
   const db = await openWalletDb('router-test');
-  const wallet = new Wallet({ db, platform: fakePlatform(), http: fetchHttp(), info: WALLET_INFO, trustedRoots: [], resumeDelayMs: 0 });
+  const wallet = new Wallet({ db, platform: fakePlatform(), http: fetchHttp(), info: WALLET_INFO, trustedRoots: [], resumeDelayMs: 0, operators: DEMO_OPERATORS });
   const page = { kind: 'page' as const, origin: 'https://news.example', documentId: 'D' };
   const request = (method: string, params: unknown) => ({ type: BRIDGE_MESSAGE, key: 'abcdefgh12345678', request: { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id: 'r1', method, params } });
 

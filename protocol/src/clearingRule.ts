@@ -38,12 +38,9 @@ export function decideClearing(input: ClearingInput): ClearingDecision | undefin
   };
 
   if (wallet && merchant) {
-    const agree =
-      compare(wallet.total, merchant.total) === 0 &&
-      wallet.count === merchant.count &&
-      // Nothing bought: both sides hash an empty list to one constant (recordPurchasesHash); a
-      // record made by an older wallet with its own salt is still nothing to compare.
-      (wallet.purchasesHash === merchant.purchasesHash || merchant.count === 0);
+    // One rule for the list's hash on both sides (recordPurchasesHash, purchaseList.ts): an empty
+    // list is the same constant for wallet and merchant, so the hashes are compared as they are.
+    const agree = compare(wallet.total, merchant.total) === 0 && wallet.count === merchant.count && wallet.purchasesHash === merchant.purchasesHash;
     if (agree) return done('agreed', merchant.total, merchant.count, false);
     // The proven amount: the highest cumulative the customer signed, in its record or its accepts.
     const proven = merchant.provenCumulative ? max(wallet.total, merchant.provenCumulative) : wallet.total;

@@ -234,3 +234,32 @@ export async function verifyExchangeTable(
   }
   return validateExchangeTable(signed.body);
 }
+
+/**
+ * The one rule for a deposit at initiation: reserved in the customer's currency, promised to the
+ * merchant in its own at the pinned rate (customer → merchant), rounded down, so the merchant is
+ * never promised more than the reserve covers (the fraction stays with the operator's FX account).
+ */
+export function depositInMerchantCurrency(depositCustomer: Amount, merchantCurrency: string, pinned: Rate): Amount {
+  return convert(depositCustomer, merchantCurrency, pinned, 'floor').amount;
+}
+
+/** What a deposit comes to in the customer's currency once `charged` (merchant currency) of it is spent. */
+export interface DepositSettlement {
+  chargedCustomer: Amount;
+  refundCustomer: Amount;
+}
+
+/**
+ * The one rule for a deposit in the customer's currency, at the session's pinned rate `pinned`
+ * (merchant units per customer unit, as the operator fixed it at initiation): the merchant's charge
+ * converted back half-even, never more than the deposit, and the rest refunded. The operator books
+ * exactly this at clearing (its withdrawal record), and the wallet shows it as "spent" and "left"
+ * while the session runs, so the shopper's figure and the bank's agree to the minor unit.
+ */
+export function settleDeposit(depositCustomer: Amount, charged: Amount, pinned: Rate): DepositSettlement {
+  const back = rate(pinned.den, pinned.num);
+  let chargedCustomer = convert(charged, depositCustomer.currency, back, 'half-even').amount;
+  if (chargedCustomer.value > depositCustomer.value) chargedCustomer = depositCustomer;
+  return { chargedCustomer, refundCustomer: amount(depositCustomer.currency, depositCustomer.value - chargedCustomer.value) };
+}

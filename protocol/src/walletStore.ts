@@ -1,6 +1,9 @@
+import type { BridgeResults } from './bridgeWire.ts';
+import type { ObolErrorJson } from './errors.ts';
 import type { ExchangeTable } from './exchangeTable.ts';
 import type { PurchaseLine, PurchaseOpening } from './purchaseList.ts';
 import type { Signed } from './signed.ts';
+import { MemoryWalletDatabase, type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from './walletDatabase.ts';
 
 /**
  * The wallet's persistent state, behind an interface: the extension backs it with IndexedDB, the
@@ -82,6 +85,8 @@ export type StopReason = 'wallet' | 'merchant' | 'deposit-used' | 'timer';
  */
 export interface PendingPurchase {
   n: number;
+  /** The wallet's purchase record (PaymentRecord.key) this purchase is for, when it has one. */
+  purchaseId?: string;
   productId: string;
   price: string;
   origin: string;
@@ -94,12 +99,6 @@ export interface PendingPurchase {
   product?: Signed<'merchant.product'>;
   ciphertext?: string;
   accept?: Signed<'wallet.accept'>;
-  /**
-   * The decrypted content (base64url) and its type, stored with the purchase just before its
-   * receipt is completed as 'delivered', so a store may keep the content next to the receipt.
-   */
-  content?: string;
-  contentType?: string;
 }
 
 /** What clearing (FIG 3 step 10) said about a transaction, as far as the wallet learned it. */
@@ -194,6 +193,8 @@ export type ReceiptStatus = 'awaiting-key' | 'delivered' | 'disputable' | 'not-c
 export interface ReceiptRecord {
   /** The acceptId of the signed accept: unique and time-stamped (the page bridge's `receiptId` too). */
   receiptId: string;
+  /** The wallet's purchase record (PaymentRecord.key) that asked for this purchase, when there was one. */
+  purchaseId?: string;
   /** The TransactionIdentity (our operator's name for the transaction; receipts are kept by it). */
   transactionId: string;
   /** The trade handle the merchant knows the transaction by (its accept and evidence name it). */
@@ -233,6 +234,153 @@ export interface ReceiptRecord {
   time: number;
 }
 
+// ───────────── The wallet's own records (payments, budgets, prompts, history) ─────────────
+// Beside the agent's records above, in the same database (walletDatabase.ts), so a budget, a
+// payment and a receipt can change in one transaction.
+
+/** Spending rules of one site (page origin). Money in the customer's currency, wire form. */
+export interface SiteRecord {
+  origin: string;
+  /** The shopper approved this site once (in the confirmation window). */
+  approved: boolean;
+  /** Most the site may take in all; purchases beyond ask again. */
+  budget: string;
+  /** Committed spending at the site so far (converted at the time of each purchase). */
+  spent: string;
+  /** A purchase above this price always asks. */
+  autoPayLimit: string;
+  /** Blocked by the shopper in the popup: every request is refused (SITE_BLOCKED). */
+  blocked: boolean;
+  /** The merchant id the certificate named when the shopper approved the site. */
+  merchantId?: string;
+  /**
+   * Rules the shopper chose in a confirmation window whose purchase has not succeeded yet: they
+   * count only once it has (commit); if it fails, the site goes back to `before` (or to
+   * unapproved). Until then the site is treated by `before`.
+   */
+  pending?: { paymentKey: string; before?: { approved: boolean; budget: string; autoPayLimit: string } };
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * What the shopper's answers mean for a site's windows, across tabs and reloads (consent.ts):
+ * a declined window stops further windows until `declinedUntil` or until lifted in the popup;
+ * `windows` are the times windows were opened lately (at most a few per minute).
+ */
+export interface ConsentRecord {
+  origin: string;
+  declinedUntil?: number;
+  declinedAt?: number;
+  windows: number[];
+}
+
+/** Budget held for a purchase in flight: counted against the budget until committed or released. */
+export interface ReservationRecord {
+  paymentKey: string;
+  origin: string;
+  /** Customer currency, wire form. */
+  amount: string;
+  createdAt: number;
+}
+
+/**
+ * - new: received, nothing decided yet
+ * - prompting: waiting for the shopper in a confirmation window (`promptId`)
+ * - authorized: budget reserved; the agent is buying (or will again after a restart)
+ * - done: paid; `result` is the answer the page gets (again, if it asks again)
+ * - failed: `error` is the answer
+ */
+export type PaymentState = 'new' | 'prompting' | 'authorized' | 'done' | 'failed';
+
+/** One obol_pay from a page, keyed by the origin and a key the content script chose for it. */
+export interface PaymentRecord {
+  key: string;
+  origin: string;
+  documentId?: string;
+  merchantUrl: string;
+  productId: string;
+  /** Merchant currency, wire form. */
+  price: string;
+  /** The price in the customer's currency at the time of the request. */
+  priceCustomer?: string;
+  state: PaymentState;
+  promptId?: string;
+  /** `${transactionId}#${n}` of the receipt this payment produced. */
+  receiptKey?: string;
+  result?: BridgeResults['obol_pay'];
+  error?: ObolErrorJson;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type PromptKind = 'first' | 'over-budget' | 'over-auto-pay';
+export type PromptStatus = 'waiting' | 'accepted' | 'rejected';
+
+/** What a confirmation window shows: every field from the wallet's own state, none from the page. */
+export interface PromptRecord {
+  id: string;
+  origin: string;
+  paymentKey: string;
+  kind: PromptKind;
+  status: PromptStatus;
+  windowId?: number;
+  /** As the merchant's server calls itself (shown second, labelled). */
+  merchantName: string;
+  /** From the merchant certificate our operator re-issued (verified). */
+  merchantId: string;
+  /** The product as the merchant signed it (checked before the window opened); bidi controls neutralised. */
+  signed?: { title: string; description: string };
+  certifiedOrigins: string[];
+  merchantOperatorId: string;
+  productId: string;
+  description?: string;
+  price: string;
+  priceCustomer: string;
+  deposit: {
+    transactionId?: string;
+    customer: string;
+    merchant?: string;
+    remaining?: string;
+    expiresAt?: number;
+    /** Opened for this prompt: ended again if the shopper says no. */
+    openedForPrompt: boolean;
+  };
+  site?: { budget: string; spent: string; reserved: string; autoPayLimit: string };
+  suggested: { budget: string; autoPayLimit: string };
+  /** The least budget that lets this purchase through. */
+  needed: string;
+  table: { status: string; issuedAt?: number; expiresAt?: number };
+  decision?: { accept: boolean; budget?: string; autoPayLimit?: string; at: number };
+  createdAt: number;
+}
+
+/** A page load that rejected a prompt: no more prompts for it until it reloads. */
+export interface BlockRecord {
+  origin: string;
+  documentId: string;
+  createdAt: number;
+}
+
+/** The delivered content of a purchase, kept beside its receipt (so it survives a restart). */
+export interface DeliveryRecord {
+  transactionId: string;
+  n: number;
+  content: string;
+  contentType: string;
+}
+
+export type ActivityKind = 'registered' | 'top-up' | 'paid' | 'rejected' | 'failed' | 'session-ended' | 'site-changed';
+
+export interface ActivityRecord {
+  id?: number;
+  time: number;
+  kind: ActivityKind;
+  origin?: string;
+  text: string;
+  amount?: string;
+}
+
 export interface WalletStore {
   getAccount(): Promise<AccountRecord | undefined>;
   putAccount(account: AccountRecord): Promise<void>;
@@ -249,57 +397,84 @@ export interface WalletStore {
   listTransactions(): Promise<TransactionRecord[]>;
   /** Insert or replace by (transactionId, n): adding the same receipt twice keeps one. */
   addReceipt(receipt: ReceiptRecord): Promise<void>;
+  /**
+   * A purchase the merchant now holds the accept of, booked in one step: its final receipt, the
+   * delivered content beside it (when it came), and the transaction record with the purchase
+   * counted. A wallet stopped at any point finds all of it or none.
+   */
+  bookPurchase(receipt: ReceiptRecord, tx: TransactionRecord, delivery?: { content: string; contentType: string }): Promise<void>;
   /** Receipts, oldest first; of one transaction when given. */
   listReceipts(transactionId?: string): Promise<ReceiptRecord[]>;
 }
 
-/** The store of the tests and the CLI: copies in and out, as IndexedDB does. */
-export class MemoryWalletStore implements WalletStore {
-  private account: AccountRecord | undefined;
-  private login: LoginRecord | undefined;
-  private table: TableRecord | undefined;
-  private readonly transactions = new Map<string, TransactionRecord>();
-  private readonly receipts = new Map<string, ReceiptRecord>();
+/**
+ * What else changes in the transaction that books a purchase: the wallet core commits the purchase
+ * record and the site budget that asked for it there (budget.ts), so the three never disagree.
+ */
+export interface BookingHook<S extends StoreName> {
+  stores: readonly S[];
+  booked(tx: WalletTransaction<S>, receipt: ReceiptRecord, delivery: { content: string; contentType: string } | undefined): Promise<void>;
+}
 
-  async getAccount(): Promise<AccountRecord | undefined> {
-    return copy(this.account);
+/**
+ * The agent's store on the wallet's database (walletDatabase.ts): IndexedDB in the extension,
+ * memory in the CLI and the tests — one implementation for both.
+ */
+export class DatabaseWalletStore implements WalletStore {
+  constructor(
+    readonly db: WalletDatabase,
+    private readonly booking?: BookingHook<StoreName>,
+  ) {}
+
+  getAccount(): Promise<AccountRecord | undefined> {
+    return readStore(this.db, 'account', (s) => s.get('current'));
   }
-  async putAccount(account: AccountRecord): Promise<void> {
-    this.account = copy(account);
+  putAccount(account: AccountRecord): Promise<void> {
+    return writeStore(this.db, 'account', (s) => s.put(account, 'current'));
   }
-  async getLogin(): Promise<LoginRecord | undefined> {
-    return copy(this.login);
+  getLogin(): Promise<LoginRecord | undefined> {
+    return readStore(this.db, 'login', (s) => s.get('current'));
   }
-  async putLogin(login: LoginRecord | undefined): Promise<void> {
-    this.login = copy(login);
+  putLogin(login: LoginRecord | undefined): Promise<void> {
+    return writeStore(this.db, 'login', (s) => (login === undefined ? s.delete('current') : s.put(login, 'current')));
   }
-  async getTable(): Promise<TableRecord | undefined> {
-    return copy(this.table);
+  getTable(): Promise<TableRecord | undefined> {
+    return readStore(this.db, 'exchangeTable', (s) => s.get('current'));
   }
-  async putTable(table: TableRecord): Promise<void> {
-    this.table = copy(table);
+  putTable(table: TableRecord): Promise<void> {
+    return writeStore(this.db, 'exchangeTable', (s) => s.put(table, 'current'));
   }
-  async getTransaction(transactionId: string): Promise<TransactionRecord | undefined> {
-    for (const tx of this.transactions.values()) if (tx.transactionId === transactionId) return copy(tx);
-    return undefined;
+  getTransaction(transactionId: string): Promise<TransactionRecord | undefined> {
+    return readStore(this.db, 'transactions', (s) => s.index('byTransactionId').get(transactionId));
   }
-  async putTransaction(tx: TransactionRecord): Promise<void> {
-    this.transactions.set(tx.id, copy(tx));
+  putTransaction(tx: TransactionRecord): Promise<void> {
+    return writeStore(this.db, 'transactions', (s) => s.put(tx));
   }
-  async listTransactions(): Promise<TransactionRecord[]> {
-    return [...this.transactions.values()].sort((a, b) => a.createdAt - b.createdAt).map((tx) => copy(tx));
+  listTransactions(): Promise<TransactionRecord[]> {
+    return readStore(this.db, 'transactions', (s) => s.index('byCreatedAt').getAll());
   }
-  async addReceipt(receipt: ReceiptRecord): Promise<void> {
-    this.receipts.set(`${receipt.transactionId}#${receipt.n}`, copy(receipt));
+  addReceipt(receipt: ReceiptRecord): Promise<void> {
+    return writeStore(this.db, 'receipts', (s) => s.put(receipt));
+  }
+  bookPurchase(receipt: ReceiptRecord, tx: TransactionRecord, delivery?: { content: string; contentType: string }): Promise<void> {
+    const hook = this.booking;
+    const stores: StoreName[] = ['receipts', 'deliveries', 'transactions', ...(hook?.stores ?? [])];
+    return this.db.transaction(stores, 'readwrite', async (t) => {
+      if (delivery) await t.store('deliveries').put({ transactionId: receipt.transactionId, n: receipt.n, ...delivery });
+      await t.store('receipts').put(receipt);
+      await t.store('transactions').put(tx);
+      await hook?.booked(t, receipt, delivery);
+    });
   }
   async listReceipts(transactionId?: string): Promise<ReceiptRecord[]> {
-    return [...this.receipts.values()]
-      .filter((r) => transactionId === undefined || r.transactionId === transactionId)
-      .sort((a, b) => a.time - b.time || a.n - b.n)
-      .map((r) => copy(r));
+    const all = await readStore(this.db, 'receipts', (s) => s.getAll());
+    return all.filter((r) => transactionId === undefined || r.transactionId === transactionId).sort((a, b) => a.time - b.time || a.n - b.n);
   }
 }
 
-function copy<T>(value: T): T {
-  return value === undefined ? value : structuredClone(value);
+/** The store of the tests and the CLI: the same store on the memory database. */
+export class MemoryWalletStore extends DatabaseWalletStore {
+  constructor(db: WalletDatabase = new MemoryWalletDatabase()) {
+    super(db);
+  }
 }

@@ -64,3 +64,23 @@ describe('clearing at the acquirer (FIG 3 step 10)', () => {
     );
   });
 });
+
+describe('one rule for the purchase list hash on both sides', () => {
+  it('a session with nothing bought: wallet (with its own salt) and merchant (without it) hash the empty list alike, and clear as agreed', async () => {
+    const { recordPurchasesHash } = await import('../src/purchaseList.ts');
+    const walletSide = await recordPurchasesHash('a-wallet-salt-the-merchant-never-saw', []);
+    const merchantSide = await recordPurchasesHash(null, []);
+    expect(walletSide).toBe(merchantSide);
+    const none = { total: eur(0n), count: 0 };
+    expect(decideClearing({ deposit, wallet: { ...none, purchasesHash: walletSide }, merchant: { ...none, purchasesHash: merchantSide }, deadlinePassed: false })).toMatchObject({
+      outcome: 'agreed',
+      charged: eur(0n),
+      flagged: false,
+    });
+  });
+
+  it('records whose lists differ do not agree, even with nothing counted by the merchant', () => {
+    const d = decideClearing({ deposit, wallet: { total: eur(0n), count: 0, purchasesHash: 'a' }, merchant: { total: eur(0n), count: 0, purchasesHash: 'b' }, deadlinePassed: false });
+    expect(d).toMatchObject({ outcome: 'proven', charged: eur(0n), flagged: true });
+  });
+});

@@ -3,7 +3,7 @@ import { RegisterCustomerRequest } from '../src/api.ts';
 import { ManualClock } from '../src/clock.ts';
 import { CustomerAgent } from '../src/customerAgent.ts';
 import { type ErrorName, ObolError } from '../src/errors.ts';
-import { type ExchangeTable, convert, rateBetween, rateToString, signExchangeTable } from '../src/exchangeTable.ts';
+import { type ExchangeTable, depositInMerchantCurrency, rateBetween, rateToString, signExchangeTable } from '../src/exchangeTable.ts';
 import { type Http, fetchHttp } from '../src/http.ts';
 import { newTradeHandle } from '../src/identity.ts';
 import { KeyRing, type KeyHandle, keyHandle, keyIdOf } from '../src/keys.ts';
@@ -238,7 +238,7 @@ class ScriptedOperator {
     const deposit = parseAmount(msg.body.deposit);
     if (this.balance - this.held < deposit.value) fail('INSUFFICIENT_FUNDS');
     const rate = rateBetween(this.table(), 'SEK', 'EUR');
-    const depositMerchant = formatAmount(convert(deposit, 'EUR', rate, 'floor').amount);
+    const depositMerchant = formatAmount(depositInMerchantCurrency(deposit, 'EUR', rate));
     this.held += deposit.value;
     const transactionId = `${msg.body.sessionId}.${++this.seq2}`;
     const handle = newTradeHandle();

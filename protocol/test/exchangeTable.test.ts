@@ -7,10 +7,12 @@ import {
   type Rate,
   type Rounding,
   convert,
+  depositInMerchantCurrency,
   parseRate,
   rateBetween,
   rateToString,
   requireValidTable,
+  settleDeposit,
   tableStatus,
   validateExchangeTable,
 } from '../src/exchangeTable.ts';
@@ -276,5 +278,32 @@ describe('tableStatus', () => {
     expect(requireValidTable(sekTable, T0 + 1)).toBe(sekTable);
     expect(errorOf(() => requireValidTable(undefined, T0))).toBe('EXCHANGE_TABLE_MISSING');
     expect(errorOf(() => requireValidTable(sekTable, T0 + HOUR))).toBe('EXCHANGE_TABLE_EXPIRED');
+  });
+});
+
+describe('a deposit, once at initiation and once at clearing (the rules operator and wallet share)', () => {
+  const pinned = parseRate('0.0874'); // EUR per SEK, as Svea Bank pinned it
+
+  it('is promised to the merchant rounded down, and settled back half-even: what the wallet shows is what is refunded', () => {
+    const deposit = parseAmount('SEK:20.00');
+    expect(formatAmount(depositInMerchantCurrency(deposit, 'EUR', pinned))).toBe('EUR:1.74');
+    const { chargedCustomer, refundCustomer } = settleDeposit(deposit, parseAmount('EUR:0.03'), pinned);
+    // 0.03 / 0.0874 = 0.3432…: SEK 0.34 charged, SEK 19.66 back (not 20.00 × 1.71 / 1.74 = 19.655… cut to 19.65).
+    expect([formatAmount(chargedCustomer), formatAmount(refundCustomer)]).toEqual(['SEK:0.34', 'SEK:19.66']);
+    // Never more than the deposit, however the rounding falls.
+    expect(formatAmount(settleDeposit(deposit, depositInMerchantCurrency(deposit, 'EUR', pinned), pinned).refundCustomer)).toBe('SEK:0.09');
+  });
+
+  it('property: charged + refunded = the deposit, neither negative', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: 10_000_000n }), fc.bigInt({ min: 0n, max: 100n }), (sekMinor, percent) => {
+        const deposit = amount('SEK', sekMinor);
+        const merchant = depositInMerchantCurrency(deposit, 'EUR', pinned);
+        const charged = amount('EUR', (merchant.value * percent) / 100n);
+        const { chargedCustomer, refundCustomer } = settleDeposit(deposit, charged, pinned);
+        expect(chargedCustomer.value + refundCustomer.value).toBe(deposit.value);
+        expect(chargedCustomer.value >= 0n && refundCustomer.value >= 0n).toBe(true);
+      }),
+    );
   });
 });

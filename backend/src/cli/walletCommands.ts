@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '@obol/protocol/clock';
-import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { headlessPlatform } from '@obol/protocol/customerAgent/platform';
+import { Wallet } from '@obol/protocol/customerAgent/wallet';
 import { ObolError } from '@obol/protocol/errors';
+import type { Http } from '@obol/protocol/http';
+import { parseAmount } from '@obol/protocol/money';
 import { certToBase64, parseCertBundle } from '@obol/protocol/pki';
-import { MemoryWalletStore } from '@obol/protocol/walletStore';
+import { MemoryWalletDatabase } from '@obol/protocol/walletDatabase';
 import type { Command } from 'commander';
 import { undiciHttp } from '../http/client.ts';
 import { checkOperatorConfig } from '../operator/config.ts';
@@ -28,13 +31,17 @@ export async function walletTrustedRoots(o: { trustedRoot?: string[]; operatorCo
   return roots;
 }
 
+/** How the CLI's wallet introduces itself (to pages it never meets: the core needs a name). */
+const CLI_WALLET_INFO = { uuid: 'obol-cli-wallet', name: 'Obol CLI wallet', icon: '', rdns: 'org.obol.cli' };
+
 /**
- * `obol wallet buy`: a whole purchase from the terminal with the same customer agent the browser
- * wallet runs — register a fresh wallet at an operator, top it up (demo mode), buy, end the
+ * `obol wallet buy`: a whole purchase from the terminal with the same wallet core the browser
+ * extension runs (protocol/src/customerAgent/wallet.ts, called through its one entry point) on a
+ * memory database — register a fresh wallet at an operator, top it up (demo mode), buy, end the
  * session, and print what both operators settled. For operators checking a deployment end to end.
  */
 export function addWalletCommands(program: Command): void {
-  const wallet = program.command('wallet').description('a throw-away wallet (the customer agent) for end-to-end checks');
+  const wallet = program.command('wallet').description('a throw-away wallet (the wallet core) for end-to-end checks');
   wallet
     .command('buy')
     .requiredOption('--operator <url>', "the shopper's operator")
@@ -45,29 +52,46 @@ export function addWalletCommands(program: Command): void {
     .option('--deposit <money>', "smallest deposit, in the shopper's currency")
     .option('--trusted-root <file...>', 'interbank root certificate(s) to trust (PEM; a bundle is fine)')
     .option('--operator-config <file>', 'trust the root in the key folder of this operator configuration')
-    .action(async (o: { operator: string; merchant: string; product: string[]; price: string; topUp: string; deposit?: string; trustedRoot?: string[]; operatorConfig?: string }) => {
-      const agent = new CustomerAgent({
-        store: new MemoryWalletStore(),
-        http: undiciHttp,
-        clock: systemClock,
-        depositPolicy: { ...(o.deposit ? { minimum: o.deposit } : {}), timeoutSec: 300 },
-        trustedRoots: await walletTrustedRoots(o),
-      });
-      const account = await agent.register(o.operator);
-      await agent.login();
-      if (o.topUp) await agent.demoTopUp(o.topUp);
-      const origin = (await agent.merchantInfo(o.merchant)).origins[0];
-      const bought = [];
-      for (const productId of o.product) {
-        const r = await agent.buy({ merchantUrl: o.merchant, productId, price: o.price, ...(origin ? { origin } : {}) });
-        bought.push({ productId, transactionId: r.receipt.transactionId, bytes: r.content.length });
-      }
-      const settled = [];
-      for (const tx of await agent.listTransactions()) {
-        if (!tx.transactionId) continue;
-        if (tx.state === 'open') await agent.endTransaction(tx.transactionId);
-        settled.push(await agent.transactionStatus(tx.transactionId));
-      }
-      console.log(JSON.stringify({ customerId: account.customerId, bought, settled, balance: await agent.balance() }, null, 2));
+    .action(async (o: WalletBuyOptions) => {
+      console.log(JSON.stringify(await walletBuy(o), null, 2));
     });
+}
+
+export interface WalletBuyOptions {
+  operator: string;
+  merchant: string;
+  product: string[];
+  price: string;
+  topUp: string;
+  deposit?: string;
+  trustedRoot?: string[];
+  operatorConfig?: string;
+}
+
+/** The `wallet buy` command's work, through the wallet core's entry point only. */
+export async function walletBuy(o: WalletBuyOptions, http: Http = undiciHttp) {
+  const trustedRoots = await walletTrustedRoots(o);
+  const core = new Wallet({
+    db: new MemoryWalletDatabase(),
+    platform: headlessPlatform(() => systemClock.now()),
+    http,
+    info: CLI_WALLET_INFO,
+    trustedRoots,
+    timeoutSec: 300,
+    resumeDelayMs: 0,
+    ...(o.deposit ? { deposits: { [parseAmount(o.deposit).currency]: o.deposit } } : {}),
+  });
+  const registered = await core.handleCoreApiRequest('register', { operatorUrl: o.operator });
+  if (o.topUp) await core.handleCoreApiRequest('topUp', { amount: o.topUp });
+  const bought = [];
+  for (const productId of o.product) {
+    const r = await core.handleCoreApiRequest('purchase', { merchantUrl: o.merchant, productId, price: o.price });
+    bought.push({ productId, receiptId: r.receiptId, n: r.n, bytes: Buffer.from(r.content, 'base64url').length });
+  }
+  const sessions = await core.handleCoreApiRequest('sessions', {});
+  await core.handleCoreApiRequest('endAllSessions', {});
+  const settled = [];
+  for (const s of sessions) if (s.transactionId) settled.push(await core.handleCoreApiRequest('settlement', { transactionId: s.transactionId }));
+  const { balance } = await core.handleCoreApiRequest('overview', {});
+  return { customerId: registered.account?.customerId, bought, sessions, settled, balance };
 }

@@ -8,9 +8,9 @@ import {
 } from '@obol/protocol/api';
 import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
-import { convert, parseRate, rateBetween, rateToString } from '@obol/protocol/exchangeTable';
+import { depositInMerchantCurrency, parseRate, rateBetween, rateToString, settleDeposit } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
-import { type Amount, add, compare, formatAmount, parseAmount, sub } from '@obol/protocol/money';
+import { type Amount, add, compare, formatAmount, parseAmount } from '@obol/protocol/money';
 import { checkSchema } from '@obol/protocol/messages';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
@@ -229,7 +229,7 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
     // reserved (floor), and the remainder stays with the customer.
     const table = await ctx.tables.shown(b.shownTableIssuedAt);
     const rate = rateBetween(table, deposit.currency, peer.currency);
-    const depositMerchant = convert(deposit, peer.currency, rate, 'floor').amount;
+    const depositMerchant = depositInMerchantCurrency(deposit, peer.currency, rate);
     if (compare(depositMerchant, firstPrice) < 0) {
       throw new ObolError('INVALID_AMOUNT', `a deposit of ${b.deposit} (${formatAmount(depositMerchant)}) does not cover ${b.firstPrice}`);
     }
@@ -491,11 +491,8 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   if (unused.currency !== depositMerchant.currency || compare(add(charged, unused), depositMerchant) !== 0) {
     throw new ObolError('INVALID_AMOUNT', `clearing of ${c.charged} and ${c.unused} unused does not make up the deposit of ${row.deposit_merchant}`);
   }
-  const rate = parseRate(row.rate);
-  const back = { num: rate.den, den: rate.num };
-  let chargedCustomer = convert(charged, depositCustomer.currency, back, 'half-even').amount;
-  if (compare(chargedCustomer, depositCustomer) > 0) chargedCustomer = depositCustomer;
-  const refund = sub(depositCustomer, chargedCustomer);
+  // The one rule the wallet also shows the shopper by (settleDeposit).
+  const { chargedCustomer, refundCustomer: refund } = settleDeposit(depositCustomer, charged, parseRate(row.rate));
   const sameCurrency = depositCustomer.currency === charged.currency;
   const now = ctx.clock.now();
 

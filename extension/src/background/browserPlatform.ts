@@ -1,14 +1,17 @@
+import type { WalletPlatform } from '@obol/protocol/customerAgent/platform';
 import browser from 'webextension-polyfill';
 import { CHANGED_MESSAGE } from '../shared/messages.ts';
-import type { Platform } from './platform.ts';
 
 const PROMPT_WIDTH = 420;
 const PROMPT_HEIGHT = 640;
 
-/** The platform in Chromium (and any browser webextension-polyfill covers). No permission needed. */
-export const browserPlatform: Platform = {
+/**
+ * The wallet core's platform in Chromium (and any browser webextension-polyfill covers): a prompt
+ * that needs the shopper is shown as a confirmation window. No permission needed.
+ */
+export const browserPlatform: WalletPlatform = {
   now: () => Date.now(),
-  async openPrompt(promptId) {
+  async showPrompt(promptId) {
     const url = browser.runtime.getURL(`confirm.html?prompt=${encodeURIComponent(promptId)}`);
     const created = await browser.windows.create({ url, type: 'popup', width: PROMPT_WIDTH, height: PROMPT_HEIGHT, focused: true });
     return created.id;

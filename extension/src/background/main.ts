@@ -1,21 +1,22 @@
-// The service worker: the customer agent on IndexedDB, the two message routers, and the
-// confirmation windows. Every listener is registered synchronously at the top (MV3 wakes the
+// The service worker: the wallet core (protocol/src/customerAgent/wallet.ts) on IndexedDB, the two
+// message routers that dispatch to it, and the confirmation windows. Every listener is registered synchronously at the top (MV3 wakes the
 // worker for an event and runs this file again); all state is in IndexedDB, so the worker can be
 // stopped between any two awaits.
+import { Wallet } from '@obol/protocol/customerAgent/wallet';
 import { fetchHttp } from '@obol/protocol/http';
 import browser from 'webextension-polyfill';
 import type { Runtime } from 'webextension-polyfill';
+import { DEMO_OPERATORS } from '../shared/messages.ts';
 import { WALLET_INFO } from '../shared/walletInfo.ts';
 import { browserPlatform } from './browserPlatform.ts';
 import { openWalletDb } from './db.ts';
 import { type Sender, callerOf, route } from './router.ts';
 import { BUILT_IN_TRUSTED_ROOTS } from './trustedRoots.ts';
-import { Wallet } from './wallet.ts';
 
 const self = { id: browser.runtime.id, baseUrl: browser.runtime.getURL('') };
 
 const wallet: Promise<Wallet> = openWalletDb().then((db) => {
-  const w = new Wallet({ db, platform: browserPlatform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: BUILT_IN_TRUSTED_ROOTS });
+  const w = new Wallet({ db, platform: browserPlatform, http: fetchHttp(), info: WALLET_INFO, trustedRoots: BUILT_IN_TRUSTED_ROOTS, operators: DEMO_OPERATORS });
   void w.start();
   return w;
 });
@@ -28,11 +29,11 @@ browser.runtime.onMessage.addListener((message: unknown, sender: Runtime.Message
 });
 
 browser.windows.onRemoved.addListener((windowId) => {
-  void wallet.then((w) => w.windowClosed(windowId));
+  void wallet.then((w) => w.handleCoreApiRequest('windowClosed', { windowId }));
 });
 
 browser.runtime.onInstalled.addListener(async (details) => {
   if (details.reason !== 'install') return;
   const w = await wallet;
-  if (!(await w.store.getAccount())) await browser.tabs.create({ url: browser.runtime.getURL('onboarding.html') });
+  if (!(await w.handleCoreApiRequest('overview', {})).account) await browser.tabs.create({ url: browser.runtime.getURL('onboarding.html') });
 });

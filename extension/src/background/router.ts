@@ -1,7 +1,8 @@
 import { type BridgeMethod, type BridgeRequest, isBridgeRequest } from '@obol/protocol/bridge';
 import { ObolError, type ObolErrorJson } from '@obol/protocol/errors';
-import { BRIDGE_MESSAGE, type Reply, WALLET_MESSAGE, WALLET_METHODS, type WalletMethod } from '../shared/messages.ts';
-import type { PageCaller, Wallet } from './wallet.ts';
+import type { Wallet } from '@obol/protocol/customerAgent/wallet';
+import { type PageCaller, SHOPPER_OPERATIONS, type WalletOperation } from '@obol/protocol/customerAgent/walletApi';
+import { BRIDGE_MESSAGE, type Reply, WALLET_MESSAGE } from '../shared/messages.ts';
 
 /** The parts of `runtime.MessageSender` the router reads (Chromium also sets `origin` and `documentId`). */
 export interface Sender {
@@ -63,9 +64,11 @@ function errorReply(e: unknown): { error: ObolErrorJson } {
 }
 
 /**
- * The service worker's one entry for messages. Two routers, kept apart: pages reach only the
- * public methods (obol_getInfo, obol_quote, obol_pay) through the content script; everything else
- * answers only to the extension's own pages. Every answer is `{ result }` or `{ error }`.
+ * The service worker's one entry for messages. It holds no wallet logic: it names the caller (from
+ * the browser's sender) and dispatches to the wallet core's one entry point. Two routers, kept
+ * apart: pages reach only the public methods (obol_getInfo, obol_quote, obol_pay) through the
+ * content script; the shopper's operations answer only to the extension's own pages. Every answer
+ * is `{ result }` or `{ error }`.
  */
 export async function route(wallet: Wallet, message: unknown, caller: Caller | undefined): Promise<Reply<unknown> | undefined> {
   if (!caller || !message || typeof message !== 'object') return undefined;
@@ -83,9 +86,9 @@ export async function route(wallet: Wallet, message: unknown, caller: Caller | u
     }
     if (m.type === WALLET_MESSAGE) {
       if (caller.kind !== 'extension') throw new ObolError('UNAUTHORIZED', 'this call is for the wallet’s own pages');
-      if (typeof m.method !== 'string' || !WALLET_METHODS.has(m.method)) throw new ObolError('UNSUPPORTED_METHOD', 'no such wallet method');
+      if (typeof m.method !== 'string' || !SHOPPER_OPERATIONS.has(m.method as WalletOperation)) throw new ObolError('UNSUPPORTED_METHOD', 'no such wallet method');
       const params = m.params && typeof m.params === 'object' ? m.params : {};
-      return { result: await wallet.call(m.method as WalletMethod, params as never) };
+      return { result: await wallet.handleCoreApiRequest(m.method, params) };
     }
     return undefined;
   } catch (e) {
@@ -93,16 +96,15 @@ export async function route(wallet: Wallet, message: unknown, caller: Caller | u
   }
 }
 
-async function publicCall(wallet: Wallet, caller: PageCaller, key: string, request: BridgeRequest): Promise<unknown> {
+/** The bridge's methods, as the core's page operations. */
+const PAGE_DISPATCH: Record<BridgeMethod, (wallet: Wallet, caller: PageCaller, key: string, request: BridgeRequest) => Promise<unknown>> = {
+  obol_getInfo: (wallet, caller) => wallet.handleCoreApiRequest('getInfo', { caller }),
+  obol_quote: (wallet, caller, _key, request) => wallet.handleCoreApiRequest('quote', { caller, params: (request as BridgeRequest<'obol_quote'>).params }),
+  obol_pay: (wallet, caller, key, request) => wallet.handleCoreApiRequest('pay', { caller, key, params: (request as BridgeRequest<'obol_pay'>).params }),
+};
+
+function publicCall(wallet: Wallet, caller: PageCaller, key: string, request: BridgeRequest): Promise<unknown> {
   const method: BridgeMethod = request.method;
-  switch (method) {
-    case 'obol_getInfo':
-      return wallet.getInfo(caller);
-    case 'obol_quote':
-      return wallet.quote(caller, (request as BridgeRequest<'obol_quote'>).params);
-    case 'obol_pay':
-      return wallet.pay(caller, key, (request as BridgeRequest<'obol_pay'>).params);
-    default:
-      throw new ObolError('UNSUPPORTED_METHOD', 'not a public method');
-  }
+  if (!Object.hasOwn(PAGE_DISPATCH, method)) throw new ObolError('UNSUPPORTED_METHOD', 'not a public method');
+  return PAGE_DISPATCH[method](wallet, caller, key, request);
 }

@@ -1,9 +1,18 @@
 import type { BridgeRequest } from '@obol/protocol/bridgeWire';
-import type { AccountView, Balance, TransactionView } from '@obol/protocol/customerAgent';
+import type { DeclinedSite } from '@obol/protocol/customerAgent/consent';
+import type {
+  History,
+  HistoryItem,
+  OperatorChoice,
+  Overview,
+  SessionItem,
+  ShopLink,
+  ShopperOperation,
+  SiteItem,
+  TableState,
+  WalletOperations,
+} from '@obol/protocol/customerAgent/walletApi';
 import type { ObolErrorJson } from '@obol/protocol/errors';
-import type { ReceiptRecord } from '@obol/protocol/walletStore';
-import type { DeclinedSite } from '../background/consent.ts';
-import type { ActivityRecord, PromptRecord, SiteRecord } from '../background/db.ts';
 
 /**
  * What crosses `runtime.sendMessage` inside the extension. Two kinds of request, answered by two
@@ -33,83 +42,16 @@ export interface BridgeMessage {
   gesture: boolean;
 }
 
-export type { DeclinedSite };
-
 export type Reply<T> = { result: T } | { error: ObolErrorJson };
 
-export interface TableState {
-  status: 'valid' | 'refreshed' | 'unavailable' | 'missing';
-  issuedAt?: number;
-  expiresAt?: number;
-  base?: string;
-  rates?: Record<string, string>;
-  error?: ObolErrorJson;
-}
+export type { DeclinedSite, History, HistoryItem, OperatorChoice, Overview, SessionItem, ShopLink, SiteItem, TableState };
 
-export interface Overview {
-  account?: AccountView;
-  balance?: Balance;
-  balanceError?: ObolErrorJson;
-  table?: TableState;
-}
-
-export interface SessionItem extends TransactionView {
-  /** Deposit left in the customer's currency (at the pinned rate), when known. */
-  remainingCustomer?: string;
-}
-
-export interface HistoryItem {
-  receipt: ReceiptRecord;
-  merchantName: string;
-  /** Base64url of the content, when the wallet kept it. */
-  hasContent: boolean;
-}
-
-export interface History {
-  receipts: HistoryItem[];
-  transactions: TransactionView[];
-  activity: ActivityRecord[];
-  evidence: boolean;
-}
-
-export interface SiteItem extends SiteRecord {
-  reserved: string;
-}
-
-export interface OperatorChoice {
-  url: string;
-  name: string;
-  /** Shops that take this operator's customers, offered on onboarding's ready screen (the demo's). */
-  shops?: ShopLink[];
-}
-
-export interface ShopLink {
-  name: string;
-  url: string;
-}
-
-/** The private API: method → [params, result]. Only the extension's own pages may call it. */
-export interface WalletApi {
-  overview: [{ refreshTable?: boolean }, Overview];
-  operators: [Record<string, never>, OperatorChoice[]];
-  /** `trustedRoot`: a root certificate (PEM) the shopper adds for an operator outside the built-in roots. */
-  register: [{ operatorUrl: string; trustedRoot?: string }, Overview];
-  topUp: [{ amount: string }, Overview];
-  sessions: [Record<string, never>, SessionItem[]];
-  endSession: [{ transactionId: string }, TransactionView];
-  history: [Record<string, never>, History];
-  content: [{ transactionId: string; n: number }, { content: string; contentType: string } | null];
-  sites: [Record<string, never>, SiteItem[]];
-  setSite: [{ origin: string; budget?: string; autoPayLimit?: string; blocked?: boolean; resetSpent?: boolean }, SiteItem[]];
-  removeSite: [{ origin: string }, SiteItem[]];
-  /** Sites whose declined window still stops them asking (until `until`, or "allow again"). */
-  declinedSites: [Record<string, never>, DeclinedSite[]];
-  allowAgain: [{ origin: string }, DeclinedSite[]];
-  evidence: [{ transactionId: string; n?: number }, unknown];
-  prompt: [{ id: string }, PromptRecord | null];
-  decide: [{ id: string; accept: boolean; budget?: string; autoPayLimit?: string }, { ok: true }];
-}
-export type WalletMethod = keyof WalletApi;
+/**
+ * The private API: the wallet core's shopper operations (protocol/src/customerAgent/walletApi.ts),
+ * method → [params, result]. Only the extension's own pages may call it.
+ */
+export type WalletMethod = ShopperOperation;
+export type WalletApi = Pick<WalletOperations, WalletMethod>;
 export type WalletParams<M extends WalletMethod> = WalletApi[M][0];
 export type WalletResult<M extends WalletMethod> = WalletApi[M][1];
 
@@ -118,25 +60,6 @@ export interface WalletMessage<M extends WalletMethod = WalletMethod> {
   method: M;
   params: WalletParams<M>;
 }
-
-export const WALLET_METHODS: ReadonlySet<string> = new Set<WalletMethod>([
-  'overview',
-  'operators',
-  'register',
-  'topUp',
-  'sessions',
-  'endSession',
-  'history',
-  'content',
-  'sites',
-  'setSite',
-  'removeSite',
-  'declinedSites',
-  'allowAgain',
-  'evidence',
-  'prompt',
-  'decide',
-]);
 
 /**
  * The demo world's shops (backend/src/demo/main.ts, DEMO_PORTS): a customer of either demo bank

@@ -204,8 +204,13 @@ export async function quote(core: AgentCore, priceText: string): Promise<string>
   const account = await core.account();
   const price = parseAmount(priceText);
   if (price.currency === account.currency) return formatAmount(price);
-  const table = await validTable(core);
-  return formatAmount(convert(price, account.currency, rateBetween(table, price.currency, account.currency), 'half-even').amount);
+  return formatAmount(priceIn(await validTable(core), price, account.currency));
+}
+
+/** The rule for showing a price in another currency: at `table`, half-even (RATE_UNAVAILABLE when it lacks one). */
+export function priceIn(table: ExchangeTable, price: Amount, currency: string): Amount {
+  if (price.currency === currency) return price;
+  return convert(price, currency, rateBetween(table, price.currency, currency), 'half-even').amount;
 }
 
 /** The customer-currency amount that surely covers `price` at `table` (rounded up). */

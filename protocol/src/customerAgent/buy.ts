@@ -1,6 +1,6 @@
 import { type ErrorName, ObolError, type ObolErrorJson } from '../errors.ts';
 import { OriginT, ProductIdT, checkSchema } from '../messages.ts';
-import { compare, formatAmount, parseAmount } from '../money.ts';
+import { type Amount, compare, formatAmount, parseAmount } from '../money.ts';
 import type { TransactionRecord, TransactionState } from '../walletStore.ts';
 import { type AgentCore, baseUrl, errorJson, isRefusal } from './core.ts';
 import { type PurchaseResult, chosenDescription, completeAccept, purchaseIn, samePurchase } from './purchase.ts';
@@ -14,6 +14,8 @@ export interface BuyRequest {
   price: string;
   /** The page origin, from the browser (never from the page's words). Default: the merchant's first. */
   origin?: string;
+  /** The wallet's purchase record this is for (its receipt will name it): one click, one purchase. */
+  purchaseId?: string;
 }
 
 /** Merchant refusals that mean "this session is over": the wallet opens a new one (once). */
@@ -50,7 +52,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
     if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${tx.merchantId} names no web origin`);
     const bookedBefore = tx.nextN;
     try {
-      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description });
+      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description, ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}) });
     } catch (e) {
       // Only when nothing was booked (no accept was sent: nextN did not move) — a mismatch found
       // after the accept is a charged, disputable purchase and must never be bought again.
@@ -66,6 +68,33 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
   }
 }
 
+/** A session this close to its end takes no new purchase. */
+function expiring(tx: TransactionRecord, now: number): boolean {
+  return (tx.expiresAt ?? 0) <= now + EXPIRY_MARGIN_MS;
+}
+
+/** The merchant's certificate names the page's origin (any, when no page asked). */
+function forPage(tx: TransactionRecord, origin: string | undefined): boolean {
+  return origin === undefined || (tx.merchantOrigins ?? []).includes(origin);
+}
+
+/**
+ * Can this session take a purchase of `price` from a page at `origin` now? Open at this merchant,
+ * certified for the page, in the price's currency, not about to expire, with room for the price:
+ * the rule `buy` picks a session by, and the rule a wallet's prompt previews it by.
+ */
+export function sessionFits(tx: TransactionRecord, merchantUrl: string, price: Amount, origin: string | undefined, now: number): boolean {
+  return (
+    tx.state === 'open' &&
+    tx.merchantUrl === merchantUrl &&
+    tx.depositMerchant !== undefined &&
+    !expiring(tx, now) &&
+    forPage(tx, origin) &&
+    price.currency === tx.merchantCurrency &&
+    compare(remaining(tx), price) >= 0
+  );
+}
+
 /**
  * The transaction to buy in, or the finished purchase itself when an accept for this very
  * purchase was still in flight. On the way it finishes what a stopped agent left for this
@@ -74,7 +103,7 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
 async function findTransaction(
   core: AgentCore,
   merchantUrl: string,
-  request: { productId: string; price: string; origin?: string },
+  request: { productId: string; price: string; origin?: string; purchaseId?: string },
 ): Promise<TransactionRecord | PurchaseResult | undefined> {
   const price = parseAmount(request.price);
   for (let tx of await core.store.listTransactions()) {
@@ -91,7 +120,7 @@ async function findTransaction(
     if (tx.state !== 'open') continue;
     if (tx.pending?.accept) {
       const origin = request.origin ?? tx.pending.origin;
-      const same = samePurchase(tx.pending, { productId: request.productId, price: request.price, origin });
+      const same = samePurchase(tx.pending, { productId: request.productId, price: request.price, origin, ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}) });
       try {
         const done = await completeAccept(core, tx);
         if (same) return done;
@@ -105,12 +134,11 @@ async function findTransaction(
         // Refused (not charged) or booked with a dispute: either way nothing is in flight any more.
       }
     }
-    if ((tx.expiresAt ?? 0) <= core.now() + EXPIRY_MARGIN_MS) {
+    if (expiring(tx, core.now())) {
       await closeTransaction(core, tx, 'timer', { notifyMerchant: false });
       continue;
     }
-    if (request.origin !== undefined && !(tx.merchantOrigins ?? []).includes(request.origin)) continue;
-    if (price.currency !== tx.merchantCurrency) continue;
+    if (!forPage(tx, request.origin) || price.currency !== tx.merchantCurrency) continue;
     if (compare(remaining(tx), price) < 0) {
       // Too little left for this price: end it now so the rest of the deposit goes back.
       await closeTransaction(core, tx, 'deposit-used', { notifyMerchant: true });

@@ -41,6 +41,8 @@ export interface PurchaseRequest {
   /** Canonical wire amount in the merchant's currency. */
   price: string;
   origin: string;
+  /** The wallet's purchase record this is for: kept on the pending purchase and its receipt. */
+  purchaseId?: string;
   /** The merchant-signed description the shopper chose (`fetchDescription`); its signature is checked here. */
   description: Signed<'merchant.description'>;
 }
@@ -60,7 +62,13 @@ export function sessionSigner(core: AgentCore, tx: TransactionRecord): Signer {
   return keySigner(tx.sessionKid, tx.sessionKeys.privateKey, core.crypto);
 }
 
-export function samePurchase(p: PendingPurchase, req: { productId: string; price: string; origin: string }): boolean {
+/**
+ * Is the purchase in flight this very request? By the wallet's purchase record when both name one
+ * (two clicks on one product are two purchases); by what was ordered when neither does (a caller
+ * without purchase records, e.g. the agent used on its own).
+ */
+export function samePurchase(p: PendingPurchase, req: { productId: string; price: string; origin: string; purchaseId?: string }): boolean {
+  if (p.purchaseId !== undefined || req.purchaseId !== undefined) return p.purchaseId === req.purchaseId;
   return p.productId === req.productId && p.price === req.price && p.origin === req.origin;
 }
 
@@ -190,7 +198,7 @@ async function newOrder(
     },
     sessionSigner(core, tx),
   );
-  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, ...chosen, order };
+  tx.pending = { n, productId: req.productId, price: req.price, origin: req.origin, ...(req.purchaseId !== undefined ? { purchaseId: req.purchaseId } : {}), ...chosen, order };
   await save(core, tx);
   return order;
 }
@@ -340,6 +348,7 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
   const d = pending.description.body;
   return {
     receiptId: accept.body.acceptId,
+    ...(pending.purchaseId !== undefined ? { purchaseId: pending.purchaseId } : {}),
     transactionId: tx.transactionId!,
     handle: accept.body.transactionId,
     n: pending.n,
@@ -433,17 +442,14 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
   }
   receipt.status = problem ? 'disputable' : 'delivered';
   if (problem) receipt.problem = { name: problem.name, message: problem.message };
-  if (content) {
-    pending.content = toBase64Url(content);
-    pending.contentType = receipt.contentType;
-    await save(core, tx);
-  }
-  await core.store.addReceipt(receipt);
+  // Booked in one step: the receipt, the content beside it, and the purchase counted in the
+  // transaction (and, in the wallet core, its purchase record and budget).
   if (!tx.lines.some((l) => l.n === pending.n)) tx.lines.push({ n: pending.n, productId: pending.productId, price: pending.price });
   tx.cumulative = accept.body.cumulative;
   tx.nextN = pending.n + 1;
   tx.pending = undefined;
-  await save(core, tx);
+  tx.updatedAt = core.now();
+  await core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
   if (problem || !content) {
     const name = problem?.name === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'PRODUCT_MISMATCH';
     throw new ObolError(

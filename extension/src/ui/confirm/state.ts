@@ -1,7 +1,7 @@
 import type { ObolErrorJson } from '@obol/protocol/errors';
 import { compare, parseAmount, parseDecimal } from '@obol/protocol/money';
 import { useEffect, useState } from 'preact/hooks';
-import type { PromptRecord } from '../../background/db.ts';
+import type { PromptRecord } from '@obol/protocol/walletStore';
 import { type WalletClient, walletClient } from '../shared/api.ts';
 import { errorOf } from '../shared/hooks.ts';
 

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { PromptRecord } from '../../background/db.ts';
-import { neutralizeBidi } from '../../shared/bidi.ts';
+import type { PromptRecord } from '@obol/protocol/walletStore';
+import { neutralizeBidi } from '@obol/protocol/bidi';
 import { digits, money, when } from '../shared/format.ts';
 import { checkLimits, useConfirm } from './state.ts';
 

@@ -28,8 +28,14 @@ export function SessionsScreen() {
                 </div>
                 <div>
                   Deposit left: <span data-testid="deposit-left">{money(s.remaining)}</span>
-                  {s.remainingCustomer ? <span class="muted"> (≈ {money(s.remainingCustomer)})</span> : null} of {money(s.depositMerchant ?? s.depositCustomer)}
+                  {' '}of {money(s.depositMerchant ?? s.depositCustomer)}
                 </div>
+                {s.remainingCustomer && s.spentCustomer ? (
+                  // The core's figures, by the rule the bank books the session by: exact, not an estimate.
+                  <div class="muted">
+                    Spent <span data-testid="spent-customer">{money(s.spentCustomer)}</span>; <span data-testid="refund-customer">{money(s.remainingCustomer)}</span> comes back if it ends now
+                  </div>
+                ) : null}
                 <div>
                   {s.count} purchase{s.count === 1 ? '' : 's'} · time left <span data-testid="time-left">{timeLeft(s.expiresAt, now)}</span>
                   {s.state === 'initiating' ? ' · opening…' : ''}

@@ -1,9 +1,10 @@
-import { ObolError } from '@obol/protocol/errors';
-import type { ConsentRecord, SiteRecord, WalletDb } from './db.ts';
+import { ObolError } from '../errors.ts';
+import { type WalletDatabase, readStore, writeStore } from '../walletDatabase.ts';
+import type { ConsentRecord, SiteRecord } from '../walletStore.ts';
 
 /**
- * What the shopper's answers in confirmation windows mean for a site, kept in IndexedDB (so they
- * hold across tabs, reloads and a stopped service worker) and read with the wallet's injected
+ * What the shopper's answers in confirmation windows mean for a site, kept in the wallet's
+ * database (so they hold across tabs, reloads and a stopped service worker) and read with the wallet's injected
  * clock:
  *
  * - a "no" (Decline, or the window closed) stops every further request of that site — no more
@@ -29,13 +30,13 @@ export function isApproved(site: SiteRecord | undefined): boolean {
   return !!site && !site.blocked && effectiveRules(site)?.approved === true;
 }
 
-export async function siteApproved(db: WalletDb, origin: string): Promise<boolean> {
-  return isApproved(await db.get('sites', origin));
+export async function siteApproved(db: WalletDatabase, origin: string): Promise<boolean> {
+  return isApproved(await readStore(db, 'sites', (s) => s.get(origin)));
 }
 
 /** SITE_BLOCKED while a "no" at this site holds. */
-export async function checkNotDeclined(db: WalletDb, origin: string, now: number): Promise<void> {
-  const c = await db.get('consent', origin);
+export async function checkNotDeclined(db: WalletDatabase, origin: string, now: number): Promise<void> {
+  const c = await readStore(db, 'consent', (s) => s.get(origin));
   if (c?.declinedUntil !== undefined && c.declinedUntil > now) {
     const minutes = Math.max(1, Math.ceil((c.declinedUntil - now) / MINUTE_MS));
     throw new ObolError('SITE_BLOCKED', `a payment on this site was declined; allow it again in the Obol wallet, or try again in ${minutes} min`);
@@ -47,41 +48,42 @@ export async function checkNotDeclined(db: WalletDb, origin: string, now: number
  * asking at once cannot both take the last slot): SITE_BLOCKED while declined, TOO_MANY_PROMPTS
  * past the rate.
  */
-export async function takeWindowSlot(db: WalletDb, origin: string, now: number): Promise<void> {
-  const t = db.transaction('consent', 'readwrite');
-  const c: ConsentRecord = (await t.store.get(origin)) ?? { origin, windows: [] };
-  let refusal: ObolError | undefined;
-  if (c.declinedUntil !== undefined && c.declinedUntil > now) {
-    refusal = new ObolError('SITE_BLOCKED', 'a payment on this site was declined; allow it again in the Obol wallet');
-  } else {
-    const recent = c.windows.filter((w) => w > now - MINUTE_MS && w <= now);
-    if (recent.length >= PROMPTS_PER_MINUTE) {
-      refusal = new ObolError('TOO_MANY_PROMPTS', `this site asked for ${PROMPTS_PER_MINUTE} confirmations in the last minute; wait a moment`);
+export async function takeWindowSlot(db: WalletDatabase, origin: string, now: number): Promise<void> {
+  const refusal = await writeStore(db, 'consent', async (store) => {
+    const c: ConsentRecord = (await store.get(origin)) ?? { origin, windows: [] };
+    let refusal: ObolError | undefined;
+    if (c.declinedUntil !== undefined && c.declinedUntil > now) {
+      refusal = new ObolError('SITE_BLOCKED', 'a payment on this site was declined; allow it again in the Obol wallet');
     } else {
-      await t.store.put({ ...c, windows: [...recent, now] });
+      const recent = c.windows.filter((w) => w > now - MINUTE_MS && w <= now);
+      if (recent.length >= PROMPTS_PER_MINUTE) {
+        refusal = new ObolError('TOO_MANY_PROMPTS', `this site asked for ${PROMPTS_PER_MINUTE} confirmations in the last minute; wait a moment`);
+      } else {
+        await store.put({ ...c, windows: [...recent, now] });
+      }
     }
-  }
-  await t.done;
+    return refusal;
+  });
   if (refusal) throw refusal;
 }
 
 /** The shopper said no at `origin`: no more windows from it until lifted or `DECLINE_COOL_DOWN_MS`. */
-export async function recordDecline(db: WalletDb, origin: string, now: number): Promise<void> {
-  const t = db.transaction('consent', 'readwrite');
-  const c: ConsentRecord = (await t.store.get(origin)) ?? { origin, windows: [] };
-  await t.store.put({ ...c, declinedAt: now, declinedUntil: now + DECLINE_COOL_DOWN_MS });
-  await t.done;
+export async function recordDecline(db: WalletDatabase, origin: string, now: number): Promise<void> {
+  await writeStore(db, 'consent', async (store) => {
+    const c: ConsentRecord = (await store.get(origin)) ?? { origin, windows: [] };
+    await store.put({ ...c, declinedAt: now, declinedUntil: now + DECLINE_COOL_DOWN_MS });
+  });
 }
 
 /** "Allow again" in the popup: the decline is lifted (the window rate still holds). */
-export async function liftDecline(db: WalletDb, origin: string): Promise<void> {
-  const t = db.transaction('consent', 'readwrite');
-  const c = await t.store.get(origin);
-  if (c) {
-    const { declinedUntil: _until, declinedAt: _at, ...rest } = c;
-    await t.store.put(rest);
-  }
-  await t.done;
+export async function liftDecline(db: WalletDatabase, origin: string): Promise<void> {
+  await writeStore(db, 'consent', async (store) => {
+    const c = await store.get(origin);
+    if (c) {
+      const { declinedUntil: _until, declinedAt: _at, ...rest } = c;
+      await store.put(rest);
+    }
+  });
 }
 
 export interface DeclinedSite {
@@ -91,9 +93,9 @@ export interface DeclinedSite {
 }
 
 /** The sites whose "no" still holds, for the popup. */
-export async function declinedSites(db: WalletDb, now: number): Promise<DeclinedSite[]> {
+export async function declinedSites(db: WalletDatabase, now: number): Promise<DeclinedSite[]> {
   const out: DeclinedSite[] = [];
-  for (const c of await db.getAll('consent')) {
+  for (const c of await readStore(db, 'consent', (s) => s.getAll())) {
     if (c.declinedUntil !== undefined && c.declinedUntil > now) out.push({ origin: c.origin, declinedAt: c.declinedAt ?? now, until: c.declinedUntil });
   }
   return out;

@@ -1,10 +1,10 @@
-import { ObolError } from '@obol/protocol/errors';
-import type { PromptRecord } from './db.ts';
+import { ObolError } from '../errors.ts';
+import type { PromptRecord } from '../walletStore.ts';
 
 /**
  * One prompt per origin at a time. Every payment of an origin passes its authorisation step
  * (reserve, or ask) through that origin's FIFO gate; payments that fit the budget pass in one
- * IndexedDB transaction, and one that needs the shopper holds the gate while the confirmation
+ * database transaction, and one that needs the shopper holds the gate while the confirmation
  * window is open. Requests arriving meanwhile queue behind it and are decided afresh when it is
  * their turn, under whatever the shopper just chose (a new budget lets them through; a rejection
  * blocks the page). At most `maxWaiting` may queue behind an open prompt; more are refused at once
@@ -51,8 +51,8 @@ export class OriginGate {
 export type Decision = NonNullable<PromptRecord['decision']>;
 
 /**
- * Who is waiting for which prompt, in this life of the service worker. The decision itself is in
- * IndexedDB (the prompt record); this only wakes the waiter.
+ * Who is waiting for which prompt, in this life of the wallet (a service worker's, a process's). The
+ * decision itself is in the wallet's database (the prompt record); this only wakes the waiter.
  */
 export class PromptWaiters {
   private readonly waiters = new Map<string, Array<(d: Decision) => void>>();

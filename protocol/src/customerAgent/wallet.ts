@@ -1,44 +1,38 @@
-import type { BridgeParams, BridgeResults, WalletInfo } from '@obol/protocol/bridge';
-import { type AccountView, CustomerAgent, type PurchaseResult } from '@obol/protocol/customerAgent';
-import { type ErrorName, ObolError, type ObolErrorJson } from '@obol/protocol/errors';
-import { convert, rateBetween } from '@obol/protocol/exchangeTable';
-import type { Http } from '@obol/protocol/http';
-import { type Amount, amount, compare, formatAmount, max, parseAmount, parseDecimal, sub } from '@obol/protocol/money';
-import { certToBase64, describeCert, parseCert, parseCertBundle } from '@obol/protocol/pki';
-import type { ReceiptRecord, TransactionRecord } from '@obol/protocol/walletStore';
-import { type WebCrypto, toBase64Url } from '@obol/protocol/webcrypto';
+import type { BridgeParams, BridgeResults, WalletInfo } from '../bridgeWire.ts';
+import { neutralizeBidi } from '../bidi.ts';
+import { CustomerAgent } from '../customerAgent.ts';
+import { ObolError } from '../errors.ts';
+import { parseRate, settleDeposit } from '../exchangeTable.ts';
+import type { Http } from '../http.ts';
+import { type Amount, amount, formatAmount, max, parseAmount, parseDecimal, sub, sum } from '../money.ts';
+import { certToBase64, describeCert, parseCert, parseCertBundle } from '../pki.ts';
+import { type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from '../walletDatabase.ts';
+import { type ActivityRecord, DatabaseWalletStore, type PaymentRecord, type PromptRecord, type ReceiptRecord, type TransactionRecord } from '../walletStore.ts';
+import { type WebCrypto, defaultCrypto, randomId, toBase64Url } from '../webcrypto.ts';
+import { type AccountView, priceIn } from './account.ts';
+import { sessionFits } from './buy.ts';
+import { baseUrl, isRefusal } from './core.ts';
+import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
+import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
+import type { WalletPlatform } from './platform.ts';
+import { type Decision, OriginGate, PromptWaiters } from './promptGate.ts';
+import type { PurchaseResult } from './purchase.ts';
+import type { TransactionView } from './transactions.ts';
 import {
-  DEMO_OPERATORS,
   type History,
+  type OperationHandlers,
+  type OperationPayload,
+  type OperationResult,
   type OperatorChoice,
   type Overview,
+  type PageCaller,
+  type PayResult,
   type SessionItem,
   type SiteItem,
   type TableState,
-  type WalletApi,
-  type WalletMethod,
-} from '../shared/messages.ts';
-import { approveAndReserve, commit, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
-import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
-import { neutralizeBidi } from '../shared/bidi.ts';
-import type { ActivityRecord, PaymentRecord, PromptRecord, WalletDb } from './db.ts';
-import { IdbWalletStore } from './idbWalletStore.ts';
-import type { Platform } from './platform.ts';
-import { type Decision, OriginGate, PromptWaiters } from './prompts.ts';
-
-/** A page, as the browser (not the page) names it. */
-export interface PageCaller {
-  origin: string;
-  /** The browser's id of this page load. */
-  documentId?: string;
-  /**
-   * The request came with a real user gesture on the page, not yet spent on another purchase (the
-   * content script's own finding, never the page's word). Without it only the wallet's window pays.
-   */
-  gesture?: boolean;
-}
-
-type PayResult = BridgeResults['obol_pay'];
+  type WalletOperation,
+  dispatchOperation,
+} from './walletApi.ts';
 
 /** The deposit the wallet opens at a merchant, per customer currency (at least the first price). */
 export const DEFAULT_DEPOSITS: Record<string, string> = {
@@ -49,11 +43,11 @@ export const DEFAULT_DEPOSITS: Record<string, string> = {
 };
 
 export interface WalletOptions {
-  db: WalletDb;
-  platform: Platform;
+  db: WalletDatabase;
+  platform: WalletPlatform;
   http: Http;
   info: WalletInfo;
-  /** The interbank roots the wallet trusts (base64url DER): the build's, see trustedRoots.ts. */
+  /** The interbank roots the wallet trusts (base64url DER): the extension build's, or the CLI's --trusted-root. */
   trustedRoots: readonly string[];
   crypto?: WebCrypto;
   operators?: OperatorChoice[];
@@ -66,10 +60,6 @@ export interface WalletOptions {
   maxQueuedPerOrigin?: number;
 }
 
-/** Merchant-side answers that mean "not known for sure": keep what is reserved and try again later. */
-const UNCERTAIN: ReadonlySet<ErrorName> = new Set(['UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
-/** A session this close to its end is not offered for a new purchase. */
-const EXPIRY_MARGIN_MS = 10_000;
 /** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
 const BLOCK_LIFETIME_MS = 24 * 3_600_000;
 /** The budget a first window proposes for a site: this many times the price (the shopper may change it). */
@@ -81,16 +71,21 @@ function toError(e: unknown): ObolError {
 }
 
 /**
- * The wallet: the customer agent (protocol logic, `protocol/`) on IndexedDB, plus what only the
- * extension has — site budgets, the prompt queue, the payments pages asked for, the activity the
- * popup shows. Browser-free behind `Platform`, so the Node tests run it with fake-indexeddb.
+ * The wallet core: the customer agent (the protocol) plus everything a wallet does for its
+ * shopper — purchase records, site budgets, prompts that need the shopper, receipts, history —
+ * over one database (`WalletDatabase`: IndexedDB in the extension, memory in the CLI and the
+ * tests) and a platform seam (`WalletPlatform`: windows, the clock). Its one entry point is
+ * `handleCoreApiRequest(operation, payload)`; the extension's service worker, the CLI and the
+ * tests all call it.
  *
- * A payment goes new → (prompting →) authorized → done | failed, each step stored before the next
- * begins, so a service worker stopped at any await finds it again: when the page resends the same
+ * A purchase record goes new → (prompting →) authorized → done | failed, each step stored before
+ * the next begins, so a wallet stopped at any await finds it again: when the page resends the same
  * request (the content script does, with the same key) or, without a page, at the next start-up.
+ * The agent carries the record's id through the purchase onto its receipt, so the two are joined
+ * by id, never by matching fields.
  */
 export class Wallet {
-  readonly store: IdbWalletStore;
+  readonly store: DatabaseWalletStore;
   private agentInstance: CustomerAgent;
   private readonly gate: OriginGate;
   private readonly waiters = new PromptWaiters();
@@ -100,7 +95,7 @@ export class Wallet {
   recovered: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: WalletOptions) {
-    this.store = new IdbWalletStore(o.db);
+    this.store = new DatabaseWalletStore(o.db, { stores: ['sites', 'reservations', 'payments', 'activity'], booked: (t, receipt, delivery) => this.booked(t, receipt, delivery) });
     this.agentInstance = this.makeAgent(undefined);
     this.gate = new OriginGate(o.maxQueuedPerOrigin ?? 3);
   }
@@ -109,7 +104,7 @@ export class Wallet {
     return this.agentInstance;
   }
 
-  private get db(): WalletDb {
+  private get db(): WalletDatabase {
     return this.o.db;
   }
 
@@ -138,9 +133,10 @@ export class Wallet {
   private async doStart(): Promise<void> {
     const account = await this.store.getAccount();
     if (account) this.agentInstance = this.makeAgent(account.currency, account.rootAddedByShopper ? [account.rootCert] : []);
-    const t = this.db.transaction('blocks', 'readwrite');
-    for (const b of await t.store.getAll()) if (b.createdAt < this.now() - BLOCK_LIFETIME_MS) await t.store.delete([b.origin, b.documentId]);
-    await t.done;
+    const oldest = this.now() - BLOCK_LIFETIME_MS;
+    await writeStore(this.db, 'blocks', async (blocks) => {
+      for (const b of await blocks.getAll()) if (b.createdAt < oldest) await blocks.delete([b.origin, b.documentId]);
+    });
     // In the background: requests need not wait for the network. The agent's own lock keeps
     // `recover()` and purchases apart.
     this.recovered = this.finishLeftovers();
@@ -149,7 +145,7 @@ export class Wallet {
   private async finishLeftovers(): Promise<void> {
     const delay = this.o.resumeDelayMs ?? 2_000;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    for (const p of await this.db.getAllFromIndex('payments', 'byState', 'authorized')) {
+    for (const p of await readStore(this.db, 'payments', (s) => s.index('byState').getAll('authorized'))) {
       // Not `live`: with no page waiting, only a purchase already under way is finished.
       await this.track(p.key, () => this.complete(p.key, false)).catch(() => undefined);
     }
@@ -162,7 +158,8 @@ export class Wallet {
   }
 
   private async log(entry: Omit<ActivityRecord, 'id' | 'time'>): Promise<void> {
-    await this.db.add('activity', { ...entry, time: this.now() });
+    const time = this.now();
+    await writeStore(this.db, 'activity', (s) => s.add({ ...entry, time }));
   }
 
   private async requireAccount() {
@@ -213,7 +210,7 @@ export class Wallet {
       if (price.currency === account.currency) return { price: formatAmount(price), converted: formatAmount(price) };
       if (!table) return { price: formatAmount(price) };
       try {
-        const converted = convert(price, account.currency, rateBetween(table, price.currency, account.currency), 'half-even').amount;
+        const converted = priceIn(table, price, account.currency);
         return { price: formatAmount(price), converted: formatAmount(converted) };
       } catch {
         return { price: formatAmount(price) }; // a currency the table does not list
@@ -243,7 +240,7 @@ export class Wallet {
     await this.start();
     const merchantUrl = baseUrl(params.merchant);
     const price = formatAmount(parseAmount(params.price));
-    let payment = await this.db.get('payments', paymentKey);
+    let payment = await readStore(this.db, 'payments', (s) => s.get(paymentKey));
     if (payment) {
       if (payment.merchantUrl !== merchantUrl || payment.productId !== params.productId || payment.price !== price) {
         throw new ObolError('CONFLICT', 'this request id was used for another purchase');
@@ -254,7 +251,8 @@ export class Wallet {
       const now = this.now();
       payment = { key: paymentKey, origin: caller.origin, merchantUrl, productId: params.productId, price, state: 'new', createdAt: now, updatedAt: now };
       if (caller.documentId) payment.documentId = caller.documentId;
-      await this.db.put('payments', payment);
+      const created = payment;
+      await writeStore(this.db, 'payments', (s) => s.put(created));
     }
     let resumed = payment.state === 'authorized';
     if (payment.state !== 'authorized') {
@@ -275,10 +273,11 @@ export class Wallet {
   }
 
   private async checkNotBlocked(caller: PageCaller): Promise<void> {
-    const site = await this.db.get('sites', caller.origin);
+    const site = await readStore(this.db, 'sites', (s) => s.get(caller.origin));
     if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
     await checkNotDeclined(this.db, caller.origin, this.now());
-    if (caller.documentId && (await this.db.get('blocks', [caller.origin, caller.documentId]))) {
+    const documentId = caller.documentId;
+    if (documentId && (await readStore(this.db, 'blocks', (s) => s.get([caller.origin, documentId])))) {
       throw new ObolError('SITE_BLOCKED', 'a payment on this page was declined; reload the page to be asked again');
     }
   }
@@ -299,7 +298,8 @@ export class Wallet {
       return true;
     };
     if (payment.state === 'prompting' && payment.promptId) {
-      const prompt = await this.db.get('prompts', payment.promptId);
+      const promptId = payment.promptId;
+      const prompt = await readStore(this.db, 'prompts', (s) => s.get(promptId));
       if (prompt) {
         return this.gate.run(payment.origin, async (lane) => {
           lane.setPrompting(true);
@@ -332,23 +332,18 @@ export class Wallet {
   }
 
   private async savePayment(key: string, patch: Partial<PaymentRecord>): Promise<void> {
-    const t = this.db.transaction('payments', 'readwrite');
-    const p = await t.store.get(key);
-    if (p) await t.store.put({ ...p, ...patch, updatedAt: this.now() });
-    await t.done;
+    const now = this.now();
+    await writeStore(this.db, 'payments', async (s) => {
+      const p = await s.get(key);
+      if (p) await s.put({ ...p, ...patch, updatedAt: now });
+    });
   }
 
-  /** An open session at this merchant with room for the price: the prompt shows its deposit. */
+  /** The open session buy() would use for this purchase (the prompt shows its deposit), if any. */
   private async fittingSession(payment: PaymentRecord): Promise<TransactionRecord | undefined> {
     const price = parseAmount(payment.price);
-    for (const tx of await this.store.listTransactions()) {
-      if (tx.state !== 'open' || tx.merchantUrl !== payment.merchantUrl || tx.pending?.accept) continue;
-      if (!(tx.merchantOrigins ?? []).includes(payment.origin) || tx.merchantCurrency !== price.currency) continue;
-      if ((tx.expiresAt ?? 0) <= this.now() + EXPIRY_MARGIN_MS || !tx.depositMerchant) continue;
-      if (compare(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative)), price) < 0) continue;
-      return tx;
-    }
-    return undefined;
+    const now = this.now();
+    return (await this.store.listTransactions()).find((tx) => !tx.pending?.accept && sessionFits(tx, payment.merchantUrl, price, payment.origin, now));
   }
 
   /**
@@ -413,7 +408,7 @@ export class Wallet {
     const site = outcome.site && rules?.approved ? { ...outcome.site, ...rules } : undefined;
     const price = parseAmount(priceCustomer);
     const spent = outcome.site ? parseAmount(outcome.site.spent) : amount(currency, 0n);
-    const needed = addAll(spent, parseAmount(outcome.reserved), price);
+    const needed = sum(currency, [spent, parseAmount(outcome.reserved), price]);
     // What a shopper would choose, not what a page would like: a few purchases at this price (not
     // the whole deposit), and auto-pay up to this price (not ten times it). Editable in the window.
     const suggestedBudget = site ? max(parseAmount(site.budget), needed) : max(amount(currency, price.value * FIRST_BUDGET_PRICES), needed);
@@ -421,7 +416,7 @@ export class Wallet {
     const table = await this.tableState();
     const now = this.now();
     const prompt: PromptRecord = {
-      id: crypto.randomUUID(),
+      id: randomId(16, this.o.crypto ?? defaultCrypto()),
       origin: payment.origin,
       paymentKey: payment.key,
       kind: outcome.reason === 'blocked' || outcome.reason === 'no-gesture' ? 'first' : outcome.reason,
@@ -442,7 +437,7 @@ export class Wallet {
     };
     if (description) prompt.description = neutralizeBidi(description.slice(0, 300));
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
-    await this.db.put('prompts', prompt);
+    await writeStore(this.db, 'prompts', (s) => s.put(prompt));
     await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
     return prompt;
   }
@@ -450,20 +445,21 @@ export class Wallet {
   /** Shows (or finds again) the prompt's window and waits for the shopper's click. */
   private async awaitPrompt(prompt: PromptRecord): Promise<void> {
     const decided = this.waiters.wait(prompt.id); // before anything else: the click may come at any time
-    const current = (await this.db.get('prompts', prompt.id)) ?? prompt;
+    const current = (await this.promptRecord(prompt.id)) ?? prompt;
     let decision = current.decision;
     if (!decision) {
       if (current.windowId === undefined) {
-        const windowId = await this.o.platform.openPrompt(prompt.id);
+        const windowId = await this.o.platform.showPrompt(prompt.id);
         if (windowId !== undefined) await this.patchPrompt(prompt.id, { windowId });
+        else await this.recordDecision(prompt.id, { accept: false, at: this.now() }); // nowhere to ask: that is a no
         this.changed();
       } else if (!(await this.o.platform.windowExists(current.windowId))) {
         await this.recordDecision(prompt.id, { accept: false, at: this.now() }); // closed while the worker was stopped
       }
-      decision = (await this.db.get('prompts', prompt.id))?.decision ?? (await decided);
+      decision = (await this.promptRecord(prompt.id))?.decision ?? (await decided);
     }
     this.waiters.settle(prompt.id, decision); // nobody else waits for it any more
-    const payment = await this.db.get('payments', prompt.paymentKey);
+    const payment = await this.paymentRecord(prompt.paymentKey);
     if (!payment) throw new ObolError('INTERNAL', 'the payment of this prompt is gone');
     if (decision.accept) {
       await approveAndReserve(this.db, {
@@ -481,30 +477,32 @@ export class Wallet {
     throw declineError(prompt);
   }
 
-  private async patchPrompt(id: string, patch: Partial<PromptRecord>): Promise<PromptRecord | undefined> {
-    const t = this.db.transaction('prompts', 'readwrite');
-    const p = await t.store.get(id);
-    const next = p && { ...p, ...patch };
-    if (next) await t.store.put(next);
-    await t.done;
-    return next;
+  private promptRecord(id: string): Promise<PromptRecord | undefined> {
+    return readStore(this.db, 'prompts', (s) => s.get(id));
+  }
+
+  private paymentRecord(key: string): Promise<PaymentRecord | undefined> {
+    return readStore(this.db, 'payments', (s) => s.get(key));
+  }
+
+  private patchPrompt(id: string, patch: Partial<PromptRecord>): Promise<PromptRecord | undefined> {
+    return writeStore(this.db, 'prompts', async (s) => {
+      const p = await s.get(id);
+      const next = p && { ...p, ...patch };
+      if (next) await s.put(next);
+      return next;
+    });
   }
 
   /** Stores the decision once (the first click counts); returns the decision that stands. */
-  private async recordDecision(id: string, decision: Decision): Promise<Decision | undefined> {
-    const t = this.db.transaction('prompts', 'readwrite');
-    const p = await t.store.get(id);
-    if (!p) {
-      await t.done;
-      return undefined;
-    }
-    if (p.decision) {
-      await t.done;
-      return p.decision;
-    }
-    await t.store.put({ ...p, decision, status: decision.accept ? 'accepted' : 'rejected' });
-    await t.done;
-    return decision;
+  private recordDecision(id: string, decision: Decision): Promise<Decision | undefined> {
+    return writeStore(this.db, 'prompts', async (s) => {
+      const p = await s.get(id);
+      if (!p) return undefined;
+      if (p.decision) return p.decision;
+      await s.put({ ...p, decision, status: decision.accept ? 'accepted' : 'rejected' });
+      return decision;
+    });
   }
 
   /**
@@ -513,7 +511,9 @@ export class Wallet {
    */
   private async declined(prompt: PromptRecord, payment: PaymentRecord): Promise<void> {
     await recordDecline(this.db, payment.origin, this.now());
-    if (payment.documentId) await this.db.put('blocks', { origin: payment.origin, documentId: payment.documentId, createdAt: this.now() });
+    const documentId = payment.documentId;
+    const now = this.now();
+    if (documentId) await writeStore(this.db, 'blocks', (s) => s.put({ origin: payment.origin, documentId, createdAt: now }));
     const tid = prompt.deposit.transactionId;
     if (prompt.deposit.openedForPrompt && tid) {
       const tx = await this.store.getTransaction(tid);
@@ -530,7 +530,7 @@ export class Wallet {
    * receipt the agent booked meanwhile is looked for first: that purchase is never bought twice.
    */
   private async complete(paymentKey: string, live: boolean, resumed = true): Promise<PayResult> {
-    const p = await this.db.get('payments', paymentKey);
+    const p = await this.paymentRecord(paymentKey);
     if (!p) throw new ObolError('INTERNAL', 'unknown payment');
     if (p.state === 'done' && p.result) return p.result;
     if (p.state === 'failed') throw ObolError.fromJSON(p.error);
@@ -546,13 +546,13 @@ export class Wallet {
     }
     let bought: PurchaseResult;
     try {
-      bought = await this.agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price, origin: p.origin });
+      bought = await this.agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price, origin: p.origin, purchaseId: p.key });
     } catch (e) {
       const error = toError(e);
       // Charged with a problem (the merchant holds the accept, the content is not what it signed).
       const booked = await this.bookedReceipt(p).catch(() => undefined);
       if (booked?.status === 'disputable') return this.finishFromReceipt(p, booked);
-      if (!UNCERTAIN.has(error.name)) {
+      if (isRefusal(error)) {
         // A refusal: nothing was charged for it. (No answer: the reservation stays until it is known.)
         await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
         await this.log({ kind: 'failed', origin: p.origin, text: `${p.productId}: ${error.message}`, amount: p.price });
@@ -563,70 +563,63 @@ export class Wallet {
     return this.finish(p, bought.receipt, { content: toBase64Url(bought.content), contentType: bought.contentType });
   }
 
+  /** The page's answer for a delivered purchase; committed already when the agent booked it. */
   private async finish(p: PaymentRecord, receipt: ReceiptRecord, delivery: { content: string; contentType: string }): Promise<PayResult> {
-    const result: PayResult = {
-      // The page is the merchant's: it gets the merchant's name for the transaction only.
-      transactionId: receipt.handle,
-      n: receipt.n,
-      productId: receipt.productId,
-      price: receipt.price,
-      content: delivery.content,
-      contentType: delivery.contentType,
-      contentHash: receipt.contentHash,
-      receiptId: receipt.accept.body.acceptId,
-    };
-    await commit(this.db, { paymentKey: p.key, result, receiptKey: receiptKeyOf(receipt), now: this.now() });
-    await this.log({ kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price });
+    const result = payResultOf(receipt, delivery);
+    const now = this.now();
+    // Committed here only when the agent booked the purchase without naming this record (a receipt
+    // from before receipts named their purchase); the activity line comes with the commit, once.
+    await this.db.transaction(['sites', 'reservations', 'payments', 'activity'], 'readwrite', async (t) => {
+      if ((await commitIn(t, { paymentKey: p.key, result, receiptKey: receiptKeyOf(receipt), now })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
+    });
     this.changed();
-    return result;
+    return (await this.paymentRecord(p.key))?.result ?? result;
   }
 
   /**
-   * A receipt for this payment that no other payment claimed: booked after the payment began, and
-   * charged ('delivered', or 'disputable': the merchant holds the accept). 'awaiting-key' is not
-   * final: the agent's next buy of the same purchase resends the stored accept and gets the key.
+   * Inside the agent's booking of a purchase (the receipt, its content and the transaction record
+   * in one database transaction): the purchase record the receipt names is done — or failed, when
+   * the merchant holds the accept but delivered something else — and its reservation becomes
+   * spending at the site. The budget, the purchase record and the transaction record change
+   * together or not at all.
+   */
+  private async booked(t: WalletTransaction<StoreName>, receipt: ReceiptRecord, delivery: { content: string; contentType: string } | undefined): Promise<void> {
+    if (receipt.purchaseId === undefined) return;
+    const p = await t.store('payments').get(receipt.purchaseId);
+    if (!p) return;
+    const now = this.now();
+    const outcome = receipt.status === 'delivered' && delivery ? { result: payResultOf(receipt, delivery) } : { error: disputeError(receipt).toJSON() };
+    if ((await commitIn(t, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...outcome })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
+  }
+
+  /**
+   * The receipt the agent booked for this purchase record (the agent writes the record's id on
+   * it), when charged: 'delivered', or 'disputable' (the merchant holds the accept).
+   * 'awaiting-key' is not final: the agent's next buy of the same purchase resends the stored
+   * accept and gets the key.
    */
   private async bookedReceipt(p: PaymentRecord): Promise<ReceiptRecord | undefined> {
-    const candidates = (await this.store.listReceipts()).filter(
-      (r) =>
-        (r.status === 'delivered' || r.status === 'disputable') &&
-        r.origin === p.origin &&
-        r.productId === p.productId &&
-        r.price === p.price &&
-        r.merchantUrl === p.merchantUrl &&
-        r.time >= p.createdAt,
-    );
-    for (const receipt of candidates) {
-      const claimed = await this.db.getKeyFromIndex('payments', 'byReceipt', receiptKeyOf(receipt));
-      if (claimed === undefined || claimed === p.key) return receipt;
-    }
-    return undefined;
+    const receipts = await readStore(this.db, 'receipts', (s) => s.index('byPurchase').getAll(p.key));
+    return receipts.find((r) => r.status === 'delivered' || r.status === 'disputable');
   }
 
   /** Finishes a payment from its receipt: the content kept beside it, or decrypted again by the agent. */
   private async finishFromReceipt(p: PaymentRecord, receipt: ReceiptRecord): Promise<PayResult> {
     if (receipt.status !== 'delivered') {
-      const error = new ObolError('PRODUCT_MISMATCH', `${receipt.problem?.message ?? 'the merchant did not deliver what it signed'}; receipt ${receipt.receiptId} holds the evidence for a dispute`);
+      const error = disputeError(receipt);
       await commit(this.db, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), error: error.toJSON(), now: this.now() });
       this.changed();
       throw error;
     }
-    const kept = await this.db.get('deliveries', [receipt.transactionId, receipt.n]);
+    const kept = await readStore(this.db, 'deliveries', (s) => s.get([receipt.transactionId, receipt.n]));
     if (kept) return this.finish(p, receipt, kept);
     const opened = await this.agent.openReceipt({ transactionId: receipt.transactionId, n: receipt.n });
     return this.finish(p, receipt, { content: toBase64Url(opened.content), contentType: opened.contentType });
   }
 
+  /** Is the agent in the middle of this very purchase (an order or accept stored for it)? */
   private async hasPending(p: PaymentRecord): Promise<boolean> {
-    return (await this.store.listTransactions()).some(
-      (tx) =>
-        tx.state === 'open' &&
-        tx.merchantUrl === p.merchantUrl &&
-        tx.pending !== undefined &&
-        tx.pending.productId === p.productId &&
-        tx.pending.price === p.price &&
-        tx.pending.origin === p.origin,
-    );
+    return (await this.store.listTransactions()).some((tx) => tx.state === 'open' && tx.pending?.purchaseId === p.key);
   }
 
   // ───────────────────────── private calls (extension pages) ─────────────────────────
@@ -689,20 +682,11 @@ export class Wallet {
     const views = await this.agent.listTransactions();
     return views
       .filter((v) => v.state === 'open' || v.state === 'initiating')
-      .map((v) => {
-        const item: SessionItem = { ...v };
-        if (v.remaining && v.depositMerchant) {
-          const dc = parseAmount(v.depositCustomer);
-          const dm = parseAmount(v.depositMerchant);
-          const rem = parseAmount(v.remaining);
-          if (dm.value > 0n) item.remainingCustomer = formatAmount(amount(dc.currency, (dc.value * rem.value) / dm.value));
-        }
-        return item;
-      })
+      .map((v) => ({ ...v, ...inCustomerCurrency(v) }))
       .reverse();
   }
 
-  async endSession(transactionId: string) {
+  async endSession(transactionId: string): Promise<TransactionView> {
     await this.start();
     const view = await this.agent.endTransaction(transactionId);
     await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: view.cumulative });
@@ -713,21 +697,25 @@ export class Wallet {
   async history(): Promise<History> {
     await this.start();
     const transactions = await this.agent.listTransactions();
-    const receipts = await this.store.listReceipts();
-    const delivered = new Set((await this.db.getAllKeys('deliveries')).map(([t, n]) => `${t}#${n}`));
-    const activity = (await this.db.getAllFromIndex('activity', 'byTime')).reverse().slice(0, 50);
+    const { receipts, delivered, activity } = await this.db.transaction(['receipts', 'deliveries', 'activity'], 'readonly', async (t) => ({
+      receipts: await t.store('receipts').getAll(),
+      delivered: await t.store('deliveries').getAllKeys(),
+      activity: await t.store('activity').index('byTime').getAll(),
+    }));
+    const kept = new Set(delivered.map(([t, n]) => `${t}#${n}`));
+    receipts.sort((x, y) => x.time - y.time || x.n - y.n);
     return {
       receipts: receipts
         .reverse()
-        .map((receipt) => ({ receipt, merchantName: receipt.merchantName, hasContent: receipt.status === 'delivered' || delivered.has(`${receipt.transactionId}#${receipt.n}`) })),
+        .map((receipt) => ({ receipt, merchantName: receipt.merchantName, hasContent: receipt.status === 'delivered' || kept.has(receiptKeyOf(receipt)) })),
       transactions: transactions.reverse(),
-      activity,
-      evidence: typeof evidenceFunction(this.agent) === 'function',
+      activity: activity.reverse().slice(0, 50),
+      evidence: true,
     };
   }
 
   async content(transactionId: string, n: number): Promise<{ content: string; contentType: string } | null> {
-    const d = await this.db.get('deliveries', [transactionId, n]);
+    const d = await readStore(this.db, 'deliveries', (s) => s.get([transactionId, n]));
     if (d) return { content: d.content, contentType: d.contentType };
     try {
       const opened = await this.agent.openReceipt({ transactionId, n });
@@ -740,29 +728,29 @@ export class Wallet {
   async sites(): Promise<SiteItem[]> {
     await this.start();
     const account = await this.store.getAccount();
-    const sites = await this.db.getAll('sites');
+    const sites = await readStore(this.db, 'sites', (s) => s.getAll());
     const out: SiteItem[] = [];
     for (const s of sites) out.push({ ...s, reserved: await heldAt(this.db, s.origin, account?.currency ?? parseAmount(s.budget).currency) });
     return out;
   }
 
-  async setSite(p: WalletApi['setSite'][0]): Promise<SiteItem[]> {
+  async setSite(p: OperationPayload<'setSite'>): Promise<SiteItem[]> {
     const account = await this.requireAccount();
     const budget = p.budget === undefined ? undefined : parseTopUp(p.budget, account.currency, true);
     const auto = p.autoPayLimit === undefined ? undefined : parseTopUp(p.autoPayLimit, account.currency, true);
-    const t = this.db.transaction('sites', 'readwrite');
-    const site = await t.store.get(p.origin);
-    if (!site) {
-      await t.done;
-      throw new ObolError('MALFORMED', `no rules for ${p.origin} yet: they are made at the first purchase there`);
-    }
-    const next = { ...site, updatedAt: this.now() };
-    if (budget) next.budget = formatAmount(budget);
-    if (auto) next.autoPayLimit = formatAmount(auto);
-    if (p.blocked !== undefined) next.blocked = p.blocked;
-    if (p.resetSpent) next.spent = formatAmount(amount(account.currency, 0n));
-    await t.store.put(next);
-    await t.done;
+    const now = this.now();
+    const next = await writeStore(this.db, 'sites', async (sites) => {
+      const site = await sites.get(p.origin);
+      if (!site) return undefined;
+      const next = { ...site, updatedAt: now };
+      if (budget) next.budget = formatAmount(budget);
+      if (auto) next.autoPayLimit = formatAmount(auto);
+      if (p.blocked !== undefined) next.blocked = p.blocked;
+      if (p.resetSpent) next.spent = formatAmount(amount(account.currency, 0n));
+      await sites.put(next);
+      return next;
+    });
+    if (!next) throw new ObolError('MALFORMED', `no rules for ${p.origin} yet: they are made at the first purchase there`);
     await this.log({ kind: 'site-changed', origin: p.origin, text: `budget ${next.budget}, auto-pay up to ${next.autoPayLimit}${next.blocked ? ', blocked' : ''}` });
     this.changed();
     return this.sites();
@@ -778,39 +766,37 @@ export class Wallet {
   async allowAgain(origin: string): Promise<DeclinedSite[]> {
     await this.start();
     await liftDecline(this.db, origin);
-    const t = this.db.transaction('blocks', 'readwrite');
-    for (const b of await t.store.getAll()) if (b.origin === origin) await t.store.delete([b.origin, b.documentId]);
-    await t.done;
+    await writeStore(this.db, 'blocks', async (blocks) => {
+      for (const b of await blocks.getAll()) if (b.origin === origin) await blocks.delete([b.origin, b.documentId]);
+    });
     await this.log({ kind: 'site-changed', origin, text: 'allowed to ask again' });
     this.changed();
     return declinedSites(this.db, this.now());
   }
 
   async removeSite(origin: string): Promise<SiteItem[]> {
-    await this.db.delete('sites', origin);
+    await writeStore(this.db, 'sites', (s) => s.delete(origin));
     this.changed();
     return this.sites();
   }
 
-  /** Dispute evidence from the agent (FIG 4), when the agent has it. */
+  /** Dispute evidence from the agent (FIG 4). */
   async evidence(transactionId: string, n?: number): Promise<unknown> {
     await this.start();
-    const fn = evidenceFunction(this.agent);
-    if (typeof fn !== 'function') throw new ObolError('UNSUPPORTED_METHOD', 'this wallet cannot export dispute evidence yet');
-    return (fn as (ref: { transactionId: string; n: number }) => Promise<unknown>).call(this.agent, { transactionId, n: n ?? 1 });
+    return this.agent.exportEvidence({ transactionId, n: n ?? 1 });
   }
 
   async prompt(id: string): Promise<PromptRecord | null> {
-    return (await this.db.get('prompts', id)) ?? null;
+    return (await this.promptRecord(id)) ?? null;
   }
 
   /** The click in the confirmation window (the only way a prompt is accepted). */
-  async decide(p: WalletApi['decide'][0]): Promise<{ ok: true }> {
+  async decide(p: OperationPayload<'decide'>): Promise<{ ok: true }> {
     await this.start();
-    const prompt = await this.db.get('prompts', p.id);
+    const prompt = await this.promptRecord(p.id);
     if (!prompt) throw new ObolError('MALFORMED', 'no such prompt');
-    const decision: Decision = { accept: p.accept, at: this.now() };
-    if (p.accept) {
+    const decision: Decision = { accept: p.accept === true, at: this.now() };
+    if (decision.accept) {
       const currency = parseAmount(prompt.priceCustomer).currency;
       if (p.budget !== undefined) decision.budget = formatAmount(parseTopUp(p.budget, currency, true));
       if (p.autoPayLimit !== undefined) decision.autoPayLimit = formatAmount(parseTopUp(p.autoPayLimit, currency, true));
@@ -820,7 +806,7 @@ export class Wallet {
     if (standing && !this.waiters.settle(p.id, standing) && !standing.accept) {
       // Nobody waits in this life (the worker was stopped meanwhile): the refusal takes effect now;
       // an acceptance waits for the page to resend its request.
-      const payment = await this.db.get('payments', prompt.paymentKey);
+      const payment = await this.paymentRecord(prompt.paymentKey);
       if (payment && payment.state === 'prompting') {
         await this.declined(prompt, payment);
         await release(this.db, { paymentKey: payment.key, error: declineError(prompt).toJSON(), now: this.now() });
@@ -831,77 +817,138 @@ export class Wallet {
   }
 
   /** A confirmation window was closed without a click: that is a no. */
-  async windowClosed(windowId: number): Promise<void> {
-    const prompt = await this.db.getFromIndex('prompts', 'byWindow', windowId);
+  async windowClosed(windowId: number): Promise<{ ok: true }> {
+    const prompt = await readStore(this.db, 'prompts', (s) => s.index('byWindow').get(windowId));
     if (prompt && prompt.status === 'waiting') await this.decide({ id: prompt.id, accept: false });
+    return { ok: true };
   }
 
   operators(): OperatorChoice[] {
-    return this.o.operators ?? DEMO_OPERATORS;
+    return this.o.operators ?? [];
   }
 
-  /** Dispatch of the private API (the router checked the caller). */
-  async call<M extends WalletMethod>(method: M, params: WalletApi[M][0]): Promise<WalletApi[M][1]> {
-    const p = params as Record<string, unknown>;
-    const str = (k: string): string => {
-      const v = p[k];
-      if (typeof v !== 'string') throw new ObolError('MALFORMED', `${k} is missing`);
-      return v;
-    };
-    const run = async (): Promise<unknown> => {
-      switch (method) {
-        case 'overview':
-          return this.overview();
-        case 'operators':
-          return this.operators();
-        case 'register':
-          return this.register(str('operatorUrl'), typeof p.trustedRoot === 'string' && p.trustedRoot.trim() ? p.trustedRoot : undefined);
-        case 'topUp':
-          return this.topUp(str('amount'));
-        case 'sessions':
-          return this.sessions();
-        case 'endSession':
-          return this.endSession(str('transactionId'));
-        case 'history':
-          return this.history();
-        case 'content':
-          return this.content(str('transactionId'), Number(p.n));
-        case 'sites':
-          return this.sites();
-        case 'setSite':
-          return this.setSite(params as WalletApi['setSite'][0]);
-        case 'removeSite':
-          return this.removeSite(str('origin'));
-        case 'declinedSites':
-          return this.declinedSites();
-        case 'allowAgain':
-          return this.allowAgain(str('origin'));
-        case 'evidence':
-          return this.evidence(str('transactionId'), typeof p.n === 'number' ? p.n : undefined);
-        case 'prompt':
-          return this.prompt(str('id'));
-        case 'decide':
-          return this.decide({ ...(params as WalletApi['decide'][0]), accept: p.accept === true });
-        default:
-          throw new ObolError('UNSUPPORTED_METHOD', `no method ${String(method)}`);
-      }
-    };
-    return (await run()) as WalletApi[M][1];
+  /**
+   * A purchase the wallet's owner asked for herself (the CLI): no page and no site budget (her own
+   * command is the consent), but the same purchase record, receipt and history as a page's.
+   */
+  async purchase(p: OperationPayload<'purchase'>): Promise<PayResult> {
+    await this.start();
+    await this.requireAccount();
+    const merchantUrl = baseUrl(p.merchantUrl);
+    const info = await this.agent.merchantInfo(merchantUrl);
+    const origin = info.origins[0];
+    if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${info.merchantId} names no web origin`);
+    const now = this.now();
+    const key = `owner ${randomId(16, this.o.crypto ?? defaultCrypto())}`;
+    const record: PaymentRecord = { key, origin, merchantUrl, productId: p.productId, price: formatAmount(parseAmount(p.price)), state: 'authorized', createdAt: now, updatedAt: now };
+    record.priceCustomer = await this.agent.quote(record.price);
+    await writeStore(this.db, 'payments', (s) => s.put(record));
+    return this.track(key, () => this.complete(key, true, false));
   }
+
+  /** Purchases waiting for the shopper's answer (the "needs the shopper" state), oldest first. */
+  async needsShopper(): Promise<PromptRecord[]> {
+    const waiting = await readStore(this.db, 'prompts', (s) => s.index('byStatus').getAll('waiting'));
+    return waiting.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Ends every open session: what is left of each deposit goes back. */
+  async endAllSessions(): Promise<TransactionView[]> {
+    const ended: TransactionView[] = [];
+    for (const v of await this.agent.listTransactions()) if (v.state === 'open' && v.transactionId) ended.push(await this.endSession(v.transactionId));
+    return ended;
+  }
+
+  /** The operator's view of a session; a cleared one is stored as cleared (its clearing shown in history). */
+  async settlement(transactionId: string): Promise<TransactionView> {
+    await this.start();
+    await this.agent.transactionStatus(transactionId);
+    const view = await this.agent.transaction(transactionId);
+    if (!view) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} in this wallet`);
+    return view;
+  }
+
+  /** Every operation, by name: the table `handleCoreApiRequest` dispatches on. */
+  private readonly handlers: OperationHandlers = {
+    getInfo: (p) => this.getInfo(p.caller),
+    quote: (p) => this.quote(p.caller, p.params),
+    pay: (p) => this.pay(p.caller, p.key, p.params),
+    overview: () => this.overview(),
+    operators: async () => this.operators(),
+    register: (p) => this.register(p.operatorUrl, typeof p.trustedRoot === 'string' && p.trustedRoot.trim() ? p.trustedRoot : undefined),
+    topUp: (p) => this.topUp(p.amount),
+    sessions: () => this.sessions(),
+    endSession: (p) => this.endSession(p.transactionId),
+    history: () => this.history(),
+    content: (p) => this.content(p.transactionId, Number(p.n)),
+    sites: () => this.sites(),
+    setSite: (p) => this.setSite(p),
+    removeSite: (p) => this.removeSite(p.origin),
+    declinedSites: () => this.declinedSites(),
+    allowAgain: (p) => this.allowAgain(p.origin),
+    evidence: (p) => this.evidence(p.transactionId, typeof p.n === 'number' ? p.n : undefined),
+    prompt: (p) => this.prompt(p.id),
+    decide: (p) => this.decide(p),
+    windowClosed: (p) => this.windowClosed(Number(p.windowId)),
+    purchase: (p) => this.purchase(p),
+    needsShopper: () => this.needsShopper(),
+    endAllSessions: () => this.endAllSessions(),
+    settlement: (p) => this.settlement(p.transactionId),
+  };
+
+  /**
+   * The one entry point: every caller (the extension's routers, the CLI, the tests) asks the core
+   * through here, by operation name. Bad payloads are catalogue errors (MALFORMED), never crashes.
+   */
+  handleCoreApiRequest<O extends WalletOperation>(operation: O, payload: OperationPayload<O>): Promise<OperationResult<O>>;
+  handleCoreApiRequest(operation: string, payload: unknown): Promise<unknown>;
+  handleCoreApiRequest(operation: string, payload: unknown): Promise<unknown> {
+    return dispatchOperation(this.handlers, operation as WalletOperation, payload);
+  }
+}
+
+/**
+ * A session's deposit in the customer's currency: spent and left, by the rule the operator books
+ * it by at clearing (settleDeposit), so the popup and the bank agree to the minor unit.
+ */
+export function inCustomerCurrency(v: Pick<TransactionView, 'depositCustomer' | 'cumulative' | 'rate'>): Pick<SessionItem, 'spentCustomer' | 'remainingCustomer'> {
+  if (!v.rate) return {};
+  const { chargedCustomer, refundCustomer } = settleDeposit(parseAmount(v.depositCustomer), parseAmount(v.cumulative), parseRate(v.rate));
+  return { spentCustomer: formatAmount(chargedCustomer), remainingCustomer: formatAmount(refundCustomer) };
 }
 
 function receiptKeyOf(r: { transactionId: string; n: number }): string {
   return `${r.transactionId}#${r.n}`;
 }
 
+/** What the page is told of a delivered purchase. */
+function payResultOf(receipt: ReceiptRecord, delivery: { content: string; contentType: string }): PayResult {
+  return {
+    // The page is the merchant's: it gets the merchant's name for the transaction only.
+    transactionId: receipt.handle,
+    n: receipt.n,
+    productId: receipt.productId,
+    price: receipt.price,
+    content: delivery.content,
+    contentType: delivery.contentType,
+    contentHash: receipt.contentHash,
+    receiptId: receipt.accept.body.acceptId,
+  };
+}
+
+/** Charged (the merchant holds the accept) for something else than it signed: the receipt is the evidence. */
+function disputeError(receipt: ReceiptRecord): ObolError {
+  return new ObolError('PRODUCT_MISMATCH', `${receipt.problem?.message ?? 'the merchant did not deliver what it signed'}; receipt ${receipt.receiptId} holds the evidence for a dispute`);
+}
+
+function paidActivity(p: PaymentRecord, receipt: ReceiptRecord, time: number): ActivityRecord {
+  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price, time };
+}
+
 function declineError(prompt: PromptRecord): ObolError {
   return prompt.kind === 'over-budget'
     ? new ObolError('OVER_BUDGET', 'the purchase is over the budget for this site and the shopper did not raise it')
     : new ObolError('USER_REJECTED', 'the shopper declined the payment');
-}
-
-function addAll(first: Amount, ...rest: Amount[]): Amount {
-  return rest.reduce((acc, a) => ({ currency: acc.currency, value: acc.value + (a.currency === acc.currency ? a.value : 0n) }), first);
 }
 
 /** Root certificates the shopper pasted (PEM, one or a bundle): roots only, as base64url DER. */
@@ -921,20 +968,3 @@ export function parseTopUp(text: string, currency: string, zeroOk = false): Amou
   if (a.value < 0n || (!zeroOk && a.value === 0n)) throw new ObolError('INVALID_AMOUNT', 'the amount must be more than zero');
   return a;
 }
-
-function baseUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ObolError('MALFORMED', 'the merchant URL is not a URL');
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ObolError('MALFORMED', 'only http and https merchant URLs are allowed');
-  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
-}
-
-function evidenceFunction(agent: CustomerAgent): unknown {
-  return (agent as unknown as { exportEvidence?: unknown }).exportEvidence;
-}
-
-export type { ObolErrorJson };
