@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDb } from '../src/store/db.ts';
 import { Ledger } from '../src/store/ledger.ts';
 import { loadMigrations, migrate } from '../src/store/migrate.ts';
-import { startTestPostgres, type TestPostgres } from '../src/store/testPostgres.ts';
+import { startTestPostgres, type TestPostgres } from './support/testPostgres.ts';
 
 /**
  * One engine under test: a database with the schema, a second handle on the same database (on
