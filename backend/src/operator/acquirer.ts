@@ -3,7 +3,7 @@ import { depositRecordId } from '@obol/protocol/billingIds';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
-import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
+import { formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
@@ -15,7 +15,7 @@ import { backoffDelay } from '../billing/dispatcher.ts';
 import { postJson } from '../http/client.ts';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
-import { type OperatorContext, accounts } from './context.ts';
+import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
 
 /**
@@ -195,19 +195,19 @@ async function openDeposit(
 
   await ctx.db.transaction(
     async (tx) => {
+      // The customer's operator vouches for the deposit; the merchant is paid from it on clearing.
       const peerAccount = accounts.peer(peer.operatorId, deposit.currency);
-      await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: deposit.currency });
-      await ctx.ledger.openAccountIn(tx, { id: accounts.acquirerHeld(b.transactionId), kind: 'held_deposit', currency: deposit.currency });
-      await ctx.ledger.transferIn(
-        tx,
-        `acq-reserve:${b.transactionId}`,
-        'acquirer-deposit',
-        [
-          { account: peerAccount, amount: { currency: deposit.currency, value: -deposit.value } },
-          { account: accounts.acquirerHeld(b.transactionId), amount: deposit },
-        ],
-        { transactionId: b.transactionId },
-      );
+      await ctx.ledger.ensureAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: deposit.currency });
+      await ctx.ledger.ensureAccountIn(tx, { id: accounts.merchant(merchant.id), kind: 'merchant', currency: deposit.currency });
+      await ctx.ledger.reserveIn(tx, {
+        id: deposits.acquirer(b.transactionId),
+        kind: 'acquirer-deposit',
+        debit: peerAccount,
+        credit: accounts.merchant(merchant.id),
+        amount: deposit,
+        expiresAt: deadlineAt + DEPOSIT_CLEARING_WINDOW_MS,
+        memo: { transactionId: b.transactionId },
+      });
       // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
       // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key). Sealed under the
       // data key (kept outside the database), bound to this row.
@@ -219,7 +219,7 @@ async function openDeposit(
         [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, k1Sealed],
       );
       if (!inserted) {
-        // Another copy of this initiation came first (the ledger legs above were a no-op replay).
+        // Another copy of this initiation came first (the reservation above was a no-op replay).
         const [existing] = await tx.query<{ state: string }>('SELECT state FROM acq_transactions WHERE id = $1', [b.transactionId]);
         if (existing?.state === 'failed') {
           // Final: the account manager has given this transaction up and opens a new one.
@@ -255,7 +255,7 @@ async function openDeposit(
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }
   } catch (e) {
-    await undoDeposit(ctx, b.transactionId, peer.operatorId, deposit);
+    await undoDeposit(ctx, b.transactionId);
     throw e instanceof ObolError && e.name === 'UNAVAILABLE'
       ? new ObolError('UNAVAILABLE', `merchant ${merchant.id} cannot be reached: ${e.message}`)
       : e;
@@ -276,17 +276,14 @@ async function openDeposit(
   );
 }
 
-async function undoDeposit(ctx: OperatorContext, transactionId: string, peerId: string, deposit: Amount): Promise<void> {
+async function undoDeposit(ctx: OperatorContext, transactionId: string): Promise<void> {
   await ctx.db.transaction(
     async (tx) => {
       const [row] = await tx.query(`UPDATE acq_transactions SET state = 'failed' WHERE id = $1 AND state = 'open' RETURNING id`, [
         transactionId,
       ]);
       if (!row) return;
-      await ctx.ledger.transferIn(tx, `acq-undo:${transactionId}`, 'acquirer-undo', [
-        { account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } },
-        { account: accounts.peer(peerId, deposit.currency), amount: deposit },
-      ]);
+      await ctx.ledger.voidIn(tx, deposits.acquirer(transactionId));
     },
     { isolation: 'read committed' },
   );
@@ -365,11 +362,8 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
         [transactionId, JSON.stringify(clearing)],
       );
       if (!claimed) return false;
-      await ctx.ledger.openAccountIn(tx, { id: accounts.merchant(row.merchant_id), kind: 'merchant', currency: deposit.currency });
-      const legs = [{ account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } }];
-      if (decision.charged.value > 0n) legs.push({ account: accounts.merchant(row.merchant_id), amount: decision.charged });
-      if (decision.unused.value > 0n) legs.push({ account: accounts.peer(row.customer_operator, deposit.currency), amount: decision.unused });
-      await ctx.ledger.transferIn(tx, `acq-clear:${transactionId}`, 'clear-merchant', legs, { transactionId, outcome: decision.outcome });
+      // The merchant is paid what was proven; the unused part stays with the customer's operator.
+      await ctx.ledger.postIn(tx, deposits.acquirer(transactionId), decision.charged);
       await enqueueBillingRecord(tx, ctx.billingSinks, depositRecord, now);
       return true;
     },
