@@ -152,6 +152,7 @@ const READ_COMMITTED = { isolation: 'read committed' } as const;
 const SYSTEM_KINDS: readonly AccountKind[] = ['inter_operator', 'fx', 'funding'];
 /** Accounts whose reservations count against their limit. */
 const TRACKED_SQL = `'customer', 'merchant', 'held_deposit'`;
+const SYSTEM_SQL = `'inter_operator', 'fx', 'funding'`;
 function tracksPending(kind: AccountKind): boolean {
   return !SYSTEM_KINDS.includes(kind);
 }
@@ -405,31 +406,61 @@ export class Ledger {
     }
     const now = this.clock.now();
     const resolvedAt = new Date(now).toISOString();
-    // Claim the resolution first: of two posts (or a post and a void) racing, one wins here and
-    // the other finds the row resolved. The deadline is checked on the row, not by the sweep's
-    // timing: a transfer past it can no longer be posted.
-    const [claimed] = await tx.query<PendingRow>(
-      `UPDATE pending_transfers SET state = 'posted', posted_amount = COALESCE($2::bigint, amount), resolved_at = $3::timestamptz
-       WHERE id = $1 AND state = 'pending' AND expires_at > $4 AND ($5::text IS NULL OR currency = $5)
-         AND ($2::bigint IS NULL OR $2::bigint <= amount)
-       RETURNING ${PENDING_COLUMNS}`,
-      [pendingId, amount?.value ?? null, resolvedAt, now, amount?.currency ?? null],
-    );
-    if (!claimed) return this.explainUnposted(tx, pendingId, amount, now);
-    const pending = toPending(claimed);
-    const posted = pending.posted!;
-    const legs: Leg[] =
-      posted.value > 0n
-        ? [
-            { account: pending.debitAccount, amount: { currency: posted.currency, value: -posted.value } },
-            { account: pending.creditAccount, amount: posted },
-          ]
-        : [];
-    await this.book(tx, `post:${pendingId}`, `post:${pending.kind}`, toJson({ ...pending.memo, pendingId }), now, legs, {
-      account: pending.debitAccount,
-      released: pending.amount.value,
-    });
-    return pending;
+    // One statement: claim the resolution (of two posts, or a post and a void, racing, one wins
+    // here and the other finds the row resolved), book the movement `post:<id>` — the debit
+    // account's reservation released, the credit on a shard row when the account is a busy one —
+    // and write its entries. The deadline is checked on the row, not left to the sweep's timing.
+    const [row] = await tx
+      .query<PendingRow & { booked: string | number; applied: string | number; legs: string | number }>(
+        `WITH p AS (
+           UPDATE pending_transfers SET state = 'posted', posted_amount = COALESCE($2::bigint, amount), resolved_at = $3::timestamptz
+           WHERE id = $1 AND state = 'pending' AND expires_at > $4 AND ($5::text IS NULL OR currency = $5)
+             AND ($2::bigint IS NULL OR $2::bigint <= amount)
+           RETURNING ${PENDING_COLUMNS}),
+         m AS (
+           INSERT INTO movements (id, kind, memo, created_at)
+           SELECT 'post:' || p.id, 'post:' || p.kind, p.memo || jsonb_build_object('pendingId', p.id), $3::timestamptz FROM p
+           RETURNING id),
+         l AS (
+           SELECT 0 AS leg, p.debit_account AS account, p.currency, -p.posted_amount AS amount,
+                  a.kind IN (${SYSTEM_SQL}) AS on_shard, a.kind IN (${TRACKED_SQL}) AS tracked, p.amount AS reserved
+           FROM p JOIN accounts a ON a.id = p.debit_account WHERE p.posted_amount > 0
+           UNION ALL
+           SELECT 1, p.credit_account, p.currency, p.posted_amount, a.kind IN (${SYSTEM_SQL}, 'merchant'), false, 0
+           FROM p JOIN accounts a ON a.id = p.credit_account WHERE p.posted_amount > 0),
+         own AS (
+           UPDATE accounts a SET balance = a.balance + l.amount,
+             debits_pending = a.debits_pending - CASE WHEN l.tracked THEN l.reserved ELSE 0 END
+           FROM l, m WHERE NOT l.on_shard AND a.id = l.account AND a.currency = l.currency
+           RETURNING a.id),
+         rel AS (
+           UPDATE accounts a SET debits_pending = a.debits_pending - p.amount FROM p, m
+           WHERE p.posted_amount = 0 AND a.id = p.debit_account AND a.kind IN (${TRACKED_SQL})
+           RETURNING a.id),
+         sh AS (
+           INSERT INTO account_shards (account_id, shard, balance)
+           SELECT l.account, $6::integer, l.amount FROM l, m WHERE l.on_shard ORDER BY l.account
+           ON CONFLICT (account_id, shard) DO UPDATE SET balance = account_shards.balance + EXCLUDED.balance
+           RETURNING account_id),
+         e AS (
+           INSERT INTO entries (movement_id, leg, account_id, currency, amount, created_at)
+           SELECT m.id, l.leg, l.account, l.currency, l.amount, $3::timestamptz FROM l, m
+           RETURNING amount)
+         SELECT p.*, (SELECT count(*) FROM m) AS booked, (SELECT count(*) FROM own) + (SELECT count(*) FROM sh) AS applied,
+                (SELECT count(*) FROM l) AS legs, (SELECT count(*) FROM rel) AS released,
+                (SELECT COALESCE(SUM(amount), 0) FROM e) AS entry_sum
+         FROM p`,
+        [pendingId, amount?.value ?? null, resolvedAt, now, amount?.currency ?? null, shardOf(`post:${pendingId}`)],
+      )
+      .catch(mapWriteError);
+    if (!row) return this.explainUnposted(tx, pendingId, amount, now);
+    // A post is one debit and one credit of the same amount; what was written is checked anyway,
+    // in the same transaction, so a bug can never commit an unbalanced or half-applied post.
+    const written = row as unknown as { entry_sum: string | bigint };
+    if (Number(row.booked) !== 1 || Number(row.applied) !== Number(row.legs) || toBigint(written.entry_sum) !== 0n) {
+      throw new ObolError('INTERNAL', `posting ${pendingId} was written incompletely; rolled back`);
+    }
+    return toPending(row);
   }
 
   /** Void a pending transfer, once: the reservation ends and nothing moves. */
@@ -503,8 +534,7 @@ export class Ledger {
   /**
    * Book a movement in one statement: the movement row (its id the idempotency key), every leg's
    * balance change — on the account's row with its limit check, or on a shard row for credits to
-   * busy accounts (issue 13) — and the entries; and, for a post, the debit account's reservation
-   * released. Returns false when the movement id was booked before (nothing changed). The entries
+   * busy accounts (issue 13) — and the entries. Returns false when the movement id was booked before (nothing changed). The entries
    * written come back and are summed per currency here, in the same transaction: a bug between the
    * checks in code and the SQL can never commit an unbalanced movement.
    */
@@ -515,7 +545,6 @@ export class Ledger {
     memoJson: string,
     createdAt: number,
     legs: Leg[],
-    release?: { account: string; released: bigint },
   ): Promise<boolean> {
     const kinds = await this.accountKinds(
       tx,
@@ -528,7 +557,7 @@ export class Ledger {
       .map((leg, i) => ({ leg, i, shard: onShard(kinds.get(leg.account)!.kind, leg.amount.value) ? shard : 0 }))
       .sort((a, b) => (a.leg.account < b.leg.account ? -1 : a.leg.account > b.leg.account ? 1 : a.shard - b.shard));
     const ts = new Date(createdAt).toISOString();
-    const params: unknown[] = [movementId, kind, memoJson, ts, release?.account ?? null, release?.released ?? 0n];
+    const params: unknown[] = [movementId, kind, memoJson, ts];
     const values = placed.map(({ leg, i, shard: s }) => {
       params.push(i, leg.account, leg.amount.currency, leg.amount.value, s);
       const p = params.length;
@@ -542,16 +571,10 @@ export class Ledger {
            ON CONFLICT (id) DO NOTHING RETURNING id),
          l AS (${legsSql}),
          own AS (
-           UPDATE accounts a SET balance = a.balance + l.amount,
-             debits_pending = a.debits_pending - CASE WHEN a.id = $5 AND a.kind IN (${TRACKED_SQL}) THEN $6::bigint ELSE 0 END
+           UPDATE accounts a SET balance = a.balance + l.amount
            FROM l, m
            WHERE l.shard = 0 AND a.id = l.account AND a.currency = l.currency
-             AND (a.credit_limit IS NULL OR a.balance - a.debits_pending + l.amount
-                  + CASE WHEN a.id = $5 AND a.kind IN (${TRACKED_SQL}) THEN $6::bigint ELSE 0 END >= -a.credit_limit)
-           RETURNING a.id),
-         rel AS (
-           UPDATE accounts a SET debits_pending = a.debits_pending - $6::bigint FROM m
-           WHERE a.id = $5 AND a.kind IN (${TRACKED_SQL}) AND NOT EXISTS (SELECT 1 FROM l WHERE l.account = $5 AND l.shard = 0)
+             AND (a.credit_limit IS NULL OR a.balance - a.debits_pending + l.amount >= -a.credit_limit)
            RETURNING a.id),
          sh AS (
            INSERT INTO account_shards (account_id, shard, balance)
@@ -565,7 +588,6 @@ export class Ledger {
          SELECT (SELECT count(*) FROM m) AS booked,
                 (SELECT count(*) FROM own) + (SELECT count(*) FROM sh) AS applied,
                 (SELECT array_agg(id) FROM own) AS own,
-                (SELECT count(*) FROM rel) AS released,
                 (SELECT count(*) FROM (SELECT currency FROM e GROUP BY currency HAVING SUM(amount) <> 0) u) AS unbalanced`,
         params,
       )
