@@ -12,40 +12,12 @@
  *
  * Within one process, rounds never overlap, so a row is never delivered twice at once here.
  */
+import { type BackoffOptions, backoffDelay } from '@obol/protocol/backoff';
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import type { Db } from '../store/db.ts';
 import { type PendingBillingRecord, pendingBillingRecords } from './outbox.ts';
 import { type BillingRecord, type BillingSink, checkSinkName } from './record.ts';
-
-export interface BackoffOptions {
-  /** Wait after the first failure. Default 1 s. */
-  baseMs?: number;
-  /** Growth per further failure. Default 2. */
-  factor?: number;
-  /** Longest wait. Default 1 h. */
-  capMs?: number;
-  /**
-   * Spread: the wait is scaled by a factor in [1 - jitter, 1 + jitter], so rows that failed
-   * together (a sink was down) do not all come back in the same instant. Default 0.2.
-   */
-  jitter?: number;
-  /** Uniform in [0, 1); 0.5 means no jitter. Default Math.random. */
-  random?: () => number;
-}
-
-/** The wait before the next try after the `failures`-th failed attempt of a row (1, 2, …). */
-export function backoffDelay(failures: number, options: BackoffOptions = {}): number {
-  const base = options.baseMs ?? 1000;
-  const factor = options.factor ?? 2;
-  const cap = options.capMs ?? 3_600_000;
-  const jitter = options.jitter ?? 0.2;
-  const random = options.random ?? Math.random;
-  // factor ** n overflows to Infinity for a row that failed for a very long time; min() absorbs it.
-  const raw = Math.min(cap, base * factor ** Math.max(0, failures - 1));
-  const spread = 1 + jitter * (2 * random() - 1);
-  return Math.round(Math.min(cap, Math.max(0, raw * spread)));
-}
 
 /** The part of a pino logger the dispatcher uses. */
 export interface BillingLogger {

@@ -54,7 +54,7 @@ import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchase
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
-import { backoffDelay } from '../billing/dispatcher.ts';
+import { backoffDelay } from '@obol/protocol/backoff';
 import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -220,8 +220,8 @@ type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.recor
 const transactionIdRe = new RegExp(TRADE_HANDLE_PATTERN);
 /** Imported session keys kept per process; older ones are dropped (and re-imported on demand). */
 const MAX_CACHED_KEYS = 10_000;
-/** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
-const BACKOFF_MAX_MS = 300_000;
+/** Retry a failed report after about 1 s, 2 s, 4 s … at most every 5 minutes (the shared back-off, with jitter). */
+const RECORD_BACKOFF = { baseMs: 1000, capMs: 300_000 };
 const SWEEP_BATCH = 500;
 /** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
 const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
@@ -889,7 +889,7 @@ export class MerchantAgent {
       const message = e instanceof Error ? e.message : String(e);
       await this.db.query(
         `UPDATE merchant_records SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE msg_id = $1 AND sent_at IS NULL`,
-        [msgId, attempts, now + Math.min(1000 * 2 ** (attempts - 1), BACKOFF_MAX_MS), message.slice(0, 500)],
+        [msgId, attempts, now + backoffDelay(attempts, RECORD_BACKOFF), message.slice(0, 500)],
       );
       this.log.warn({ transactionId, attempts, error: message }, 'merchant record not delivered; will retry');
       return false;

@@ -11,7 +11,7 @@ import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
-import { backoffDelay } from '../billing/dispatcher.ts';
+import { backoffDelay } from '@obol/protocol/backoff';
 import { postJson } from '../http/client.ts';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
