@@ -89,8 +89,8 @@ const enqueue = (sinks: string[], record: BillingRecord, now: number) =>
 
 const rowsOf = (sink: string) =>
   db.query<{ record_id: string; attempts: number; next_attempt_at: bigint; delivered_at: bigint | null }>(
-    'SELECT record_id, attempts, next_attempt_at, delivered_at FROM billing_outbox WHERE sink = $1',
-    [sink],
+    'SELECT key AS record_id, attempts, next_attempt_at, done_at AS delivered_at FROM outbox WHERE topic = $1',
+    [`billing:${sink}`],
   );
 
 const verifyRecord = (message: unknown, type: 'am.withdrawal' | 'am.deposit') =>

@@ -51,7 +51,15 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
         clearing_attempts: number;
         clearing_next_at: bigint | null;
         clearing_refusal: { name: string } | null;
-      }>('SELECT * FROM acq_transactions WHERE id = $1', [id])
+      }>(
+        // The clearing information's delivery is an entry of the outbox (topic 'clearing').
+        `SELECT a.state, a.deposit, a.settle_attempts, a.settle_next_at,
+                (o.done_at IS NOT NULL AND o.refusal IS NULL) AS clearing_sent, o.attempts AS clearing_attempts,
+                o.next_attempt_at AS clearing_next_at, o.refusal AS clearing_refusal
+           FROM acq_transactions a LEFT JOIN outbox o ON o.topic = 'clearing' AND o.key = a.id
+          WHERE a.id = $1`,
+        [id],
+      )
     )[0]!;
   async function audits() {
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });

@@ -17,6 +17,7 @@ import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
+import { type Deliver, enqueue, OutboxDispatcher } from '../store/outbox.ts';
 
 /**
  * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
@@ -146,9 +147,6 @@ interface AcqTransactionRow {
   customer_record: Signed<'wallet.record'> | null;
   merchant_record: Signed<'merchant.record'> | null;
   clearing: Signed<'acquirer.clearing'> | null;
-  clearing_sent: boolean;
-  clearing_attempts: number;
-  clearing_refusal: ReturnType<ObolError['toJSON']> | null;
 }
 
 async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
@@ -297,7 +295,7 @@ async function undoDeposit(ctx: OperatorContext, transactionId: string): Promise
 export async function tryClear(ctx: OperatorContext, transactionId: string): Promise<Static<typeof RecordResponse>> {
   const row = await acqTransaction(ctx, transactionId);
   if (row.state === 'cleared' && row.clearing) {
-    await sendClearing(ctx, row);
+    await sendClearing(ctx, row.id);
     return { transactionId, state: 'cleared', clearing: row.clearing };
   }
   if (row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
@@ -365,60 +363,78 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
       // The merchant is paid what was proven; the unused part stays with the customer's operator.
       await ctx.ledger.postIn(tx, deposits.acquirer(transactionId), decision.charged);
       await enqueueBillingRecord(tx, ctx.billingSinks, depositRecord, now);
+      // The clearing information leaves through the outbox: written with the clearing, delivered
+      // at least once afterwards (keyed by the trade handle, which the receiver clears once).
+      const payload: ClearingDelivery = { customerOperator: row.customer_operator, clearing };
+      await enqueue(tx, CLEARING_TOPIC, transactionId, payload, now);
       return true;
     },
     { isolation: 'read committed' },
   );
   const latest = await acqTransaction(ctx, transactionId);
-  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest);
+  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest.id);
   return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
 }
 
 /** Back-off of the FIG 3 timers' retries: 10 s after the first failure, doubling, at most 1 h. */
 export const SETTLEMENT_BACKOFF = { baseMs: 10_000, factor: 2, capMs: 3_600_000 } as const;
 
+/** The outbox topic of clearing information to customers' operators (FIG 3 step 10 → 11). */
+export const CLEARING_TOPIC = 'clearing';
+
+interface ClearingDelivery {
+  customerOperator: string;
+  clearing: Signed<'acquirer.clearing'>;
+}
+
+/** Thrown when we could not even find the peer: ours to fix, never the peer's final word. */
+class PeerLookupFailed extends Error {}
+
+const clearingOutboxes = new WeakMap<OperatorContext, OutboxDispatcher>();
+
 /**
- * Deliver the clearing information to the customer's account manager (FIG 3 step 10 → 11). An
- * answer that says it will never be accepted (a final refusal, e.g. SESSION_CLOSED: that operator
- * never opened the transaction) ends the retries and is kept with the transaction; no answer, or
- * an answer that can change, is retried by `settleDeadlines` with back-off.
+ * The dispatcher of clearing information for one operator: to the customer's account manager,
+ * retried with the one back-off (settlement's pace); an answer that says it will never be accepted
+ * (a final refusal, e.g. SESSION_CLOSED: that operator never opened the transaction) ends it.
  */
-async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promise<'sent' | 'refused' | 'retry'> {
-  if (row.clearing_sent) return 'sent';
-  if (row.clearing_refusal) return 'refused';
-  if (!row.clearing) return 'retry';
-  let answered = false;
-  try {
-    const peer = await ctx.peers.get(row.customer_operator);
-    answered = true;
-    await postJson(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
-  } catch (e) {
-    // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
-    if (answered && isFinalRefusal(e)) {
-      await ctx.db.query(`UPDATE acq_transactions SET clearing_refusal = $2::text::jsonb, clearing_next_at = NULL WHERE id = $1`, [
-        row.id,
-        JSON.stringify(e.toJSON()),
-      ]);
-      ctx.log.error(
-        { transactionId: row.id, customerOperator: row.customer_operator, refusal: e.toJSON() },
-        'the customer operator refused the clearing information for good; not sending it again',
-      );
-      return 'refused';
-    }
-    const attempts = Number(row.clearing_attempts ?? 0) + 1;
-    const next = ctx.clock.now() + backoffDelay(attempts, SETTLEMENT_BACKOFF);
-    const reason = errorText(e);
-    await ctx.db.query('UPDATE acq_transactions SET clearing_attempts = $2, clearing_next_at = $3, clearing_error = $4 WHERE id = $1', [
-      row.id,
-      attempts,
-      next,
-      reason,
-    ]);
-    ctx.log.warn({ transactionId: row.id, customerOperator: row.customer_operator, attempts, retryAt: next, error: reason }, 'clearing information not delivered; will retry');
-    return 'retry';
+export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
+  let outbox = clearingOutboxes.get(ctx);
+  if (!outbox) {
+    const deliver: Deliver = async (entry) => {
+      const { customerOperator, clearing } = entry.payload as ClearingDelivery;
+      const peer = await ctx.peers.get(customerOperator).catch((e: unknown) => {
+        throw new PeerLookupFailed(`operator ${customerOperator} could not be looked up: ${errorText(e)}`);
+      });
+      return postJson(`${peer.url}${OperatorPaths.peerClearing}`, clearing);
+    };
+    outbox = new OutboxDispatcher({
+      db: ctx.db,
+      clock: ctx.clock,
+      topics: new Map([[CLEARING_TOPIC, deliver]]),
+      // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
+      isFinal: (e) => !(e instanceof PeerLookupFailed) && isFinalRefusal(e),
+      backoff: SETTLEMENT_BACKOFF,
+      // ctx.log is the server's logger once it exists, so it is read at each call; an entry's key
+      // is the transaction (its trade handle), named as every other log line of ours names it.
+      logger: {
+        info: (o, m) => ctx.log.info(withTransaction(o), m),
+        warn: (o, m) => ctx.log.warn(withTransaction(o), m),
+        error: (o, m) => ctx.log.error(withTransaction(o), m),
+      },
+    });
+    clearingOutboxes.set(ctx, outbox);
   }
-  await ctx.db.query('UPDATE acq_transactions SET clearing_sent = true, clearing_next_at = NULL, clearing_error = NULL WHERE id = $1', [row.id]);
-  return 'sent';
+  return outbox;
+}
+
+function withTransaction(o: object): object {
+  const key = (o as { key?: unknown }).key;
+  return typeof key === 'string' ? { ...o, transactionId: key } : o;
+}
+
+/** Deliver one transaction's clearing information now, when it is due (FIG 3 step 10 → 11). */
+async function sendClearing(ctx: OperatorContext, transactionId: string): Promise<void> {
+  await clearingOutbox(ctx).dispatchOne(CLEARING_TOPIC, transactionId);
 }
 
 function errorText(e: unknown): string {
@@ -457,23 +473,8 @@ export async function settleDeadlines(
       );
     }
   }
-  const unsent = await ctx.db.query<AcqTransactionRow>(
-    `SELECT * FROM acq_transactions
-      WHERE state = 'cleared' AND clearing_sent = false AND clearing_refusal IS NULL AND (clearing_next_at IS NULL OR clearing_next_at <= $1)
-      ORDER BY id`,
-    [now],
-  );
-  let resent = 0;
-  let refused = 0;
-  for (const r of unsent) {
-    try {
-      const outcome = await sendClearing(ctx, r);
-      if (outcome === 'sent') resent++;
-      if (outcome === 'refused') refused++;
-    } catch (e) {
-      ctx.log.error({ transactionId: r.id, err: e }, 'could not record a clearing delivery');
-    }
-  }
+  // Clearing information not yet delivered whose next try has come.
+  const { delivered: resent, refused } = await clearingOutbox(ctx).dispatchDue();
   return { settled, failed, resent, refused };
 }
 
