@@ -416,20 +416,12 @@ export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
       backoff: SETTLEMENT_BACKOFF,
       // ctx.log is the server's logger once it exists, so it is read at each call; an entry's key
       // is the transaction (its trade handle), named as every other log line of ours names it.
-      logger: {
-        info: (o, m) => ctx.log.info(withTransaction(o), m),
-        warn: (o, m) => ctx.log.warn(withTransaction(o), m),
-        error: (o, m) => ctx.log.error(withTransaction(o), m),
-      },
+      logger: { info: (o, m) => ctx.log.info(o, m), warn: (o, m) => ctx.log.warn(o, m), error: (o, m) => ctx.log.error(o, m) },
+      logContext: (entry) => ({ transactionId: entry.key, customerOperator: (entry.payload as ClearingDelivery).customerOperator }),
     });
     clearingOutboxes.set(ctx, outbox);
   }
   return outbox;
-}
-
-function withTransaction(o: object): object {
-  const key = (o as { key?: unknown }).key;
-  return typeof key === 'string' ? { ...o, transactionId: key } : o;
 }
 
 /** Deliver one transaction's clearing information now, when it is due (FIG 3 step 10 → 11). */

@@ -141,6 +141,8 @@ export interface OutboxDispatcherOptions {
   /** Whether a failure is the receiver's final word (never will succeed): it ends the entry. Default: none is. */
   isFinal?: (e: unknown) => boolean;
   logger?: OutboxLogger;
+  /** What each log line about an entry also says (say, the transaction it is about). */
+  logContext?: (entry: OutboxEntry) => object;
   backoff?: BackoffOptions;
   /**
    * How long a claimed entry stays reserved for this process. It must comfortably exceed one
@@ -179,6 +181,7 @@ export class OutboxDispatcher {
   private readonly topics: ReadonlyMap<string, Deliver>;
   private readonly isFinal: (e: unknown) => boolean;
   private readonly logger: OutboxLogger | undefined;
+  private readonly logContext: (entry: OutboxEntry) => object;
   private readonly backoff: BackoffOptions;
   private readonly leaseMs: number;
   private readonly batchSize: number;
@@ -197,6 +200,7 @@ export class OutboxDispatcher {
     this.topics = options.topics;
     this.isFinal = options.isFinal ?? (() => false);
     this.logger = options.logger;
+    this.logContext = options.logContext ?? (() => ({}));
     this.backoff = options.backoff ?? {};
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.batchSize = options.batchSize ?? 100;
@@ -342,10 +346,11 @@ export class OutboxDispatcher {
 
   /** Deliver one claimed entry and record the outcome. */
   private async deliverOne(deliver: Deliver, row: ClaimedRow, leaseUntil: number): Promise<'delivered' | 'failed' | 'refused'> {
-    const log = { topic: row.topic, key: row.key, attempt: Number(row.attempts) + 1 };
+    const entry = { topic: row.topic, key: row.key, payload: row.payload, attempts: Number(row.attempts) };
+    const log = { topic: row.topic, key: row.key, attempt: entry.attempts + 1, ...this.logContext(entry) };
     let answer: unknown;
     try {
-      answer = await deliver({ topic: row.topic, key: row.key, payload: row.payload, attempts: Number(row.attempts) });
+      answer = await deliver(entry);
     } catch (e) {
       if (this.isFinal(e)) return this.refuse(row, e, log);
       const failures = Number(row.attempts) + 1;
