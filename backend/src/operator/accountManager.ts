@@ -126,10 +126,7 @@ export async function fund(ctx: OperatorContext, customerId: string, amount: Amo
   await ctx.db.transaction(
     async (tx) => {
       await ctx.ledger.openAccountIn(tx, { id: accounts.funding(amount.currency), kind: 'funding', currency: amount.currency });
-      await ctx.ledger.transferIn(tx, movementId, 'fund', [
-        { account: accounts.funding(amount.currency), amount: { currency: amount.currency, value: -amount.value } },
-        { account: accounts.customer(customerId), amount },
-      ]);
+      await ctx.ledger.payIn(tx, { id: movementId, kind: 'fund', from: accounts.funding(amount.currency), to: accounts.customer(customerId), amount });
     },
     { isolation: 'read committed' },
   );
@@ -531,16 +528,14 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
         const fxAccount = { id: accounts.fx(charged.currency), kind: 'fx', currency: charged.currency } as const;
         await ctx.ledger.ensureAccountIn(tx, peerAccount);
         await ctx.ledger.ensureAccountIn(tx, fxAccount);
-        await ctx.ledger.transferIn(
-          tx,
-          `exchange:${transactionId}`,
-          'clear-exchange',
-          [
-            { account: fxAccount.id, amount: { currency: charged.currency, value: -charged.value } },
-            { account: peerAccount.id, amount: charged },
-          ],
-          { transactionId, outcome: c.outcome },
-        );
+        await ctx.ledger.payIn(tx, {
+          id: `exchange:${transactionId}`,
+          kind: 'clear-exchange',
+          from: fxAccount.id,
+          to: peerAccount.id,
+          amount: charged,
+          memo: { transactionId, outcome: c.outcome },
+        });
       }
       await enqueueBillingRecord(tx, ctx.billingSinks, withdrawal, now);
     },

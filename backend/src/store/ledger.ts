@@ -54,6 +54,16 @@ export interface Account {
 
 export type PendingState = 'pending' | 'posted' | 'voided' | 'expired';
 
+export interface PaySpec {
+  /** The movement id: its idempotency key. */
+  id: string;
+  kind: string;
+  from: string;
+  to: string;
+  amount: Amount;
+  memo?: Memo;
+}
+
 export interface ReserveSpec {
   /** The idempotency key of the reservation; its post is booked as movement `post:<id>`. */
   id: string;
@@ -289,6 +299,19 @@ export class Ledger {
     const booked = await this.book(tx, movementId, kind, memoJson, createdAt, legs);
     if (!booked) return replay(tx, movementId, kind, legs, memoJson);
     return { id: movementId, kind, memo: JSON.parse(memoJson) as Memo, legs, createdAt, replayed: false };
+  }
+
+  /**
+   * The single-phase transfer the roles use: `amount` from one account to another, now, as one
+   * movement (its id the idempotency key). The legs are the ledger's to build.
+   */
+  async payIn(tx: Queryable, spec: PaySpec): Promise<Movement> {
+    checkPositive(spec.amount);
+    const legs: Leg[] = [
+      { account: spec.from, amount: { currency: spec.amount.currency, value: -spec.amount.value } },
+      { account: spec.to, amount: spec.amount },
+    ];
+    return this.transferIn(tx, spec.id, spec.kind, legs, spec.memo ?? {});
   }
 
   /**
