@@ -453,6 +453,25 @@ describe.each(engines)('ledger on $name', ({ start }) => {
       await expectCleanAudit();
     });
 
+    it('an account opened in a transaction that rolled back is opened again, not remembered', async () => {
+      await customerWith('rb:c', 100n);
+      const peer = { id: 'rb:peer', kind: 'inter_operator', currency: 'EUR' } as const;
+      const attempt = (fail: boolean) =>
+        engine.db.transaction(
+          async (tx) => {
+            await ledger.ensureAccountIn(tx, peer);
+            const p = await ledger.reserveIn(tx, deposit('rb:1', 'rb:c', 'rb:peer', 100n));
+            if (fail) throw new ObolError('UNAVAILABLE', 'the rest of the work failed');
+            return p;
+          },
+          { isolation: 'read committed' },
+        );
+      expect((await rejection(attempt(true))).name).toBe('UNAVAILABLE');
+      expect((await attempt(false)).state).toBe('pending');
+      expect(await ledger.account('rb:peer')).toMatchObject({ kind: 'inter_operator' });
+      await expectCleanAudit();
+    });
+
     it('refuses a reservation in another currency than its accounts', async () => {
       await customerWith('cc:c', 1000n);
       await ledger.openAccount({ id: 'cc:peer', kind: 'inter_operator', currency: 'SEK' });

@@ -240,8 +240,27 @@ export class Ledger {
   async ensureAccountIn(tx: Queryable, spec: OpenAccount): Promise<void> {
     const known = this.kinds.get(spec.id);
     if (known && known.kind === spec.kind && known.currency === spec.currency && spec.creditLimit === undefined) return;
-    const account = await this.openAccountIn(tx, spec);
-    this.kinds.set(account.id, { kind: account.kind, currency: account.currency });
+    await this.openAccountIn(tx, spec);
+  }
+
+  /**
+   * Database refusals that are the caller's input, not a crash (the transaction rolls back). A
+   * foreign key refusal means an account this process has in memory is not in the database: it was
+   * opened by a transaction that then rolled back. Forget those accounts and have the whole
+   * transaction run again (as after a serialization failure), so it opens them for real.
+   */
+  private mapWriteError(e: unknown, accountIds: string[]): never {
+    const state = sqlState(e);
+    // A balance is a 64-bit count of minor units; one that would leave that range is an amount error.
+    if (state === '22003') throw new ObolError('INVALID_AMOUNT', 'an account cannot hold a balance that large');
+    if (state === '23503') {
+      for (const id of accountIds) this.kinds.delete(id);
+      throw Object.assign(new Error('an account known to this process was rolled back with the transaction that opened it; run again'), {
+        code: '40001',
+        cause: e,
+      });
+    }
+    throw e;
   }
 
   /**
@@ -370,7 +389,7 @@ export class Ledger {
           tracked,
         ],
       )
-      .catch(mapWriteError);
+      .catch((e: unknown) => this.mapWriteError(e, [spec.debit, spec.credit]));
     if (Number(result?.inserted) === 0) {
       const existing = await loadPending(tx, spec.id);
       if (!existing) throw new ObolError('INTERNAL', `pending transfer ${spec.id} vanished during replay`);
@@ -475,7 +494,7 @@ export class Ledger {
          FROM p`,
         [pendingId, amount?.value ?? null, resolvedAt, now, amount?.currency ?? null, shardOf(`post:${pendingId}`)],
       )
-      .catch(mapWriteError);
+      .catch((e: unknown) => this.mapWriteError(e, []));
     if (!row) return this.explainUnposted(tx, pendingId, amount, now);
     // A post is one debit and one credit of the same amount; what was written is checked anyway,
     // in the same transaction, so a bug can never commit an unbalanced or half-applied post.
@@ -573,6 +592,12 @@ export class Ledger {
       tx,
       legs.map((l) => l.account),
     );
+    for (const leg of legs) {
+      const currency = kinds.get(leg.account)!.currency;
+      if (currency !== leg.amount.currency) {
+        throw new ObolError('CURRENCY_MISMATCH', `account ${leg.account} is in ${currency}, not ${leg.amount.currency}`);
+      }
+    }
     const shard = shardOf(movementId);
     // One global lock order (account, then shard) so two movements over the same rows wait for
     // each other instead of deadlocking.
@@ -614,7 +639,12 @@ export class Ledger {
                 (SELECT count(*) FROM (SELECT currency FROM e GROUP BY currency HAVING SUM(amount) <> 0) u) AS unbalanced`,
         params,
       )
-      .catch(mapWriteError);
+      .catch((e: unknown) =>
+        this.mapWriteError(
+          e,
+          legs.map((l) => l.account),
+        ),
+      );
     if (!r || Number(r.booked) === 0) return false;
     if (Number(r.unbalanced) > 0) throw new ObolError('INTERNAL', `movement ${movementId} was written unbalanced; rolled back`);
     if (Number(r.applied) < legs.length) {
@@ -746,16 +776,6 @@ async function explainRefusedLegs(tx: Queryable, legs: Leg[]): Promise<never> {
     }
   }
   throw new ObolError('INTERNAL', 'a movement was refused by the database for no reason the ledger can name');
-}
-
-/** Database refusals that are the caller's input, not a crash (the transaction rolls back). */
-function mapWriteError(e: unknown): never {
-  const state = sqlState(e);
-  // A balance is a 64-bit count of minor units; one that would leave that range is an amount error.
-  if (state === '22003') throw new ObolError('INVALID_AMOUNT', 'an account cannot hold a balance that large');
-  // The entries' and pending transfers' foreign keys: an account in another currency.
-  if (state === '23503') throw new ObolError('CURRENCY_MISMATCH', 'an account is not in the movement\'s currency');
-  throw e;
 }
 
 interface PendingRow {
