@@ -2,7 +2,7 @@
 // may move to test/support; then only this line changes) and CPU accounting across processes.
 import { readFileSync, readdirSync } from 'node:fs';
 
-export { startTestPostgres, type TestPostgres } from '../src/store/testPostgres.ts';
+export { startTestPostgres, type TestPostgres } from '../test/support/testPostgres.ts';
 
 /** This process's CPU time (user + system), in milliseconds. */
 export function cpuMs(): number {

@@ -32,7 +32,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrderResponseBody } from '../src/merchant/merchantAgent.ts';
 import { MerchantAgent, memoryCatalogue, type Product } from '../src/merchant/merchantModule.ts';
 import { type Db, openDb, type Queryable, type TransactionOptions } from '../src/store/db.ts';
-import { startTestPostgres, type TestPostgres } from '../src/store/testPostgres.ts';
+import { startTestPostgres, type TestPostgres } from './support/testPostgres.ts';
 import { SealKeys } from '../src/store/sealedColumn.ts';
 
 /** The shop's data key for this file's in-memory databases (one key: agents reopen the same database). */

@@ -877,13 +877,13 @@ describe('merchant module: stopping and reporting (FIG 3 step 9)', () => {
       const view = (await sessionOf(s)).body;
       expect(view).toMatchObject({ state: 'closing', report: { sent: false, attempts: 1 } });
       expect(view.report.lastError).toContain('down for maintenance');
-      // Not due yet: the first retry waits a second.
+      // Not due yet: the first retry waits about a second (the one back-off: 1 s ± 20%).
       expect((await agent.sweep()).failed).not.toContain(s.transactionId);
     } finally {
       operatorDown = false;
     }
     expect(recordsFor(s.transactionId)).toHaveLength(0);
-    clock.advance(1_000);
+    clock.advance(1_200);
     const swept = await agent.sweep();
     expect(swept.reported).toContain(s.transactionId);
     expect(recordsFor(s.transactionId)).toHaveLength(1);

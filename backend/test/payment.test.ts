@@ -108,8 +108,12 @@ describe.each(engines)('payments on %s', (engine) => {
     const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name);
     expect(ok).toHaveLength(10);
     expect(new Set(refused)).toEqual(new Set(['INSUFFICIENT_FUNDS']));
-    const balance = (await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>;
-    expect(balance.find((b) => b.account === `customer:${customerId}`)?.balance).toBe('SEK:0.00');
+    // The deposits are reserved (pending transfers of the ledger), not yet moved: the account still
+    // holds the money, all of it promised, ten deposits of SEK:1.00.
+    const books = (await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; kind: string; balance: string }>;
+    expect(books.find((b) => b.account === `customer:${customerId}`)?.balance).toBe('SEK:10.00');
+    expect(await t.sek.ctx.ledger.account(`customer:${customerId}`)).toMatchObject({ balance: 1000n, debitsPending: 1000n });
+    expect((await shopper.balance()).available).toBe('SEK:0.00');
     await audits();
   });
 });

@@ -59,8 +59,8 @@ describe('two processes of the SEK operator on one PostgreSQL', () => {
     expect(refused).toEqual(new Set(['INSUFFICIENT_FUNDS']));
     const ids = new Set(ok.map((a) => ((a as PromiseFulfilledResult<{ body: { transactionId: string } }>).value).body.transactionId));
     expect(ids.size).toBe(10); // transaction identities from the shared database, never the same twice
-    const balances = (await t.admin(second, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>;
-    expect(balances.find((b) => b.account === `customer:${customerId}`)?.balance).toBe('SEK:0.00');
+    // All of it reserved for the ten deposits (pending transfers), none of it spent yet.
+    expect(await t.sek.ctx.ledger.account(`customer:${customerId}`)).toMatchObject({ balance: 2000n, debitsPending: 2000n });
     expect(await t.admin(second, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
     expect(await t.admin(t.eur, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   });

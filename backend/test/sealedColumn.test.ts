@@ -153,7 +153,7 @@ describe('sealed columns: K1 and K2 at rest after real purchases (PGlite)', () =
     expect(products.length).toBeGreaterThan(0);
     const k2s = await Promise.all(products.map((p) => t.shop.sealKeys.open(p.k2_sealed, { column: K2_COLUMN, rowId: p.ciphertext_hash })));
 
-    const operatorTables = ['acq_transactions', 'am_transactions', 'handled_messages', 'billing_outbox', 'arbiter_requests'];
+    const operatorTables = ['acq_transactions', 'am_transactions', 'handled_messages', 'outbox', 'arbiter_requests'];
     const shopTables = ['merchant_sessions', 'merchant_orders', 'merchant_products', 'merchant_records'];
     for (const [db, tables] of [
       [t.eur.ctx.db, operatorTables],

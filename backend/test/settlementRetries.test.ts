@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { releaseStalledInitiations } from '../src/operator/accountManager.ts';
 import { settleDeadlines } from '../src/operator/acquirer.ts';
-import type { OperatorLog } from '../src/operator/context.ts';
+import { deposits, type OperatorLog } from '../src/operator/context.ts';
 import { type TwoOperators, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
 
 /**
@@ -51,7 +51,15 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
         clearing_attempts: number;
         clearing_next_at: bigint | null;
         clearing_refusal: { name: string } | null;
-      }>('SELECT * FROM acq_transactions WHERE id = $1', [id])
+      }>(
+        // The clearing information's delivery is an entry of the outbox (topic 'clearing').
+        `SELECT a.state, a.deposit, a.settle_attempts, a.settle_next_at,
+                (o.done_at IS NOT NULL AND o.refusal IS NULL) AS clearing_sent, o.attempts AS clearing_attempts,
+                o.next_attempt_at AS clearing_next_at, o.refusal AS clearing_refusal
+           FROM acq_transactions a LEFT JOIN outbox o ON o.topic = 'clearing' AND o.key = a.id
+          WHERE a.id = $1`,
+        [id],
+      )
     )[0]!;
   async function audits() {
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
@@ -105,10 +113,8 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     for (const { transactionId } of [a, b]) {
       await t.sek.ctx.db.query(`UPDATE am_transactions SET state = 'pending' WHERE id = $1`, [transactionId]);
     }
-    const [saved] = await t.sek.ctx.db.query<{ deposit_customer: string }>('SELECT deposit_customer FROM am_transactions WHERE id = $1', [
-      a.transactionId,
-    ]);
-    await t.sek.ctx.db.query(`UPDATE am_transactions SET deposit_customer = 'not money' WHERE id = $1`, [a.transactionId]);
+    // A's deposit cannot be found in the ledger under its name: its void fails.
+    await t.sek.ctx.db.query(`UPDATE pending_transfers SET id = 'lost:' || id WHERE id = $1`, [deposits.customer(a.transactionId)]);
     t.clock.advance(600_000);
     expect(await releaseStalledInitiations(t.sek.ctx)).toBe(1);
     const state = async (id: string) =>
@@ -116,7 +122,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('settlement retries on %s', (en
     expect(await state(b.transactionId)).toBe('failed');
     expect(await state(a.transactionId)).toBe('pending');
     expect(sekLines.find((l) => l.obj.transactionId === a.transactionId)).toBeDefined();
-    await t.sek.ctx.db.query('UPDATE am_transactions SET deposit_customer = $2 WHERE id = $1', [a.transactionId, saved!.deposit_customer]);
+    await t.sek.ctx.db.query(`UPDATE pending_transfers SET id = $1 WHERE id = 'lost:' || $1`, [deposits.customer(a.transactionId)]);
     expect(await releaseStalledInitiations(t.sek.ctx)).toBe(1);
     expect(await state(a.transactionId)).toBe('failed');
     t.sek.ctx.log = sekLog;

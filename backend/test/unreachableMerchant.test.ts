@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
+import { formatAmount } from '@obol/protocol/money';
 import { signMessage } from '@obol/protocol/signed';
 import { postJson } from '../src/http/client.ts';
 import { type TwoOperators, initiateBody, rawCustomer, stopTestPostgres, twoOperators } from './support/twoOperators.ts';
@@ -28,10 +29,11 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('an unreachable merchant on %s'
   const merchantDown = () => t.eur.ctx.db.query(`UPDATE merchants SET url = 'http://127.0.0.1:1/obol' WHERE id = 'news.example'`);
   const merchantUp = () => t.eur.ctx.db.query(`UPDATE merchants SET url = $1 WHERE id = 'news.example'`, [merchantUrl]);
   const code = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { name?: string }) => e.name);
-  const balanceOf = async (customerId: string) =>
-    ((await t.admin(t.sek, OperatorPaths.adminBalances)) as Array<{ account: string; balance: string }>).find(
-      (b) => b.account === `customer:${customerId}`,
-    )?.balance;
+  /** What the customer can spend: the account's balance less the deposits reserved on it. */
+  const balanceOf = async (customerId: string) => {
+    const account = await t.sek.ctx.ledger.account(`customer:${customerId}`);
+    return formatAmount({ currency: account.currency, value: account.balance - account.debitsPending });
+  };
   async function audits() {
     for (const op of [t.sek, t.eur]) expect(await t.admin(op, OperatorPaths.adminAudit)).toMatchObject({ ok: true });
   }

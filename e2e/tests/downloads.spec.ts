@@ -178,13 +178,13 @@ test('a shop whose delivery does not match its own signed catalogue entry is ref
   await expect(sessions.getByTestId('session').filter({ hasText: 'Files Galore' })).toHaveCount(0, { timeout: 20_000 });
   await sessions.close();
   await tampered.agent.settled();
-  // Svea Bank is both banks here (customer side `held:`, acquirer side `acq-held:`): only the
+  // Svea Bank is both banks here (customer side `deposit:`, acquirer side `acq-deposit:`, reserved deposits in its books): only the
   // Obol Downloads session, still open, holds a deposit. The acquirer side knows it by the trade
   // handle the page was told; the customer side by its TransactionIdentity, which it maps.
   const [mapped] = await world.sek.ctx.db.query<{ id: string }>('SELECT id FROM am_transactions WHERE trade_handle = $1', [downloadsTransaction]);
   await expect
-    .poll(async () => (await sekBooks()).filter((b) => b.kind === 'held_deposit' && !b.balance.endsWith(':0.00')).map((b) => b.account), { timeout: 20_000 })
-    .toEqual([`acq-held:${downloadsTransaction}`, `held:${mapped?.id}`]);
+    .poll(async () => (await sekBooks()).filter((b) => b.kind === 'deposit' && !b.balance.endsWith(':0.00')).map((b) => b.account), { timeout: 20_000 })
+    .toEqual([`acq-deposit:${downloadsTransaction}`, `deposit:${mapped?.id}`]);
   expect(await balanceOf(`customer:${customerId}`)).toBe(before);
   expect(await balanceOf('merchant:files.example')).toBe('SEK:0.00');
   for (const op of [world.sek, world.eur]) expect(await world.admin(op, '/v1/admin/audit')).toMatchObject({ ok: true });

@@ -111,7 +111,7 @@ test('the first article: the wallet asks in its own window, the shopper sets a b
   // Nothing is paid, nor reserved at the bank, while the window waits for the click.
   await expect(paywall(shop, 'why-micropayments')).not.toHaveAttribute('unlocked', '');
   const held = async () =>
-    ((await world.admin(world.sek, '/v1/admin/balances')) as Array<{ kind: string; balance: string }>).filter((b) => b.kind === 'held_deposit' && !b.balance.endsWith(':0.00'));
+    ((await world.admin(world.sek, '/v1/admin/balances')) as Array<{ kind: string; balance: string }>).filter((b) => b.kind === 'deposit' && !b.balance.endsWith(':0.00'));
   expect(await held()).toEqual([]);
   await clickInWindow(confirm, pay);
 
@@ -215,8 +215,8 @@ test('the popup, both banks’ books and the billing records agree to the minor 
   await world.shop.agent.settled();
   const sekBooks = async () => (await world.admin(world.sek, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>;
   const eurBooks = async () => (await world.admin(world.eur, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>;
-  await expect.poll(async () => (await sekBooks()).filter((b) => b.kind === 'held_deposit' && amountOf(b.balance).value !== 0n).length, { timeout: 20_000 }).toBe(0);
-  await expect.poll(async () => (await eurBooks()).filter((b) => b.kind === 'held_deposit' && amountOf(b.balance).value !== 0n).length, { timeout: 20_000 }).toBe(0);
+  await expect.poll(async () => (await sekBooks()).filter((b) => b.kind === 'deposit' && amountOf(b.balance).value !== 0n).length, { timeout: 20_000 }).toBe(0);
+  await expect.poll(async () => (await eurBooks()).filter((b) => b.kind === 'deposit' && amountOf(b.balance).value !== 0n).length, { timeout: 20_000 }).toBe(0);
   await world.sek.billing.dispatchDue();
   await world.eur.billing.dispatchDue();
 

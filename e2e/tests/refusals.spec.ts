@@ -51,7 +51,7 @@ test.afterAll(async () => {
 const books = async (op: TestWorld['sek']) => (await world.admin(op, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>;
 const balanceOf = async (op: TestWorld['sek'], account: string) => (await books(op)).find((b) => b.account === account)?.balance;
 const heldDeposits = async () =>
-  [...(await books(world.sek)), ...(await books(world.eur))].filter((b) => b.kind === 'held_deposit' && !b.balance.endsWith(':0.00')).map((b) => b.account);
+  [...(await books(world.sek)), ...(await books(world.eur))].filter((b) => b.kind === 'deposit' && !b.balance.endsWith(':0.00')).map((b) => b.account);
 
 /** The bridge call of the test page's own script (`window.obolCall`, written without the widget). */
 function call(page: Page, method: string, params: unknown): Promise<Answer> {

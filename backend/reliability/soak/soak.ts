@@ -14,7 +14,7 @@ import { JsonlFileSink } from '../../src/billing/index.ts';
 import { downloadsCatalogue, newsCatalogue } from '../../src/demo/catalogues.ts';
 import { undiciHttp } from '../../src/http/client.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
-import { type TestPostgres, startTestPostgres } from '../../src/store/testPostgres.ts';
+import { type TestPostgres, startTestPostgres } from '../../test/support/testPostgres.ts';
 import { type Shop, startShop } from '../../src/world/shop.ts';
 import { type World, startOperators } from '../../src/world/world.ts';
 import { type Judgement, LatencySeries, type Limits, type MemorySample, type WindowFigures, formatTable, judge } from './figures.ts';

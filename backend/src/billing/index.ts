@@ -2,7 +2,8 @@
  * Billing sinks (DESIGN.md FIG 3 step 11): the account manager enqueues its signed withdrawal and
  * deposit records in the clearing transaction; the dispatcher delivers them to file and webhook sinks.
  */
-export { type BackoffOptions, type BillingDispatcherOptions, type BillingLogger, BillingDispatcher, type DispatchResult, backoffDelay } from './dispatcher.ts';
+export { type BackoffOptions, backoffDelay } from '@obol/protocol/backoff';
+export { type BillingDispatcherOptions, type BillingLogger, BillingDispatcher, type DispatchResult } from './dispatcher.ts';
 export { JsonlFileSink, type JsonlFileSinkOptions } from './fileSink.ts';
 export { enqueueBillingRecord, type PendingBillingRecord, pendingBillingRecords } from './outbox.ts';
 export { type BillingRecord, type BillingRecordType, type BillingSink, checkBillingRecord, checkSinkName, SINK_NAME_PATTERN } from './record.ts';

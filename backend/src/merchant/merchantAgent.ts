@@ -55,13 +55,14 @@ import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchase
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
-import { backoffDelay } from '../billing/dispatcher.ts';
+import { backoffDelay } from '@obol/protocol/backoff';
+import { isFinalRefusal } from '../http/errors.ts';
+import { enqueue, OutboxDispatcher } from '../store/outbox.ts';
 import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
-import { isFinalRefusal } from '../http/errors.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
 import { type AddProductOptions, K2_COLUMN, ProductCatalogue, listingOf } from './products.ts';
 
@@ -200,11 +201,12 @@ interface RecordRow {
   msg_id: string;
   transaction_id: string;
   record: Signed<'merchant.record'>;
-  attempts: number;
   sent_at: bigint | null;
-  last_error: string | null;
   operator_state: string | null;
 }
+
+/** The outbox topic of merchant records to the acquirer (FIG 3 step 9). */
+const RECORD_TOPIC = 'merchant-record';
 
 /** A session's verification key, imported once. */
 interface SessionKey {
@@ -223,8 +225,8 @@ type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.recor
 const transactionIdRe = new RegExp(TRADE_HANDLE_PATTERN);
 /** Imported session keys kept per process; older ones are dropped (and re-imported on demand). */
 const MAX_CACHED_KEYS = 10_000;
-/** Retry a failed report after 1 s, 2 s, 4 s … at most every 5 minutes. */
-const BACKOFF_MAX_MS = 300_000;
+/** Retry a failed report after about 1 s, 2 s, 4 s … at most every 5 minutes (the shared back-off, with jitter). */
+const RECORD_BACKOFF = { baseMs: 1000, capMs: 300_000 };
 const SWEEP_BATCH = 500;
 /** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
 const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
@@ -268,6 +270,8 @@ export class MerchantAgent {
   private readonly sessionKeys = new Map<string, SessionKey>();
   private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
+  /** Merchant records leave through the one outbox, retried with the one back-off. */
+  private readonly outbox: OutboxDispatcher;
   private readonly background = new Set<Promise<unknown>>();
 
   private constructor(
@@ -288,6 +292,17 @@ export class MerchantAgent {
     this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto, config.sealKeys);
     this.origins = new Set(config.origins);
     this.recordUrl = `${config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRecord}`;
+    this.outbox = new OutboxDispatcher({
+      db: config.db,
+      clock: config.clock,
+      topics: new Map([[RECORD_TOPIC, (entry) => this.deliverRecord(entry.key)]]),
+      // The acquirer's final word (a 4xx that sending again cannot change) ends the entry, logged.
+      isFinal: isFinalRefusal,
+      backoff: RECORD_BACKOFF,
+      // this.log is read at each call; the lines name the transaction.
+      logger: { info: (o, m) => this.log.info(o, m), warn: (o, m) => this.log.warn(o, m), error: (o, m) => this.log.error(o, m) },
+      logContext: (entry) => ({ transactionId: (entry.payload as { transactionId?: string }).transactionId }),
+    });
   }
 
   /**
@@ -642,7 +657,8 @@ export class MerchantAgent {
     // Reads older than the window are refused for their time anyway: their ids need no keeping.
     await this.db.query('DELETE FROM merchant_session_reads WHERE read_time < $1', [now - 2 * SESSION_READ_WINDOW_MS]);
     const due = await this.db.query<{ msg_id: string; transaction_id: string }>(
-      `SELECT msg_id, transaction_id FROM merchant_records WHERE sent_at IS NULL AND next_attempt_at <= $1
+      `SELECT key AS msg_id, payload->>'transactionId' AS transaction_id FROM outbox
+        WHERE topic = '${RECORD_TOPIC}' AND done_at IS NULL AND next_attempt_at <= $1
         ORDER BY next_attempt_at LIMIT ${SWEEP_BATCH}`,
       [now],
     );
@@ -703,8 +719,10 @@ export class MerchantAgent {
 
   private async view(s: SessionRow): Promise<SessionView> {
     const transactionId = s.transaction_id;
-    const [r] = await this.db.query<RecordRow>(
-      'SELECT msg_id, attempts, sent_at, last_error, operator_state FROM merchant_records WHERE transaction_id = $1',
+    const [r] = await this.db.query<RecordRow & { attempts: number; last_error: string | null }>(
+      `SELECT r.msg_id, r.sent_at, r.operator_state, COALESCE(o.attempts, 0) AS attempts, o.last_error
+         FROM merchant_records r LEFT JOIN outbox o ON o.topic = '${RECORD_TOPIC}' AND o.key = r.msg_id
+        WHERE r.transaction_id = $1`,
       [transactionId],
     );
     return {
@@ -836,10 +854,10 @@ export class MerchantAgent {
       [s.transaction_id, reason, now],
     );
     await tx.query(
-      `INSERT INTO merchant_records (msg_id, transaction_id, record, created_at, next_attempt_at)
-       VALUES ($1, $2, $3::text::jsonb, $4, $4)`,
+      `INSERT INTO merchant_records (msg_id, transaction_id, record, created_at) VALUES ($1, $2, $3::text::jsonb, $4)`,
       [body.msgId, s.transaction_id, JSON.stringify(record), now],
     );
+    await enqueue(tx, RECORD_TOPIC, body.msgId, { transactionId: s.transaction_id }, now);
     this.log.info({ transactionId: s.transaction_id, reason, count: s.count, total: body.total }, 'trading session closed');
     return record;
   }
@@ -864,61 +882,57 @@ export class MerchantAgent {
     void p.finally(() => this.background.delete(p));
   }
 
-  /** Send one stored record (once at a time per process); true when the acquirer acknowledged it. */
+  /**
+   * Send one stored record now, if its next try has come (once at a time per process); true when
+   * the acquirer acknowledged it (now or before).
+   */
   private sendRecord(msgId: string): Promise<boolean> {
     const running = this.inflight.get(msgId);
     if (running) return running;
-    const p = this.trySend(msgId).finally(() => this.inflight.delete(msgId));
+    const p = this.outbox
+      .dispatchOne(RECORD_TOPIC, msgId)
+      .then(async (outcome) => outcome === 'delivered' || (outcome === 'not-due' && (await this.recordSent(msgId))))
+      .finally(() => this.inflight.delete(msgId));
     this.inflight.set(msgId, p);
     return p;
   }
 
-  private async trySend(msgId: string): Promise<boolean> {
-    const [row] = await this.db.query<RecordRow>('SELECT msg_id, transaction_id, record, attempts, sent_at FROM merchant_records WHERE msg_id = $1', [msgId]);
+  /** The acquirer refused a record for good: its session stops waiting (reported, the record refused). */
+  private async recordRefused(msgId: string, transactionId: string, e: ObolError): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(`UPDATE merchant_sessions SET state = 'reported' WHERE transaction_id = $1 AND state = 'closing'`, [transactionId]);
+      await tx.query(`UPDATE merchant_records SET sent_at = $2, operator_state = 'refused' WHERE msg_id = $1 AND sent_at IS NULL`, [msgId, this.clock.now()]);
+    }, PER_SESSION);
+  }
+
+  private async recordSent(msgId: string): Promise<boolean> {
+    const [row] = await this.db.query<{ sent_at: bigint | null }>('SELECT sent_at FROM merchant_records WHERE msg_id = $1', [msgId]);
+    return row?.sent_at !== null && row?.sent_at !== undefined;
+  }
+
+  /**
+   * The outbox's delivery of one record: send it as stored, check the answer, keep it with the
+   * record and move the session on. Throws to have the outbox try again later (or, for a final
+   * refusal, end the entry).
+   */
+  private async deliverRecord(msgId: string): Promise<unknown> {
+    const [row] = await this.db.query<RecordRow>('SELECT msg_id, transaction_id, record, sent_at FROM merchant_records WHERE msg_id = $1', [msgId]);
     if (!row) throw new ObolError('INTERNAL', `no merchant record ${msgId}`);
-    if (row.sent_at !== null) return true;
+    if (row.sent_at !== null) return undefined;
     const transactionId = row.transaction_id;
-    let response: RecordResponseBody;
-    let clearing: Signed<'acquirer.clearing'> | null = null;
-    let refusal: ObolError | undefined;
-    try {
-      const answer = await this.http(this.recordUrl, row.record).catch((e: unknown) => {
-        // Only the acquirer's own answer can be final (a refusal that sending again cannot change,
-        // e.g. SESSION_CLOSED: the transaction never opened there); our checks of it below are not.
-        if (isFinalRefusal(e)) refusal = e;
-        throw e;
-      });
-      checkSchema(RecordResponse, answer, 'the acquirer’s answer to a merchant record');
-      if (answer.transactionId !== transactionId) {
-        throw new ObolError('MALFORMED', `the acquirer answered for transaction ${answer.transactionId}, not ${transactionId}`);
-      }
-      response = answer;
-      if (answer.clearing) clearing = await this.verifyClearing(answer.clearing, transactionId);
-    } catch (e) {
-      const now = this.clock.now();
-      const attempts = row.attempts + 1;
-      const message = e instanceof Error ? e.message : String(e);
-      // (Set inside the callback above: TypeScript cannot see that.)
-      const refused = refusal as ObolError | undefined;
-      if (refused) {
-        // Retrying would get the same answer for ever: the record is done, refused, and says why.
-        await this.db.transaction(async (tx) => {
-          await tx.query(`UPDATE merchant_sessions SET state = 'reported' WHERE transaction_id = $1 AND state = 'closing'`, [transactionId]);
-          await tx.query(
-            `UPDATE merchant_records SET sent_at = $2, attempts = $3, last_error = $4, operator_state = 'refused' WHERE msg_id = $1 AND sent_at IS NULL`,
-            [msgId, now, attempts, `${refused.name}: ${message}`.slice(0, 500)],
-          );
-        }, PER_SESSION);
-        this.log.error({ transactionId, attempts, error: message }, 'merchant record refused by the acquirer; not sent again');
-        return false;
-      }
-      await this.db.query(
-        `UPDATE merchant_records SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE msg_id = $1 AND sent_at IS NULL`,
-        [msgId, attempts, now + Math.min(1000 * 2 ** (attempts - 1), BACKOFF_MAX_MS), message.slice(0, 500)],
-      );
-      this.log.warn({ transactionId, attempts, error: message }, 'merchant record not delivered; will retry');
-      return false;
+    const answer = await this.http(this.recordUrl, row.record).catch(async (e: unknown) => {
+      // Only the acquirer's own answer can be final (a refusal that sending again cannot change,
+      // e.g. SESSION_CLOSED: the transaction never opened there); our checks of it below are not.
+      // The outbox ends the entry on the same judgement; the session is done, and says why.
+      if (isFinalRefusal(e)) await this.recordRefused(msgId, transactionId, e);
+      throw e;
+    });
+    checkSchema(RecordResponse, answer, 'the acquirer’s answer to a merchant record');
+    if (answer.transactionId !== transactionId) {
+      throw new ObolError('MALFORMED', `the acquirer answered for transaction ${answer.transactionId}, not ${transactionId}`);
     }
+    const response: RecordResponseBody = answer;
+    const clearing = answer.clearing ? await this.verifyClearing(answer.clearing, transactionId) : null;
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
       // The session row first (the agent's lock order), then its record.
@@ -927,14 +941,13 @@ export class MerchantAgent {
         [transactionId, clearing ? 'cleared' : 'reported'],
       );
       await tx.query(
-        `UPDATE merchant_records SET sent_at = $2, attempts = attempts + 1, last_error = NULL, response = $3::text::jsonb,
-                operator_state = $4, clearing = $5::text::jsonb
+        `UPDATE merchant_records SET sent_at = $2, response = $3::text::jsonb, operator_state = $4, clearing = $5::text::jsonb
           WHERE msg_id = $1 AND sent_at IS NULL`,
         [msgId, now, JSON.stringify(response), response.state, clearing ? JSON.stringify(clearing) : null],
       );
     }, PER_SESSION);
     this.log.info({ transactionId, operatorState: response.state, cleared: clearing !== null }, 'merchant record delivered');
-    return true;
+    return { state: response.state };
   }
 
   /** A clearing in the acquirer's answer counts only if our operator signed it for this transaction. */
@@ -1063,3 +1076,4 @@ function checkSalt(salt: string): void {
     throw new ObolError('MALFORMED', `listSalt must be ${SALT_MIN_BYTES} to ${SALT_MAX_BYTES} random bytes`);
   }
 }
+

@@ -26,7 +26,7 @@ import { randomId } from '@obol/protocol/webcrypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
 import { isUniqueViolation } from '../store/db.ts';
-import { type OperatorContext, accounts } from './context.ts';
+import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import {
   customerBalance,
   customerKey,
@@ -126,10 +126,7 @@ export async function fund(ctx: OperatorContext, customerId: string, amount: Amo
   await ctx.db.transaction(
     async (tx) => {
       await ctx.ledger.openAccountIn(tx, { id: accounts.funding(amount.currency), kind: 'funding', currency: amount.currency });
-      await ctx.ledger.transferIn(tx, movementId, 'fund', [
-        { account: accounts.funding(amount.currency), amount: { currency: amount.currency, value: -amount.value } },
-        { account: accounts.customer(customerId), amount },
-      ]);
+      await ctx.ledger.payIn(tx, { id: movementId, kind: 'fund', from: accounts.funding(amount.currency), to: accounts.customer(customerId), amount });
     },
     { isolation: 'read committed' },
   );
@@ -248,17 +245,21 @@ async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am
             [b.sessionId],
           );
           const transactionId = `${b.sessionId}.${seq!.next_tx}`;
-          await ctx.ledger.openAccountIn(tx, { id: accounts.held(transactionId), kind: 'held_deposit', currency: deposit.currency });
-          await ctx.ledger.transferIn(
-            tx,
-            `reserve:${transactionId}`,
-            'reserve',
-            [
-              { account: accounts.customer(customerId), amount: { currency: deposit.currency, value: -deposit.value } },
-              { account: accounts.held(transactionId), amount: deposit },
-            ],
-            { transactionId },
-          );
+          // Paid on clearing to the merchant's operator, or through FX when it is paid in another currency.
+          const payee =
+            deposit.currency === peer.currency
+              ? ({ id: accounts.peer(peer.operatorId, deposit.currency), kind: 'inter_operator', currency: deposit.currency } as const)
+              : ({ id: accounts.fx(deposit.currency), kind: 'fx', currency: deposit.currency } as const);
+          await ctx.ledger.ensureAccountIn(tx, payee);
+          await ctx.ledger.reserveIn(tx, {
+            id: deposits.customer(transactionId),
+            kind: 'deposit',
+            debit: accounts.customer(customerId),
+            credit: payee.id,
+            amount: deposit,
+            expiresAt: expiresAt + ctx.clearingGraceMs + DEPOSIT_CLEARING_WINDOW_MS,
+            memo: { transactionId },
+          });
           await tx.query(
             `INSERT INTO am_transactions (id, initiate_msg_id, session_id, customer_id, merchant_id, merchant_operator,
                pseudonym, session_public_key, deposit_customer, deposit_merchant, rate, expires_at, state, created_at, trade_handle)
@@ -389,11 +390,7 @@ async function failInitiation(ctx: OperatorContext, transactionId: string): Prom
         [transactionId],
       );
       if (!row) return;
-      const deposit = parseAmount(row.deposit_customer);
-      await ctx.ledger.transferIn(tx, `release:${transactionId}`, 'release', [
-        { account: accounts.held(transactionId), amount: { currency: deposit.currency, value: -deposit.value } },
-        { account: accounts.customer(row.customer_id), amount: deposit },
-      ]);
+      await ctx.ledger.voidIn(tx, deposits.customer(transactionId));
     },
     { isolation: 'read committed' },
   );
@@ -525,27 +522,24 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
         [transactionId, JSON.stringify(msg), formatAmount(chargedCustomer), formatAmount(refund)],
       );
       if (!claimed) return; // cleared meanwhile by a copy of this message
-      const peerAccount = accounts.peer(fromOperator, charged.currency);
-      await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: charged.currency });
-      const legs = [
-        { account: accounts.held(transactionId), amount: { currency: depositCustomer.currency, value: -depositCustomer.value } },
-      ];
-      if (refund.value > 0n) legs.push({ account: accounts.customer(row.customer_id), amount: refund });
-      if (sameCurrency) {
-        if (chargedCustomer.value > 0n) legs.push({ account: peerAccount, amount: chargedCustomer });
-      } else {
-        await ctx.ledger.openAccountIn(tx, { id: accounts.fx(depositCustomer.currency), kind: 'fx', currency: depositCustomer.currency });
-        await ctx.ledger.openAccountIn(tx, { id: accounts.fx(charged.currency), kind: 'fx', currency: charged.currency });
-        if (chargedCustomer.value > 0n) legs.push({ account: accounts.fx(depositCustomer.currency), amount: chargedCustomer });
-        if (charged.value > 0n) {
-          legs.push({ account: accounts.fx(charged.currency), amount: { currency: charged.currency, value: -charged.value } });
-          legs.push({ account: peerAccount, amount: charged });
-        }
+      // What the purchases cost, at the pinned rate, goes to the merchant's operator (or to FX);
+      // the rest of the deposit simply stays the customer's.
+      await ctx.ledger.postIn(tx, deposits.customer(transactionId), chargedCustomer);
+      if (!sameCurrency && charged.value > 0n) {
+        // FX pays the merchant's operator in its currency; the rounding stays with FX.
+        const peerAccount = { id: accounts.peer(fromOperator, charged.currency), kind: 'inter_operator', currency: charged.currency } as const;
+        const fxAccount = { id: accounts.fx(charged.currency), kind: 'fx', currency: charged.currency } as const;
+        await ctx.ledger.ensureAccountIn(tx, peerAccount);
+        await ctx.ledger.ensureAccountIn(tx, fxAccount);
+        await ctx.ledger.payIn(tx, {
+          id: `exchange:${transactionId}`,
+          kind: 'clear-exchange',
+          from: fxAccount.id,
+          to: peerAccount.id,
+          amount: charged,
+          memo: { transactionId, outcome: c.outcome },
+        });
       }
-      await ctx.ledger.transferIn(tx, `clear:${transactionId}`, 'clear-customer', legs, {
-        transactionId,
-        outcome: c.outcome,
-      });
       await enqueueBillingRecord(tx, ctx.billingSinks, withdrawal, now);
     },
     { isolation: 'read committed' },

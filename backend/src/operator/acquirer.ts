@@ -3,7 +3,7 @@ import { depositRecordId } from '@obol/protocol/billingIds';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
-import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
+import { formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
@@ -11,11 +11,12 @@ import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
-import { backoffDelay } from '../billing/dispatcher.ts';
+import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
-import { type OperatorContext, accounts } from './context.ts';
+import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
+import { type Deliver, enqueue, OutboxDispatcher } from '../store/outbox.ts';
 
 /**
  * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
@@ -145,9 +146,6 @@ interface AcqTransactionRow {
   customer_record: Signed<'wallet.record'> | null;
   merchant_record: Signed<'merchant.record'> | null;
   clearing: Signed<'acquirer.clearing'> | null;
-  clearing_sent: boolean;
-  clearing_attempts: number;
-  clearing_refusal: ReturnType<ObolError['toJSON']> | null;
 }
 
 async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
@@ -201,19 +199,19 @@ async function openDeposit(
 
   await ctx.db.transaction(
     async (tx) => {
+      // The customer's operator vouches for the deposit; the merchant is paid from it on clearing.
       const peerAccount = accounts.peer(peer.operatorId, deposit.currency);
-      await ctx.ledger.openAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: deposit.currency });
-      await ctx.ledger.openAccountIn(tx, { id: accounts.acquirerHeld(b.transactionId), kind: 'held_deposit', currency: deposit.currency });
-      await ctx.ledger.transferIn(
-        tx,
-        `acq-reserve:${b.transactionId}`,
-        'acquirer-deposit',
-        [
-          { account: peerAccount, amount: { currency: deposit.currency, value: -deposit.value } },
-          { account: accounts.acquirerHeld(b.transactionId), amount: deposit },
-        ],
-        { transactionId: b.transactionId },
-      );
+      await ctx.ledger.ensureAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: deposit.currency });
+      await ctx.ledger.ensureAccountIn(tx, { id: accounts.merchant(merchant.id), kind: 'merchant', currency: deposit.currency });
+      await ctx.ledger.reserveIn(tx, {
+        id: deposits.acquirer(b.transactionId),
+        kind: 'acquirer-deposit',
+        debit: peerAccount,
+        credit: accounts.merchant(merchant.id),
+        amount: deposit,
+        expiresAt: deadlineAt + DEPOSIT_CLEARING_WINDOW_MS,
+        memo: { transactionId: b.transactionId },
+      });
       // K1 is kept with the transaction: we are the trusted party that relays it (FIG 4), and an
       // arbiter we trust may ask for it in a dispute (POST /v1/arbiter/key). Sealed under the
       // data key (kept outside the database), bound to this row.
@@ -225,7 +223,7 @@ async function openDeposit(
         [b.transactionId, peer.operatorId, merchant.id, b.pseudonym, temp.publicKeySpki, formatAmount(deposit), b.expiresAt, deadlineAt, now, k1Sealed],
       );
       if (!inserted) {
-        // Another copy of this initiation came first (the ledger legs above were a no-op replay).
+        // Another copy of this initiation came first (the reservation above was a no-op replay).
         const [existing] = await tx.query<{ state: string }>('SELECT state FROM acq_transactions WHERE id = $1', [b.transactionId]);
         if (existing?.state === 'failed') {
           // Final: the account manager has given this transaction up and opens a new one.
@@ -261,7 +259,7 @@ async function openDeposit(
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }
   } catch (e) {
-    await undoDeposit(ctx, b.transactionId, peer.operatorId, deposit);
+    await undoDeposit(ctx, b.transactionId);
     throw e instanceof ObolError && e.name === 'UNAVAILABLE'
       ? new ObolError('UNAVAILABLE', `merchant ${merchant.id} cannot be reached: ${e.message}`)
       : e;
@@ -282,17 +280,14 @@ async function openDeposit(
   );
 }
 
-async function undoDeposit(ctx: OperatorContext, transactionId: string, peerId: string, deposit: Amount): Promise<void> {
+async function undoDeposit(ctx: OperatorContext, transactionId: string): Promise<void> {
   await ctx.db.transaction(
     async (tx) => {
       const [row] = await tx.query(`UPDATE acq_transactions SET state = 'failed' WHERE id = $1 AND state = 'open' RETURNING id`, [
         transactionId,
       ]);
       if (!row) return;
-      await ctx.ledger.transferIn(tx, `acq-undo:${transactionId}`, 'acquirer-undo', [
-        { account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } },
-        { account: accounts.peer(peerId, deposit.currency), amount: deposit },
-      ]);
+      await ctx.ledger.voidIn(tx, deposits.acquirer(transactionId));
     },
     { isolation: 'read committed' },
   );
@@ -306,7 +301,7 @@ async function undoDeposit(ctx: OperatorContext, transactionId: string, peerId: 
 export async function tryClear(ctx: OperatorContext, transactionId: string): Promise<Static<typeof RecordResponse>> {
   const row = await acqTransaction(ctx, transactionId);
   if (row.state === 'cleared' && row.clearing) {
-    await sendClearing(ctx, row);
+    await sendClearing(ctx, row.id);
     return { transactionId, state: 'cleared', clearing: row.clearing };
   }
   if (row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
@@ -371,66 +366,73 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
         [transactionId, JSON.stringify(clearing)],
       );
       if (!claimed) return false;
-      await ctx.ledger.openAccountIn(tx, { id: accounts.merchant(row.merchant_id), kind: 'merchant', currency: deposit.currency });
-      const legs = [{ account: accounts.acquirerHeld(transactionId), amount: { currency: deposit.currency, value: -deposit.value } }];
-      if (decision.charged.value > 0n) legs.push({ account: accounts.merchant(row.merchant_id), amount: decision.charged });
-      if (decision.unused.value > 0n) legs.push({ account: accounts.peer(row.customer_operator, deposit.currency), amount: decision.unused });
-      await ctx.ledger.transferIn(tx, `acq-clear:${transactionId}`, 'clear-merchant', legs, { transactionId, outcome: decision.outcome });
+      // The merchant is paid what was proven; the unused part stays with the customer's operator.
+      await ctx.ledger.postIn(tx, deposits.acquirer(transactionId), decision.charged);
       await enqueueBillingRecord(tx, ctx.billingSinks, depositRecord, now);
+      // The clearing information leaves through the outbox: written with the clearing, delivered
+      // at least once afterwards (keyed by the trade handle, which the receiver clears once).
+      const payload: ClearingDelivery = { customerOperator: row.customer_operator, clearing };
+      await enqueue(tx, CLEARING_TOPIC, transactionId, payload, now);
       return true;
     },
     { isolation: 'read committed' },
   );
   const latest = await acqTransaction(ctx, transactionId);
-  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest);
+  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest.id);
   return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
 }
 
 /** Back-off of the FIG 3 timers' retries: 10 s after the first failure, doubling, at most 1 h. */
 export const SETTLEMENT_BACKOFF = { baseMs: 10_000, factor: 2, capMs: 3_600_000 } as const;
 
+/** The outbox topic of clearing information to customers' operators (FIG 3 step 10 → 11). */
+export const CLEARING_TOPIC = 'clearing';
+
+interface ClearingDelivery {
+  customerOperator: string;
+  clearing: Signed<'acquirer.clearing'>;
+}
+
+/** Thrown when we could not even find the peer: ours to fix, never the peer's final word. */
+class PeerLookupFailed extends Error {}
+
+const clearingOutboxes = new WeakMap<OperatorContext, OutboxDispatcher>();
+
 /**
- * Deliver the clearing information to the customer's account manager (FIG 3 step 10 → 11). An
- * answer that says it will never be accepted (a final refusal, e.g. SESSION_CLOSED: that operator
- * never opened the transaction) ends the retries and is kept with the transaction; no answer, or
- * an answer that can change, is retried by `settleDeadlines` with back-off.
+ * The dispatcher of clearing information for one operator: to the customer's account manager,
+ * retried with the one back-off (settlement's pace); an answer that says it will never be accepted
+ * (a final refusal, e.g. SESSION_CLOSED: that operator never opened the transaction) ends it.
  */
-async function sendClearing(ctx: OperatorContext, row: AcqTransactionRow): Promise<'sent' | 'refused' | 'retry'> {
-  if (row.clearing_sent) return 'sent';
-  if (row.clearing_refusal) return 'refused';
-  if (!row.clearing) return 'retry';
-  let answered = false;
-  try {
-    const peer = await ctx.peers.get(row.customer_operator);
-    answered = true;
-    await ctx.http.post(`${peer.url}${OperatorPaths.peerClearing}`, row.clearing);
-  } catch (e) {
-    // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
-    if (answered && isFinalRefusal(e)) {
-      await ctx.db.query(`UPDATE acq_transactions SET clearing_refusal = $2::text::jsonb, clearing_next_at = NULL WHERE id = $1`, [
-        row.id,
-        JSON.stringify(e.toJSON()),
-      ]);
-      ctx.log.error(
-        { transactionId: row.id, customerOperator: row.customer_operator, refusal: e.toJSON() },
-        'the customer operator refused the clearing information for good; not sending it again',
-      );
-      return 'refused';
-    }
-    const attempts = Number(row.clearing_attempts ?? 0) + 1;
-    const next = ctx.clock.now() + backoffDelay(attempts, SETTLEMENT_BACKOFF);
-    const reason = errorText(e);
-    await ctx.db.query('UPDATE acq_transactions SET clearing_attempts = $2, clearing_next_at = $3, clearing_error = $4 WHERE id = $1', [
-      row.id,
-      attempts,
-      next,
-      reason,
-    ]);
-    ctx.log.warn({ transactionId: row.id, customerOperator: row.customer_operator, attempts, retryAt: next, error: reason }, 'clearing information not delivered; will retry');
-    return 'retry';
+export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
+  let outbox = clearingOutboxes.get(ctx);
+  if (!outbox) {
+    const deliver: Deliver = async (entry) => {
+      const { customerOperator, clearing } = entry.payload as ClearingDelivery;
+      const peer = await ctx.peers.get(customerOperator).catch((e: unknown) => {
+        throw new PeerLookupFailed(`operator ${customerOperator} could not be looked up: ${errorText(e)}`);
+      });
+      return ctx.http.post(`${peer.url}${OperatorPaths.peerClearing}`, clearing);
+    };
+    outbox = new OutboxDispatcher({
+      db: ctx.db,
+      clock: ctx.clock,
+      topics: new Map([[CLEARING_TOPIC, deliver]]),
+      // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
+      isFinal: (e) => !(e instanceof PeerLookupFailed) && isFinalRefusal(e),
+      backoff: SETTLEMENT_BACKOFF,
+      // ctx.log is the server's logger once it exists, so it is read at each call; an entry's key
+      // is the transaction (its trade handle), named as every other log line of ours names it.
+      logger: { info: (o, m) => ctx.log.info(o, m), warn: (o, m) => ctx.log.warn(o, m), error: (o, m) => ctx.log.error(o, m) },
+      logContext: (entry) => ({ transactionId: entry.key, customerOperator: (entry.payload as ClearingDelivery).customerOperator }),
+    });
+    clearingOutboxes.set(ctx, outbox);
   }
-  await ctx.db.query('UPDATE acq_transactions SET clearing_sent = true, clearing_next_at = NULL, clearing_error = NULL WHERE id = $1', [row.id]);
-  return 'sent';
+  return outbox;
+}
+
+/** Deliver one transaction's clearing information now, when it is due (FIG 3 step 10 → 11). */
+async function sendClearing(ctx: OperatorContext, transactionId: string): Promise<void> {
+  await clearingOutbox(ctx).dispatchOne(CLEARING_TOPIC, transactionId);
 }
 
 function errorText(e: unknown): string {
@@ -469,23 +471,8 @@ export async function settleDeadlines(
       );
     }
   }
-  const unsent = await ctx.db.query<AcqTransactionRow>(
-    `SELECT * FROM acq_transactions
-      WHERE state = 'cleared' AND clearing_sent = false AND clearing_refusal IS NULL AND (clearing_next_at IS NULL OR clearing_next_at <= $1)
-      ORDER BY id`,
-    [now],
-  );
-  let resent = 0;
-  let refused = 0;
-  for (const r of unsent) {
-    try {
-      const outcome = await sendClearing(ctx, r);
-      if (outcome === 'sent') resent++;
-      if (outcome === 'refused') refused++;
-    } catch (e) {
-      ctx.log.error({ transactionId: r.id, err: e }, 'could not record a clearing delivery');
-    }
-  }
+  // Clearing information not yet delivered whose next try has come.
+  const { delivered: resent, refused } = await clearingOutbox(ctx).dispatchDue();
   return { settled, failed, resent, refused };
 }
 

@@ -94,9 +94,17 @@ export async function registerMerchant(ctx: OperatorContext, req: { merchantId: 
   return { merchantId: req.merchantId, merchantCert: cert, operatorCert: ctx.identity.certB64, signingCert: ctx.identity.signingCertB64, rootCert: ctx.identity.rootB64 };
 }
 
+/**
+ * The books: every account (its balance with its shards') and, as kind `deposit`, every deposit
+ * still reserved (a pending transfer of the ledger, named by its id).
+ */
 export async function balances(ctx: OperatorContext) {
   const rows = await ctx.db.query<{ id: string; kind: string; currency: string; balance: bigint }>(
-    'SELECT id, kind, currency, balance FROM accounts ORDER BY id',
+    `SELECT a.id, a.kind, a.currency, a.balance + COALESCE(s.total, 0) AS balance
+     FROM accounts a LEFT JOIN (SELECT account_id, SUM(balance) AS total FROM account_shards GROUP BY account_id) s ON s.account_id = a.id
+     UNION ALL
+     SELECT id, 'deposit', currency, amount FROM pending_transfers WHERE state = 'pending'
+     ORDER BY 1`,
   );
   return rows.map((r) => ({ account: r.id, kind: r.kind, balance: formatAmount({ currency: r.currency, value: BigInt(r.balance) }) }));
 }
@@ -115,7 +123,8 @@ export async function audit(ctx: OperatorContext) {
 /** Net positions with other operators: positive = we owe them, negative = they owe us. */
 export async function positions(ctx: OperatorContext) {
   const rows = await ctx.db.query<{ id: string; currency: string; balance: bigint }>(
-    `SELECT id, currency, balance FROM accounts WHERE kind = 'inter_operator' ORDER BY id`,
+    `SELECT a.id, a.currency, a.balance + COALESCE((SELECT SUM(s.balance) FROM account_shards s WHERE s.account_id = a.id), 0) AS balance
+     FROM accounts a WHERE a.kind = 'inter_operator' ORDER BY a.id`,
   );
   return rows.map((r) => ({
     operatorId: r.id.split(':')[1]!,

@@ -52,15 +52,29 @@ export const silentLog: OperatorLog = { info() {}, warn() {}, error() {} };
 export const accounts = {
   customer: (customerId: string) => `customer:${customerId}`,
   merchant: (merchantId: string) => `merchant:${merchantId}`,
-  /** Customer side: the deposit held for one transaction, in the customer's currency. */
-  held: (transactionId: string) => `held:${transactionId}`,
-  /** Merchant side: the same deposit as the acquirer holds it, in the merchant's currency. */
-  acquirerHeld: (transactionId: string) => `acq-held:${transactionId}`,
   /** What we and another operator owe each other, per currency. */
   peer: (operatorId: string, currency: string) => `peer:${operatorId}:${currency}`,
   fx: (currency: string) => `fx:${currency}`,
   funding: (currency: string) => `funding:${currency}`,
 } as const;
+
+/**
+ * A deposit is a pending transfer of the ledger (reserved, then posted in full or in part, or
+ * voided), not an account: its ids, one place for both roles and the CLI.
+ */
+export const deposits = {
+  /** Customer side: customer → the merchant's operator (or FX), in the customer's currency. */
+  customer: (transactionId: string) => `deposit:${transactionId}`,
+  /** Merchant side: the customer's operator → the merchant, in the merchant's currency. */
+  acquirer: (transactionId: string) => `acq-deposit:${transactionId}`,
+} as const;
+
+/**
+ * How long after a session's last chance to clear a deposit stays reserved. Clearing normally
+ * comes within the clearing grace; this only frees money whose clearing never came (the other
+ * operator vanished), while leaving days for retries of a delayed one.
+ */
+export const DEPOSIT_CLEARING_WINDOW_MS = 7 * 86_400_000;
 
 export function requireAdmin(ctx: OperatorContext, authorization: string | undefined): void {
   if (!bearerMatches(authorization, ctx.config.adminToken)) {

@@ -132,19 +132,16 @@ export async function customerOfToken(ctx: OperatorContext, authorization: strin
 
 export async function customerBalance(ctx: OperatorContext, customerId: string) {
   const account = await ctx.ledger.account(accounts.customer(customerId));
-  const held = await ctx.db.query<{ total: string | null }>(
-    `SELECT SUM(a.balance) AS total FROM am_transactions t JOIN accounts a ON a.id = 'held:' || t.id
-     WHERE t.customer_id = $1 AND t.state IN ('pending', 'open', 'reported')`,
-    [customerId],
-  );
   const currency = account.currency;
-  const heldValue = BigInt(held[0]?.total ?? '0');
+  // Deposits reserved and not yet cleared stay in the account until posted; the wallet is shown
+  // them as held, apart from what it can spend.
+  const own = account.balance - account.debitsPending;
   const limit = account.creditLimit ?? 0n;
   return {
     customerId,
-    balance: formatAmount({ currency, value: account.balance }),
-    available: formatAmount({ currency, value: account.balance + limit }),
-    held: formatAmount({ currency, value: heldValue }),
+    balance: formatAmount({ currency, value: own }),
+    available: formatAmount({ currency, value: own + limit }),
+    held: formatAmount({ currency, value: account.debitsPending }),
     creditLimit: formatAmount({ currency, value: limit }),
   };
 }

@@ -138,7 +138,6 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     if (config.billing?.jsonlFile) sinks.push(new JsonlFileSink(config.billing.jsonlFile));
     if (config.billing?.webhook) sinks.push(new WebhookSink({ url: config.billing.webhook.url, secret: config.billing.webhook.secret, clock }));
   }
-  const billing = new BillingDispatcher({ db, sinks, clock });
 
   const ctx: OperatorContext = {
     config,
@@ -171,6 +170,8 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     }),
   );
   ctx.log = app.log;
+  // Billing deliveries log through the server's (pino) logger, like everything else.
+  const billing = new BillingDispatcher({ db, sinks, clock, logger: app.log });
   installErrorHandler(app);
   await app.register(swagger, {
     openapi: {

@@ -14,6 +14,7 @@
  * never passes through a float (`SUM(bigint)` is numeric in PostgreSQL).
  */
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { backoffDelay } from '@obol/protocol/backoff';
 import { ObolError } from '@obol/protocol/errors';
 import pg from 'pg';
 import { makePrivateDir, restrictTree } from './privateFiles.ts';
@@ -120,8 +121,8 @@ async function withRetries<T>(attempts: number, attempt: () => Promise<T>): Prom
         (err as Error & { cause?: unknown }).cause = e;
         throw err;
       }
-      const cap = Math.min(200, 4 * 2 ** n);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+      // Full jitter (0 to twice the step): racing transactions must not collide again in step.
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(n, { baseMs: 4, capMs: 200, jitter: 1 })));
     }
   }
 }

@@ -17,7 +17,7 @@ import { postJson, undiciHttp } from '../../src/http/client.ts';
 import type { RootAuthority } from '../../src/operator/identity.ts';
 import type { OperatorServer } from '../../src/operator/server.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
-import { startTestPostgres, type TestPostgres } from '../../src/store/testPostgres.ts';
+import { startTestPostgres, type TestPostgres } from './testPostgres.ts';
 import { type Shop, startShop } from '../../src/world/shop.ts';
 import { type World, startOperators } from '../../src/world/world.ts';
 
