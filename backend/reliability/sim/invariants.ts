@@ -58,12 +58,10 @@ export async function checkFinal(world: World): Promise<Violation[]> {
     const ctx = op.server!.ctx;
     const rows = await balances(ctx);
     balanceOf.set(op.spec.id, new Map(rows.map((r) => [r.account, parseAmount(r.balance)])));
-    // No deposit stays held, on either side.
-    for (const r of rows) {
-      if ((r.kind === 'held_deposit' || r.account.startsWith('held:') || r.account.startsWith('acq-held:')) && parseAmount(r.balance).value !== 0n) {
-        fail('no deposit stays held', `${op.spec.id} ${r.account} = ${r.balance}`);
-      }
-    }
+    // No deposit stays held, on either side: every pending transfer (a deposit, ledger.ts) was
+    // posted, voided or expired.
+    const held = await ctx.db.query<{ id: string; currency: string; amount: unknown }>(`SELECT id, currency, amount FROM pending_transfers WHERE state = 'pending'`);
+    for (const p of held) fail('no deposit stays held', `${op.spec.id} pending transfer ${p.id}: ${p.currency} ${String(p.amount)} minor units`);
     // Every transaction ends settled or refunded.
     const am = await ctx.db.query<{ id: string; state: string }>(`SELECT id, state FROM am_transactions WHERE state NOT IN ('cleared', 'failed')`);
     for (const t of am) fail('every transaction ends', `${op.spec.id} account manager: ${t.id} is ${t.state}`);
@@ -137,7 +135,10 @@ export async function checkFinal(world: World): Promise<Violation[]> {
       const acq = world.operators.get(shop.spec.operatorId)!;
       const [row] = await acq.db.query<AcqRow>('SELECT state, clearing, customer_record, merchant_record, deadline_at FROM acq_transactions WHERE id = $1', [r.transaction_id]);
       if (r.state !== 'cleared' && r.state !== 'reported') {
-        const records = await shop.db.query<{ attempts: number; last_error: string | null }>('SELECT attempts, last_error FROM merchant_records WHERE transaction_id = $1', [r.transaction_id]);
+        const records = await shop.db.query<{ attempts: number; last_error: string | null }>(
+          `SELECT COALESCE(o.attempts, 0) AS attempts, o.last_error FROM merchant_records r LEFT JOIN outbox o ON o.topic = 'merchant-record' AND o.key = r.msg_id WHERE r.transaction_id = $1`,
+          [r.transaction_id],
+        );
         fail(
           'every transaction ends',
           `${shop.spec.merchantId}: session ${r.transaction_id} is ${r.state} (acquirer: ${row?.state ?? 'none'}; record tries: ${records.map((x) => `${x.attempts} ${x.last_error ?? ''}`).join('; ')})`,
