@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { OperatorPaths, RegisterMerchantResponse } from '@obol/protocol/api';
 import type { Clock } from '@obol/protocol/clock';
-import { type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
+import { KEY_ALG, type KeyHandle, generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
 import { checkSchema } from '@obol/protocol/messages';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { postJson, trustServerCas } from '../http/client.ts';
@@ -32,7 +35,7 @@ export interface ShopOptions {
   dataDir?: string;
   /**
    * The shop's key folder: its data key (`data.key.json`, sealing K1 and K2 in the shop's
-   * database) is kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
+   * database) and its signing key (`merchant.key.json`) are kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
    * allowed only with an in-memory database (a database on disk would outlive its key).
    */
   keyDir?: string;
@@ -82,7 +85,9 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
 
   if (o.operatorCa) trustServerCas([o.operatorCa]);
   const toOperator = o.operatorCa ? undiciPost({ ca: [o.operatorCa] }) : undefined;
-  const key = await keyHandle(await generateSigningKeyPair());
+  // A shop restarted on its key folder signs with the key its open sessions were opened under:
+  // wallets check every delivery against the merchant certificate they got at initiation.
+  const key = o.keyDir ? await loadOrCreateMerchantKey(o.keyDir) : await keyHandle(await generateSigningKeyPair());
   const reg = await postJson(
     `${o.operatorUrl}${OperatorPaths.adminMerchants}`,
     { merchantId: o.merchantId, publicKey: key.publicKeySpki, origins, url: moduleUrl, name: o.name },
@@ -140,6 +145,33 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
       if (!o.db) await db.close();
     },
   };
+}
+
+export const MERCHANT_KEY_FILE = 'merchant.key.json';
+
+/** The merchant's signing key in its key folder (JWK, 0600), made when missing. */
+async function loadOrCreateMerchantKey(dir: string): Promise<KeyHandle> {
+  const file = join(dir, MERCHANT_KEY_FILE);
+  if (!existsSync(file)) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const pair = await generateSigningKeyPair(true);
+    const jwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
+    // `wx`: two shop processes starting at once on one folder never overwrite each other's key.
+    await writeFile(file, JSON.stringify(jwk), { mode: 0o600, flag: 'wx' }).catch((e: unknown) => {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    });
+  }
+  await chmod(file, 0o600);
+  let jwk: JsonWebKey;
+  try {
+    jwk = JSON.parse(await readFile(file, 'utf8')) as JsonWebKey;
+  } catch {
+    throw new ObolError('MALFORMED', `${file} is not a merchant key file (a P-256 private key as JWK)`);
+  }
+  const privateKey = await crypto.subtle.importKey('jwk', jwk, KEY_ALG, false, ['sign']);
+  const { d: _private, ...publicJwk } = jwk;
+  const publicKey = await crypto.subtle.importKey('jwk', { ...publicJwk, key_ops: ['verify'] }, KEY_ALG, true, ['verify']);
+  return keyHandle({ privateKey, publicKey });
 }
 
 /** A port nobody listens on now (the shop's URL must be known before it registers). */
