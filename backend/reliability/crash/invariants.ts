@@ -131,6 +131,20 @@ export async function checkLiveInvariants(world: CrashWorld, shoppers: readonly 
  * once (one withdrawal record per customer-side clearing, one deposit record per merchant-side
  * clearing, no record id twice in a file, none left in the outbox).
  */
+/** Billing records still waiting in each operator's outbox (servers stopped). */
+export async function undeliveredBilling(world: CrashWorld): Promise<number> {
+  let n = 0;
+  for (const op of world.operators) {
+    const db = await openDb(op.databaseUrl ? { databaseUrl: op.databaseUrl } : { dataDir: op.dataDir });
+    try {
+      n += (await db.query('SELECT record_id FROM billing_outbox WHERE delivered_at IS NULL')).length;
+    } finally {
+      await db.close();
+    }
+  }
+  return n;
+}
+
 export async function checkStoredInvariants(world: CrashWorld): Promise<{ violations: string[]; billingRecords: number; operatorSessions: number }> {
   const violations: string[] = [];
   let billingRecords = 0;
