@@ -21,8 +21,8 @@ export interface ServerProcessSpec {
   env?: Record<string, string>;
 }
 
-/** How long a (re)started process may take to serve: PGlite's first open alone takes seconds. */
-const START_TIMEOUT_MS = 90_000;
+/** How long a (re)started process may take to serve: a first PGlite start (initdb) took over 90 s with three trials on two loaded cores. */
+const START_TIMEOUT_MS = 240_000;
 
 export class ServerProcess {
   private child: ChildProcess | undefined;
