@@ -145,8 +145,11 @@ export async function undeliveredBilling(world: CrashWorld): Promise<number> {
   return n;
 }
 
-export async function checkStoredInvariants(world: CrashWorld): Promise<{ violations: string[]; billingRecords: number; operatorSessions: number }> {
+export async function checkStoredInvariants(
+  world: CrashWorld,
+): Promise<{ violations: string[]; notes: string[]; billingRecords: number; operatorSessions: number }> {
   const violations: string[] = [];
+  const notes: string[] = [];
   let billingRecords = 0;
   let operatorSessions = 0;
   for (const op of world.operators) {
@@ -162,6 +165,12 @@ export async function checkStoredInvariants(world: CrashWorld): Promise<{ violat
         if (t.state !== 'cleared' && t.state !== 'failed') violations.push(`${op.operatorId}: acquired transaction ${t.id} ended ${t.state}`);
         if (t.state === 'cleared' && !t.clearing_sent && !t.clearing_refusal) violations.push(`${op.operatorId}: clearing of ${t.id} never reached the customer's operator`);
       }
+      // Why a merchant may be credited less than the accepts prove, by the protocol's rule: its
+      // record reached the acquirer only after the clearing deadline (it is kept, but too late).
+      const late = await db.query<{ id: string }>(
+        `SELECT id FROM acq_transactions WHERE merchant_record IS NOT NULL AND clearing->'body'->>'outcome' = 'merchant-deadline'`,
+      );
+      for (const t of late) notes.push(`${op.operatorId}: ${t.id} settled as merchant-deadline; the merchant's record came after the deadline`);
       const movements = await db.query<{ id: string; kind: string }>(`SELECT id, kind FROM movements WHERE kind IN ('clear-customer', 'clear-merchant')`);
       const due = new Set(
         movements.map((m) => (m.kind === 'clear-customer' ? `w.${m.id.slice('clear:'.length)}` : `d.${m.id.slice('acq-clear:'.length)}`)),
@@ -186,5 +195,5 @@ export async function checkStoredInvariants(world: CrashWorld): Promise<{ violat
       await db.close();
     }
   }
-  return { violations, billingRecords, operatorSessions };
+  return { violations, notes, billingRecords, operatorSessions };
 }

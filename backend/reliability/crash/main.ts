@@ -39,6 +39,7 @@ if (shoppers !== undefined) options.shoppers = shoppers;
 if (values.keep) options.keep = true;
 
 const summary = await runCrashTrial(options);
+for (const n of summary.notes) console.log(`note: ${n}`);
 for (const v of summary.violations) console.log(`VIOLATION ${v}`);
 console.log(
   `seed ${summary.seed} on ${summary.db}: ${summary.shoppers} shoppers, ${summary.completed} purchases completed, ${summary.gaveUp} given up, ` +
