@@ -9,7 +9,7 @@ import { type CrashDb, runCrashTrial, summaryLine } from './trial.ts';
 describe.each<CrashDb>(['pglite', 'postgres'])('crash and restart on %s', (db) => {
   // Minutes, not seconds: four server processes start (PGlite's first start alone costs seconds),
   // each killed one restarts, and a session no side reported waits out the clearing grace.
-  it('keeps money, clearing and billing exact across kill -9 of operators and shops', { timeout: 900_000 }, async () => {
+  it('keeps money, clearing and billing exact across kill -9 of operators and shops', { timeout: 1_200_000 }, async () => {
     const summary = await runCrashTrial({ seed: 11, db, sessions: 16, kills: 3, shoppers: 4 });
     expect(summary.violations, summaryLine(summary)).toEqual([]);
     expect(summary.moneyLost).toBe(0n);
