@@ -11,7 +11,7 @@
  * Relative paths in shop.json are relative to the folder of shop.json.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { RegisterMerchantResponse } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
@@ -118,10 +118,7 @@ export async function initMerchant(o: InitMerchantOptions): Promise<InitMerchant
   checkSchema(ShopConfig, config, SHOP_CONFIG_FILE);
 
   await makePrivateDir(dir);
-  const pair = await generateSigningKeyPair(true);
-  const key = await keyHandle(pair);
-  const jwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
-  await writeFile(join(dir, MERCHANT_KEY_FILE), JSON.stringify(jwk), { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  const key = await loadOrCreateMerchantKey(dir);
   await loadOrCreateSealKeys(dir);
   const configFile = join(dir, SHOP_CONFIG_FILE);
   // The configuration holds the shop's admin token: the owner's eyes only.
@@ -193,14 +190,40 @@ export async function loadShopFolder(configPath: string): Promise<ShopFolder> {
   return { dir, config };
 }
 
+/**
+ * The merchant's signing key in its folder (JWK, 0600), made when missing. A shop restarted on its
+ * folder signs with the key its open sessions were opened under: wallets check every delivery
+ * against the merchant certificate they got at initiation.
+ */
+export async function loadOrCreateMerchantKey(dir: string): Promise<KeyHandle> {
+  const file = join(dir, MERCHANT_KEY_FILE);
+  if (!existsSync(file)) {
+    await makePrivateDir(dir);
+    const pair = await generateSigningKeyPair(true);
+    const jwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
+    // `wx`: two processes starting at once on one folder never overwrite each other's key.
+    await writeFile(file, JSON.stringify(jwk), { mode: PRIVATE_FILE_MODE, flag: 'wx' }).catch((e: unknown) => {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    });
+  }
+  await chmod(file, PRIVATE_FILE_MODE);
+  return loadMerchantKey(dir);
+}
+
 /** The merchant's signing key from its folder (non-extractable once loaded). */
 export async function loadMerchantKey(dir: string): Promise<KeyHandle> {
   const file = join(dir, MERCHANT_KEY_FILE);
   const text = await readFile(file, 'utf8').catch(() => {
     throw new ObolError('MALFORMED', `${file} is missing: the shop folder has no merchant key (run \`obol merchant init\`)`);
   });
-  const jwk = JSON.parse(text) as JsonWebKey;
-  const privateKey = await crypto.subtle.importKey('jwk', jwk, KEY_ALG, false, ['sign']);
+  let jwk: JsonWebKey;
+  let privateKey: CryptoKey;
+  try {
+    jwk = JSON.parse(text) as JsonWebKey;
+    privateKey = await crypto.subtle.importKey('jwk', jwk, KEY_ALG, false, ['sign']);
+  } catch {
+    throw new ObolError('MALFORMED', `${file} is not a merchant key file (a P-256 private key as JWK)`);
+  }
   const { d: _d, ...publicJwk } = jwk;
   const publicKey = await crypto.subtle.importKey('jwk', { ...publicJwk, key_ops: ['verify'] }, KEY_ALG, true, ['verify']);
   return keyHandle({ privateKey, publicKey });

@@ -11,6 +11,7 @@ import { type TlsFiles, loadTls } from '../http/tls.ts';
 import { type Catalogue, MerchantAgent, type MerchantModuleOptions, merchantModule, undiciPost } from '../merchant/merchantModule.ts';
 import { ObolError } from '@obol/protocol/errors';
 import { type Db, openDb } from '../store/db.ts';
+import { loadOrCreateMerchantKey } from '../merchant/setup.ts';
 import { SealKeys, loadOrCreateSealKeys } from '../store/sealedColumn.ts';
 
 export interface ShopOptions {
@@ -32,7 +33,7 @@ export interface ShopOptions {
   dataDir?: string;
   /**
    * The shop's key folder: its data key (`data.key.json`, sealing K1 and K2 in the shop's
-   * database) is kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
+   * database) and its signing key (`merchant.key.json`) are kept there, made when missing. Or `sealKeys` directly. Neither: a key in memory,
    * allowed only with an in-memory database (a database on disk would outlive its key).
    */
   keyDir?: string;
@@ -82,7 +83,9 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
 
   if (o.operatorCa) trustServerCas([o.operatorCa]);
   const toOperator = o.operatorCa ? undiciPost({ ca: [o.operatorCa] }) : undefined;
-  const key = await keyHandle(await generateSigningKeyPair());
+  // A shop restarted on its key folder signs with the key its open sessions were opened under:
+  // wallets check every delivery against the merchant certificate they got at initiation.
+  const key = o.keyDir ? await loadOrCreateMerchantKey(o.keyDir) : await keyHandle(await generateSigningKeyPair());
   const reg = await postJson(
     `${o.operatorUrl}${OperatorPaths.adminMerchants}`,
     { merchantId: o.merchantId, publicKey: key.publicKeySpki, origins, url: moduleUrl, name: o.name },
@@ -141,6 +144,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
     },
   };
 }
+
 
 /** A port nobody listens on now (the shop's URL must be known before it registers). */
 export async function freePort(): Promise<number> {
