@@ -65,5 +65,10 @@ describe('one mapping from an answer to the error catalogue', () => {
       expect(await errorOf(post(`${base}/401`))).toBe('UNAUTHORIZED');
       expect(await errorOf(post(`${base}/404`))).toBe('INTERNAL');
     });
+
+    it(`${name}: a peer that cannot be reached is UNAVAILABLE, never a raw network error`, async () => {
+      // Port 9 (discard) on loopback: nothing listens there, the connection is refused.
+      expect(await errorOf(post('http://127.0.0.1:9/v1/anything'))).toBe('UNAVAILABLE');
+    });
   }
 });

@@ -1,11 +1,10 @@
 /**
  * How the merchant agent talks to its operator: one JSON POST. Injected so tests and other
- * transports can replace it; the default is undici with a keep-alive connection pool.
+ * transports can replace it; the default is the backend's one HTTP client (undici keep-alive,
+ * one mapping of answers to the error catalogue) with a pool of its own, so a shop can trust its
+ * operator's TLS chain.
  */
-import { ObolError } from '@obol/protocol/errors';
-import { rootCertificates } from 'node:tls';
-import { Agent, request } from 'undici';
-import { errorFromBody } from '../http/errors.ts';
+import { jsonClient } from '../http/client.ts';
 
 /**
  * POST `body` as JSON to `url` and resolve with the parsed JSON answer when the status is 2xx.
@@ -18,38 +17,7 @@ export interface UndiciPost {
   close(): Promise<void>;
 }
 
-/** Largest answer read from the operator; a RecordResponse with a clearing is a few KiB. */
-const MAX_RESPONSE_BYTES = 256 * 1024;
-
 export function undiciPost(options: { timeoutMs?: number; ca?: readonly string[] } = {}): UndiciPost {
-  const timeout = options.timeoutMs ?? 10_000;
-  const dispatcher = new Agent({
-    keepAliveTimeout: 30_000,
-    // `ca`: the operator's chain (PEM) when it serves TLS under a certificate from its own PKI,
-    // trusted besides Node's public roots.
-    connect: { timeout, ...(options.ca?.length ? { ca: [...rootCertificates, ...options.ca] } : {}) },
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-  });
-  return {
-    async post(url, body) {
-      const res = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        dispatcher,
-      });
-      const text = await res.body.text();
-      if (text.length > MAX_RESPONSE_BYTES) throw new ObolError('MALFORMED', `the answer from ${url} is too large`);
-      let json: unknown;
-      try {
-        json = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromBody(res.statusCode, json, url);
-      return json;
-    },
-    close: () => dispatcher.close(),
-  };
+  const client = jsonClient(options);
+  return { post: (url, body) => client.post(url, body), close: () => client.close() };
 }
