@@ -603,6 +603,23 @@ describe('customer agent: stopping at any await', () => {
     expect(await merchantSession(receipt.handle)).toMatchObject({ count: 1, spent: 'EUR:0.05' });
   });
 
+  it('a record the operator never got is resent unchanged after restart, and the transaction is reported', async () => {
+    const { agent, net, store, newAgent } = x;
+    const { receipt } = await agent.buy(article1());
+    net.faults.push({ path: '/v1/records', times: 2, lose: 'request' });
+    // Ending it says the operator could not be reached; the record is stored, the transaction closed.
+    await expect(agent.endTransaction(receipt.transactionId)).rejects.toMatchObject({ name: 'UNAVAILABLE' });
+    const closed = (await store.getTransaction(receipt.transactionId))!;
+    expect(closed).toMatchObject({ state: 'closed', closeReason: 'wallet' });
+    const stored = closed.record!;
+    expect(net.posts('/v1/records')).toEqual([stored, stored]);
+
+    const steps = await newAgent().recover();
+    expect(steps).toMatchObject([{ transactionId: receipt.transactionId }]);
+    expect(['reported', 'cleared']).toContain(steps[0]!.state);
+    expect(net.posts('/v1/records')).toEqual([stored, stored, stored]);
+  });
+
   it('an initiation whose answer was lost is resent unchanged after restart: one deposit, not two', async () => {
     const { agent, net, store, newAgent } = x;
     net.faults.push({ path: '/v1/initiate', times: 2, lose: 'answer' });
