@@ -8,7 +8,6 @@ import { OperatorPaths } from '@obol/protocol/api';
 import { newTradeHandle } from '@obol/protocol/identity';
 import type { CustomerAgent, TransactionView } from '@obol/protocol/customerAgent';
 import { prepareProduct } from '@obol/protocol/delivery';
-import { ObolError } from '@obol/protocol/errors';
 import type { EvidenceBundle } from '@obol/protocol/evidence';
 import type { Http } from '@obol/protocol/http';
 import { generateSigningKeyPair, keyHandle } from '@obol/protocol/keys';
@@ -19,10 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Arbiter, createArbiterKeyDir } from '../src/arbiter/arbiter.ts';
 import { formatReport } from '../src/arbiter/report.ts';
 import { type ArbiterServer, startArbiterServer } from '../src/arbiter/server.ts';
-import { postJson, undiciHttp } from '../src/http/client.ts';
+import { postJson } from '../src/http/client.ts';
 import { SESSION_K1_COLUMN } from '../src/merchant/merchantAgent.ts';
 import { K2_COLUMN } from '../src/merchant/products.ts';
 import { createRoot } from '../src/operator/identity.ts';
+import { faultyHttp } from './support/faultyHttp.ts';
 import { TEST_START, type TwoOperators, twoOperators } from './support/twoOperators.ts';
 
 /**
@@ -35,36 +35,6 @@ import { TEST_START, type TwoOperators, twoOperators } from './support/twoOperat
 const run = promisify(execFile);
 const obol = fileURLToPath(new URL('../bin/obol.js', import.meta.url));
 const SHOP_TOKEN = 'shop-admin-token-for-the-tests';
-
-/** One rule of a faulty network: for the next `times` calls to a path, lose the request or the answer, or change the answer. */
-interface Fault {
-  path: string;
-  times: number;
-  lose?: 'request' | 'answer';
-  answer?: (body: Record<string, unknown>) => unknown;
-}
-
-/** The real HTTP client with faults injected in front of it, and a log of what was sent. */
-function faultyHttp(faults: Fault[] = []): { http: Http; faults: Fault[]; posts(path: string): unknown[] } {
-  const log: Array<{ url: string; body: unknown }> = [];
-  const call = async (url: string, body: unknown, send: () => Promise<unknown>) => {
-    if (body !== undefined) log.push({ url, body: structuredClone(body) });
-    const fault = faults.find((f) => url.endsWith(f.path) && f.times > 0);
-    if (fault) fault.times--;
-    if (fault?.lose === 'request') throw new ObolError('UNAVAILABLE', 'injected: the request was lost');
-    const answer = await send();
-    if (fault?.lose === 'answer') throw new ObolError('UNAVAILABLE', 'injected: the answer was lost');
-    return fault?.answer ? fault.answer(structuredClone(answer) as Record<string, unknown>) : answer;
-  };
-  return {
-    faults,
-    posts: (path) => log.filter((c) => c.url.endsWith(path)).map((c) => c.body),
-    http: {
-      get: (url, headers) => call(url, undefined, () => undiciHttp.get(url, headers)),
-      post: (url, body, headers) => call(url, body, () => undiciHttp.post(url, body, headers)),
-    },
-  };
-}
 
 /** A delivery cut short: the last bytes of the ciphertext never arrived. */
 const cut = (b: Record<string, unknown>) => ({ ...b, ciphertext: String(b.ciphertext).slice(0, -40) });

@@ -34,7 +34,8 @@ import {
 /**
  * The customer agent (seed: 201): the wallet's protocol logic with no I/O of its own. Storage,
  * HTTP, clock and crypto are injected, so the same class runs in the extension's service worker
- * (IndexedDB, fetch), the CLI and the Node tests (memory, a scripted Http, a ManualClock).
+ * (IndexedDB, fetch), the CLI and the Node tests (memory, an Http to the real servers with faults
+ * injected on the wire, a ManualClock).
  *
  * Every state change is written to the store before the message that commits to it is sent, so
  * the agent may be stopped between any two awaits: a new agent on the same store carries on

@@ -3,7 +3,7 @@ import { ObolError } from './errors.ts';
 /**
  * The one seam through which protocol logic talks to the network: JSON in, JSON out. The wallet
  * core never calls `fetch` itself; the service worker, the CLI and the Node tests each inject an
- * `Http` (tests a scripted one that plays operator and merchant in memory).
+ * `Http` (tests the real client with faults injected in front of the real servers).
  *
  * Errors are ObolErrors, so callers decide on a code, never on transport details:
  * - a non-2xx answer whose body is `{ error: { code, name, message } }` throws that error

@@ -14,6 +14,7 @@ import { certToBase64 } from '@obol/protocol/pki';
 import { type BillingSink, JsonlFileSink } from '../../src/billing/index.ts';
 import { newsCatalogue } from '../../src/demo/catalogues.ts';
 import { postJson, undiciHttp } from '../../src/http/client.ts';
+import type { Catalogue } from '../../src/merchant/catalogue.ts';
 import type { RootAuthority } from '../../src/operator/identity.ts';
 import type { OperatorServer } from '../../src/operator/server.ts';
 import { type Db, openDb } from '../../src/store/db.ts';
@@ -88,6 +89,8 @@ export async function twoOperators(
     captureLogs?: boolean;
     /** Billing sinks the EUR operator feeds besides its JSONL file (e.g. a webhook with its secret). */
     eurSinks?: BillingSink[];
+    /** What the shop sells (default: the demo news articles, EUR 0.03 each). */
+    catalogue?: Catalogue;
   } = {},
 ): Promise<TwoOperators> {
   const clock = new ManualClock(TEST_START);
@@ -134,7 +137,7 @@ export async function twoOperators(
     operatorId: 'op-eur',
     currency: 'EUR',
     adminToken: world.adminToken,
-    catalogue: newsCatalogue('EUR'),
+    catalogue: opts.catalogue ?? newsCatalogue('EUR'),
     clock,
     db: dbs.shop,
     sweepIntervalMs: 0,

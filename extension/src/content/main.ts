@@ -6,6 +6,7 @@
 // back on the wallet-to-page channel. The one fact it adds is its own: whether a payment request
 // arrived during a real user gesture not yet spent on another purchase (activation.ts). It announces the wallet on load and on request (EIP-6963
 // style). Built as one classic script: content scripts cannot be ES modules.
+import { backoffDelay } from '@obol/protocol/backoff';
 import {
   ANNOUNCE_EVENT,
   BRIDGE_VERSION,
@@ -23,6 +24,13 @@ import { GESTURE_EVENTS, GestureLedger, frameIsActive } from './activation.ts';
 
 /** A request the worker could not answer because it was stopped is sent again this many times. */
 const RESENDS = 3;
+/**
+ * The waits between those resends (Obol's one back-off): a stopped worker takes a moment to start
+ * again, so the first resend comes after about 200 ms and each later one waits twice as long
+ * (about 0.2, 0.4, 0.8 s), spread a little so that the requests of many frames do not all land
+ * on the restarting worker in the same instant.
+ */
+const RESEND_BACKOFF = { baseMs: 200, factor: 2, capMs: 2_000, jitter: 0.2 } as const;
 
 function announce(): void {
   // A frozen copy: listeners on the page cannot change what later listeners see.
@@ -62,6 +70,8 @@ async function relay(request: BridgeRequest, gesture: boolean): Promise<Reply<un
   const message: BridgeMessage = { type: BRIDGE_MESSAGE, key: crypto.randomUUID().replace(/-/g, ''), request, gesture };
   let lastError: unknown;
   for (let attempt = 0; attempt <= RESENDS; attempt++) {
+    // Wait only before a resend: never before the first send, nor after the last one.
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, RESEND_BACKOFF)));
     try {
       const answer: unknown = await browser.runtime.sendMessage(message);
       if (isReply(answer)) return answer;
@@ -69,7 +79,6 @@ async function relay(request: BridgeRequest, gesture: boolean): Promise<Reply<un
     } catch (e) {
       lastError = e;
     }
-    await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
   }
   const why = lastError instanceof Error ? lastError.message : 'no answer';
   return { error: { code: 4900, name: 'DISCONNECTED', message: `the wallet did not answer (${why})` } };

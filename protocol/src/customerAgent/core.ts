@@ -246,7 +246,17 @@ export class AgentCore {
     }
   }
 
-  /** POST, and once more with the same body if no answer came back. */
+  /**
+   * POST, and once more with the same body if no answer came back.
+   *
+   * The resend is immediate, on purpose, and the one place in the core that does not wait by
+   * `backoffDelay`: the commonest "no answer" is a connection that died under the request (a
+   * pooled socket the server had closed, a worker suspended mid-request), which a second try at
+   * once gets through. A longer outage is not waited out here, with a shopper looking at a
+   * spinner and under a clock that in tests and the simulator never moves by itself: the message
+   * is already stored with its record (initiation, accept, record) and the stored copy is sent
+   * again by `recover()` at the next start of the worker, or by the next purchase.
+   */
   async postTwice(url: string, body: unknown, headers?: Record<string, string>): Promise<unknown> {
     try {
       return await this.http.post(url, body, headers);

@@ -53,7 +53,11 @@ export interface PurchaseResult {
   contentType: string;
 }
 
-/** How often an order (or an accept) is sent before its purchase is given up: once and twice again. */
+/**
+ * How often an order (or an accept) is sent before its purchase is given up: once and twice again,
+ * at once (see `AgentCore.postTwice` for why the core's in-call resends do not wait). The count is
+ * per call, not stored: what a restarted worker resumes from is the stored order or accept itself.
+ */
 export const DELIVERY_ATTEMPTS = 3;
 
 const SignedDescription = NestedSigned('merchant.description');
