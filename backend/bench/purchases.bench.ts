@@ -231,13 +231,16 @@ function log(line: string): void {
 }
 
 const started = performance.now();
+const { cpus, loadavg } = await import('node:os');
+const loadAtStart = loadavg();
 const floors = await cryptoFloors();
 log(`floors: P-256 verify ${fmt(floors.verifyPerCpuS)}/CPU-s; purchase crypto (2 verifies, 1 sign, 1 wrap) ${fmt(floors.purchaseFloorPerCpuS)}/CPU-s`);
 const engines: Record<string, unknown> = {};
 for (const engine of ENGINES) engines[engine] = await runEngine(engine, floors);
 const result = {
   node: process.version,
-  cpus: (await import('node:os')).cpus().length,
+  cpus: cpus().length,
+  load: { start: loadAtStart, end: loadavg() },
   at: new Date().toISOString(),
   seconds: (performance.now() - started) / 1000,
   floors: { verifyPerCpuSecond: floors.verifyPerCpuS, purchaseCryptoPerCpuSecond: floors.purchaseFloorPerCpuS },
