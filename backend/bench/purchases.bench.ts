@@ -13,7 +13,12 @@ import { type TestPostgres, cpuMs, percentile, postgresCpuMs, startTestPostgres 
 
 const ENGINES = (process.env.BENCH_ENGINES ?? 'PGlite,PostgreSQL').split(',') as Engine[];
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
-const OUT = fileURLToPath(new URL('../../bench-results/backend.json', import.meta.url));
+// BENCH_FIGURES=clearing (or purchase, sessionOpen, perDeposit, comma-separated): only those
+// figures, to profile one path quickly; the default is every figure.
+const FIGURES = new Set((process.env.BENCH_FIGURES ?? 'purchase,sessionOpen,perDeposit,clearing').split(','));
+// A partial run (BENCH_FIGURES, BENCH_ENGINES) must not replace the full run's figures.
+const PARTIAL = process.env.BENCH_FIGURES !== undefined || process.env.BENCH_ENGINES !== undefined;
+const OUT = fileURLToPath(new URL(`../../bench-results/${PARTIAL ? 'backend.partial.json' : 'backend.json'}`, import.meta.url));
 type Engine = 'PGlite' | 'PostgreSQL';
 
 // ── roles in child processes ─────────────────────────────────────────────────────────────
@@ -126,8 +131,9 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
 
     // 1. Purchases inside an open deposit: the merchant's CPU (and its database's) per purchase.
     const purchase: Record<string, unknown> = {};
-    for (const [c, each] of [[1, 150], [8, 30], [32, 10]] as const) {
+    for (const [c, each] of FIGURES.has('purchase') ? ([[1, 150], [8, 30], [32, 10]] as const) : []) {
       await shoppers.call('buy', { shoppers: c, each: 2, warm: 1 }); // opens the deposits, warms caches
+      await shop.call('sql');
       const before = await sample();
       const r = await shoppers.call<{ wallMs: number; count: number; latencies: number[]; shopperCpuMs: number }>('buy', { shoppers: c, each: Math.ceil(each * SCALE) });
       const d = minus(await sample(), before);
@@ -145,10 +151,12 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
         p95Ms: percentile(r.latencies, 95),
       };
       log(`${engine}: purchases, ${c} shopper(s): ${fmt(r.count / (r.wallMs / 1000))}/s, merchant ${merchantCpuMs.toFixed(2)} ms CPU each, ${d.opsServed} operator requests`);
+      if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await shop.call<Record<string, number>>('sql'))) log(`  ${(n / r.count).toFixed(2)} × ${sql}`);
     }
-    figures.purchase = purchase;
+    if (FIGURES.has('purchase')) figures.purchase = purchase;
 
     // 2. Session open (FIG 2 across the three processes) against three signed hops.
+    if (FIGURES.has('sessionOpen')) {
     const hop3 = await shop.call<{ url: string }>('chainHop', { key: floors.chainKey });
     const hop2 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop3.url });
     const hop1 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop2.url });
@@ -169,10 +177,11 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     log(`${engine}: session open p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms`);
     await shoppers.call('endAll', { shoppers: 32 });
     await shop.call('settled');
+    }
 
     // 3. Operator CPU per purchase with 1, 10, 20, 100 purchases per deposit (open + purchases + end + clearing).
     const perDeposit: Record<string, unknown> = {};
-    for (const [k, deposits] of [[1, 6], [10, 2], [20, 1], [100, 1]] as const) {
+    for (const [k, deposits] of FIGURES.has('perDeposit') ? ([[1, 6], [10, 2], [20, 1], [100, 1]] as const) : []) {
       const before = await sample();
       const r = await shoppers.call<{ wallMs: number; purchases: number }>('cycle', { shoppers: 4, deposits: Math.max(1, Math.round(deposits * SCALE)), k });
       await shop.call('settled');
@@ -180,10 +189,12 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
       perDeposit[`k${k}`] = { k, purchases: r.purchases, operatorCpuMsPerPurchase: (d.ops + d.opsDb) / r.purchases, operatorRequestsPerPurchase: d.opsServed / r.purchases };
       log(`${engine}: ${k} purchase(s) per deposit: operators ${((d.ops + d.opsDb) / r.purchases).toFixed(2)} ms CPU per purchase`);
     }
-    figures.perDeposit = perDeposit;
+    if (FIGURES.has('perDeposit')) figures.perDeposit = perDeposit;
 
     // 4. Clearing: 32 shoppers end their deposits at once; done when every record is cleared.
+    if (FIGURES.has('clearing')) {
     await shoppers.call('prepareClearing', { shoppers: 32, deposits: Math.max(1, Math.round(2 * SCALE)) });
+    await ops.call('sql');
     const beforeClear = await sample();
     const t0 = performance.now();
     const ended = await shoppers.call<{ count: number }>('endAll', { shoppers: 32 });
@@ -197,8 +208,14 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
       // Two operators clear each session (the acquirer and the customer's account manager).
       perSecondPerOperator: ended.count / (clearMs / 1000),
       operatorCpuMsPerClearing: (dClear.ops + dClear.opsDb) / ended.count,
+      // Split: the operators' Node process against their PostgreSQL server.
+      operatorProcessCpuMsPerClearing: dClear.ops / ended.count,
+      operatorDbCpuMsPerClearing: dClear.opsDb / ended.count,
+      shopCpuMsPerClearing: (dClear.shop + dClear.shopDb) / ended.count,
     };
     log(`${engine}: clearing ${ended.count} sessions with 32 shoppers: ${fmt(ended.count / (clearMs / 1000))}/s`);
+    if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await ops.call<Record<string, number>>('sql'))) log(`  ${(n / ended.count).toFixed(2)} × ${sql}`);
+    }
   } finally {
     await Promise.all([ops, shop, shoppers].map((r) => r.call('close').catch(() => undefined)));
     await Promise.all([opsPg?.stop(), shopPg?.stop()]);
@@ -214,13 +231,16 @@ function log(line: string): void {
 }
 
 const started = performance.now();
+const { cpus, loadavg } = await import('node:os');
+const loadAtStart = loadavg();
 const floors = await cryptoFloors();
 log(`floors: P-256 verify ${fmt(floors.verifyPerCpuS)}/CPU-s; purchase crypto (2 verifies, 1 sign, 1 wrap) ${fmt(floors.purchaseFloorPerCpuS)}/CPU-s`);
 const engines: Record<string, unknown> = {};
 for (const engine of ENGINES) engines[engine] = await runEngine(engine, floors);
 const result = {
   node: process.version,
-  cpus: (await import('node:os')).cpus().length,
+  cpus: cpus().length,
+  load: { start: loadAtStart, end: loadavg() },
   at: new Date().toISOString(),
   seconds: (performance.now() - started) / 1000,
   floors: { verifyPerCpuSecond: floors.verifyPerCpuS, purchaseCryptoPerCpuSecond: floors.purchaseFloorPerCpuS },

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { JsonlFileSink } from '../src/billing/index.ts';
 import { newsCatalogue } from '../src/demo/catalogues.ts';
 import { postJson, undiciHttp } from '../src/http/client.ts';
-import { type Db, openDb } from '../src/store/db.ts';
+import { type Db, type Queryable, openDb } from '../src/store/db.ts';
 import { type Shop, startShop } from '../src/world/shop.ts';
 import { type World, startOperators } from '../src/world/world.ts';
 import { cpuMs } from './support.ts';
@@ -92,11 +92,47 @@ handlers.chainHop = async (args: { key: ChainKey; next?: string }) => {
 
 let world: World | undefined;
 const dbs: Db[] = [];
+
+// BENCH_SQL_COUNT=1: every statement the operators (or the shop) send is counted by its text (the `sql`
+// command returns the counts), to see what a path costs in statements.
+const statements = new Map<string, number>();
+function counting(db: Db): Db {
+  if (!process.env.BENCH_SQL_COUNT) return db;
+  const count = (sql: string) => {
+    const key = sql.replace(/\s+/g, ' ').slice(0, 140);
+    statements.set(key, (statements.get(key) ?? 0) + 1);
+  };
+  const on = (q: Queryable): Queryable => ({
+    query: (sql, params) => {
+      count(sql);
+      return q.query(sql, params);
+    },
+    exec: (sql) => {
+      count(sql);
+      return q.exec(sql);
+    },
+  });
+  return {
+    engine: db.engine,
+    ...on(db),
+    transaction: (fn, options) =>
+      db.transaction((tx) => {
+        count('BEGIN…COMMIT');
+        return fn(on(tx));
+      }, options),
+    close: () => db.close(),
+  };
+}
+handlers.sql = async () => {
+  const counts = Object.fromEntries([...statements].sort((a, b) => b[1] - a[1]));
+  statements.clear();
+  return counts;
+};
 handlers.operators = async (args: { sekDb?: string; eurDb?: string }) => {
   const db = async (url?: string) => {
     const d = await openDb(url ? { databaseUrl: url } : {});
     dbs.push(d);
-    return d;
+    return counting(d);
   };
   const billing = mkdtempSync(join(tmpdir(), 'obol-bench-billing-'));
   const sinks = (id: string) => [new JsonlFileSink(join(billing, `${id}.jsonl`))];
@@ -133,7 +169,7 @@ handlers.shop = async (args: { db?: string; eurUrl: string }) => {
     adminToken: ADMIN_TOKEN,
     catalogue: newsCatalogue('EUR'),
     clock: systemClock,
-    db: d,
+    db: counting(d),
     sweepIntervalMs: 0,
     adminLimits: { calls: FAR, lockout: NO_LIMITS.adminLockout },
   });

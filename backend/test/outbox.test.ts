@@ -3,7 +3,7 @@ import { ObolError } from '@obol/protocol/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDb } from '../src/store/db.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { type Deliver, enqueue, entryState, OutboxDispatcher, type OutboxEntry, pendingEntries } from '../src/store/outbox.ts';
+import { type Deliver, enqueue, enqueueAll, entryState, OutboxDispatcher, type OutboxEntry, pendingEntries } from '../src/store/outbox.ts';
 import { startTestPostgres, type TestPostgres } from './support/testPostgres.ts';
 
 /** The one outbox (issue 12 item 2): retry with the one back-off, terminal answers, resends after a crash. */
@@ -81,6 +81,31 @@ describe.each(engines)('outbox on $name', ({ open }) => {
       })
       .catch(() => undefined);
     expect(await entryState(db, 'test.once', 'k2')).toBeUndefined();
+  });
+
+  it('writes several entries in one statement, each with the rules of one: new, again, or a CONFLICT', async () => {
+    const both = [
+      { topic: 'test.batch', key: 'b1', payload: { n: 1 } },
+      { topic: 'test.other', key: 'b1', payload: { n: 2 } },
+    ];
+    expect(await db.transaction((tx) => enqueueAll(tx, both, clock.now()))).toEqual([true, true]);
+    // Again, with one new entry among them: only that one is written.
+    expect(await db.transaction((tx) => enqueueAll(tx, [...both, { topic: 'test.batch', key: 'b2', payload: {} }], clock.now()))).toEqual([false, false, true]);
+    const written = (await pendingEntries(db, ['test.batch', 'test.other'])).map((e) => [e.topic, e.key, e.payload]);
+    expect(written.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      ['test.batch', 'b1', { n: 1 }],
+      ['test.batch', 'b2', {}],
+      ['test.other', 'b1', { n: 2 }],
+    ]);
+    // One changed payload refuses the whole write: nothing of it stays.
+    const changed = await db
+      .transaction((tx) => enqueueAll(tx, [{ topic: 'test.batch', key: 'b3', payload: {} }, { topic: 'test.other', key: 'b1', payload: { n: 3 } }], clock.now()))
+      .catch((err: unknown) => err);
+    expect((changed as ObolError).name).toBe('CONFLICT');
+    expect(await entryState(db, 'test.batch', 'b3')).toBeUndefined();
+    // The same key twice in one write cannot say which was new.
+    const twice = await db.transaction((tx) => enqueueAll(tx, [both[0]!, both[0]!], clock.now())).catch((err: unknown) => err);
+    expect((twice as ObolError).name).toBe('INTERNAL');
   });
 
   it('retries a failed delivery with the one back-off, and keeps the answer once delivered', async () => {

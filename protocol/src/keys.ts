@@ -75,6 +75,7 @@ export type KeyResolver = (kid: string) => CryptoKey | undefined | Promise<Crypt
  */
 export class KeyRing {
   private readonly keys = new Map<string, CryptoKey>();
+  private readonly kidsBySpki = new Map<string, string>();
   constructor(
     private readonly crypto: WebCrypto = defaultCrypto(),
     private readonly maxKeys = 50_000,
@@ -88,8 +89,14 @@ export class KeyRing {
 
   /** Import an SPKI key (once) and return its key id. */
   async addSpki(spki: string): Promise<string> {
+    // A key met again (a merchant's on every record, a session's on both records) costs a map
+    // lookup, not a hash of its SPKI.
+    const known = this.kidsBySpki.get(spki);
+    if (known !== undefined && this.keys.has(known)) return known;
     const kid = await keyIdOf(spki, this.crypto);
     if (!this.keys.has(kid)) this.add(kid, await importPublicKey(spki, this.crypto));
+    this.kidsBySpki.set(spki, kid);
+    if (this.kidsBySpki.size > this.maxKeys) this.kidsBySpki.delete(this.kidsBySpki.keys().next().value as string);
     return kid;
   }
 

@@ -10,7 +10,7 @@
  */
 import { ObolError } from '@obol/protocol/errors';
 import type { Queryable } from '../store/db.ts';
-import { enqueue } from '../store/outbox.ts';
+import { type NewEntry, enqueueAll } from '../store/outbox.ts';
 import { type BillingRecord, checkBillingRecord, checkSinkName } from './record.ts';
 
 /**
@@ -28,17 +28,22 @@ export async function enqueueBillingRecord(
   signedRecord: BillingRecord,
   now: number,
 ): Promise<string[]> {
+  const written = await enqueueAll(tx, billingEntries(sinks, signedRecord), now);
+  return [...new Set(sinks)].filter((_, i) => written[i]);
+}
+
+/**
+ * The outbox entries of a signed record, one per sink, checked — for a caller that writes them in
+ * one statement with its own entries (`enqueueAll`), in the transaction that clears the record's
+ * transaction; `enqueueBillingRecord`'s rules apply.
+ */
+export function billingEntries(sinks: readonly string[], signedRecord: BillingRecord): NewEntry[] {
   checkBillingRecord(signedRecord);
   // A record enqueued for no sink would be billed nowhere, silently; refuse so the clearing
   // fails loudly and the operator fixes the configuration.
   if (sinks.length === 0) throw new ObolError('INTERNAL', 'no billing sink is configured to receive billing records');
   for (const sink of sinks) checkSinkName(sink);
-  if (!Number.isSafeInteger(now) || now < 0) throw new ObolError('INTERNAL', `not a time in milliseconds: ${now}`);
-  const written: string[] = [];
-  for (const sink of new Set(sinks)) {
-    if (await enqueue(tx, billingTopic(sink), signedRecord.body.recordId, signedRecord, now)) written.push(sink);
-  }
-  return written;
+  return [...new Set(sinks)].map((sink) => ({ topic: billingTopic(sink), key: signedRecord.body.recordId, payload: signedRecord }));
 }
 
 /** The outbox topic of a sink's records. */

@@ -58,13 +58,13 @@ import type { Static } from 'typebox';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { enqueue, OutboxDispatcher } from '../store/outbox.ts';
-import type { Db, Queryable, TransactionOptions } from '../store/db.ts';
+import { type Db, type Queryable, type TransactionOptions, isRetryable } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
-import { type AddProductOptions, K2_COLUMN, ProductCatalogue, listingOf } from './products.ts';
+import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, listingOf } from './products.ts';
 
 /** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
 export const SESSION_K1_COLUMN = 'merchant_sessions.k1';
@@ -179,6 +179,9 @@ interface SessionRow {
   state: SessionState;
   close_reason: CloseReason | null;
 }
+
+/** The columns of an order an accept is judged on. */
+const ACCEPT_ORDER_COLUMNS = 'n, accept_id, accept_msg, cumulative, key_msg, product_id, price, amount, content_hash, description_hash';
 
 const SESSION_COLUMNS = `transaction_id, info_msg_id, ack, pseudonym, currency, deposit, spent, count, session_key,
   session_kid, k1_sealed, expires_at, list_salt, latest_accept, state, close_reason`;
@@ -465,48 +468,82 @@ export class MerchantAgent {
     }
     checkSalt(o.listSalt);
     const now = this.clock.now();
+    const orderRow = [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), product.ciphertextHash, product.descriptionHash, now];
+
+    // The usual case in one statement, no transaction: the session as just read admits the order
+    // (admitOrder, the one rule), and the order is written only if the session is still that
+    // session when the write locks its row. Anything else (a refusal, a session that changed or
+    // must close) is decided by the locked path below, which applies the same rule.
+    const [seen] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    if (seen && this.admits(() => admitOrder(requireOpen(seen), o, price, now)) && (await this.orderIfUnchanged(seen, o.listSalt, orderRow))) {
+      return this.orderResponse(transactionId, o, ready);
+    }
 
     const outcome = await this.db.transaction<Outcome<null>>(async (tx) => {
       const s = await this.openSession(tx, transactionId);
-      if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
-      if (o.n !== s.count + 1) {
-        throw new ObolError('OUT_OF_SEQUENCE', `order ${o.n} is out of sequence: ${s.count} purchase(s) accepted, the next order is ${s.count + 1}`);
-      }
-      if (s.list_salt !== null && s.list_salt !== o.listSalt) {
-        throw new ObolError('MALFORMED', 'the order’s listSalt differs from the one this transaction started with');
-      }
-      if (s.spent + price.value > s.deposit) {
-        const left = formatAmount({ currency: this.currency, value: s.deposit - s.spent });
-        return this.closeWith(tx, s, 'deposit-used', now, new ObolError('DEPOSIT_EXHAUSTED', `${o.price} does not fit in what is left of the deposit (${left}); the transaction is being cleared`));
-      }
+      const closing = admitOrder(s, o, price, now);
+      if (closing) return this.closeWith(tx, s, closing.reason, now, closing.error);
       // content_hash: SHA-256 of what is delivered — the ciphertext, prepared once for everyone.
-      await tx.query(
-        `INSERT INTO merchant_orders (transaction_id, n, product_id, price, amount, order_msg, content_hash, description_hash, ordered_at)
-         VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9)
-         ON CONFLICT (transaction_id, n) DO UPDATE
-           SET product_id = EXCLUDED.product_id, price = EXCLUDED.price, amount = EXCLUDED.amount,
-               order_msg = EXCLUDED.order_msg, content_hash = EXCLUDED.content_hash,
-               description_hash = EXCLUDED.description_hash, ordered_at = EXCLUDED.ordered_at
-         WHERE merchant_orders.accept_id IS NULL`,
-        [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), product.ciphertextHash, product.descriptionHash, now],
-      );
+      await tx.query(`INSERT INTO merchant_orders ${ORDER_INSERT}`, orderRow);
       if (s.list_salt === null) {
         await tx.query('UPDATE merchant_sessions SET list_salt = $2 WHERE transaction_id = $1', [transactionId, o.listSalt]);
       }
       return { ok: null };
     }, PER_SESSION);
     this.settle(outcome);
-    // FIG 4: the signed encrypted product with its id, and the signed description — all made once,
-    // when the product was added; nothing is encrypted or signed for this order.
+    return this.orderResponse(transactionId, o, ready);
+  }
+
+  /** FIG 4: the signed encrypted product with its id, and the signed description — all made once,
+   * when the product was added; nothing is encrypted or signed for this order. */
+  private orderResponse(transactionId: string, o: MessageBody<'wallet.order'>, ready: ReadyVersion): OrderResponseBody {
     return {
       transactionId,
       n: o.n,
       productId: o.productId,
       price: o.price,
-      product: product.signedProduct,
-      description: product.signedDescription,
+      product: ready.product.signedProduct,
+      description: ready.product.signedDescription,
       ciphertext: ready.ciphertext,
     };
+  }
+
+  /** Whether a check passes without a word (no refusal, nothing to close): only then the fast path. */
+  private admits(check: () => unknown): boolean {
+    try {
+      return check() === undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes the order (and the session's listSalt, at its first order) in one statement, only if
+   * the session row, locked by the statement, is still the one the caller read and judged: open,
+   * with the same count, spent and listSalt. False when it changed (the caller decides again,
+   * under the lock); a conflict the engine asks to retry is also left to that path.
+   */
+  private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[]): Promise<boolean> {
+    try {
+      const [r] = await this.db.query<{ written: boolean }>(
+        `WITH s AS (
+           SELECT transaction_id FROM merchant_sessions
+            WHERE transaction_id = $1 AND state = 'open' AND count = $10::integer AND spent = $11::bigint
+              AND list_salt IS NOT DISTINCT FROM $12::text
+            FOR UPDATE),
+         salt AS (
+           UPDATE merchant_sessions SET list_salt = $13::text WHERE transaction_id = $1 AND list_salt IS NULL AND EXISTS (SELECT 1 FROM s)),
+         ins AS (
+           INSERT INTO merchant_orders ${orderInsertIf('EXISTS (SELECT 1 FROM s)')}
+           RETURNING n)
+         SELECT EXISTS (SELECT 1 FROM ins) AS written`,
+        [...orderRow, seen.count, seen.spent, seen.list_salt, listSalt],
+      );
+      return r?.written === true;
+    } catch (e) {
+      if (isRetryable(e)) return false;
+      throw e;
+    }
   }
 
   // ── purchases: accept → charge ───────────────────────────────────────────────────────────
@@ -519,6 +556,14 @@ export class MerchantAgent {
     const a = accept.body;
     const cumulative = this.ourAmount(a.cumulative, 'cumulative');
     const now = this.clock.now();
+    const acceptJson = JSON.stringify(accept);
+
+    // The usual case without a transaction: the session and its orders as one read sees them
+    // admit the accept (judgeAccept, the one rule), and it is recorded in one statement only if
+    // the session and the order are still what was judged when that statement locks the session.
+    // Anything else (a replay, a refusal, a change in between) is decided by the locked path below.
+    const fast = await this.acceptAtOnce(transactionId, a, cumulative, now, acceptJson);
+    if (fast) return fast;
 
     const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
       // The lock first, then the look for a replay: two copies of one accept arriving at once are
@@ -527,64 +572,18 @@ export class MerchantAgent {
       // One read for both questions: was this accept seen before (its row), and which delivered
       // order waits for it (the row of purchase n not yet accepted).
       const rows = await tx.query<OrderRow & { accept_id: string | null }>(
-        `SELECT n, accept_id, accept_msg, cumulative, key_msg, product_id, price, amount, content_hash, description_hash
-           FROM merchant_orders WHERE transaction_id = $1 AND (accept_id = $2 OR (n = $3 AND accept_id IS NULL))`,
+        `SELECT ${ACCEPT_ORDER_COLUMNS} FROM merchant_orders WHERE transaction_id = $1 AND (accept_id = $2 OR (n = $3 AND accept_id IS NULL))`,
         [transactionId, a.acceptId, a.n],
       );
-      // A replay is answered as the first time, whatever happened to the session since.
-      const prior = rows.find((r) => r.accept_id === a.acceptId);
-      if (prior) {
-        if (canonicalJson(prior.accept_msg?.body) !== canonicalJson(a)) {
-          // Not REPLAYED: a wallet reads REPLAYED as "the merchant already has this accept".
-          throw new ObolError('CONFLICT', `acceptId ${a.acceptId} was already used for another accept`);
-        }
+      const verdict = await this.judgeAccept(s, rows, a, cumulative, now);
+      if ('replay' in verdict) {
         // The same key as the first time: a wallet whose answer was lost asks again with this accept.
+        const prior = verdict.replay;
         return { ok: this.acceptResponse(transactionId, prior.n, prior.cumulative ?? 0n, s.deposit, prior.key_msg!) };
       }
-      requireOpen(s);
-      if (now >= Number(s.expires_at)) return this.closeWith(tx, s, 'timer', now, expired(transactionId));
-      if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
-      const pending = rows.find((r) => r.accept_id === null);
-      if (!pending || a.n !== s.count + 1) {
-        throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
-      }
-      // The accept names the purchase only by its salted commitment (what our operator will see as
-      // proof); it must commit to exactly the order delivered: product, price, ciphertext, description.
-      const committed =
-        s.list_salt !== null &&
-        pending.description_hash !== null &&
-        a.commitment ===
-          (await purchaseCommitment(
-            s.list_salt,
-            { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash },
-            this.crypto,
-          ));
-      if (!committed) {
-        throw new ObolError('PRODUCT_MISMATCH', `the accept commits to something other than order ${a.n} as delivered (${pending.product_id} at ${pending.price})`);
-      }
-      const expected = s.spent + pending.amount;
-      if (cumulative.value < expected) {
-        throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${pending.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
-      }
-      if (cumulative.value > expected) {
-        throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${pending.price}`);
-      }
-      if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
-      // FIG 4, the last message: sign_M([K2]^K1) — K2 of the version delivered, wrapped with the
-      // K1 the trusted party relayed. The only thing made per purchase; kept for replays.
-      const keyMsg = await signMessage(
-        'merchant.key',
-        {
-          transactionId,
-          n: a.n,
-          productId: pending.product_id,
-          acceptId: a.acceptId,
-          wrappedK2: await wrapImportedProductKey(await this.catalogue.productKey(tx, pending.content_hash), await this.k1Of(s), this.crypto),
-        },
-        this.config.key.signer,
-      );
+      if ('close' in verdict) return this.closeWith(tx, s, verdict.close.reason, now, verdict.close.error);
+      const keyMsg = await this.keyMessage(tx, s, a, verdict.pending);
       // The order and the session in one statement (one round trip, same transaction).
-      const acceptJson = JSON.stringify(accept);
       await tx.query(
         `WITH accepted AS (
            UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
@@ -592,11 +591,152 @@ export class MerchantAgent {
            RETURNING n)
          UPDATE merchant_sessions SET spent = $5, count = count + 1, latest_accept = $4::text::jsonb
           WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)`,
-        [transactionId, a.n, a.acceptId, acceptJson, expected, now, JSON.stringify(keyMsg)],
+        [transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg)],
       );
-      return { ok: this.acceptResponse(transactionId, a.n, expected, s.deposit, keyMsg) };
+      return { ok: this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg) };
     }, PER_SESSION);
     return this.settle(outcome);
+  }
+
+  /**
+   * The accept recorded without a transaction when the session and its waiting order, read
+   * together (one consistent snapshot, no lock), admit it and are unchanged when the write locks
+   * the session; undefined otherwise (the caller takes the locked path, which decides anew).
+   */
+  private async acceptAtOnce(
+    transactionId: string,
+    a: MessageBody<'wallet.accept'>,
+    cumulative: Amount,
+    now: number,
+    acceptJson: string,
+  ): Promise<AcceptResponseBody | undefined> {
+    const seen = await this.db.query<SessionRow & { [K in keyof OrderRow as `o_${K}`]: OrderRow[K] | null }>(
+      `SELECT ${SESSION_COLUMNS.replace(/(\w+)/g, 's.$1')}, ${ACCEPT_ORDER_COLUMNS.replace(/(\w+)/g, 'o.$1 AS o_$1')}
+         FROM merchant_sessions s
+         LEFT JOIN merchant_orders o ON o.transaction_id = s.transaction_id AND (o.accept_id = $2 OR (o.n = $3 AND o.accept_id IS NULL))
+        WHERE s.transaction_id = $1`,
+      [transactionId, a.acceptId, a.n],
+    );
+    const s = seen[0];
+    if (!s) return undefined;
+    const rows: OrderRow[] = seen
+      .filter((r) => r.o_n !== null)
+      .map((r) => ({
+        n: r.o_n!,
+        product_id: r.o_product_id!,
+        price: r.o_price!,
+        amount: r.o_amount!,
+        content_hash: r.o_content_hash!,
+        description_hash: r.o_description_hash,
+        accept_id: r.o_accept_id,
+        accept_msg: r.o_accept_msg,
+        cumulative: r.o_cumulative,
+        key_msg: r.o_key_msg,
+      }));
+    let verdict: Awaited<ReturnType<MerchantAgent['judgeAccept']>>;
+    try {
+      verdict = await this.judgeAccept(s, rows, a, cumulative, now);
+    } catch {
+      return undefined;
+    }
+    if (!('pending' in verdict)) return undefined;
+    const p = verdict.pending;
+    const keyMsg = await this.keyMessage(this.db, s, a, p);
+    try {
+      const [r] = await this.db.query<{ written: boolean }>(
+        `WITH s AS (
+           SELECT transaction_id FROM merchant_sessions
+            WHERE transaction_id = $1 AND state = 'open' AND count = $8::integer AND spent = $9::bigint
+            FOR UPDATE),
+         accepted AS (
+           UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
+            WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL AND EXISTS (SELECT 1 FROM s)
+              AND product_id = $10 AND price = $11 AND content_hash = $12 AND description_hash IS NOT DISTINCT FROM $13::text
+           RETURNING n),
+         session AS (
+           UPDATE merchant_sessions SET spent = $5, count = count + 1, latest_accept = $4::text::jsonb
+            WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)
+           RETURNING transaction_id)
+         SELECT EXISTS (SELECT 1 FROM session) AS written`,
+        [transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash],
+      );
+      if (r?.written !== true) return undefined;
+    } catch (e) {
+      if (isRetryable(e)) return undefined;
+      throw e;
+    }
+    return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+  }
+
+  /**
+   * The one rule of an accept, on the session and the rows of its orders that matter (the one with
+   * this acceptId, the one of purchase n not yet accepted): a replay of an accept recorded before,
+   * a session to close, or the order it pays and the new spent total. A refusal is thrown.
+   */
+  private async judgeAccept(
+    s: SessionRow,
+    rows: readonly OrderRow[],
+    a: MessageBody<'wallet.accept'>,
+    cumulative: Amount,
+    now: number,
+  ): Promise<{ replay: OrderRow } | { close: { reason: CloseReason; error: ObolError } } | { pending: OrderRow; expected: bigint }> {
+    // A replay is answered as the first time, whatever happened to the session since.
+    const prior = rows.find((r) => r.accept_id === a.acceptId);
+    if (prior) {
+      if (canonicalJson(prior.accept_msg?.body) !== canonicalJson(a)) {
+        // Not REPLAYED: a wallet reads REPLAYED as "the merchant already has this accept".
+        throw new ObolError('CONFLICT', `acceptId ${a.acceptId} was already used for another accept`);
+      }
+      return { replay: prior };
+    }
+    requireOpen(s);
+    if (now >= Number(s.expires_at)) return { close: { reason: 'timer', error: expired(s.transaction_id) } };
+    if (a.n <= s.count) throw new ObolError('REPLAYED', `purchase ${a.n} was already accepted with another acceptId`);
+    const pending = rows.find((r) => r.accept_id === null);
+    if (!pending || a.n !== s.count + 1) {
+      throw new ObolError('OUT_OF_SEQUENCE', `there is no delivered order ${a.n} waiting for an accept (next is ${s.count + 1})`);
+    }
+    // The accept names the purchase only by its salted commitment (what our operator will see as
+    // proof); it must commit to exactly the order delivered: product, price, ciphertext, description.
+    const committed =
+      s.list_salt !== null &&
+      pending.description_hash !== null &&
+      a.commitment ===
+        (await purchaseCommitment(
+          s.list_salt,
+          { n: a.n, productId: pending.product_id, price: pending.price, receivedHash: pending.content_hash, descriptionHash: pending.description_hash },
+          this.crypto,
+        ));
+    if (!committed) {
+      throw new ObolError('PRODUCT_MISMATCH', `the accept commits to something other than order ${a.n} as delivered (${pending.product_id} at ${pending.price})`);
+    }
+    const expected = s.spent + pending.amount;
+    if (cumulative.value < expected) {
+      throw new ObolError('AMOUNT_EXCEEDS_SIGNED', `charging ${pending.price} makes ${this.fmt(expected)}, more than the signed cumulative ${a.cumulative}`);
+    }
+    if (cumulative.value > expected) {
+      throw new ObolError('MALFORMED', `the cumulative ${a.cumulative} is not the accepted ${this.fmt(s.spent)} plus ${pending.price}`);
+    }
+    if (expected > s.deposit) throw new ObolError('DEPOSIT_EXHAUSTED', `${a.cumulative} is more than the deposit`);
+    return { pending, expected };
+  }
+
+  /**
+   * FIG 4, the last message: sign_M([K2]^K1) — K2 of the version delivered, wrapped with the K1
+   * the trusted party relayed. The only thing made per purchase; kept for replays.
+   */
+  private async keyMessage(q: Queryable, s: SessionRow, a: MessageBody<'wallet.accept'>, pending: OrderRow): Promise<Signed<'merchant.key'>> {
+    return signMessage(
+      'merchant.key',
+      {
+        transactionId: s.transaction_id,
+        n: a.n,
+        productId: pending.product_id,
+        acceptId: a.acceptId,
+        wrappedK2: await wrapImportedProductKey(await this.catalogue.productKey(q, pending.content_hash), await this.k1Of(s), this.crypto),
+      },
+      this.config.key.signer,
+    );
   }
 
   // ── stopping: the wallet's word, the merchant's word, the timer ──────────────────────────
@@ -1047,6 +1187,41 @@ export class MerchantAgent {
   private acceptResponse(transactionId: string, n: number, charged: bigint, deposit: bigint, key: Signed<'merchant.key'>): AcceptResponseBody {
     return { transactionId, n, charged: this.fmt(charged), remaining: this.fmt(deposit - charged), key };
   }
+}
+
+// content_hash: SHA-256 of what is delivered — the ciphertext, prepared once for everyone. An
+// order not yet accepted may be sent again (the wallet retrying); it replaces the unaccepted one.
+const ORDER_COLUMNS = 'transaction_id, n, product_id, price, amount, order_msg, content_hash, description_hash, ordered_at';
+const ORDER_CONFLICT = `ON CONFLICT (transaction_id, n) DO UPDATE
+           SET product_id = EXCLUDED.product_id, price = EXCLUDED.price, amount = EXCLUDED.amount,
+               order_msg = EXCLUDED.order_msg, content_hash = EXCLUDED.content_hash,
+               description_hash = EXCLUDED.description_hash, ordered_at = EXCLUDED.ordered_at
+         WHERE merchant_orders.accept_id IS NULL`;
+const ORDER_INSERT = `(${ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9) ${ORDER_CONFLICT}`;
+/** The same insert when `condition` holds (typed: a SELECT list does not take the columns' types). */
+const orderInsertIf = (condition: string) =>
+  `(${ORDER_COLUMNS}) SELECT $1::text, $2::integer, $3::text, $4::text, $5::bigint, $6::text::jsonb, $7::text, $8::text, $9::bigint WHERE ${condition} ${ORDER_CONFLICT}`;
+
+/**
+ * Whether an open session takes order `o` now — the one rule of admission: undefined when it does;
+ * a refusal is thrown; an order that finds the session expired or its deposit used up closes it.
+ */
+function admitOrder(s: SessionRow, o: MessageBody<'wallet.order'>, price: Amount, now: number): { reason: CloseReason; error: ObolError } | undefined {
+  if (now >= Number(s.expires_at)) return { reason: 'timer', error: expired(s.transaction_id) };
+  if (o.n !== s.count + 1) {
+    throw new ObolError('OUT_OF_SEQUENCE', `order ${o.n} is out of sequence: ${s.count} purchase(s) accepted, the next order is ${s.count + 1}`);
+  }
+  if (s.list_salt !== null && s.list_salt !== o.listSalt) {
+    throw new ObolError('MALFORMED', 'the order’s listSalt differs from the one this transaction started with');
+  }
+  if (s.spent + price.value > s.deposit) {
+    const left = formatAmount({ currency: s.currency, value: s.deposit - s.spent });
+    return {
+      reason: 'deposit-used',
+      error: new ObolError('DEPOSIT_EXHAUSTED', `${o.price} does not fit in what is left of the deposit (${left}); the transaction is being cleared`),
+    };
+  }
+  return undefined;
 }
 
 function requireOpen(s: SessionRow): SessionRow {

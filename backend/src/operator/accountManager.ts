@@ -451,7 +451,10 @@ async function customerRecord(ctx: OperatorContext, body: unknown) {
     };
     if (answer.clearing) {
       const clearing = await verifyMessage(answer.clearing, 'acquirer.clearing', (k) => (k === peer.kid ? peer.key : undefined));
+      // Applied (now or by an earlier copy): the transaction is cleared by the acquirer's one
+      // clearing of it, which is this message; no need to read the row back.
       await applyClearing(ctx, clearing, peer.operatorId);
+      return { transactionId: handle, state: 'cleared', clearing };
     }
     const latest = (await amTransaction(ctx, transactionId))!;
     return { transactionId: handle, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };

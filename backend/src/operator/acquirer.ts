@@ -10,13 +10,13 @@ import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { enqueueBillingRecord } from '../billing/outbox.ts';
+import { billingEntries } from '../billing/outbox.ts';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
-import { type Deliver, enqueue, OutboxDispatcher } from '../store/outbox.ts';
+import { type Deliver, enqueueAll, OutboxDispatcher } from '../store/outbox.ts';
 
 /**
  * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
@@ -54,11 +54,11 @@ export const acquirer: FastifyPluginAsync = async (app) => {
     const sessionKid = await ctx.keys.addSpki(row.session_public_key);
     const record = await verifyMessage(msg.body.record, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
     if (record.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the record is for another transaction');
-    await ctx.db.query('UPDATE acq_transactions SET customer_record = $2::text::jsonb WHERE id = $1 AND customer_record IS NULL', [
-      row.id,
-      JSON.stringify(record),
-    ]);
-    return tryClear(ctx, row.id);
+    const [updated] = await ctx.db.query<AcqTransactionRow>(
+      'UPDATE acq_transactions SET customer_record = $2::text::jsonb WHERE id = $1 AND customer_record IS NULL RETURNING *',
+      [row.id, JSON.stringify(record)],
+    );
+    return tryClear(ctx, row.id, updated);
   });
 
   app.post(OperatorPaths.merchantRecord, async (req) => {
@@ -71,11 +71,11 @@ export const acquirer: FastifyPluginAsync = async (app) => {
       const proof = await verifyMessage(msg.body.proof, 'wallet.accept', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
       if (proof.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the proof is for another transaction');
     }
-    await ctx.db.query('UPDATE acq_transactions SET merchant_record = $2::text::jsonb WHERE id = $1 AND merchant_record IS NULL', [
-      row.id,
-      JSON.stringify(msg),
-    ]);
-    return tryClear(ctx, row.id);
+    const [updated] = await ctx.db.query<AcqTransactionRow>(
+      'UPDATE acq_transactions SET merchant_record = $2::text::jsonb WHERE id = $1 AND merchant_record IS NULL RETURNING *',
+      [row.id, JSON.stringify(msg)],
+    );
+    return tryClear(ctx, row.id, updated);
   });
 
   // FIG 4 disputes: an arbiter we trust obtains K1 of one of our merchants' transactions.
@@ -298,8 +298,13 @@ async function undoDeposit(ctx: OperatorContext, transactionId: string): Promise
  * and deposit record commit together, once; the clearing information then goes to the
  * customer's account manager (and is retried by `settleDeadlines` until it is delivered).
  */
-export async function tryClear(ctx: OperatorContext, transactionId: string): Promise<Static<typeof RecordResponse>> {
-  const row = await acqTransaction(ctx, transactionId);
+export async function tryClear(
+  ctx: OperatorContext,
+  transactionId: string,
+  /** The row as a statement of this request just returned it (saves reading it again). */
+  fresh?: AcqTransactionRow,
+): Promise<Static<typeof RecordResponse>> {
+  const row = fresh ?? (await acqTransaction(ctx, transactionId));
   if (row.state === 'cleared' && row.clearing) {
     await sendClearing(ctx, row.id);
     return { transactionId, state: 'cleared', clearing: row.clearing };
@@ -368,17 +373,22 @@ export async function tryClear(ctx: OperatorContext, transactionId: string): Pro
       if (!claimed) return false;
       // The merchant is paid what was proven; the unused part stays with the customer's operator.
       await ctx.ledger.postIn(tx, deposits.acquirer(transactionId), decision.charged);
-      await enqueueBillingRecord(tx, ctx.billingSinks, depositRecord, now);
-      // The clearing information leaves through the outbox: written with the clearing, delivered
-      // at least once afterwards (keyed by the trade handle, which the receiver clears once).
+      // The deposit record for billing and the clearing information leave through the outbox,
+      // in one statement: written with the clearing, delivered at least once afterwards (the
+      // clearing keyed by the trade handle, which the receiver clears once).
       const payload: ClearingDelivery = { customerOperator: row.customer_operator, clearing };
-      await enqueue(tx, CLEARING_TOPIC, transactionId, payload, now);
+      await enqueueAll(tx, [...billingEntries(ctx.billingSinks, depositRecord), { topic: CLEARING_TOPIC, key: transactionId, payload }], now);
       return true;
     },
     { isolation: 'read committed' },
   );
+  if (cleared) {
+    // Ours is the clearing that was committed: no need to read it back.
+    await sendClearing(ctx, transactionId);
+    return { transactionId, state: 'cleared', clearing };
+  }
   const latest = await acqTransaction(ctx, transactionId);
-  if (cleared || latest.state === 'cleared') await sendClearing(ctx, latest.id);
+  if (latest.state === 'cleared') await sendClearing(ctx, latest.id);
   return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
 }
 

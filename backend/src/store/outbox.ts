@@ -62,26 +62,58 @@ export interface EntryState {
  * true when a new entry was written.
  */
 export async function enqueue(tx: Queryable, topic: string, key: string, payload: unknown, now: number): Promise<boolean> {
-  checkTopic(topic);
-  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY) {
-    throw new ObolError('INTERNAL', `an outbox key is 1 to ${MAX_KEY} characters`);
+  const [written] = await enqueueAll(tx, [{ topic, key, payload }], now);
+  return written === true;
+}
+
+/** An entry to write: its topic, its receiver's deduplication key and what it carries. */
+export interface NewEntry {
+  topic: string;
+  key: string;
+  payload: unknown;
+}
+
+/**
+ * Write several entries in one statement (what one piece of work reports, e.g. a clearing's
+ * billing records and its clearing information), with `enqueue`'s rules for each. Returns, in
+ * order, whether each was new.
+ */
+export async function enqueueAll(tx: Queryable, entries: readonly NewEntry[], now: number): Promise<boolean[]> {
+  const seen = new Set<string>();
+  for (const { topic, key } of entries) {
+    checkTopic(topic);
+    if (typeof key !== 'string' || key === '' || key.length > MAX_KEY) {
+      throw new ObolError('INTERNAL', `an outbox key is 1 to ${MAX_KEY} characters`);
+    }
+    // Two entries of one key in one statement could not each say whether it was new.
+    const id = JSON.stringify([topic, key]);
+    if (seen.has(id)) throw new ObolError('INTERNAL', `outbox entry ${topic} ${key} twice in one write`);
+    seen.add(id);
   }
   if (!Number.isSafeInteger(now) || now < 0) throw new ObolError('INTERNAL', `not a time in milliseconds: ${now}`);
-  const json = JSON.stringify(payload);
-  // One statement: the insert, or — when the key is taken — whether the payload there differs
-  // (jsonb equality ignores key order and whitespace, so this compares payloads, not texts).
-  const [r] = await tx.query<{ inserted: string | number; differs: string | number }>(
-    `WITH ins AS (
+  if (entries.length === 0) return [];
+  // One statement: the inserts, and for each key that was taken whether the payload there
+  // differs (jsonb equality ignores key order and whitespace, so this compares payloads, not
+  // texts). The existing rows are read in the statement's snapshot, which has none of the inserts.
+  const rows = await tx.query<{ n: number; inserted: boolean; differs: boolean }>(
+    `WITH v AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS v(topic, key, payload, n)),
+     ins AS (
        INSERT INTO outbox (topic, key, payload, attempts, next_attempt_at, enqueued_at)
-       VALUES ($1, $2, $3::text::jsonb, 0, $4, $4)
-       ON CONFLICT (topic, key) DO NOTHING RETURNING key)
-     SELECT (SELECT count(*) FROM ins) AS inserted,
-            (SELECT count(*) FROM outbox WHERE topic = $1 AND key = $2 AND payload <> $3::text::jsonb) AS differs`,
-    [topic, key, json, now],
+       SELECT topic, key, payload::jsonb, 0, $4, $4 FROM v ORDER BY n
+       ON CONFLICT (topic, key) DO NOTHING RETURNING topic, key)
+     SELECT v.n::integer AS n,
+            EXISTS (SELECT 1 FROM ins WHERE ins.topic = v.topic AND ins.key = v.key) AS inserted,
+            EXISTS (SELECT 1 FROM outbox o WHERE o.topic = v.topic AND o.key = v.key AND o.payload <> v.payload::jsonb) AS differs
+       FROM v ORDER BY v.n`,
+    [entries.map((e) => e.topic), entries.map((e) => e.key), entries.map((e) => JSON.stringify(e.payload)), now],
   );
-  if (Number(r?.inserted) > 0) return true;
-  if (Number(r?.differs) > 0) throw new ObolError('CONFLICT', `outbox entry ${topic} ${key} was already written with another payload`);
-  return false;
+  return entries.map(({ topic, key }, i) => {
+    const r = rows[i];
+    if (r?.inserted) return true;
+    if (r?.differs) throw new ObolError('CONFLICT', `outbox entry ${topic} ${key} was already written with another payload`);
+    return false;
+  });
 }
 
 /** Entries not yet done, of the given topics (all when omitted), soonest due first. */
