@@ -162,7 +162,8 @@ describe('generated hostile requests to every route', () => {
             count(`${keyOf(route)} envelope`);
             count('(sent: envelope)');
             const name = expectCatalogueAnswer(res, what, true);
-            expect(['MALFORMED', 'WRONG_MESSAGE_TYPE', 'UNKNOWN_KEY', 'BAD_SIGNATURE', 'INVALID_IDENTITY', 'UNKNOWN_TRANSACTION', 'UNKNOWN_SESSION', 'UNKNOWN_MERCHANT'], what).toContain(name);
+            const refusals = ['MALFORMED', 'WRONG_MESSAGE_TYPE', 'UNKNOWN_KEY', 'BAD_SIGNATURE', 'INVALID_IDENTITY', 'UNKNOWN_TRANSACTION', 'UNKNOWN_SESSION', 'UNKNOWN_MERCHANT'];
+            expect(spec.deniedAs ? [...refusals, spec.deniedAs] : refusals, what).toContain(name);
             return;
           }
           const kept = c.mutations.filter((m) => !(m.kind === 'amount' && spec.zeroAllowed?.includes(m.path.join('.')) && /^[A-Z]{3}:0(\.0+)?$/.test(String(m.value))));

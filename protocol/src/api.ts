@@ -181,6 +181,8 @@ export const MerchantPaths = {
    * `sessionReadAuthorization`) or the shop's administration (bearer shop admin token).
    */
   session: '/sessions/:transactionId',
+  /** A purchase delivered again, without a charge, to the wallet that proves it (a signed `wallet.redeliver`). */
+  redeliver: '/redeliver',
   /** The shop's own administration (bearer shop admin token): add a product. */
   adminProducts: '/admin/products',
   /** The shop's own administration (bearer shop admin token): its sales by product and day. */
@@ -305,6 +307,24 @@ export const AcceptResponse = Type.Object(
     n: Type.Integer(),
     charged: PositiveMoney,
     remaining: PositiveMoney,
+    key: NestedSigned('merchant.key'),
+  },
+  closed,
+);
+
+export const RedeliverRequest = Type.Object({ redeliver: NestedSigned('wallet.redeliver') }, closed);
+/**
+ * A purchase delivered again (issue 14): the same ciphertext as the first time (the version that
+ * was accepted, by its hash) and the same sign_M([K2]^K1) the merchant answered the accept with.
+ * Nothing is encrypted, signed or charged for it; only the K1 holder can open it.
+ */
+export const RedeliverResponse = Type.Object(
+  {
+    transactionId: TradeHandleT,
+    n: Type.Integer({ minimum: 1 }),
+    productId: ProductIdT,
+    /** The ciphertext, base64url; its SHA-256 is the `ciphertextHash` the merchant signed when it was delivered. */
+    ciphertext: B64u(MAX_CIPHERTEXT_B64),
     key: NestedSigned('merchant.key'),
   },
   closed,

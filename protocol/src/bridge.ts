@@ -21,6 +21,11 @@ export const BridgeMethods = {
     },
     { additionalProperties: false },
   ),
+  obol_purchased: Type.Object(
+    { merchant: Type.String({ pattern: '^https?://', maxLength: 500 }), productIds: Type.Array(ProductIdT, { minItems: 1, maxItems: 100 }) },
+    { additionalProperties: false },
+  ),
+  obol_open: Type.Object({ merchant: Type.String({ pattern: '^https?://', maxLength: 500 }), productId: ProductIdT }, { additionalProperties: false }),
 } as const satisfies Record<BridgeMethod, TSchema>;
 
 /** The service worker's check: the content script's envelope rule, and params that match their method's schema. */

@@ -24,7 +24,7 @@ export const PAGE_TO_WALLET = 'obol:page-to-wallet';
 export const WALLET_TO_PAGE = 'obol:wallet-to-page';
 
 /** The public methods a page may call; everything else answers only to the extension's own pages. */
-export const PUBLIC_METHODS = ['obol_getInfo', 'obol_quote', 'obol_pay'] as const;
+export const PUBLIC_METHODS = ['obol_getInfo', 'obol_quote', 'obol_pay', 'obol_purchased', 'obol_open'] as const;
 export type BridgeMethod = (typeof PUBLIC_METHODS)[number];
 
 export interface WalletInfo {
@@ -41,6 +41,10 @@ export interface BridgeParamsMap {
   obol_quote: { prices: string[] };
   /** Buy one product. `merchant` is the URL where the shop mounted the merchant module (absolute). */
   obol_pay: { merchant: string; productId: string; price: string; description?: string };
+  /** Which of these products the shopper bought from this merchant on this very site (issue 14). */
+  obol_purchased: { merchant: string; productIds: string[] };
+  /** Open again, without a charge, a product the shopper bought from this merchant on this site. */
+  obol_open: { merchant: string; productId: string };
 }
 export type BridgeParams<M extends BridgeMethod> = BridgeParamsMap[M];
 
@@ -69,6 +73,13 @@ export interface BridgeResults {
     /** The acceptId of the signed accept: the receipt's id in the wallet. */
     receiptId: string;
   };
+  /**
+   * Those of the asked products bought here: at this page's origin (never another site's), from
+   * this merchant, delivered. An empty list to a site the shopper has not approved (it learns nothing).
+   */
+  obol_purchased: { productIds: string[] };
+  /** The purchase as `obol_pay` answered it, delivered again by the merchant; nothing was charged. */
+  obol_open: BridgeResults['obol_pay'];
 }
 
 export interface BridgeRequest<M extends BridgeMethod = BridgeMethod> {

@@ -17,7 +17,7 @@ import {
 import { type BuyRequest, type RecoveryStep, buy, recover } from './customerAgent/buy.ts';
 import { AgentCore, type CustomerAgentOptions, type DepositPolicy } from './customerAgent/core.ts';
 import { type VerifiedOffer, verifiedOffer } from './customerAgent/offer.ts';
-import { type PurchaseResult, exportEvidence, findReceipt, openReceipt } from './customerAgent/purchase.ts';
+import { type PurchaseResult, exportEvidence, findReceipt, openReceipt, redeliver } from './customerAgent/purchase.ts';
 import type { EvidenceBundle } from './evidence.ts';
 import {
   type OpenRequest,
@@ -157,6 +157,15 @@ export class CustomerAgent {
   /** A delivered purchase, decrypted again from its receipt (its content is checked against the signed description). */
   openReceipt(ref: string | { transactionId: string; n: number }): Promise<{ content: Uint8Array; contentType: string }> {
     return openReceipt(this.core, ref);
+  }
+
+  /**
+   * A delivered purchase opened again without a charge (issue 14): proved to the merchant with the
+   * transaction's session key, delivered again by it (or, when it cannot be reached, opened from
+   * the receipt's own copy; `from` says which). Works after the session ended and was cleared.
+   */
+  redeliver(ref: string | { transactionId: string; n: number }): Promise<{ content: Uint8Array; contentType: string; receipt: ReceiptRecord; from: 'merchant' | 'receipt' }> {
+    return redeliver(this.core, ref);
   }
 
   /**

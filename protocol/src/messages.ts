@@ -295,6 +295,17 @@ export const SessionStop = Type.Object(
  */
 export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, time: TimeT }, closed);
 
+/**
+ * Issue 14: "deliver again what I bought" — purchase `n` of this transaction, named by the acceptId
+ * of the accept the merchant holds, asked for again after a reload, in a new tab or after clearing.
+ * Signed with the session key of that transaction: only the wallet that made the purchase holds
+ * it, so the signature together with the merchant's own record of that accept (and of the key it
+ * signed for it) is the proof, and nothing is charged. Fresh (`time` within the session-read window
+ * of the merchant's clock) and taken once per `msgId`, so a request that leaked cannot be played
+ * again by someone else.
+ */
+export const WalletRedeliver = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, n: SeqT, acceptId: MsgId, time: TimeT }, closed);
+
 // ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
 const recordFields = {
   msgId: MsgId,
@@ -412,6 +423,7 @@ export const MessageSchemas = {
   'wallet.stop': SessionStop,
   'merchant.stop': SessionStop,
   'wallet.sessionRead': WalletSessionRead,
+  'wallet.redeliver': WalletRedeliver,
   'wallet.record': WalletRecord,
   'am.customerRecord': AmCustomerRecord,
   'merchant.record': MerchantRecord,

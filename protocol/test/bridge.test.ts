@@ -14,6 +14,9 @@ describe('the bridge trust rule', () => {
   it('accepts a well-formed public request from this window', () => {
     expect(isBridgeRequest(pay, self, self)).toBe(true);
     expect(isBridgeRequest({ ...pay, method: 'obol_quote', params: { prices: ['EUR:0.03'] } }, self, self)).toBe(true);
+    // Issue 14: what was bought here, and opening it again.
+    expect(isBridgeRequest({ ...pay, method: 'obol_purchased', params: { merchant: pay.params.merchant, productIds: ['article-1', 'article-2'] } }, self, self)).toBe(true);
+    expect(isBridgeRequest({ ...pay, method: 'obol_open', params: { merchant: pay.params.merchant, productId: 'article-1' } }, self, self)).toBe(true);
   });
 
   it.each([
@@ -26,6 +29,10 @@ describe('the bridge trust rule', () => {
     ['extra params', { ...pay, params: { ...pay.params, origin: 'https://bank.example' } }, self],
     ['a weird id', { ...pay, id: '<script>' }, self],
     ['not an object', 'obol_pay', self],
+    ['no products to ask about', { ...pay, method: 'obol_purchased', params: { merchant: pay.params.merchant, productIds: [] } }, self],
+    ['too many products to ask about', { ...pay, method: 'obol_purchased', params: { merchant: pay.params.merchant, productIds: Array.from({ length: 101 }, (_, i) => `a${i}`) } }, self],
+    ['an open naming no product', { ...pay, method: 'obol_open', params: { merchant: pay.params.merchant } }, self],
+    ['an open with a price (nothing is paid)', { ...pay, method: 'obol_open', params: pay.params }, self],
   ])('drops a message from %s', (_what, data, source) => {
     expect(isBridgeRequest(data, source, self)).toBe(false);
   });

@@ -28,7 +28,7 @@ export interface BridgeWindow extends EventTarget {
 export interface BridgeOptions {
   /** How long to wait for an announce before saying there is no wallet. A late announce still counts. */
   discoveryMs?: number;
-  /** `obol_pay` may wait for the shopper to confirm in the wallet's window. */
+  /** `obol_pay` may wait for the shopper to confirm in the wallet's window (and `obol_open` for a large delivery). */
   payTimeoutMs?: number;
   /** Every other method. */
   timeoutMs?: number;
@@ -137,7 +137,7 @@ export class WalletBridge {
 
   request<M extends BridgeMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
     const id = newRequestId();
-    const timeoutMs = method === 'obol_pay' ? this.#opts.payTimeoutMs : this.#opts.timeoutMs;
+    const timeoutMs = method === 'obol_pay' || method === 'obol_open' ? this.#opts.payTimeoutMs : this.#opts.timeoutMs;
     const message: BridgeRequest<M> = { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id, method, params };
     return new Promise<BridgeResults[M]>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -209,7 +209,10 @@ export function resultLooksRight(method: BridgeMethod, r: unknown): boolean {
         Array.isArray(o.quotes) &&
         o.quotes.every((q) => q && typeof q === 'object' && isStr(q.price) && (q.converted === undefined || isStr(q.converted)))
       );
+    case 'obol_purchased':
+      return Array.isArray(o.productIds) && o.productIds.every(isStr);
     case 'obol_pay':
+    case 'obol_open':
       return (
         isStr(o.transactionId) &&
         Number.isInteger(o.n) &&

@@ -13,6 +13,8 @@ import { shadowMount } from './styles.ts';
 /** One button's purchase, as a discriminated union (the wallet's presence is kept apart). */
 export type BuyState =
   | { kind: 'idle' }
+  /** Bought here before (the wallet said so): the click opens it again, without a charge. */
+  | { kind: 'owned' }
   | { kind: 'paying' }
   | { kind: 'paid'; sentence: string }
   | { kind: 'failed'; error: ObolErrorJson; sentence: string };
@@ -70,12 +72,13 @@ export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }
   }
   const busy = state.kind === 'paying';
   const paid = state.kind === 'paid';
+  const owned = state.kind === 'owned';
   return (
     <>
       <button
         type="button"
         part="button"
-        class={paid ? 'buy paid' : 'buy'}
+        class={paid || owned ? 'buy paid' : 'buy'}
         aria-busy={busy ? 'true' : 'false'}
         // aria-disabled, not `disabled`: the button keeps keyboard focus while the wallet asks.
         aria-disabled={busy || paid ? 'true' : 'false'}
@@ -84,6 +87,10 @@ export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }
         {paid ? (
           <>
             <span aria-hidden="true">✓ </span>Paid<span class="sr"> for {config.name}</span>
+          </>
+        ) : owned ? (
+          <>
+            <span aria-hidden="true">✓ </span>Bought: open<span class="sr"> {config.name}</span>
           </>
         ) : (
           <>
@@ -119,7 +126,8 @@ function fire(el: HTMLElement, type: string, detail: unknown): void {
 
 /**
  * `<obol-buy product price currency description [merchant] [for] [wallet-help]>`.
- * Events (bubbling, composed): `obol:paid`, `obol:failed`, `obol:no-wallet`.
+ * Events (bubbling, composed): `obol:paid`, `obol:opened` (bought before, opened again without a
+ * charge), `obol:failed`, `obol:no-wallet`.
  */
 export class ObolBuy extends HTMLElement {
   static observedAttributes = ['product', 'price', 'currency', 'description', 'merchant', 'for', 'wallet-help'];
@@ -129,6 +137,9 @@ export class ObolBuy extends HTMLElement {
   #wallet: WalletStatus['kind'] = 'looking';
   #conversion: Conversion = { kind: 'none' };
   #quotedFor = '';
+  /** The merchant and product last asked about (`obol_purchased`), and whether the wallet said bought. */
+  #ownedFor = '';
+  #bought = false;
   #unsubscribe: (() => void) | null = null;
   #unsubscribeQuotes: (() => void) | null = null;
   #toldNoWallet = false;
@@ -156,7 +167,10 @@ export class ObolBuy extends HTMLElement {
   attributeChangedCallback(name: string): void {
     if (!this.#mount) return; // the first render happens on connect
     // Another product or price is another purchase; a new description or help link is not.
-    if (WHAT_IS_BOUGHT.has(name) && this.#state.kind !== 'paying') this.#state = { kind: 'idle' };
+    if (WHAT_IS_BOUGHT.has(name) && this.#state.kind !== 'paying') {
+      this.#state = { kind: 'idle' };
+      this.#bought = false;
+    }
     this.#update();
   }
 
@@ -197,7 +211,10 @@ export class ObolBuy extends HTMLElement {
       this.#reportedConfig = config.error.message;
       console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${config.error.message}`);
     }
-    if (config.ok && this.#wallet === 'found') this.#quote(config.params.price);
+    if (config.ok && this.#wallet === 'found') {
+      this.#quote(config.params.price);
+      this.#askOwned(config.params.merchant, config.params.productId);
+    }
     render(
       <BuyView
         config={config}
@@ -224,9 +241,27 @@ export class ObolBuy extends HTMLElement {
       });
   }
 
-  /** The click: one payment at a time, none after it was paid. */
+  /** Bought here before? Then the button offers to open it (asked again when the product changes). */
+  #askOwned(merchant: string, productId: string): void {
+    const key = `${merchant} ${productId}`;
+    if (this.#ownedFor === key) return;
+    this.#ownedFor = key;
+    void context()
+      .owned.has(merchant, productId)
+      .then((owned) => {
+        if (owned && this.#ownedFor === key && this.#state.kind === 'idle') {
+          this.#bought = true;
+          this.#state = { kind: 'owned' };
+          this.#update();
+        }
+      });
+  }
+
+  /** The click: one payment at a time, none after it was paid; what was bought before opens again. */
   async buy(): Promise<void> {
     if (this.#state.kind === 'paying' || this.#state.kind === 'paid') return;
+    // Once the wallet said "bought", a click only ever opens (also after a failed open): never a second purchase by accident.
+    const open = this.#bought;
     const config = this.config();
     if (!config.ok) {
       this.#fail(config.error);
@@ -242,10 +277,10 @@ export class ObolBuy extends HTMLElement {
       return;
     }
     try {
-      const paid = await pay(ctx, config.params, this.getAttribute('for'));
-      this.#state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null) };
+      const paid = await pay(ctx, config.params, this.getAttribute('for'), open);
+      this.#state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null, open) };
       this.#update();
-      fire(this, 'obol:paid', paid.detail satisfies PaidDetail);
+      fire(this, open ? 'obol:opened' : 'obol:paid', paid.detail satisfies PaidDetail);
       ctx.quotes.refresh(); // the purchase may have approved the site: conversions may be told now
     } catch (e) {
       this.#fail(toErrorJson(e));

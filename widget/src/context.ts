@@ -1,10 +1,12 @@
 import type { WalletBridge } from './bridgeClient.ts';
+import type { OwnedBook } from './owned.ts';
 import type { QuoteBook } from './quotes.ts';
 
-/** What every element of the page shares: one bridge, one quote book, the script tag's settings. */
+/** What every element of the page shares: one bridge, one quote book, one book of what was bought, the script tag's settings. */
 export interface WidgetContext {
   bridge: WalletBridge;
   quotes: QuoteBook;
+  owned: OwnedBook;
   /** The script's `data-merchant`, as written (resolved at pay time against the page URL). */
   merchant: string | null;
   /** The script's `data-wallet-help`: a page that explains how to get the wallet. */

@@ -3,6 +3,7 @@ import { createApi } from './api.ts';
 import { WalletBridge } from './bridgeClient.ts';
 import { ObolBuy } from './buy.tsx';
 import { configure } from './context.ts';
+import { OwnedBook } from './owned.ts';
 import { ObolPaywall } from './paywall.tsx';
 import { QuoteBook } from './quotes.ts';
 
@@ -24,6 +25,7 @@ function main(): void {
   const ctx = {
     bridge,
     quotes: new QuoteBook(bridge),
+    owned: new OwnedBook(bridge),
     merchant: script?.dataset.merchant ?? moduleOfScript(script?.src),
     walletHelp: script?.dataset.walletHelp ?? null,
     doc: document,

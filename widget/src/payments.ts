@@ -43,13 +43,14 @@ export function payParams(input: PayInput, scriptMerchant: string | null, baseUr
 export const noWallet = () => new ObolError('UNAVAILABLE', 'no Obol wallet in this browser');
 
 /**
- * Ask the wallet to buy, then hand the content to the matching paywalls. Once the wallet says
+ * Ask the wallet to buy (or, `open`, to open again without a charge what was bought here: issue
+ * 14), then hand the content to the matching paywalls. Once the wallet says
  * "paid" nothing here turns it into a failure: the shopper has paid, so content that cannot be
  * decoded is reported as paid with no delivery (the wallet keeps the receipt).
  */
-export async function pay(ctx: WidgetContext, params: BridgeParams<'obol_pay'>, forId: string | null): Promise<Paid> {
+export async function pay(ctx: WidgetContext, params: BridgeParams<'obol_pay'>, forId: string | null, open = false): Promise<Paid> {
   if (!(await ctx.bridge.ready())) throw noWallet();
-  const result = await ctx.bridge.request('obol_pay', params);
+  const result = open ? await ctx.bridge.request('obol_open', { merchant: params.merchant, productId: params.productId }) : await ctx.bridge.request('obol_pay', params);
   let delivery: Delivery | null = null;
   try {
     delivery = toDelivery(result);
@@ -76,8 +77,8 @@ export function deliver(doc: Document, delivery: Delivery, forId: string | null)
   return n;
 }
 
-export function paidSentence(price: string, unlocked: number, delivered: boolean): string {
-  const paid = `Paid ${displayMoney(price)}.`;
+export function paidSentence(price: string, unlocked: number, delivered: boolean, opened = false): string {
+  const paid = opened ? 'Opened again, not charged.' : `Paid ${displayMoney(price)}.`;
   if (!delivered) return `${paid} The content could not be shown here; your Obol wallet keeps the receipt.`;
   return unlocked > 0 ? `${paid} The content is unlocked.` : `${paid} Thank you!`;
 }

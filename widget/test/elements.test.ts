@@ -7,6 +7,7 @@ import { createApi } from '../src/api.ts';
 import type { WalletBridge, WalletStatus } from '../src/bridgeClient.ts';
 import { ObolBuy } from '../src/buy.tsx';
 import { configure } from '../src/context.ts';
+import { OwnedBook } from '../src/owned.ts';
 import { ObolPaywall } from '../src/paywall.tsx';
 import { QuoteBook } from '../src/quotes.ts';
 import { htmlToChildren } from '../src/safeHtml.ts';
@@ -31,7 +32,11 @@ class FakeBridge {
   handler: (method: BridgeMethod, params: Record<string, unknown>) => Promise<unknown> = async () => {
     throw new ObolError('UNAVAILABLE', 'no handler');
   };
-  request = vi.fn((method: BridgeMethod, params: Record<string, unknown>) => this.handler(method, params));
+  /** What the wallet says was bought here (obol_purchased): nothing, unless a test says so. */
+  bought: string[] = [];
+  request = vi.fn((method: BridgeMethod, params: Record<string, unknown>) =>
+    method === 'obol_purchased' ? Promise.resolve({ productIds: (params.productIds as string[]).filter((id) => this.bought.includes(id)) }) : this.handler(method, params),
+  );
   ready = async () => (this.status.kind === 'found' ? this.status.wallet : this.status.kind === 'none' ? null : WALLET);
   subscribe(fn: (s: WalletStatus) => void) {
     this.listeners.add(fn);
@@ -58,7 +63,14 @@ beforeAll(() => {
 beforeEach(() => {
   document.body.innerHTML = '';
   bridge = new FakeBridge();
-  const ctx = { bridge: bridge as unknown as WalletBridge, quotes: new QuoteBook(bridge as unknown as WalletBridge), merchant: '/obol', walletHelp: null, doc: document };
+  const ctx = {
+    bridge: bridge as unknown as WalletBridge,
+    quotes: new QuoteBook(bridge as unknown as WalletBridge),
+    owned: new OwnedBook(bridge as unknown as WalletBridge),
+    merchant: '/obol',
+    walletHelp: null,
+    doc: document,
+  };
   configure(ctx);
   bridge.handler = async (method, params) => {
     if (method === 'obol_quote') return { tableStatus: 'valid', quotes: (params.prices as string[]).map((price) => ({ price, converted: 'SEK:0.34' })) };
@@ -83,8 +95,7 @@ describe('<obol-buy>', () => {
     page('<obol-buy product="a" price="0.03" currency="EUR"></obol-buy><obol-buy product="b" price="0.05" currency="EUR"></obol-buy>');
     bridge.set({ kind: 'found', wallet: WALLET });
     await tick();
-    expect(bridge.request).toHaveBeenCalledTimes(1);
-    expect(bridge.request).toHaveBeenCalledWith('obol_quote', { prices: ['EUR:0.03', 'EUR:0.05'] });
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_quote')).toEqual([['obol_quote', { prices: ['EUR:0.03', 'EUR:0.05'] }]]);
     const el = document.querySelector('obol-buy') as Element;
     expect(shadow(el).querySelector('.converted [aria-hidden="true"]')?.textContent).toBe('≈ 0.34 SEK');
     expect(button(el).textContent).toBe('Buy a for 0.03 EUR≈ 0.34 SEK, about 0.34 SEK');
@@ -188,6 +199,52 @@ describe('<obol-buy>', () => {
     expect(status(el)).toBe('Set up your Obol wallet first.');
   });
 
+  it('asks once which products were bought here; a bought one offers to open, and opening it asks obol_open, never obol_pay', async () => {
+    bridge.bought = ['why'];
+    page(`<obol-buy product="why" price="0.03" currency="EUR"></obol-buy><obol-buy product="how" price="0.03" currency="EUR"></obol-buy>
+          <obol-paywall product="why">Locked</obol-paywall>`);
+    bridge.set({ kind: 'found', wallet: WALLET });
+    await tick();
+    await tick();
+    // One question for both buttons, about this merchant.
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_purchased')).toEqual([['obol_purchased', { merchant: `${location.origin}/obol`, productIds: ['why', 'how'] }]]);
+    const [bought, other] = [...document.querySelectorAll('obol-buy')] as Element[];
+    expect(button(bought!).textContent).toBe('✓ Bought: open why');
+    expect(button(other!).textContent).toContain('Buy how for 0.03 EUR');
+    const opened: CustomEvent[] = [];
+    const paid = vi.fn();
+    document.addEventListener('obol:opened', (e) => opened.push(e as CustomEvent));
+    document.addEventListener('obol:paid', paid);
+    button(bought!).click();
+    await tick();
+    await tick();
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_open')).toEqual([['obol_open', { merchant: `${location.origin}/obol`, productId: 'why' }]]);
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_pay')).toEqual([]);
+    expect(opened[0]?.detail).toMatchObject({ productId: 'why', text: 'The whole article.' });
+    expect(paid).not.toHaveBeenCalled();
+    expect(status(bought!)).toBe('Opened again, not charged. The content is unlocked.');
+    expect((document.querySelector('obol-paywall') as ObolPaywall).unlocked).toBe(true);
+  });
+
+  it('a failed open stays an open: the next click asks to open again, never to buy', async () => {
+    bridge.bought = ['why'];
+    page('<obol-buy product="why" price="0.03" currency="EUR"></obol-buy>');
+    bridge.set({ kind: 'found', wallet: WALLET });
+    await tick();
+    await tick();
+    const el = document.querySelector('obol-buy') as Element;
+    bridge.handler = async (method) => {
+      if (method === 'obol_open') throw new ObolError('DISCONNECTED', 'the wallet went away');
+      throw new Error(`unexpected ${method}`);
+    };
+    button(el).click();
+    await tick();
+    button(el).click();
+    await tick();
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_open')).toHaveLength(2);
+    expect(bridge.request.mock.calls.filter(([m]) => m === 'obol_pay')).toEqual([]);
+  });
+
   it('falls back honestly without a wallet, fires obol:no-wallet, and switches when one announces late', async () => {
     page('<obol-buy product="a" price="0.03" currency="EUR" wallet-help="https://obol.example/get"></obol-buy>');
     const noWallet = vi.fn();
@@ -276,7 +333,8 @@ describe('window.Obol', () => {
   it('pays by script and opens matching paywalls; refuses bad input before asking the wallet', async () => {
     page('<obol-paywall product="why">Locked</obol-paywall>');
     bridge.set({ kind: 'found', wallet: WALLET });
-    const api = createApi({ bridge: bridge as unknown as WalletBridge, quotes: new QuoteBook(bridge as unknown as WalletBridge), merchant: '/obol', walletHelp: null, doc: document });
+    const b = bridge as unknown as WalletBridge;
+    const api = createApi({ bridge: b, quotes: new QuoteBook(b), owned: new OwnedBook(b), merchant: '/obol', walletHelp: null, doc: document });
     const r = await api.pay({ product: 'why', price: '0.03', currency: 'EUR' });
     expect(r).toMatchObject({ productId: 'why', text: 'The whole article.', unlocked: 1 });
     await expect(api.pay({ product: 'why', price: '0.031', currency: 'EUR' })).rejects.toMatchObject({ name: 'INVALID_AMOUNT' });

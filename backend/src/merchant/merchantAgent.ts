@@ -32,6 +32,8 @@ import {
   type OrderResponse,
   OrderRequest,
   OperatorPaths,
+  RedeliverRequest,
+  type RedeliverResponse,
   type ProductListing,
   type ProductView,
   RecordResponse,
@@ -152,6 +154,7 @@ export interface SweepResult {
 export type OrderResponseBody = Static<typeof OrderResponse>;
 export type AcceptResponseBody = Static<typeof AcceptResponse>;
 export type StopResponseBody = Static<typeof StopResponse>;
+export type RedeliverResponseBody = Static<typeof RedeliverResponse>;
 export type MerchantPublicInfoBody = Static<typeof MerchantPublicInfo>;
 type RecordResponseBody = Static<typeof RecordResponse>;
 
@@ -737,6 +740,67 @@ export class MerchantAgent {
       },
       this.config.key.signer,
     );
+  }
+
+  // ── delivering again what was bought (issue 14) ──────────────────────────────────────────
+
+  /**
+   * A purchase delivered again, without a charge: after a reload, in a new tab, after the session
+   * was stopped or cleared. The proof is the wallet's `wallet.redeliver`, signed with the session
+   * key of the transaction (only that wallet holds it), naming purchase n by the acceptId of the
+   * accept this merchant recorded; the answer is what was delivered then — the ciphertext of the
+   * version accepted and the very sign_M([K2]^K1) stored with that accept — so nothing is made,
+   * and only the holder of that session's K1 can open it. Nothing here touches money or a session's
+   * state, so it needs no session lock, and the session may be in any state (the merchant keeps
+   * its sessions, orders and keys after clearing).
+   *
+   * Every refusal before the signature verifies is the same UNAUTHORIZED (unknown transaction,
+   * another session's key, a forgery): a stranger learns nothing, not even whether an id exists.
+   * Once it verifies: stale or replayed (its msgId is taken once, in the session-read table, which
+   * the sweep purges past the window) is UNAUTHORIZED saying so; no such accepted purchase is NO_ACCEPT.
+   */
+  async redeliver(request: unknown): Promise<RedeliverResponseBody> {
+    const denied = () => new ObolError('UNAUTHORIZED', 'a purchase is delivered again only to the wallet that made it (a request signed with its session key)');
+    checkSchema(RedeliverRequest, request, 'redelivery request');
+    const transactionId = (request.redeliver.body as { transactionId?: unknown }).transactionId;
+    if (typeof transactionId !== 'string' || !transactionIdRe.test(transactionId)) throw denied();
+    // One lookup whether or not the session exists; a key is imported (or taken from the cache)
+    // only when the message names this session's key id.
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    let asked: Signed<'wallet.redeliver'>;
+    try {
+      const kid = s?.session_kid;
+      asked = await verifyMessage(request.redeliver, 'wallet.redeliver', async (k) => (kid !== undefined && k === kid ? (await this.keyOf(s!)).key : undefined), this.crypto);
+    } catch {
+      throw denied();
+    }
+    if (!s) throw denied();
+    const r = asked.body;
+    const now = this.clock.now();
+    if (Math.abs(now - r.time) > SESSION_READ_WINDOW_MS) {
+      throw new ObolError('UNAUTHORIZED', `this redelivery request is not fresh (its time is more than ${SESSION_READ_WINDOW_MS / 1000} s from the merchant's clock): sign a new one`);
+    }
+    const [o] = await this.db.query<Pick<OrderRow, 'n' | 'product_id' | 'content_hash' | 'key_msg'>>(
+      'SELECT n, product_id, content_hash, key_msg FROM merchant_orders WHERE transaction_id = $1 AND n = $2 AND accept_id = $3',
+      [transactionId, r.n, r.acceptId],
+    );
+    if (!o?.key_msg) throw new ObolError('NO_ACCEPT', `this merchant holds no accept ${r.acceptId} for purchase ${r.n} of ${transactionId}: there is nothing to deliver again`);
+    // Taken once: the same table as the session reads (same window, same purge), a msgId per session.
+    const taken = await this.db.query(
+      'INSERT INTO merchant_session_reads (transaction_id, msg_id, read_time) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING msg_id',
+      [transactionId, r.msgId, r.time],
+    );
+    if (taken.length === 0) throw new ObolError('UNAUTHORIZED', 'this redelivery request was already used: sign a new one');
+    const version = await this.catalogue.version(o.content_hash);
+    if (!version) throw new ObolError('INTERNAL', `the product delivered for purchase ${r.n} of ${transactionId} is missing`);
+    this.log.info({ transactionId, n: r.n, productId: o.product_id }, 'purchase delivered again');
+    return {
+      transactionId,
+      n: o.n,
+      productId: o.product_id,
+      ciphertext: Buffer.from(version.ciphertext).toString('base64url'),
+      key: o.key_msg,
+    };
   }
 
   // ── stopping: the wallet's word, the merchant's word, the timer ──────────────────────────

@@ -103,6 +103,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     `POST ${MerchantModulePaths.order}`,
     `POST ${MerchantModulePaths.accept}`,
     `POST ${MerchantModulePaths.stop}`,
+    `POST ${MerchantModulePaths.redeliver}`,
   ]);
 
   app.get(MerchantModulePaths.merchant, async () => agent.publicInfo());
@@ -132,6 +133,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   app.post(MerchantModulePaths.order, post, async (request) => agent.order(request.body));
   app.post(MerchantModulePaths.accept, post, async (request) => agent.accept(request.body));
   app.post(MerchantModulePaths.stop, post, async (request) => agent.walletStop(request.body));
+  app.post(MerchantModulePaths.redeliver, post, async (request) => agent.redeliver(request.body));
 
   app.post(
     MerchantModulePaths.adminProducts,

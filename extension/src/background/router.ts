@@ -66,9 +66,9 @@ function errorReply(e: unknown): { error: ObolErrorJson } {
 /**
  * The service worker's one entry for messages. It holds no wallet logic: it names the caller (from
  * the browser's sender) and dispatches to the wallet core's one entry point. Two routers, kept
- * apart: pages reach only the public methods (obol_getInfo, obol_quote, obol_pay) through the
- * content script; the shopper's operations answer only to the extension's own pages. Every answer
- * is `{ result }` or `{ error }`.
+ * apart: pages reach only the public methods (obol_getInfo, obol_quote, obol_pay, obol_purchased,
+ * obol_open) through the content script; the shopper's operations answer only to the extension's
+ * own pages. Every answer is `{ result }` or `{ error }`.
  */
 export async function route(wallet: Wallet, message: unknown, caller: Caller | undefined): Promise<Reply<unknown> | undefined> {
   if (!caller || !message || typeof message !== 'object') return undefined;
@@ -101,6 +101,8 @@ const PAGE_DISPATCH: Record<BridgeMethod, (wallet: Wallet, caller: PageCaller, k
   obol_getInfo: (wallet, caller) => wallet.handleCoreApiRequest('getInfo', { caller }),
   obol_quote: (wallet, caller, _key, request) => wallet.handleCoreApiRequest('quote', { caller, params: (request as BridgeRequest<'obol_quote'>).params }),
   obol_pay: (wallet, caller, key, request) => wallet.handleCoreApiRequest('pay', { caller, key, params: (request as BridgeRequest<'obol_pay'>).params }),
+  obol_purchased: (wallet, caller, _key, request) => wallet.handleCoreApiRequest('purchased', { caller, params: (request as BridgeRequest<'obol_purchased'>).params }),
+  obol_open: (wallet, caller, _key, request) => wallet.handleCoreApiRequest('open', { caller, params: (request as BridgeRequest<'obol_open'>).params }),
 };
 
 function publicCall(wallet: Wallet, caller: PageCaller, key: string, request: BridgeRequest): Promise<unknown> {

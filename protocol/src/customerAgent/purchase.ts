@@ -1,4 +1,4 @@
-import { AcceptResponse, OrderResponse } from '../api.ts';
+import { AcceptResponse, OrderResponse, RedeliverResponse } from '../api.ts';
 import { BoundedCache } from '../boundedCache.ts';
 import { canonicalJson } from '../canonicalJson.ts';
 import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '../delivery.ts';
@@ -500,6 +500,51 @@ export async function openReceipt(core: AgentCore, ref: string | { transactionId
   const tx = await core.store.getTransaction(receipt.transactionId);
   if (!receipt.key || !tx) throw new ObolError('NO_ACCEPT', `no key was delivered for ${receipt.receiptId}`);
   return { content: await openProduct(core, tx, receipt, receipt.key), contentType: receipt.contentType };
+}
+
+/**
+ * Issue 14, "never pay twice by accident": a delivered purchase opened again without a charge. The
+ * wallet proves the purchase to the merchant — a `wallet.redeliver` signed with the session key of
+ * its transaction (kept after the session ends and is cleared), naming the purchase by the acceptId
+ * of the accept the merchant holds — and the merchant sends again what it delivered then: the
+ * ciphertext of the version accepted and its signed [K2]^K1. The wallet checks the key is the
+ * merchant's and for this very accept, and the ciphertext is the one the merchant signed before the
+ * accept; then decrypts it with the transaction's K1 and checks the content against the signed
+ * description (openProduct). Nothing is ordered or accepted, so nothing can be charged.
+ *
+ * When the merchant cannot be reached (no answer, not a refusal) the wallet opens the copy its
+ * receipt keeps for evidence, which is the same ciphertext and key: the shopper is not kept from
+ * what she bought by a shop that is down. A refusal (NO_ACCEPT, UNAUTHORIZED, …) propagates.
+ */
+export async function redeliver(core: AgentCore, ref: string | { transactionId: string; n: number }): Promise<{ content: Uint8Array; contentType: string; receipt: ReceiptRecord; from: 'merchant' | 'receipt' }> {
+  const receipt = await findReceipt(core, ref);
+  const tx = await core.store.getTransaction(receipt.transactionId);
+  if (!tx || receipt.status !== 'delivered' || !receipt.key) {
+    throw new ObolError('NO_ACCEPT', `${receipt.productId} (receipt ${receipt.receiptId}) was not delivered, so there is nothing to open again`);
+  }
+  const asked = await signMessage(
+    'wallet.redeliver',
+    { msgId: core.newId(), transactionId: receipt.handle, n: receipt.n, acceptId: receipt.accept.body.acceptId, time: core.now() },
+    sessionSigner(core, tx),
+  );
+  let body: unknown;
+  try {
+    body = await core.http.post(`${receipt.merchantUrl}/redeliver`, { redeliver: asked });
+  } catch (e) {
+    if (!isLost(e)) throw e;
+    return { content: await openProduct(core, tx, receipt, receipt.key), contentType: receipt.contentType, receipt, from: 'receipt' };
+  }
+  checkSchema(RedeliverResponse, body, 'redelivery');
+  if (body.transactionId !== receipt.handle || body.n !== receipt.n || body.productId !== receipt.productId) {
+    throw new ObolError('PRODUCT_MISMATCH', `the merchant delivered again another purchase (${body.productId}, #${body.n}) than ${receipt.productId} #${receipt.n}`);
+  }
+  const key = await merchantSigned(body.key, 'merchant.key', await merchantResolver(core, tx), `key for ${receipt.productId}`, core, tx);
+  // The version accepted, by the hash the merchant signed when it first delivered it (checked then).
+  if ((await hashB64(fromBase64Url(body.ciphertext), core.crypto)) !== receipt.product.body.ciphertextHash) {
+    throw new ObolError('PRODUCT_MISMATCH', `the merchant delivered again something other than the ${receipt.productId} that was accepted`);
+  }
+  const content = await openProduct(core, tx, { ...receipt, ciphertext: body.ciphertext }, key);
+  return { content, contentType: receipt.contentType, receipt, from: 'merchant' };
 }
 
 /**

@@ -272,6 +272,43 @@ export class Wallet {
     return this.complete(paymentKey, true, resumed);
   }
 
+  /**
+   * Issue 14: which of `productIds` the shopper bought from this merchant on the caller's own site
+   * and had delivered — so the widget shows them as bought, to open, not to buy. Only purchases made
+   * at this very origin (a site never learns of purchases at another), and only to a site the
+   * shopper approved and has not blocked: any other site is told nothing was bought.
+   */
+  async purchased(caller: PageCaller, params: BridgeParams<'obol_purchased'>): Promise<BridgeResults['obol_purchased']> {
+    await this.start();
+    const bought = await this.boughtHere(caller.origin, baseUrl(params.merchant));
+    return { productIds: params.productIds.filter((id) => bought.has(id)) };
+  }
+
+  /**
+   * Opens again a product bought on this site: the merchant delivers it again on the wallet's
+   * proof (agent.redeliver), nothing is ordered or charged, and no window asks (nothing needs
+   * consent that was not given). What `purchased` would not name is NO_ACCEPT, whatever the reason.
+   */
+  async open(caller: PageCaller, params: BridgeParams<'obol_open'>): Promise<PayResult> {
+    await this.start();
+    const receipt = (await this.boughtHere(caller.origin, baseUrl(params.merchant))).get(params.productId);
+    if (!receipt) throw new ObolError('NO_ACCEPT', `${params.productId} was not bought on this site with this wallet: there is nothing to open`);
+    const opened = await this.agent.redeliver(receipt.receiptId);
+    return payResultOf(receipt, { content: toBase64Url(opened.content), contentType: opened.contentType });
+  }
+
+  /** The latest delivered purchase of each product from `merchantUrl` at `origin`; none unless the shopper approved the site. */
+  private async boughtHere(origin: string, merchantUrl: string): Promise<Map<string, ReceiptRecord>> {
+    const bought = new Map<string, ReceiptRecord>();
+    if (!(await siteApproved(this.db, origin))) return bought;
+    const receipts = await readStore(this.db, 'receipts', (s) => s.getAll());
+    receipts.sort((x, y) => x.time - y.time || x.n - y.n);
+    for (const r of receipts) {
+      if (r.origin === origin && r.merchantUrl === merchantUrl && r.status === 'delivered' && r.key) bought.set(r.productId, r);
+    }
+    return bought;
+  }
+
   private async checkNotBlocked(caller: PageCaller): Promise<void> {
     const site = await readStore(this.db, 'sites', (s) => s.get(caller.origin));
     if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
@@ -873,6 +910,8 @@ export class Wallet {
     getInfo: (p) => this.getInfo(p.caller),
     quote: (p) => this.quote(p.caller, p.params),
     pay: (p) => this.pay(p.caller, p.key, p.params),
+    purchased: (p) => this.purchased(p.caller, p.params),
+    open: (p) => this.open(p.caller, p.params),
     overview: () => this.overview(),
     operators: async () => this.operators(),
     register: (p) => this.register(p.operatorUrl, typeof p.trustedRoot === 'string' && p.trustedRoot.trim() ? p.trustedRoot : undefined),

@@ -88,6 +88,10 @@ export interface WalletOperations {
   getInfo: [{ caller: PageCaller }, BridgeResults['obol_getInfo']];
   quote: [{ caller: PageCaller; params: BridgeParams<'obol_quote'> }, BridgeResults['obol_quote']];
   pay: [{ caller: PageCaller; key: string; params: BridgeParams<'obol_pay'> }, PayResult];
+  /** Which of these products were bought from this merchant at the caller's own origin (issue 14). */
+  purchased: [{ caller: PageCaller; params: BridgeParams<'obol_purchased'> }, BridgeResults['obol_purchased']];
+  /** One of them opened again: delivered again by the merchant, nothing charged, no window. */
+  open: [{ caller: PageCaller; params: BridgeParams<'obol_open'> }, PayResult];
   // The shopper (the wallet's own pages).
   overview: [{ refreshTable?: boolean }, Overview];
   operators: [Record<string, never>, OperatorChoice[]];
@@ -127,7 +131,7 @@ export type OperationResult<O extends WalletOperation> = WalletOperations[O][1];
 export type OperationHandlers = { [O in WalletOperation]: (payload: OperationPayload<O>) => Promise<OperationResult<O>> };
 
 /** Operations a web page may reach (through the bridge). */
-export const PAGE_OPERATIONS: ReadonlySet<WalletOperation> = new Set<WalletOperation>(['getInfo', 'quote', 'pay']);
+export const PAGE_OPERATIONS: ReadonlySet<WalletOperation> = new Set<WalletOperation>(['getInfo', 'quote', 'pay', 'purchased', 'open']);
 
 /** Operations the wallet's own pages may reach (the extension's private API). */
 export const SHOPPER_OPERATION_NAMES = [

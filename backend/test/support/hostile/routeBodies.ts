@@ -38,6 +38,11 @@ export interface RouteBody {
   headers?: Record<string, string>;
   /** Money fields (dotted paths) where zero is a valid value (a record of nothing bought): not sent as hostile there. */
   zeroAllowed?: string[];
+  /**
+   * A route that refuses every message it cannot verify with one word, so a stranger learns
+   * nothing (not even whether a transaction exists): broken envelopes are refused with it too.
+   */
+  deniedAs?: 'UNAUTHORIZED';
 }
 
 /** A signature over any body, valid or not (signMessage refuses to sign what its peers would refuse). */
@@ -243,6 +248,13 @@ export async function hostileFixture(t: TwoOperators, o: { shopAdminToken: strin
       schema: message('wallet.stop'),
       valid: async () => ({ msgId: randomId(), transactionId: handle, reason: 'wallet', time: now() }),
       signed: { type: 'wallet.stop', signer: sessionKey.signer, wrap: 'stop' },
+    },
+    'POST /obol/redeliver': {
+      target: 'shop',
+      schema: message('wallet.redeliver'),
+      valid: async () => ({ msgId: randomId(), transactionId: handle, n: 1, acceptId: randomId(), time: now() }),
+      signed: { type: 'wallet.redeliver', signer: sessionKey.signer, wrap: 'redeliver' },
+      deniedAs: 'UNAUTHORIZED',
     },
     'POST /obol/admin/products': {
       target: 'shop',
