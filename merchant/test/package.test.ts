@@ -138,7 +138,7 @@ describe('the packed @obol/merchant, installed in an empty folder', () => {
     } finally {
       await stop(server);
     }
-  }, 120_000);
+  }, 240_000);
 
   for (const mode of ['fastify', 'node', 'fetch'] as const) {
     it(`sells from the merchant's own server through the ${mode} adapter`, async () => {
@@ -163,7 +163,7 @@ describe('the packed @obol/merchant, installed in an empty folder', () => {
       } finally {
         await stop(server);
       }
-    }, 60_000);
+    }, 120_000);
   }
 
   it('a TypeScript file of the merchant type-checks against the installed declarations', async () => {
@@ -193,5 +193,5 @@ await obolNodeHandler({ logger: false });
     const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
     const checked = await run(process.execPath, [tsc, '-p', join(site, 'tsconfig.json')], { cwd: site }).catch((e: { stdout: string }) => e);
     expect(checked.stdout).toBe('');
-  }, 60_000);
+  }, 120_000);
 });
