@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,8 +42,13 @@ export async function installedMerchant(): Promise<InstalledMerchant> {
     const hash = createHash('sha256').update(await readFile(packedFile)).digest('hex').slice(0, 16);
     const dir = join(tmpdir(), `obol-merchant-installed-${hash}`);
     if (!relative(repoRoot, dir).startsWith('..')) throw new Error(`${dir} is inside the repository`);
+    await pruneOldInstalls(dir);
     const installed = (): InstalledMerchant => ({ dir, obol: join(dir, 'node_modules', '.bin', 'obol'), tarball: join(dir, packed.filename) });
-    if (existsSync(join(dir, 'installed.ok'))) return installed();
+    if (existsSync(join(dir, 'installed.ok'))) {
+      const now = new Date();
+      await utimes(dir, now, now); // in use: not pruned as old by another run
+      return installed();
+    }
 
     // Installed beside it, then moved into place whole: a folder under the final name is complete.
     const staging = `${dir}.${process.pid}`;
@@ -67,5 +72,16 @@ export async function installedMerchant(): Promise<InstalledMerchant> {
     return installed();
   } finally {
     await rm(packDir, { recursive: true, force: true });
+  }
+}
+
+/** Installs of earlier packages (another hash) untouched for a day: 60 MB each, gone. */
+async function pruneOldInstalls(keep: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600_000;
+  for (const name of await readdir(tmpdir())) {
+    const path = join(tmpdir(), name);
+    if (!name.startsWith('obol-merchant-installed-') || path === keep) continue;
+    const info = await stat(path).catch(() => undefined);
+    if (info && info.mtimeMs < dayAgo) await rm(path, { recursive: true, force: true });
   }
 }
