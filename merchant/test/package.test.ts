@@ -49,11 +49,12 @@ async function startProcess(command: string, args: string[], ready: string): Pro
   return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+/** Stops a process of the merchant's as its operator would (SIGTERM): it closes the shop and exits 0. */
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
-  await exited;
+  return exited;
 }
 
 /** The shopper: a fresh CLI wallet at the demo's Svea Bank, topped up, buying at the shop. */
@@ -136,7 +137,7 @@ describe('the packed @obol/merchant, installed in an empty folder', () => {
       expect((await buy('first-post')).bytes).toBe('The rest of the first post.'.length);
       expect((await buy('field-notes')).bytes).toBe(NOTES.length);
     } finally {
-      await stop(server);
+      expect(await stop(server)).toBe(0);
     }
   }, 240_000);
 
@@ -161,7 +162,7 @@ describe('the packed @obol/merchant, installed in an empty folder', () => {
           ]);
         }
       } finally {
-        await stop(server);
+        expect(await stop(server)).toBe(0);
       }
     }, 120_000);
   }
