@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 // and run under Playwright.
 export default defineConfig({
   test: {
-    include: ['{protocol,backend,widget,extension}/**/*.test.{ts,tsx}', 'e2e/worker/**/*.test.ts'],
+    include: ['{protocol,backend,widget,merchant,extension}/**/*.test.{ts,tsx}', 'e2e/worker/**/*.test.ts'],
     // The kill -9 crash trials (real processes, minutes each: a session no side reported waits out
     // the clearing grace) run by `npm run test:crash`, and at full size by `npm run reliability:crash`.
     exclude: ['**/node_modules/**', '**/dist/**', ...(process.env.OBOL_CRASH_TRIALS === '1' ? [] : ['backend/reliability/crash/**'])],

@@ -1,13 +1,17 @@
 /**
- * `obol merchant init | serve | sales`: a merchant's own commands, over its folder (setup.ts).
+ * `obol merchant init | serve | sales | doctor | add-product`: a merchant's own commands, over its
+ * folder (setup.ts); the operator's `obol` and the merchant package's `obol` (merchant/) both have them.
  * None of them needs the operator's admin token: the shop is known by its key and its own
  * administration token.
  */
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { MerchantPaths } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
+import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import type { Command } from 'commander';
-import { getJson } from '../http/client.ts';
+import { getJson, postJson } from '../http/client.ts';
+import { mediaTypeOf } from '../http/mediaTypes.ts';
 import type { SalesReport } from '../merchant/sales.ts';
 import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
 import { startMerchantServer } from '../merchant/standalone.ts';
@@ -117,6 +121,69 @@ Next:
       })) as SalesReport;
       console.log(o.json ? JSON.stringify(report, null, 2) : formatSales(report));
     });
+
+  merchant
+    .command('add-product')
+    .description('add a product: encrypted once with its own key and signed once by the shop (FIG 4)')
+    .option('--config <file>', 'the shop’s shop.json (or its folder): its server and admin token')
+    .option('--shop <url>', 'without --config: where the shop mounts the merchant module, e.g. http://127.0.0.1:7300/obol')
+    .option('--admin-token <token>', 'without --config: the shop admin token (or OBOL_SHOP_ADMIN_TOKEN)')
+    .requiredOption('--id <productId>', 'product id, e.g. field-guide-2026')
+    .requiredOption('--title <title>')
+    .requiredOption('--price <money>', 'in the shop’s currency, e.g. EUR:0.50')
+    .option('--description <text>', 'what the shopper is promised (signed)', '')
+    .option('--file <path>', 'the product’s content: a file')
+    .option('--text <text>', 'the product’s content: a text')
+    .option('--content-type <type>', 'media type (default: from the file name, or text/plain for --text)')
+    .option('--replace', 'replace a product of the same id that differs (new key, new signatures)')
+    .action(
+      async (o: {
+        config?: string;
+        shop?: string;
+        adminToken?: string;
+        id: string;
+        title: string;
+        price: string;
+        description: string;
+        file?: string;
+        text?: string;
+        contentType?: string;
+        replace?: boolean;
+      }) => {
+        if ((o.file === undefined) === (o.text === undefined)) throw new ObolError('MALFORMED', 'give the content with exactly one of --file or --text');
+        const shopConfig = o.config ? (await loadShopFolder(o.config)).config : undefined;
+        const shop = shopConfig ? shopModuleUrl(shopConfig) : o.shop;
+        if (!shop) throw new ObolError('MALFORMED', 'give --config (the shop’s shop.json) or --shop');
+        const token = shopConfig?.adminToken ?? o.adminToken ?? process.env.OBOL_SHOP_ADMIN_TOKEN;
+        if (!token) throw new ObolError('UNAUTHORIZED', 'give --admin-token or set OBOL_SHOP_ADMIN_TOKEN');
+        let content: Uint8Array;
+        if (o.file !== undefined) {
+          try {
+            content = new Uint8Array(await readFile(o.file));
+          } catch (e) {
+            throw new ObolError('MALFORMED', `cannot read ${o.file}: ${(e as Error).message}`);
+          }
+        } else {
+          content = utf8.encode(o.text ?? '');
+        }
+        const contentType =
+          o.contentType ?? (o.file !== undefined ? (mediaTypeOf(basename(o.file)) ?? 'application/octet-stream') : 'text/plain; charset=utf-8');
+        const added = await postJson(
+            `${shop.replace(/\/+$/, '')}${MerchantPaths.adminProducts}`,
+            {
+              productId: o.id,
+              title: o.title,
+              description: o.description,
+              price: o.price,
+              contentType,
+              content: toBase64Url(content),
+              ...(o.replace ? { replace: true } : {}),
+            },
+            { headers: { authorization: `Bearer ${token}` }, timeoutMs: 120_000 },
+        );
+        console.log(JSON.stringify(added, null, 2));
+      },
+    );
 }
 
 /** A GET for the doctor: status, media type and text (at most 2 MB), following no redirects. */

@@ -15,7 +15,7 @@ import { obolServerOptions } from '../http/serverOptions.ts';
 import { loadTls } from '../http/tls.ts';
 import { openDb } from '../store/db.ts';
 import { loadOrCreateSealKeys } from '../store/sealedColumn.ts';
-import { MerchantAgent } from './merchantAgent.ts';
+import { MerchantAgent, type MerchantLogger } from './merchantAgent.ts';
 import { merchantModule, undiciPost } from './merchantModule.ts';
 import { MODULE_PATH, type ShopFolder, loadMerchantKey, loadRegistration } from './setup.ts';
 
@@ -37,19 +37,28 @@ export interface StartMerchantServerOptions {
   sweepIntervalMs?: number;
 }
 
-export async function startMerchantServer(shop: ShopFolder, o: StartMerchantServerOptions = {}): Promise<MerchantServer> {
+/** A shop's merchant agent opened from its folder, with what it holds open (database, operator client). */
+export interface OpenedShop {
+  shop: ShopFolder;
+  agent: MerchantAgent;
+  /** Closes the agent, then the connections to the operator, then the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the shop of a folder made by `obol merchant init` (and registered): its key, its
+ * operator's answer, its data key, its database. The one way a shop is opened, whether it runs as
+ * `obol merchant serve` or inside the merchant's own server (adapters.ts).
+ */
+export async function openShop(shop: ShopFolder, o: { clock?: Clock; log?: MerchantLogger } = {}): Promise<OpenedShop> {
   const { config, dir } = shop;
-  const clock = o.clock ?? systemClock;
   const key = await loadMerchantKey(dir);
   const registration = await loadRegistration(dir);
   const sealKeys = await loadOrCreateSealKeys(dir);
-  const tls = config.tls ? await loadTls(config.tls) : undefined;
   const operatorCa = config.operatorCa ? await readFile(config.operatorCa, 'utf8') : undefined;
   if (operatorCa) trustServerCas([operatorCa]);
   const toOperator = undiciPost(operatorCa ? { ca: [operatorCa] } : {});
   const db = await openDb({ databaseUrl: config.databaseUrl ?? process.env.DATABASE_URL, dataDir: config.dataDir });
-  const logger = o.logStream ? { level: 'info', stream: o.logStream } : (o.logger ?? true);
-  const app = Fastify(obolServerOptions({ logger, ...(tls ? { tls } : {}) }));
   let agent: MerchantAgent;
   try {
     agent = await MerchantAgent.open({
@@ -65,15 +74,34 @@ export async function startMerchantServer(shop: ShopFolder, o: StartMerchantServ
       origins: config.origins,
       db,
       sealKeys,
-      clock,
+      clock: o.clock ?? systemClock,
       http: toOperator.post,
-      log: app.log,
+      ...(o.log ? { log: o.log } : {}),
     });
   } catch (e) {
     await db.close();
     await toOperator.close();
     throw e;
   }
+  return {
+    shop,
+    agent,
+    close: async () => {
+      await agent.close();
+      await toOperator.close();
+      await db.close();
+    },
+  };
+}
+
+export async function startMerchantServer(shop: ShopFolder, o: StartMerchantServerOptions = {}): Promise<MerchantServer> {
+  const { config } = shop;
+  const clock = o.clock ?? systemClock;
+  const tls = config.tls ? await loadTls(config.tls) : undefined;
+  const logger = o.logStream ? { level: 'info', stream: o.logStream } : (o.logger ?? true);
+  const app = Fastify(obolServerOptions({ logger, ...(tls ? { tls } : {}) }));
+  const opened = await openShop(shop, { clock, log: app.log });
+  const { agent } = opened;
   app.get('/healthz', async () => ({ ok: true, merchantId: config.merchantId }));
   await app.register(merchantModule, {
     prefix: MODULE_PATH,
@@ -93,9 +121,7 @@ export async function startMerchantServer(shop: ShopFolder, o: StartMerchantServ
     url: `${tls ? 'https' : 'http'}://${config.host ?? '127.0.0.1'}:${port}`,
     close: async () => {
       await app.close();
-      await agent.close();
-      await toOperator.close();
-      await db.close();
+      await opened.close();
     },
   };
 }
