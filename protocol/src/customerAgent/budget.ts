@@ -117,7 +117,16 @@ async function markAuthorized(payments: StoreAccess<'payments'>, key: string, no
  * when the merchant holds the accept but delivered something else: charged all the same, and the
  * receipt is the evidence for a dispute). Idempotent.
  */
-export type CommitRequest = { paymentKey: string; receiptKey: string; now: number } & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson });
+export type CommitRequest = {
+  paymentKey: string;
+  receiptKey: string;
+  now: number;
+  /**
+   * What the purchase costs the shopper as her bank books it (figures.ts), counted as spent at the
+   * site instead of the reserved quote, so the budget and the receipts show the same figure.
+   */
+  chargedCustomer?: string;
+} & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson });
 
 /** Returns the state the purchase record moved to, or undefined when it had been committed already. */
 export function commit(db: WalletDatabase, req: CommitRequest): Promise<'done' | 'failed' | undefined> {
@@ -135,7 +144,8 @@ export async function commitIn(t: WalletTransaction<'sites' | 'reservations' | '
     const stored = await sites.get(held.origin);
     const site = stored && asOf(stored, req.now);
     if (site) {
-      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now };
+      const cost = req.chargedCustomer !== undefined && parseAmount(req.chargedCustomer).currency === parseAmount(held.amount).currency ? req.chargedCustomer : held.amount;
+      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(cost))), updatedAt: req.now };
       // The purchase the shopper confirmed: its rules now count — only if it delivered.
       await sites.put(site.pending?.paymentKey === req.paymentKey ? ('result' in req ? settled(charged) : reverted(charged)) : charged);
     }

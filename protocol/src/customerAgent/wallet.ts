@@ -22,7 +22,7 @@ import { sessionFits } from './buy.ts';
 import { baseUrl, isRefusal } from './core.ts';
 import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
 import { asOf, parsePeriod, renewsAt } from './budgetPeriod.ts';
-import { type SessionSummary, sessionSummary } from './figures.ts';
+import { type SessionSummary, purchaseInCustomerCurrency, sessionSummary } from './figures.ts';
 import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
 import type { WalletPlatform } from './platform.ts';
 import { type Decision, OriginGate, PromptWaiters } from './promptGate.ts';
@@ -402,10 +402,16 @@ export class Wallet {
     const offer = await this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price);
     const signed = { title: neutralizeBidi(offer.title), description: neutralizeBidi(offer.description) };
     const tx = await this.fittingSession(payment);
+    const price = parseAmount(payment.price);
     if (tx?.merchantCert && tx.transactionId) {
       const cert = describeCert(parseCert(tx.merchantCert));
       const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
+      // In an open session the purchase costs the step it adds to the session's withdrawal (at the
+      // pinned rate): the figure its receipt will show (figures.ts).
+      const after = formatAmount(sum(price.currency, [parseAmount(tx.cumulative), price]));
+      const charged = tx.rate ? formatAmount(purchaseInCustomerCurrency(tx.depositCustomer, tx.rate, after, payment.price)) : undefined;
       return {
+        ...(charged && parseAmount(charged).currency === currency ? { priceCustomer: charged } : {}),
         signed,
         merchantId: cert.merchantId ?? cert.subjectId,
         certifiedOrigins: cert.origins ?? [],
@@ -421,8 +427,8 @@ export class Wallet {
       };
     }
     const minimum = this.depositSize(currency);
-    const price = parseAmount(priceCustomer);
-    const deposit = minimum ? max(parseAmount(minimum), price) : price;
+    const inCustomer = parseAmount(priceCustomer);
+    const deposit = minimum ? max(parseAmount(minimum), inCustomer) : inCustomer;
     return {
       signed,
       merchantId: offer.merchantId,
@@ -436,11 +442,12 @@ export class Wallet {
     payment: PaymentRecord,
     merchantName: string,
     outcome: Extract<ReserveOutcome, { ok: false }>,
-    priceCustomer: string,
+    quotedCustomer: string,
     currency: string,
     description?: string,
   ): Promise<PromptRecord> {
-    const subject = await this.promptSubject(payment, priceCustomer, currency);
+    const subject = await this.promptSubject(payment, quotedCustomer, currency);
+    const priceCustomer = ('priceCustomer' in subject ? subject.priceCustomer : undefined) ?? quotedCustomer;
     if (!subject.certifiedOrigins.includes(payment.origin)) {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${subject.merchantId} does not name ${payment.origin}`);
     }
@@ -688,7 +695,11 @@ export class Wallet {
     if (!p) return;
     const now = this.now();
     const outcome = receipt.status === 'delivered' && delivery ? { result: payResultOf(receipt, delivery) } : { error: disputeError(receipt).toJSON() };
-    if ((await commitIn(t, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...outcome })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
+    // The purchase in the shopper's currency as her bank will book it (the step it adds to the session's withdrawal).
+    const tx = await t.store('transactions').index('byTransactionId').get(receipt.transactionId);
+    const chargedCustomer = tx?.rate ? formatAmount(purchaseInCustomerCurrency(tx.depositCustomer, tx.rate, receipt.accept.body.cumulative, receipt.price)) : undefined;
+    const request = { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...(chargedCustomer ? { chargedCustomer } : {}), ...outcome };
+    if ((await commitIn(t, request)) === 'done') await t.store('activity').add(paidActivity({ ...p, ...(chargedCustomer ? { priceCustomer: chargedCustomer } : {}) }, receipt, now));
   }
 
   /**
