@@ -89,8 +89,12 @@ export interface WalletOptions {
   maxQueuedPerOrigin?: number;
 }
 
-/** A purchase waits this long for a top-up before it gives up (nothing paid). */
-const TOP_UP_WAIT_MS = 10 * 60_000;
+/**
+ * A purchase waits this long for a top-up before it gives up (nothing paid): less than a page
+ * waits for its answer (the widget: 120 s), so no purchase goes through after its page gave up
+ * and the shopper may have clicked again.
+ */
+const TOP_UP_WAIT_MS = 100_000;
 /** While it waits, the balance is looked at again this often (a top-up made elsewhere counts too). */
 const TOP_UP_POLL_MS = 5_000;
 /** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
@@ -633,24 +637,30 @@ export class Wallet {
     return this.complete(p.key, true, true);
   }
 
-  /** Waits (at most TOP_UP_WAIT_MS) until a top-up lands or the balance covers a deposit; then the purchase is authorized again. */
+  /**
+   * Waits until a top-up lands or the balance covers a deposit (at most TOP_UP_WAIT_MS since the
+   * purchase began to wait, also across a restart); then the purchase is authorized again.
+   */
   private async waitForFunds(p: PaymentRecord): Promise<void> {
-    const deadline = this.now() + TOP_UP_WAIT_MS;
-    while (!(await this.balanceCoversDeposit())) {
+    const deadline = p.updatedAt + TOP_UP_WAIT_MS;
+    for (;;) {
       const left = deadline - this.now();
+      if (left > 0 && (await this.balanceCoversDeposit())) break;
       if (left <= 0) {
         const error = new ObolError('INSUFFICIENT_FUNDS', 'your balance does not cover a deposit and no top-up came: nothing was paid');
         await release(this.db, { paymentKey: p.key, error: error.toJSON(), now: this.now() });
         this.changed();
         throw error;
       }
+      const waiters = this.topUpWaiters;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, TOP_UP_POLL_MS));
-        function done() {
+        const done = () => {
           clearTimeout(timer);
+          waiters.delete(done);
           resolve();
-        }
-        this.topUpWaiters.add(done);
+        };
+        const timer = setTimeout(done, Math.min(left, TOP_UP_POLL_MS));
+        waiters.add(done);
       });
     }
     await this.savePayment(p.key, { state: 'authorized' });
