@@ -56,7 +56,12 @@ test.afterAll(async () => {
 /** Moves every party's clock: the servers' (offsetMs) and the wallet's (its service worker's Date.now). */
 async function moveClocks(ms: number): Promise<void> {
   offsetMs += ms;
-  const worker = await browser.serviceWorker();
+  await setWalletClock(browser);
+}
+
+/** The wallet in `b` reads the servers' clock (real time plus offsetMs). */
+async function setWalletClock(b: ExtensionBrowser): Promise<void> {
+  const worker = await b.serviceWorker();
   await worker.evaluate((offset) => {
     const g = globalThis as unknown as { realNow?: () => number };
     g.realNow ??= Date.now.bind(Date);
@@ -174,6 +179,8 @@ test('a purchase the balance cannot cover waits for a top-up and resumes after i
   test.setTimeout(180_000);
   const second = await launchWithExtension({ build: false });
   try {
+    // This wallet lives in the same (moved) time as the banks: its certificates are issued then.
+    await setWalletClock(second);
     await onboard(second, world.sek.url, '10');
     const wallet = await openPopup(second);
     await expect(wallet.getByTestId('low-balance')).toBeVisible();
