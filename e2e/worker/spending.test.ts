@@ -184,7 +184,7 @@ describe('spending control', { timeout: 120_000 }, () => {
     expect(overview.lowBalance).toEqual({ available: 'SEK:10.00', deposit: 'SEK:20.00' });
     const bought = s.buy('two-banks');
     await expect.poll(async () => (await s.wallet.handleCoreApiRequest('overview', {})).needsTopUp, { timeout: 15_000 }).toEqual([
-      { origin: shop.url, productId: 'two-banks', price: 'EUR:0.03', priceCustomer: 'SEK:0.34' },
+      { origin: shop.url, productId: 'two-banks', price: 'EUR:0.03', priceCustomer: 'SEK:0.34', title: 'Two banks, one click' },
     ]);
     expect(s.topUpsShown()).toBe(1);
     await s.wallet.handleCoreApiRequest('topUp', { amount: '50' });

@@ -768,7 +768,15 @@ export class Wallet {
       out.balanceError = toError(e).toJSON();
     }
     const waiting = await readStore(this.db, 'payments', (s) => s.index('byState').getAll('needs-top-up'));
-    if (waiting.length) out.needsTopUp = waiting.map((p) => ({ origin: p.origin, productId: p.productId, price: p.price, ...(p.priceCustomer ? { priceCustomer: p.priceCustomer } : {}) }));
+    if (waiting.length) {
+      out.needsTopUp = [];
+      for (const p of waiting) {
+        // The product's title as the merchant signed it, when a window showed it (never the page's words).
+        const promptId = p.promptId;
+        const title = promptId ? (await this.promptRecord(promptId))?.signed?.title : undefined;
+        out.needsTopUp.push({ origin: p.origin, productId: p.productId, price: p.price, ...(p.priceCustomer ? { priceCustomer: p.priceCustomer } : {}), ...(title ? { title } : {}) });
+      }
+    }
     return out;
   }
 

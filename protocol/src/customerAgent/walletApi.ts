@@ -43,7 +43,7 @@ export interface Overview {
   /** The low-balance notice: what is available does not cover the next session's deposit. */
   lowBalance?: { available: string; deposit: string };
   /** Purchases waiting for a top-up (they resume once one lands). */
-  needsTopUp?: Array<{ origin: string; productId: string; price: string; priceCustomer?: string }>;
+  needsTopUp?: Array<{ origin: string; productId: string; price: string; priceCustomer?: string; title?: string }>;
 }
 
 /** The shopper's settings as the settings page shows them (customer currency). */

@@ -14,7 +14,7 @@ export function SpendingNotices() {
     <>
       {needsTopUp?.map((p) => (
         <p key={`${p.origin} ${p.productId}`} class="notice" role="alert" data-testid="needs-top-up">
-          {t('spend_needsTopUp', p.productId, p.origin, money(p.priceCustomer ?? p.price))}
+          {t('spend_needsTopUp', p.title ?? p.productId, p.origin, money(p.priceCustomer ?? p.price))}
         </p>
       ))}
       {lowBalance ? (
