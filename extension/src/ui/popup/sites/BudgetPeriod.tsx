@@ -14,7 +14,7 @@ const PERIODS = [
 export function BudgetPeriodControl({ site, save }: { site: SiteItem; save: (p: WalletParams<'setSite'>) => Promise<{ message: string } | undefined> }) {
   const [error, setError] = useState<string | undefined>();
   return (
-    <div class="row">
+    <div class="row period-row">
       <label>
         {t('spend_periodLabel')}{' '}
         <select
