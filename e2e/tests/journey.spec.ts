@@ -26,8 +26,8 @@ import { type TestWorld, startWorld } from '../support/world.ts';
  * in Chromium, The Daily Obol's own page with the widget under its strict CSP, Svea Bank (SEK) and
  * Banque Euro (EUR) as operator servers on embedded databases, their billing files.
  *
- * The wallet opens a deposit of at least 20 SEK (the wallet core: DEFAULT_DEPOSITS; the extension has no
- * setting for it), which is 1.74 EUR at Svea Bank's rate: 58 articles at 0.03 EUR. Three articles
+ * The wallet opens a deposit of at least 20 SEK (the wallet core: DEFAULT_DEPOSITS; the shopper has not
+ * chosen another in Settings), which is 1.74 EUR at Svea Bank's rate: 58 articles at 0.03 EUR. Three articles
  * cannot use it up, so the shopper reads on (the shop's five articles, page after page) until the
  * deposit is used up and renewed — which is what happens in the wallet and at both banks.
  */

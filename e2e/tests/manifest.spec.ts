@@ -55,7 +55,8 @@ test('the production manifest: https pages only, icons at 16/32/48/128 px, not i
   expect(m.content_scripts.map((cs) => cs.matches)).toEqual([['https://*/*']]);
   expect(JSON.stringify(m)).not.toMatch(/http:\/\/|127\.0\.0\.1|localhost/);
   expect(m.host_permissions ?? []).toEqual([]);
-  expect(m.permissions).toEqual([]);
+  // `alarms`: the one alarm that ends idle sessions so their unused deposit comes back.
+  expect(m.permissions).toEqual(['alarms']);
   expect(m.incognito).toBe('not_allowed');
   for (const icons of [m.icons, m.action?.default_icon]) {
     expect(Object.keys(icons ?? {}).sort()).toEqual([...SIZES].sort());

@@ -170,8 +170,8 @@ describe('paying from a page', () => {
     // Without a gesture on the page, an approved site still cannot take a payment without a window.
     await expect(wallet.pay({ ...caller, gesture: false }, key(), pay('fair-exchange'))).rejects.toMatchObject({ name: 'USER_ACTIVATION_REQUIRED', code: 4305 });
     await wallet.pay(caller, key(), pay('fair-exchange'));
-    expect(platform.opened).toHaveLength(1); // 0.68 of 0.80: no prompt
-    // 1.02 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this site asks no more.
+    expect(platform.opened).toHaveLength(1); // 0.69 of 0.80 (the bank's figure for 0.06 EUR): no prompt
+    // 0.69 + 0.34 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this site asks no more.
     shopper.say = 'no';
     await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'OVER_BUDGET', code: 4301 });
     expect(platform.opened).toHaveLength(2);
@@ -187,7 +187,8 @@ describe('paying from a page', () => {
     const after = await wallet.pay({ ...caller, documentId: 'doc-2' }, key(), pay('pseudonyms'));
     expect(after.n).toBe(3);
     const [site] = await wallet.sites();
-    expect(site).toMatchObject({ budget: 'SEK:5.00', spent: 'SEK:1.02', reserved: 'SEK:0.00' });
+    // Spent is what the bank books for the session's 0.09 EUR (1.0297… → 1.03), not 3 × 0.34.
+    expect(site).toMatchObject({ budget: 'SEK:5.00', spent: 'SEK:1.03', reserved: 'SEK:0.00' });
   });
 
   it('an unapproved site learns that a wallet exists, and nothing of the bank, the currency or the rates', async () => {
@@ -282,7 +283,7 @@ describe('paying from a page', () => {
     const paid = outcomes.filter((o) => o.status === 'fulfilled');
     expect(paid.length).toBe(4); // the fake shopper says yes to the second prompt too
     const [site] = await wallet.sites();
-    expect(site?.spent).toBe('SEK:1.36');
+    expect(site?.spent).toBe('SEK:1.37'); // 0.12 EUR as the bank books it (1.373… → 1.37)
     expect(site?.reserved).toBe('SEK:0.00');
   });
 
@@ -337,7 +338,7 @@ describe('a stopped service worker', () => {
     // Asked once more: the stored answer, not a third purchase.
     expect((await next.wallet.pay(caller, k, pay('fair-exchange'))).n).toBe(2);
     const [site] = await next.wallet.sites();
-    expect(site).toMatchObject({ spent: 'SEK:0.68', reserved: 'SEK:0.00' });
+    expect(site).toMatchObject({ spent: 'SEK:0.69', reserved: 'SEK:0.00' });
   });
 
   it('without a page: start-up finishes a purchase under way and releases one that never started', async () => {
@@ -373,7 +374,7 @@ describe('a stopped service worker', () => {
     const session = await shop.agent.session(first.transactionId);
     expect(session.count).toBe(2);
     const [site] = await next.wallet.sites();
-    expect(site).toMatchObject({ spent: 'SEK:0.68', reserved: 'SEK:0.00' });
+    expect(site).toMatchObject({ spent: 'SEK:0.69', reserved: 'SEK:0.00' });
   });
 });
 

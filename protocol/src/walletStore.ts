@@ -48,7 +48,17 @@ export interface AccountRecord {
    * account only.
    */
   rootAddedByShopper?: boolean;
+  /** The shopper's own settings (deposit size, idle sessions): walletSettings.ts. */
+  settings?: WalletSettings;
   registeredAt: number;
+}
+
+/** What the shopper chose in the wallet's settings (absent: the wallet's defaults). */
+export interface WalletSettings {
+  /** The deposit a new session opens with, customer currency ("SEK:50.00"); at least the first price. */
+  deposit?: string;
+  /** Open sessions idle this long are ended, so the unused deposit comes back (minutes; 0: never). */
+  idleCloseMinutes?: number;
 }
 
 /** The logged-on relation with the operator (SessionIdentity) and its bearer token. */
@@ -259,9 +269,19 @@ export interface SiteRecord {
    * unapproved). Until then the site is treated by `before`.
    */
   pending?: { paymentKey: string; before?: { approved: boolean; budget: string; autoPayLimit: string } };
+  /**
+   * The budget renews every day, week or month (from `periodStart`): `spent` is then what was
+   * spent in the current period, and the core starts the next period when its clock passes the
+   * end (budgetPeriod.ts). Without a period the budget is for all time.
+   */
+  period?: BudgetPeriod;
+  /** When the current period began (wallet clock, ms). */
+  periodStart?: number;
   createdAt: number;
   updatedAt: number;
 }
+
+export type BudgetPeriod = 'day' | 'week' | 'month';
 
 /**
  * What the shopper's answers mean for a site's windows, across tabs and reloads (consent.ts):
@@ -288,10 +308,12 @@ export interface ReservationRecord {
  * - new: received, nothing decided yet
  * - prompting: waiting for the shopper in a confirmation window (`promptId`)
  * - authorized: budget reserved; the agent is buying (or will again after a restart)
+ * - needs-top-up: authorized, but the bank could not reserve a deposit: it waits for a top-up and
+ *   then resumes (the "needs the shopper: top-up" state)
  * - done: paid; `result` is the answer the page gets (again, if it asks again)
  * - failed: `error` is the answer
  */
-export type PaymentState = 'new' | 'prompting' | 'authorized' | 'done' | 'failed';
+export type PaymentState = 'new' | 'prompting' | 'authorized' | 'needs-top-up' | 'done' | 'failed';
 
 /** One obol_pay from a page, keyed by the origin and a key the content script chose for it. */
 export interface PaymentRecord {

@@ -27,6 +27,11 @@ export const browserPlatform: WalletPlatform = {
   async closeWindow(windowId) {
     await browser.windows.remove(windowId).catch(() => undefined);
   },
+  async showTopUp() {
+    // The wallet's own page, with the top-up the waiting purchase needs (overview).
+    const url = browser.runtime.getURL('popup.html?topup=1');
+    await browser.windows.create({ url, type: 'popup', width: PROMPT_WIDTH, height: PROMPT_HEIGHT, focused: true }).catch(() => undefined);
+  },
   notifyChanged() {
     // Nobody listening (no popup open) is the usual case, not an error.
     browser.runtime.sendMessage({ type: CHANGED_MESSAGE }).catch(() => undefined);

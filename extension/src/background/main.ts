@@ -28,6 +28,16 @@ browser.runtime.onMessage.addListener((message: unknown, sender: Runtime.Message
   return wallet.then((w) => route(w, message, caller)).then((reply) => reply ?? { error: { code: 1000, name: 'MALFORMED', message: 'unknown message' } });
 });
 
+// Idle sessions end on this alarm (the shopper's setting; the core decides which), so an unused
+// deposit comes back without her asking. The `alarms` permission is for this one alarm.
+const IDLE_ALARM = 'obol-idle-sessions';
+browser.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name === IDLE_ALARM) void wallet.then((w) => w.handleCoreApiRequest('tick', {})).catch(() => undefined);
+});
+void browser.alarms.get(IDLE_ALARM).then((existing) => {
+  if (!existing) return browser.alarms.create(IDLE_ALARM, { periodInMinutes: 1 });
+});
+
 browser.windows.onRemoved.addListener((windowId) => {
   void wallet.then((w) => w.handleCoreApiRequest('windowClosed', { windowId }));
 });

@@ -3,6 +3,7 @@ import type { ObolErrorJson } from '../errors.ts';
 import { type Amount, add, compare, formatAmount, max, parseAmount, zero } from '../money.ts';
 import type { StoreAccess, WalletDatabase, WalletTransaction } from '../walletDatabase.ts';
 import type { PromptKind, ReservationRecord, SiteRecord } from '../walletStore.ts';
+import { asOf } from './budgetPeriod.ts';
 import { effectiveRules } from './consent.ts';
 
 /**
@@ -35,7 +36,10 @@ export async function tryReserve(
 ): Promise<ReserveOutcome> {
   return db.transaction(['sites', 'reservations', 'payments'], 'readwrite', async (t) => {
     const amount = parseAmount(req.amount);
-    const site = await t.store('sites').get(req.origin);
+    const stored = await t.store('sites').get(req.origin);
+    // A budget whose period ended renews here, on the wallet's clock, before it is checked.
+    const site = stored && asOf(stored, req.now);
+    if (site && site !== stored) await t.store('sites').put(site);
     const reservations = t.store('reservations');
     if (await reservations.get(req.paymentKey)) return { ok: true };
     const held = sum(amount.currency, await reservations.index('byOrigin').getAll(req.origin));
@@ -72,7 +76,8 @@ export async function approveAndReserve(
     const amount = parseAmount(req.amount);
     const sites = t.store('sites');
     const reservations = t.store('reservations');
-    const old = await sites.get(req.origin);
+    const stored = await sites.get(req.origin);
+    const old = stored && asOf(stored, req.now);
     const held = sum(amount.currency, await reservations.index('byOrigin').getAll(req.origin));
     const already = await reservations.get(req.paymentKey);
     const spent = old ? parseAmount(old.spent) : zero(amount.currency);
@@ -91,6 +96,10 @@ export async function approveAndReserve(
     };
     const merchantId = req.merchantId ?? old?.merchantId;
     if (merchantId) site.merchantId = merchantId;
+    if (old?.period && old.periodStart !== undefined) {
+      site.period = old.period;
+      site.periodStart = old.periodStart;
+    }
     await sites.put(site);
     if (!already) await reservations.put({ paymentKey: req.paymentKey, origin: req.origin, amount: req.amount, createdAt: req.now });
     await markAuthorized(t.store('payments'), req.paymentKey, req.now);
@@ -108,7 +117,16 @@ async function markAuthorized(payments: StoreAccess<'payments'>, key: string, no
  * when the merchant holds the accept but delivered something else: charged all the same, and the
  * receipt is the evidence for a dispute). Idempotent.
  */
-export type CommitRequest = { paymentKey: string; receiptKey: string; now: number } & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson });
+export type CommitRequest = {
+  paymentKey: string;
+  receiptKey: string;
+  now: number;
+  /**
+   * What the purchase costs the shopper as her bank books it (figures.ts), counted as spent at the
+   * site instead of the reserved quote, so the budget and the receipts show the same figure.
+   */
+  chargedCustomer?: string;
+} & ({ result: BridgeResults['obol_pay'] } | { error: ObolErrorJson });
 
 /** Returns the state the purchase record moved to, or undefined when it had been committed already. */
 export function commit(db: WalletDatabase, req: CommitRequest): Promise<'done' | 'failed' | undefined> {
@@ -123,9 +141,11 @@ export async function commitIn(t: WalletTransaction<'sites' | 'reservations' | '
   const held = await reservations.get(req.paymentKey);
   const payment = await payments.get(req.paymentKey);
   if (held) {
-    const site = await sites.get(held.origin);
+    const stored = await sites.get(held.origin);
+    const site = stored && asOf(stored, req.now);
     if (site) {
-      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(held.amount))), updatedAt: req.now };
+      const cost = req.chargedCustomer !== undefined && parseAmount(req.chargedCustomer).currency === parseAmount(held.amount).currency ? req.chargedCustomer : held.amount;
+      const charged = { ...site, spent: formatAmount(add(parseAmount(site.spent), parseAmount(cost))), updatedAt: req.now };
       // The purchase the shopper confirmed: its rules now count — only if it delivered.
       await sites.put(site.pending?.paymentKey === req.paymentKey ? ('result' in req ? settled(charged) : reverted(charged)) : charged);
     }

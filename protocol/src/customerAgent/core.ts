@@ -12,8 +12,11 @@ import { type WebCrypto, defaultCrypto, randomId } from '../webcrypto.ts';
 
 /** How the wallet sizes and times a deposit when it opens a transaction. */
 export interface DepositPolicy {
-  /** Smallest deposit, in the customer's currency ("SEK:20.00"). Default: just the first price. */
-  minimum?: string;
+  /**
+   * Smallest deposit, in the customer's currency ("SEK:20.00"). Default: just the first price. A
+   * function is asked at each new deposit (the shopper may change her choice at any time).
+   */
+  minimum?: string | (() => string | undefined);
   /** Session timeout asked for at initiation. Default 900 s. */
   timeoutSec?: number;
 }

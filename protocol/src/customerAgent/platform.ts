@@ -18,6 +18,8 @@ export interface WalletPlatform {
   closeWindow(windowId: number): Promise<void>;
   /** Tells open wallet pages that something changed (they refetch). */
   notifyChanged(): void;
+  /** Shows the shopper that a purchase waits for a top-up (the wallet's page with the top-up); optional. */
+  showTopUp?(): Promise<void>;
 }
 
 /**

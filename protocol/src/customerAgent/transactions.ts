@@ -119,7 +119,8 @@ export async function openTransaction(core: AgentCore, req: OpenRequest): Promis
   // A table about to expire is refreshed first: the operator refuses a deposit at an expired one.
   const table = await validTable(core, TABLE_MARGIN_MS);
   let deposit = coverIn(table, firstPrice, account.currency);
-  if (core.policy.minimum !== undefined) deposit = max(parseAmount(core.policy.minimum), deposit);
+  const minimum = typeof core.policy.minimum === 'function' ? core.policy.minimum() : core.policy.minimum;
+  if (minimum !== undefined) deposit = max(parseAmount(minimum), deposit);
   if (deposit.value <= 0n) throw new ObolError('INVALID_AMOUNT', 'a deposit must be more than zero');
 
   const session = await keyHandle(await generateSigningKeyPair(false, core.crypto), core.crypto);

@@ -4,15 +4,25 @@ import { CustomerAgent } from '../customerAgent.ts';
 import { ObolError } from '../errors.ts';
 import { parseRate, settleDeposit } from '../exchangeTable.ts';
 import type { Http } from '../http.ts';
-import { type Amount, amount, formatAmount, max, parseAmount, parseDecimal, sub, sum } from '../money.ts';
+import { type Amount, amount, compare, formatAmount, max, parseAmount, parseDecimal, sub, sum } from '../money.ts';
 import { certToBase64, describeCert, parseCert, parseCertBundle } from '../pki.ts';
 import { type StoreName, type WalletDatabase, type WalletTransaction, readStore, writeStore } from '../walletDatabase.ts';
-import { type ActivityRecord, DatabaseWalletStore, type PaymentRecord, type PromptRecord, type ReceiptRecord, type TransactionRecord } from '../walletStore.ts';
+import {
+  type AccountRecord,
+  type ActivityRecord,
+  DatabaseWalletStore,
+  type PaymentRecord,
+  type PromptRecord,
+  type ReceiptRecord,
+  type TransactionRecord,
+} from '../walletStore.ts';
 import { type WebCrypto, defaultCrypto, randomId, toBase64Url } from '../webcrypto.ts';
 import { type AccountView, priceIn } from './account.ts';
 import { sessionFits } from './buy.ts';
 import { baseUrl, isRefusal } from './core.ts';
 import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
+import { asOf, parsePeriod, renewsAt } from './budgetPeriod.ts';
+import { type SessionSummary, purchaseInCustomerCurrency, sessionSummary } from './figures.ts';
 import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
 import type { WalletPlatform } from './platform.ts';
 import { type Decision, OriginGate, PromptWaiters } from './promptGate.ts';
@@ -20,6 +30,7 @@ import type { PurchaseResult } from './purchase.ts';
 import type { TransactionView } from './transactions.ts';
 import {
   type History,
+  type HistoryItem,
   type OperationHandlers,
   type OperationPayload,
   type OperationResult,
@@ -31,6 +42,7 @@ import {
   type SiteItem,
   type TableState,
   type WalletOperation,
+  type WalletSettingsView,
   dispatchOperation,
 } from './walletApi.ts';
 
@@ -41,6 +53,23 @@ export const DEFAULT_DEPOSITS: Record<string, string> = {
   USD: 'USD:2.00',
   GBP: 'GBP:2.00',
 };
+
+/**
+ * The deposit sizes a shopper may choose, per customer currency. The operators publish no limit of
+ * their own (their one limit is the shopper's balance, which the low-balance notice watches), so
+ * the wallet keeps a deposit small enough to lose without harm and large enough to be worth a session.
+ */
+export const DEPOSIT_LIMITS: Record<string, { min: string; max: string }> = {
+  SEK: { min: 'SEK:5.00', max: 'SEK:500.00' },
+  EUR: { min: 'EUR:0.50', max: 'EUR:50.00' },
+  USD: { min: 'USD:0.50', max: 'USD:50.00' },
+  GBP: { min: 'GBP:0.50', max: 'GBP:50.00' },
+};
+
+/** Open sessions idle this long are ended by default, so the unused deposit comes back. */
+export const DEFAULT_IDLE_CLOSE_MINUTES = 30;
+/** The longest idle time a shopper may choose (a day). */
+const MAX_IDLE_CLOSE_MINUTES = 1440;
 
 export interface WalletOptions {
   db: WalletDatabase;
@@ -60,6 +89,14 @@ export interface WalletOptions {
   maxQueuedPerOrigin?: number;
 }
 
+/**
+ * A purchase waits this long for a top-up before it gives up (nothing paid): less than a page
+ * waits for its answer (the widget: 120 s), so no purchase goes through after its page gave up
+ * and the shopper may have clicked again.
+ */
+const TOP_UP_WAIT_MS = 100_000;
+/** While it waits, the balance is looked at again this often (a top-up made elsewhere counts too). */
+const TOP_UP_POLL_MS = 5_000;
 /** Prompt blocks of page loads older than this are forgotten (the page is long gone). */
 const BLOCK_LIFETIME_MS = 24 * 3_600_000;
 /** The budget a first window proposes for a site: this many times the price (the shopper may change it). */
@@ -91,6 +128,10 @@ export class Wallet {
   private readonly waiters = new PromptWaiters();
   private readonly running = new Map<string, Promise<PayResult>>();
   private started: Promise<void> | undefined;
+  /** The shopper's chosen deposit (from her settings, kept with the account), read at each new deposit. */
+  private chosenDeposit: string | undefined;
+  /** Purchases waiting for a top-up, by payment key: resolved when a top-up lands. */
+  private readonly topUpWaiters = new Set<() => void>();
   /** Finishing what a stopped worker left (payments, then `agent.recover()`); tests await it. */
   recovered: Promise<void> = Promise.resolve();
 
@@ -112,14 +153,19 @@ export class Wallet {
     return this.o.platform.now();
   }
 
+  /** The deposit a new session opens with (at least the first price): the shopper's choice, or the wallet's default. */
+  depositSize(currency: string): string | undefined {
+    const chosen = this.chosenDeposit && parseAmount(this.chosenDeposit).currency === currency ? this.chosenDeposit : undefined;
+    return chosen ?? (this.o.deposits ?? DEFAULT_DEPOSITS)[currency];
+  }
+
   private makeAgent(currency: string | undefined, shopperRoots: readonly string[] = []): CustomerAgent {
-    const minimum = currency ? (this.o.deposits ?? DEFAULT_DEPOSITS)[currency] : undefined;
     return new CustomerAgent({
       store: this.store,
       http: this.o.http,
       clock: { now: () => this.now() },
       ...(this.o.crypto ? { crypto: this.o.crypto } : {}),
-      depositPolicy: { ...(minimum ? { minimum } : {}), timeoutSec: this.o.timeoutSec ?? 900 },
+      depositPolicy: { minimum: () => (currency ? this.depositSize(currency) : undefined), timeoutSec: this.o.timeoutSec ?? 900 },
       trustedRoots: [...this.o.trustedRoots, ...shopperRoots],
     });
   }
@@ -133,6 +179,7 @@ export class Wallet {
   private async doStart(): Promise<void> {
     const account = await this.store.getAccount();
     if (account) this.agentInstance = this.makeAgent(account.currency, account.rootAddedByShopper ? [account.rootCert] : []);
+    this.chosenDeposit = account?.settings?.deposit;
     const oldest = this.now() - BLOCK_LIFETIME_MS;
     await writeStore(this.db, 'blocks', async (blocks) => {
       for (const b of await blocks.getAll()) if (b.createdAt < oldest) await blocks.delete([b.origin, b.documentId]);
@@ -254,8 +301,8 @@ export class Wallet {
       const created = payment;
       await writeStore(this.db, 'payments', (s) => s.put(created));
     }
-    let resumed = payment.state === 'authorized';
-    if (payment.state !== 'authorized') {
+    let resumed = payment.state === 'authorized' || payment.state === 'needs-top-up';
+    if (!resumed) {
       try {
         // true: confirmed in a window and already bought inside that origin's gate (below).
         resumed = await this.authorize(caller, payment, params.description);
@@ -396,10 +443,16 @@ export class Wallet {
     const offer = await this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price);
     const signed = { title: neutralizeBidi(offer.title), description: neutralizeBidi(offer.description) };
     const tx = await this.fittingSession(payment);
+    const price = parseAmount(payment.price);
     if (tx?.merchantCert && tx.transactionId) {
       const cert = describeCert(parseCert(tx.merchantCert));
       const remaining = tx.depositMerchant ? formatAmount(sub(parseAmount(tx.depositMerchant), parseAmount(tx.cumulative))) : undefined;
+      // In an open session the purchase costs the step it adds to the session's withdrawal (at the
+      // pinned rate): the figure its receipt will show (figures.ts).
+      const after = formatAmount(sum(price.currency, [parseAmount(tx.cumulative), price]));
+      const charged = tx.rate ? formatAmount(purchaseInCustomerCurrency(tx.depositCustomer, tx.rate, after, payment.price)) : undefined;
       return {
+        ...(charged && parseAmount(charged).currency === currency ? { priceCustomer: charged } : {}),
         signed,
         merchantId: cert.merchantId ?? cert.subjectId,
         certifiedOrigins: cert.origins ?? [],
@@ -414,9 +467,9 @@ export class Wallet {
         },
       };
     }
-    const minimum = (this.o.deposits ?? DEFAULT_DEPOSITS)[currency];
-    const price = parseAmount(priceCustomer);
-    const deposit = minimum ? max(parseAmount(minimum), price) : price;
+    const minimum = this.depositSize(currency);
+    const inCustomer = parseAmount(priceCustomer);
+    const deposit = minimum ? max(parseAmount(minimum), inCustomer) : inCustomer;
     return {
       signed,
       merchantId: offer.merchantId,
@@ -430,11 +483,12 @@ export class Wallet {
     payment: PaymentRecord,
     merchantName: string,
     outcome: Extract<ReserveOutcome, { ok: false }>,
-    priceCustomer: string,
+    quotedCustomer: string,
     currency: string,
     description?: string,
   ): Promise<PromptRecord> {
-    const subject = await this.promptSubject(payment, priceCustomer, currency);
+    const subject = await this.promptSubject(payment, quotedCustomer, currency);
+    const priceCustomer = ('priceCustomer' in subject ? subject.priceCustomer : undefined) ?? quotedCustomer;
     if (!subject.certifiedOrigins.includes(payment.origin)) {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${subject.merchantId} does not name ${payment.origin}`);
     }
@@ -571,6 +625,10 @@ export class Wallet {
     if (!p) throw new ObolError('INTERNAL', 'unknown payment');
     if (p.state === 'done' && p.result) return p.result;
     if (p.state === 'failed') throw ObolError.fromJSON(p.error);
+    if (p.state === 'needs-top-up') {
+      if (!live) throw new ObolError('INSUFFICIENT_FUNDS', 'the purchase waits for a top-up');
+      await this.waitForFunds(p);
+    }
     if (resumed) {
       const booked = await this.bookedReceipt(p);
       if (booked) return this.finishFromReceipt(p, booked);
@@ -589,6 +647,8 @@ export class Wallet {
       // Charged with a problem (the merchant holds the accept, the content is not what it signed).
       const booked = await this.bookedReceipt(p).catch(() => undefined);
       if (booked?.status === 'disputable') return this.finishFromReceipt(p, booked);
+      // The bank cannot reserve the deposit: the purchase waits for the shopper to top up, then resumes.
+      if (live && error.name === 'INSUFFICIENT_FUNDS') return this.needsTopUp(p);
       if (isRefusal(error)) {
         // A refusal: nothing was charged for it. (No answer: the reservation stays until it is known.)
         await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
@@ -598,6 +658,62 @@ export class Wallet {
       throw error;
     }
     return this.finish(p, bought.receipt, { content: toBase64Url(bought.content), contentType: bought.contentType });
+  }
+
+  /**
+   * The "needs the shopper: top-up" state: the purchase keeps its reservation and is stored as
+   * waiting for funds (so a stopped worker finds it again: the page's resent request, or the
+   * top-up itself, resumes it); the shopper is shown the top-up; once one lands the purchase is
+   * bought as it was authorized, without asking again.
+   */
+  private async needsTopUp(p: PaymentRecord): Promise<PayResult> {
+    await this.savePayment(p.key, { state: 'needs-top-up' });
+    await this.log({ kind: 'failed', origin: p.origin, text: `${p.productId}: waiting for a top-up`, amount: p.priceCustomer ?? p.price });
+    this.changed();
+    await this.o.platform.showTopUp?.();
+    return this.complete(p.key, true, true);
+  }
+
+  /**
+   * Waits until a top-up lands or the balance covers a deposit (at most TOP_UP_WAIT_MS since the
+   * purchase began to wait, also across a restart); then the purchase is authorized again.
+   */
+  private async waitForFunds(p: PaymentRecord): Promise<void> {
+    const deadline = p.updatedAt + TOP_UP_WAIT_MS;
+    for (;;) {
+      const left = deadline - this.now();
+      if (left > 0 && (await this.balanceCoversDeposit())) break;
+      if (left <= 0) {
+        const error = new ObolError('INSUFFICIENT_FUNDS', 'your balance does not cover a deposit and no top-up came: nothing was paid');
+        await release(this.db, { paymentKey: p.key, error: error.toJSON(), now: this.now() });
+        this.changed();
+        throw error;
+      }
+      const waiters = this.topUpWaiters;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, TOP_UP_POLL_MS));
+        waiters.add(done);
+      });
+    }
+    await this.savePayment(p.key, { state: 'authorized' });
+  }
+
+  /** Can the account cover the next deposit (the low-balance rule)? Unknown (no answer from the bank) counts as yes. */
+  private async balanceCoversDeposit(): Promise<boolean> {
+    const account = await this.requireAccount();
+    const deposit = this.depositSize(account.currency);
+    if (!deposit) return true;
+    try {
+      const b = await this.agent.balance();
+      return compare(parseAmount(b.available), parseAmount(deposit)) >= 0;
+    } catch {
+      return true;
+    }
   }
 
   /** The page's answer for a delivered purchase; committed already when the agent booked it. */
@@ -626,7 +742,11 @@ export class Wallet {
     if (!p) return;
     const now = this.now();
     const outcome = receipt.status === 'delivered' && delivery ? { result: payResultOf(receipt, delivery) } : { error: disputeError(receipt).toJSON() };
-    if ((await commitIn(t, { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...outcome })) === 'done') await t.store('activity').add(paidActivity(p, receipt, now));
+    // The purchase in the shopper's currency as her bank will book it (the step it adds to the session's withdrawal).
+    const tx = await t.store('transactions').index('byTransactionId').get(receipt.transactionId);
+    const chargedCustomer = tx?.rate ? formatAmount(purchaseInCustomerCurrency(tx.depositCustomer, tx.rate, receipt.accept.body.cumulative, receipt.price)) : undefined;
+    const request = { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...(chargedCustomer ? { chargedCustomer } : {}), ...outcome };
+    if ((await commitIn(t, request)) === 'done') await t.store('activity').add(paidActivity({ ...p, ...(chargedCustomer ? { priceCustomer: chargedCustomer } : {}) }, receipt, now));
   }
 
   /**
@@ -678,8 +798,21 @@ export class Wallet {
     const out: Overview = { account, table: await this.tableState() };
     try {
       out.balance = await this.agent.balance();
+      const deposit = this.depositSize(account.currency);
+      // The low-balance notice: the next session's deposit would not fit in what is available.
+      if (deposit && compare(parseAmount(out.balance.available), parseAmount(deposit)) < 0) out.lowBalance = { available: out.balance.available, deposit };
     } catch (e) {
       out.balanceError = toError(e).toJSON();
+    }
+    const waiting = await readStore(this.db, 'payments', (s) => s.index('byState').getAll('needs-top-up'));
+    if (waiting.length) {
+      out.needsTopUp = [];
+      for (const p of waiting) {
+        // The product's title as the merchant signed it, when a window showed it (never the page's words).
+        const promptId = p.promptId;
+        const title = promptId ? (await this.promptRecord(promptId))?.signed?.title : undefined;
+        out.needsTopUp.push({ origin: p.origin, productId: p.productId, price: p.price, ...(p.priceCustomer ? { priceCustomer: p.priceCustomer } : {}), ...(title ? { title } : {}) });
+      }
     }
     return out;
   }
@@ -710,12 +843,24 @@ export class Wallet {
     const a = parseTopUp(amountText, account.currency);
     await this.agent.demoTopUp(formatAmount(a));
     await this.log({ kind: 'top-up', text: 'demo top-up', amount: formatAmount(a) });
+    this.resumeAfterTopUp();
     this.changed();
     return this.overview();
   }
 
+  /** Wakes the purchases waiting for funds; those a stopped worker left (no one waits in this life) are resumed here. */
+  private resumeAfterTopUp(): void {
+    const waiting = [...this.topUpWaiters];
+    this.topUpWaiters.clear();
+    for (const wake of waiting) wake();
+    void readStore(this.db, 'payments', (s) => s.index('byState').getAll('needs-top-up')).then((left) => {
+      for (const p of left) if (!this.running.has(p.key)) void this.track(p.key, () => this.complete(p.key, true, true)).catch(() => undefined);
+    });
+  }
+
   async sessions(): Promise<SessionItem[]> {
     await this.start();
+    await this.closeIdleSessions();
     const views = await this.agent.listTransactions();
     return views
       .filter((v) => v.state === 'open' || v.state === 'initiating')
@@ -723,12 +868,97 @@ export class Wallet {
       .reverse();
   }
 
-  async endSession(transactionId: string): Promise<TransactionView> {
+  async endSession(transactionId: string): Promise<TransactionView & { summary: SessionSummary }> {
     await this.start();
     const view = await this.agent.endTransaction(transactionId);
-    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: view.cumulative });
+    const summary = await this.sessionSummary(transactionId);
+    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: summary.spent });
     this.changed();
-    return view;
+    return { ...view, summary };
+  }
+
+  /**
+   * A session's figures as the shopper sees them at its end: spent, returned and each receipt, in
+   * her currency by the bank's rule (figures.ts), so they equal its withdrawal record.
+   */
+  async sessionSummary(transactionId: string): Promise<SessionSummary> {
+    await this.start();
+    const view = await this.agent.transaction(transactionId);
+    if (!view?.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} in this wallet`);
+    const receipts = await readStore(this.db, 'receipts', (s) => s.getAll());
+    const charged = receipts.filter((r) => r.transactionId === transactionId && r.status !== 'not-charged');
+    return sessionSummary(
+      { transactionId: view.transactionId, merchantName: view.merchantName, depositCustomer: view.depositCustomer, cumulative: view.cumulative, ...(view.rate ? { rate: view.rate } : {}) },
+      charged.map((r) => ({ n: r.n, productId: r.productId, title: r.title, price: r.price, cumulative: r.accept.body.cumulative })),
+    );
+  }
+
+  /**
+   * Ends open sessions idle longer than the shopper's setting (no purchase, nothing in flight), so
+   * their unused deposit comes back without her asking. Run on the extension's alarm (`tick`) and
+   * whenever the sessions are listed.
+   */
+  async closeIdleSessions(): Promise<TransactionView[]> {
+    const account = await this.store.getAccount();
+    if (!account) return [];
+    const minutes = account.settings?.idleCloseMinutes ?? DEFAULT_IDLE_CLOSE_MINUTES;
+    if (minutes <= 0) return [];
+    const idleSince = this.now() - minutes * 60_000;
+    const ended: TransactionView[] = [];
+    for (const tx of await this.store.listTransactions()) {
+      if (tx.state !== 'open' || !tx.transactionId || tx.pending || tx.updatedAt > idleSince) continue;
+      try {
+        const view = await this.agent.endTransaction(tx.transactionId);
+        const summary = await this.sessionSummary(tx.transactionId);
+        await this.log({ kind: 'session-ended', text: `ended the idle session ${tx.transactionId} at ${view.merchantName}: ${summary.returned} back`, amount: summary.spent });
+        ended.push(view);
+      } catch {
+        // Unreachable now: the next tick tries again; the operators' timers return the deposit anyway.
+      }
+    }
+    if (ended.length) this.changed();
+    return ended;
+  }
+
+  /** The extension's periodic alarm: idle sessions end. */
+  async tick(): Promise<{ ended: number }> {
+    await this.start();
+    return { ended: (await this.closeIdleSessions()).length };
+  }
+
+  /** The shopper's settings, with the defaults and limits the settings page shows. */
+  async settings(): Promise<WalletSettingsView> {
+    await this.start();
+    const account = await this.requireAccount();
+    return settingsView(account, this.depositSize(account.currency), (this.o.deposits ?? DEFAULT_DEPOSITS)[account.currency]);
+  }
+
+  /** Changes the shopper's settings: a deposit within the limits (INVALID_AMOUNT says which), an idle time in minutes. */
+  async setSettings(p: OperationPayload<'setSettings'>): Promise<WalletSettingsView> {
+    await this.start();
+    const account = await this.requireAccount();
+    const settings = { ...account.settings };
+    if (p.deposit !== undefined) {
+      const deposit = parseTopUp(String(p.deposit), account.currency);
+      const limits = DEPOSIT_LIMITS[account.currency];
+      if (limits && (compare(deposit, parseAmount(limits.min)) < 0 || compare(deposit, parseAmount(limits.max)) > 0)) {
+        throw new ObolError('INVALID_AMOUNT', `a deposit is between ${limits.min} and ${limits.max}`);
+      }
+      settings.deposit = formatAmount(deposit);
+    }
+    if (p.idleCloseMinutes !== undefined) {
+      const m = p.idleCloseMinutes;
+      if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > MAX_IDLE_CLOSE_MINUTES) {
+        throw new ObolError('MALFORMED', `idle sessions end after 0 (never) to ${MAX_IDLE_CLOSE_MINUTES} minutes`);
+      }
+      settings.idleCloseMinutes = m;
+    }
+    const next: AccountRecord = { ...account, settings };
+    await this.store.putAccount(next);
+    this.chosenDeposit = settings.deposit;
+    await this.log({ kind: 'site-changed', text: `settings: deposit ${this.depositSize(account.currency) ?? 'the first price'}, idle sessions end after ${settings.idleCloseMinutes ?? DEFAULT_IDLE_CLOSE_MINUTES} min` });
+    this.changed();
+    return settingsView(next, this.depositSize(account.currency), (this.o.deposits ?? DEFAULT_DEPOSITS)[account.currency]);
   }
 
   async history(): Promise<History> {
@@ -741,10 +971,14 @@ export class Wallet {
     }));
     const kept = new Set(delivered.map(([t, n]) => `${t}#${n}`));
     receipts.sort((x, y) => x.time - y.time || x.n - y.n);
+    const inCustomer = receiptsInCustomerCurrency(transactions, receipts);
     return {
-      receipts: receipts
-        .reverse()
-        .map((receipt) => ({ receipt, merchantName: receipt.merchantName, hasContent: receipt.status === 'delivered' || kept.has(receiptKeyOf(receipt)) })),
+      receipts: receipts.reverse().map((receipt) => {
+        const item: HistoryItem = { receipt, merchantName: receipt.merchantName, hasContent: receipt.status === 'delivered' || kept.has(receiptKeyOf(receipt)) };
+        const priceCustomer = inCustomer.get(receiptKeyOf(receipt));
+        if (priceCustomer) item.priceCustomer = priceCustomer;
+        return item;
+      }),
       transactions: transactions.reverse(),
       activity: activity.reverse().slice(0, 50),
       evidence: true,
@@ -767,7 +1001,14 @@ export class Wallet {
     const account = await this.store.getAccount();
     const sites = await readStore(this.db, 'sites', (s) => s.getAll());
     const out: SiteItem[] = [];
-    for (const s of sites) out.push({ ...s, reserved: await heldAt(this.db, s.origin, account?.currency ?? parseAmount(s.budget).currency) });
+    const now = this.now();
+    for (const stored of sites) {
+      const s = asOf(stored, now); // a period that ended shows as renewed (booked so at the next purchase)
+      const item: SiteItem = { ...s, reserved: await heldAt(this.db, s.origin, account?.currency ?? parseAmount(s.budget).currency) };
+      const renews = renewsAt(s, now);
+      if (renews !== undefined) item.renewsAt = renews;
+      out.push(item);
+    }
     return out;
   }
 
@@ -775,11 +1016,20 @@ export class Wallet {
     const account = await this.requireAccount();
     const budget = p.budget === undefined ? undefined : parseTopUp(p.budget, account.currency, true);
     const auto = p.autoPayLimit === undefined ? undefined : parseTopUp(p.autoPayLimit, account.currency, true);
+    const period = p.period === undefined ? undefined : parsePeriod(p.period);
     const now = this.now();
     const next = await writeStore(this.db, 'sites', async (sites) => {
-      const site = await sites.get(p.origin);
-      if (!site) return undefined;
-      const next = { ...site, updatedAt: now };
+      const stored = await sites.get(p.origin);
+      if (!stored) return undefined;
+      const next = { ...asOf(stored, now), updatedAt: now };
+      if (period === 'none') {
+        delete next.period;
+        delete next.periodStart;
+      } else if (period !== undefined && period !== next.period) {
+        // A new period starts now; what was spent so far counts in it.
+        next.period = period;
+        next.periodStart = now;
+      }
       if (budget) next.budget = formatAmount(budget);
       if (auto) next.autoPayLimit = formatAmount(auto);
       if (p.blocked !== undefined) next.blocked = p.blocked;
@@ -788,7 +1038,7 @@ export class Wallet {
       return next;
     });
     if (!next) throw new ObolError('MALFORMED', `no rules for ${p.origin} yet: they are made at the first purchase there`);
-    await this.log({ kind: 'site-changed', origin: p.origin, text: `budget ${next.budget}, auto-pay up to ${next.autoPayLimit}${next.blocked ? ', blocked' : ''}` });
+    await this.log({ kind: 'site-changed', origin: p.origin, text: `budget ${next.budget}${next.period ? ` per ${next.period}` : ''}, auto-pay up to ${next.autoPayLimit}${next.blocked ? ', blocked' : ''}` });
     this.changed();
     return this.sites();
   }
@@ -918,6 +1168,10 @@ export class Wallet {
     topUp: (p) => this.topUp(p.amount),
     sessions: () => this.sessions(),
     endSession: (p) => this.endSession(p.transactionId),
+    sessionSummary: (p) => this.sessionSummary(p.transactionId),
+    settings: () => this.settings(),
+    setSettings: (p) => this.setSettings(p),
+    tick: () => this.tick(),
     history: () => this.history(),
     content: (p) => this.content(p.transactionId, Number(p.n)),
     sites: () => this.sites(),
@@ -954,6 +1208,36 @@ export function inCustomerCurrency(v: Pick<TransactionView, 'depositCustomer' | 
   if (!v.rate) return {};
   const { chargedCustomer, refundCustomer } = settleDeposit(parseAmount(v.depositCustomer), parseAmount(v.cumulative), parseRate(v.rate));
   return { spentCustomer: formatAmount(chargedCustomer), remainingCustomer: formatAmount(refundCustomer) };
+}
+
+/** Each charged receipt's price in the customer's currency, by the bank's rule (figures.ts), keyed `${transactionId}#${n}`. */
+function receiptsInCustomerCurrency(transactions: TransactionView[], receipts: ReceiptRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of transactions) {
+    if (!v.transactionId || !v.rate) continue;
+    const id = v.transactionId;
+    const mine = receipts.filter((r) => r.transactionId === id && r.status !== 'not-charged');
+    if (!mine.length) continue;
+    const summary = sessionSummary(
+      { transactionId: id, merchantName: v.merchantName, depositCustomer: v.depositCustomer, cumulative: v.cumulative, rate: v.rate },
+      mine.map((r) => ({ n: r.n, productId: r.productId, title: r.title, price: r.price, cumulative: r.accept.body.cumulative })),
+    );
+    for (const r of summary.receipts) out.set(`${id}#${r.n}`, r.priceCustomer);
+  }
+  return out;
+}
+
+function settingsView(account: AccountRecord, deposit: string | undefined, defaultDeposit: string | undefined): WalletSettingsView {
+  const view: WalletSettingsView = {
+    currency: account.currency,
+    idleCloseMinutes: account.settings?.idleCloseMinutes ?? DEFAULT_IDLE_CLOSE_MINUTES,
+    maxIdleCloseMinutes: MAX_IDLE_CLOSE_MINUTES,
+  };
+  if (deposit) view.deposit = deposit;
+  if (defaultDeposit) view.defaultDeposit = defaultDeposit;
+  const limits = DEPOSIT_LIMITS[account.currency];
+  if (limits) view.depositLimits = limits;
+  return view;
 }
 
 function receiptKeyOf(r: { transactionId: string; n: number }): string {

@@ -3,6 +3,7 @@ import { ObolError, type ObolErrorJson } from '../errors.ts';
 import type { ActivityRecord, PromptRecord, ReceiptRecord, SiteRecord } from '../walletStore.ts';
 import type { AccountView, Balance } from './account.ts';
 import type { DeclinedSite } from './consent.ts';
+import type { SessionSummary } from './figures.ts';
 import type { TransactionView } from './transactions.ts';
 
 /**
@@ -39,6 +40,22 @@ export interface Overview {
   balance?: Balance;
   balanceError?: ObolErrorJson;
   table?: TableState;
+  /** The low-balance notice: what is available does not cover the next session's deposit. */
+  lowBalance?: { available: string; deposit: string };
+  /** Purchases waiting for a top-up (they resume once one lands). */
+  needsTopUp?: Array<{ origin: string; productId: string; price: string; priceCustomer?: string; title?: string }>;
+}
+
+/** The shopper's settings as the settings page shows them (customer currency). */
+export interface WalletSettingsView {
+  currency: string;
+  /** The deposit a new session opens with (at least the first price). */
+  deposit?: string;
+  defaultDeposit?: string;
+  depositLimits?: { min: string; max: string };
+  /** Open sessions idle this long end (0: never). */
+  idleCloseMinutes: number;
+  maxIdleCloseMinutes: number;
 }
 
 export interface SessionItem extends TransactionView {
@@ -55,6 +72,11 @@ export interface HistoryItem {
   merchantName: string;
   /** The wallet kept the content (or can decrypt it again). */
   hasContent: boolean;
+  /**
+   * The price in the customer's currency as the bank books it: the step this purchase adds to the
+   * session's withdrawal (figures.ts), so a session's receipts add up to its withdrawal record.
+   */
+  priceCustomer?: string;
 }
 
 export interface History {
@@ -66,6 +88,8 @@ export interface History {
 
 export interface SiteItem extends SiteRecord {
   reserved: string;
+  /** When a budget with a period renews next (wallet clock, ms). */
+  renewsAt?: number;
 }
 
 export interface ShopLink {
@@ -99,11 +123,17 @@ export interface WalletOperations {
   register: [{ operatorUrl: string; trustedRoot?: string }, Overview];
   topUp: [{ amount: string }, Overview];
   sessions: [Record<string, never>, SessionItem[]];
-  endSession: [{ transactionId: string }, TransactionView];
+  /** Ends a session: its summary (spent, returned, receipts) is what its withdrawal record books. */
+  endSession: [{ transactionId: string }, TransactionView & { summary: SessionSummary }];
+  sessionSummary: [{ transactionId: string }, SessionSummary];
+  settings: [Record<string, never>, WalletSettingsView];
+  /** `deposit`: "50", "50,00" or "SEK:50.00" within the limits; `idleCloseMinutes`: 0 (never) to a day. */
+  setSettings: [{ deposit?: string; idleCloseMinutes?: number }, WalletSettingsView];
   history: [Record<string, never>, History];
   content: [{ transactionId: string; n: number }, { content: string; contentType: string } | null];
   sites: [Record<string, never>, SiteItem[]];
-  setSite: [{ origin: string; budget?: string; autoPayLimit?: string; blocked?: boolean; resetSpent?: boolean }, SiteItem[]];
+  /** `period`: 'day' | 'week' | 'month' (the budget renews), or 'none' (a budget for all time). */
+  setSite: [{ origin: string; budget?: string; autoPayLimit?: string; blocked?: boolean; resetSpent?: boolean; period?: string }, SiteItem[]];
   removeSite: [{ origin: string }, SiteItem[]];
   /** Sites whose declined window still stops them asking (until `until`, or "allow again"). */
   declinedSites: [Record<string, never>, DeclinedSite[]];
@@ -121,6 +151,8 @@ export interface WalletOperations {
   endAllSessions: [Record<string, never>, TransactionView[]];
   /** The operator's view of a session; a cleared one is stored as cleared. */
   settlement: [{ transactionId: string }, TransactionView];
+  /** The platform's periodic alarm: open sessions idle past the shopper's setting end. */
+  tick: [Record<string, never>, { ended: number }];
 }
 
 export type WalletOperation = keyof WalletOperations;
@@ -141,6 +173,9 @@ export const SHOPPER_OPERATION_NAMES = [
   'topUp',
   'sessions',
   'endSession',
+  'sessionSummary',
+  'settings',
+  'setSettings',
   'history',
   'content',
   'sites',
@@ -167,6 +202,7 @@ const REQUIRED_STRINGS: Partial<Record<WalletOperation, readonly string[]>> = {
   register: ['operatorUrl'],
   topUp: ['amount'],
   endSession: ['transactionId'],
+  sessionSummary: ['transactionId'],
   content: ['transactionId'],
   setSite: ['origin'],
   removeSite: ['origin'],

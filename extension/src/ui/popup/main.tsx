@@ -4,6 +4,8 @@ import '../shared/styles.css';
 import { HistoryScreen } from './history/view.tsx';
 import { OverviewScreen } from './overview/view.tsx';
 import { SessionsScreen } from './sessions/view.tsx';
+import { SettingsScreen } from './settings/view.tsx';
+import { t } from '../shared/i18n.ts';
 import { SitesScreen } from './sites/view.tsx';
 
 const TABS = [
@@ -11,6 +13,7 @@ const TABS = [
   ['sessions', 'Sessions', SessionsScreen],
   ['history', 'History', HistoryScreen],
   ['sites', 'Sites', SitesScreen],
+  ['settings', t('spend_settingsTab'), SettingsScreen],
 ] as const;
 
 type Tab = (typeof TABS)[number][0];

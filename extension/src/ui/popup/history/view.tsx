@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { decodeText, money, when } from '../../shared/format.ts';
 import { useHistory } from './state.ts';
+import { ReceiptPrice } from './ReceiptPrice.tsx';
 
 export function HistoryScreen() {
   const { state, exportEvidence, exportReceipts, content } = useHistory();
@@ -25,13 +26,13 @@ export function HistoryScreen() {
             </button>
           </div>
           <ul class="list">
-            {h.receipts.map(({ receipt: r, merchantName, hasContent }) => {
+            {h.receipts.map(({ receipt: r, merchantName, hasContent, priceCustomer }) => {
               const key = `${r.transactionId}#${r.n}`;
               return (
                 <li key={key} class="card" data-testid="receipt">
                   <div class="row between">
                     <strong>{r.productId}</strong>
-                    <span>{money(r.price)}</span>
+                    <ReceiptPrice price={r.price} priceCustomer={priceCustomer} />
                   </div>
                   <div class="muted">
                     {merchantName} · {r.origin} · {when(r.time)}

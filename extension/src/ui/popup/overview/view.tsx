@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import browser from 'webextension-polyfill';
 import { money, when } from '../../shared/format.ts';
+import { SpendingNotices } from './SpendingNotices.tsx';
 import { type TableView, useOverview } from './state.ts';
 
 export function TableStatus({ table }: { table: TableView }) {
@@ -46,6 +47,7 @@ export function OverviewScreen() {
             {state.held && state.held !== `${state.currency}:0.00` ? <div class="muted">held in deposits: {money(state.held)}</div> : null}
             {state.balanceError ? <p class="error">Could not read the balance: {state.balanceError.message}</p> : null}
           </div>
+          <SpendingNotices />
           <form
             class="row"
             onSubmit={async (e) => {

@@ -1,4 +1,6 @@
+import type { SessionSummary } from '@obol/protocol/customerAgent/figures';
 import type { ObolErrorJson } from '@obol/protocol/errors';
+import { useState } from 'preact/hooks';
 import type { SessionItem } from '../../../shared/messages.ts';
 import { type WalletClient, walletClient } from '../../shared/api.ts';
 import { type Loaded, errorOf, useWallet } from '../../shared/hooks.ts';
@@ -17,14 +19,16 @@ export function sessionsState(loaded: Loaded<SessionItem[]>): SessionsState {
 
 export function useSessions(client: WalletClient = walletClient) {
   const [loaded, reload] = useWallet('sessions', {}, client);
+  // The summary of the session the shopper just ended (spent, returned, receipts), until she closes it.
+  const [summary, setSummary] = useState<SessionSummary | undefined>();
   const end = async (transactionId: string): Promise<ObolErrorJson | undefined> => {
     try {
-      await client.call('endSession', { transactionId });
+      setSummary((await client.call('endSession', { transactionId })).summary);
       reload();
       return undefined;
     } catch (e) {
       return errorOf(e);
     }
   };
-  return { state: sessionsState(loaded), end };
+  return { state: sessionsState(loaded), end, summary, closeSummary: () => setSummary(undefined) };
 }

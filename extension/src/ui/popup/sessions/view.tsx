@@ -1,10 +1,12 @@
 import { useState } from 'preact/hooks';
 import { money, timeLeft } from '../../shared/format.ts';
 import { useNow } from '../../shared/hooks.ts';
+import { SessionSummaryCard } from './SessionSummary.tsx';
 import { useSessions } from './state.ts';
 
 export function SessionsScreen() {
-  const { state, end } = useSessions();
+  const { state, end, summary, closeSummary } = useSessions();
+  const ended = summary ? <SessionSummaryCard summary={summary} onClose={closeSummary} /> : null;
   const now = useNow();
   const [error, setError] = useState<string | undefined>();
   const [ending, setEnding] = useState<string | undefined>();
@@ -14,10 +16,16 @@ export function SessionsScreen() {
     case 'error':
       return <p class="error">{state.error.message}</p>;
     case 'empty':
-      return <p class="muted" data-testid="no-sessions">No open trading sessions.</p>;
+      return (
+        <>
+          {ended}
+          <p class="muted" data-testid="no-sessions">No open trading sessions.</p>
+        </>
+      );
     case 'ready':
       return (
         <section>
+          {ended}
           {error ? <p class="error">{error}</p> : null}
           <ul class="list">
             {state.sessions.map((s) => (

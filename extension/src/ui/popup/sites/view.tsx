@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { SiteItem, WalletParams } from '../../../shared/messages.ts';
 import { digits, money } from '../../shared/format.ts';
+import { BudgetPeriodControl } from './BudgetPeriod.tsx';
 import { useDeclined, useSites } from './state.ts';
 import { when } from '../../shared/format.ts';
 import type { DeclinedSite } from '../../../shared/messages.ts';
@@ -59,6 +60,7 @@ function SiteCard({ site, save, remove }: { site: SiteItem; save: (p: WalletPara
         </label>
         <button type="submit">Save</button>
       </form>
+      <BudgetPeriodControl site={site} save={save} />
       <div class="row">
         <button type="button" class="link" onClick={async () => setError((await save({ origin: site.origin, resetSpent: true }))?.message)}>
           Reset spent
