@@ -295,6 +295,23 @@ export const SessionStop = Type.Object(
  */
 export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, time: TimeT }, closed);
 
+/**
+ * A merchant asks its own operator for its statement (`POST /v1/acquirer/statement`): its
+ * balance, its deposits, what it is owed. Signed with the merchant's registered key — never the
+ * operator's admin token — and taken only while `time` is fresh and only once per `msgId`, so a
+ * request that leaked cannot be played again. `since` (ms) and `limit` bound the deposits listed.
+ */
+export const MerchantStatementRequest = Type.Object(
+  {
+    msgId: MsgId,
+    merchantId: MerchantIdT,
+    time: TimeT,
+    since: Type.Optional(TimeT),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  },
+  closed,
+);
+
 // ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
 const recordFields = {
   msgId: MsgId,
@@ -412,6 +429,7 @@ export const MessageSchemas = {
   'wallet.stop': SessionStop,
   'merchant.stop': SessionStop,
   'wallet.sessionRead': WalletSessionRead,
+  'merchant.statement': MerchantStatementRequest,
   'wallet.record': WalletRecord,
   'am.customerRecord': AmCustomerRecord,
   'merchant.record': MerchantRecord,
