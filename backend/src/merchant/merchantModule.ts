@@ -137,11 +137,12 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     MerchantModulePaths.adminProducts,
     // Before the body is read: a locked-out client does not get to send megabytes.
     { bodyLimit: ADMIN_BODY_LIMIT, onRequest: async (request, reply) => guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization)) },
-    async (request) => {
-      checkSchema(AddProductRequest, request.body, 'product');
-      const { content, replace, ...fields } = request.body;
-      return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
-    },
+    async (request, reply) =>
+      agent.adminIdempotency.run(request, reply, async () => {
+        checkSchema(AddProductRequest, request.body, 'product');
+        const { content, replace, ...fields } = request.body;
+        return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
+      }),
   );
 
   app.get<{ Querystring: { days?: string } }>(MerchantModulePaths.adminSales, async (request, reply) => {
