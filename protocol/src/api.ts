@@ -243,6 +243,14 @@ export const MerchantPaths = {
   adminSales: '/admin/sales',
   /** The widget's one script, served by the module so the page's script tag points at it. */
   widget: '/obol-widget.js',
+  /** The shop's sales dashboard (a page that asks for the shop admin token), its script and style. */
+  dashboard: '/admin/',
+  dashboardScript: '/admin/dashboard.js',
+  dashboardStyle: '/admin/dashboard.css',
+  /** `/admin` without the slash: a redirect to the dashboard. */
+  adminRedirect: '/admin',
+  /** The module's OpenAPI 3.1 document (request and response bodies of every route). */
+  openapi: '/openapi.json',
 } as const;
 
 /**
@@ -411,6 +419,8 @@ export const ArbiterPaths = {
   health: '/healthz',
   /** POST an evidence bundle (`EvidenceBundle`), get the arbiter's report. */
   judge: '/v1/judge',
+  /** The arbiter's OpenAPI 3.1 document. */
+  openapi: '/openapi.json',
 } as const;
 
 export const Pseudonym = B64u(64);

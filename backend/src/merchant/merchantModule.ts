@@ -15,6 +15,8 @@ import { browserCors } from '../http/cors.ts';
 import { AdminGuard, DEFAULT_ADMIN_CALLS, DEFAULT_ADMIN_LOCKOUT, type LockoutRule, type RateRule } from '../http/rateLimit.ts';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { installErrorHandler } from '../http/errors.ts';
+import { describeRoutes } from '../http/openapi.ts';
+import { MerchantRouteSchemas } from '@obol/protocol/routeSchemas';
 import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
@@ -89,6 +91,12 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   // Errors of the module's own routes only (the plugin is encapsulated): never the shop's.
   installErrorHandler(app);
   logSetupMistakes(app);
+  await describeRoutes(app, {
+    title: `Obol merchant module ${agent.merchantId}`,
+    description: 'A shop’s merchant module: its catalogue, the trading sessions of wallets, its administration.',
+    schemas: MerchantRouteSchemas,
+  });
+  if (app.hasDecorator('swagger')) app.get(MerchantModulePaths.openapi, async () => app.swagger());
 
 
   // The wallet's service worker and the widget call from their own origins; requests carry
@@ -155,7 +163,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   // The dashboard page (it reads the sales route above with the token the merchant types in).
   serveDashboard(app);
-  app.get('/admin', async (_request, reply) => reply.redirect(`${app.prefix}${DASHBOARD_PATH}`));
+  app.get(MerchantModulePaths.adminRedirect, async (_request, reply) => reply.redirect(`${app.prefix}${DASHBOARD_PATH}`));
 
   if (opts.widgetScript !== false) serveWidget(app, opts.widgetScript ?? WIDGET_SCRIPT);
 
