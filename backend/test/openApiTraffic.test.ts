@@ -149,7 +149,9 @@ describe('every request and answer of a full session matches /openapi.json', () 
       // Every operation says what it answers (and every POST what it takes).
       for (const [path, methods] of Object.entries(doc.paths)) {
         for (const [method, op] of Object.entries(methods)) {
-          expect(Object.keys(op.responses ?? {}), `${name} ${method} ${path}: its answers`).not.toHaveLength(0);
+          // Declared, not Fastify's placeholder: a JSON route names its error body too; a page its media type.
+          const declared = op.responses['4XX'] !== undefined || Object.values(op.responses).some((r) => r.content && !r.content['application/json']);
+          expect(declared || (method === 'get' && path === '/obol/admin'), `${name} ${method.toUpperCase()} ${path}: its answers are declared`).toBe(true);
           if (method === 'post' && path !== OperatorPaths.adminSettleDeadlines) expect(op.requestBody, `${name} POST ${path}: its body`).toBeDefined();
         }
       }

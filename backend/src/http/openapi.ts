@@ -23,6 +23,11 @@ export async function describeRoutes(
   // Before any route of this context is added: each gets its schema as it is declared.
   app.addHook('onRoute', (route) => {
     if (typeof route.method !== 'string' || route.schema) return;
+    // CORS preflights (cors.ts) are the browser's business, not operations of the API.
+    if (route.method === 'OPTIONS') {
+      route.schema = { hide: true };
+      return;
+    }
     const path = route.prefix && route.url.startsWith(route.prefix) ? route.url.slice(route.prefix.length) || '/' : route.url;
     const described = opts.schemas[`${route.method} ${path}`];
     if (described) route.schema = { ...described };
