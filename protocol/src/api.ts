@@ -53,6 +53,8 @@ export const OperatorPaths = {
   merchantCertificate: '/v1/merchants/:operatorId/:merchantId',
   // merchant → its operator (acquirer role)
   merchantRecord: '/v1/acquirer/merchant-record',
+  /** A merchant's own statement: a signed `merchant.statement` (its registered key), fresh and used once. */
+  merchantStatement: '/v1/acquirer/statement',
   // operator ↔ operator
   peerInitiate: '/v1/peer/initiate',
   peerCustomerRecord: '/v1/peer/customer-record',
@@ -146,6 +148,60 @@ export const RecordResponse = Type.Object(
   closed,
 );
 
+/** How far a `merchant.statement`'s `time` may be from the operator's clock (either way). */
+export const STATEMENT_WINDOW_MS = 5 * 60_000;
+
+/** One deposit opened at the merchant, as its operator books it (merchant currency). */
+export const StatementDeposit = Type.Object(
+  {
+    transactionId: TradeHandleT,
+    /** open: reserved, not yet cleared; cleared: paid to the merchant; failed: never opened in full. */
+    state: Type.Union([Type.Literal('open'), Type.Literal('cleared'), Type.Literal('failed')]),
+    deposit: PositiveMoney,
+    /** What the merchant was paid at clearing (null while open). The operator charges no fee on it. */
+    charged: Type.Union([PositiveMoney, Type.Null()]),
+    /** What went back to the customer's operator at clearing (null while open). */
+    unused: Type.Union([PositiveMoney, Type.Null()]),
+    /** Purchases counted at clearing (null while open). */
+    count: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    outcome: Type.Union([Type.String(), Type.Null()]),
+    flagged: Type.Union([Type.Boolean(), Type.Null()]),
+    openedAt: TimeT,
+    clearedAt: Type.Union([TimeT, Type.Null()]),
+  },
+  closed,
+);
+export type StatementDeposit = Static<typeof StatementDeposit>;
+
+/**
+ * A merchant's statement from its operator. `balance` is what the operator owes the merchant: the
+ * sum of what its cleared deposits paid (the operator makes no payouts through Obol, so nothing
+ * has been taken from it); `reserved` is what open deposits hold for it, not yet earned.
+ */
+export const MerchantStatement = Type.Object(
+  {
+    merchantId: MerchantIdT,
+    operatorId: OperatorIdT,
+    time: TimeT,
+    balances: Type.Array(
+      Type.Object(
+        {
+          currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+          balance: Money,
+          reserved: PositiveMoney,
+          openDeposits: Type.Integer({ minimum: 0 }),
+          clearedDeposits: Type.Integer({ minimum: 0 }),
+        },
+        closed,
+      ),
+    ),
+    /** The deposits opened since the request's `since`, newest first, at most its `limit` (default 100). */
+    deposits: Type.Array(StatementDeposit),
+  },
+  closed,
+);
+export type MerchantStatement = Static<typeof MerchantStatement>;
+
 // ── operator: administration ───────────────────────────────────────────────────────────────
 export const RegisterMerchantRequest = Type.Object(
   {
@@ -189,6 +245,14 @@ export const MerchantPaths = {
   adminSales: '/admin/sales',
   /** The widget's one script, served by the module so the page's script tag points at it. */
   widget: '/obol-widget.js',
+  /** The shop's sales dashboard (a page that asks for the shop admin token), its script and style. */
+  dashboard: '/admin/',
+  dashboardScript: '/admin/dashboard.js',
+  dashboardStyle: '/admin/dashboard.css',
+  /** `/admin` without the slash: a redirect to the dashboard. */
+  adminRedirect: '/admin',
+  /** The module's OpenAPI 3.1 document (request and response bodies of every route). */
+  openapi: '/openapi.json',
 } as const;
 
 /**
@@ -375,6 +439,8 @@ export const ArbiterPaths = {
   health: '/healthz',
   /** POST an evidence bundle (`EvidenceBundle`), get the arbiter's report. */
   judge: '/v1/judge',
+  /** The arbiter's OpenAPI 3.1 document. */
+  openapi: '/openapi.json',
 } as const;
 
 export const Pseudonym = B64u(64);

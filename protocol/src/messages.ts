@@ -306,6 +306,23 @@ export const WalletSessionRead = Type.Object({ msgId: MsgId, transactionId: Trad
  */
 export const WalletRedeliver = Type.Object({ msgId: MsgId, transactionId: TradeHandleT, n: SeqT, acceptId: MsgId, time: TimeT }, closed);
 
+/**
+ * A merchant asks its own operator for its statement (`POST /v1/acquirer/statement`): its
+ * balance, its deposits, what it is owed. Signed with the merchant's registered key — never the
+ * operator's admin token — and taken only while `time` is fresh and only once per `msgId`, so a
+ * request that leaked cannot be played again. `since` (ms) and `limit` bound the deposits listed.
+ */
+export const MerchantStatementRequest = Type.Object(
+  {
+    msgId: MsgId,
+    merchantId: MerchantIdT,
+    time: TimeT,
+    since: Type.Optional(TimeT),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  },
+  closed,
+);
+
 // ── FIG 3: conclusion ──────────────────────────────────────────────────────────────────────
 const recordFields = {
   msgId: MsgId,
@@ -424,6 +441,7 @@ export const MessageSchemas = {
   'merchant.stop': SessionStop,
   'wallet.sessionRead': WalletSessionRead,
   'wallet.redeliver': WalletRedeliver,
+  'merchant.statement': MerchantStatementRequest,
   'wallet.record': WalletRecord,
   'am.customerRecord': AmCustomerRecord,
   'merchant.record': MerchantRecord,

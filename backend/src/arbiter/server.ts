@@ -2,6 +2,8 @@ import { ArbiterPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installErrorHandler } from '../http/errors.ts';
+import { describeRoutes } from '../http/openapi.ts';
+import { ArbiterRouteSchemas } from '@obol/protocol/routeSchemas';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
 import { type TlsFiles, loadTls } from '../http/tls.ts';
 import type { Arbiter } from './arbiter.ts';
@@ -32,6 +34,12 @@ export async function startArbiterServer(
     }),
   );
   installErrorHandler(app);
+  await describeRoutes(app, {
+    title: 'Obol arbiter',
+    description: 'Judges FIG 4 disputes from evidence bundles; asks the merchant’s operator for K1.',
+    schemas: ArbiterRouteSchemas,
+  });
+  app.get(ArbiterPaths.openapi, async () => app.swagger());
   app.get(ArbiterPaths.health, async () => ({ ok: true, arbiter: arbiter.key.kid }));
   app.post(ArbiterPaths.judge, async (request) => {
     const report = await arbiter.judge(request.body);

@@ -1,8 +1,9 @@
 /**
- * `obol merchant init | serve | sales | doctor | add-product`: a merchant's own commands, over its
- * folder (setup.ts); the operator's `obol` and the merchant package's `obol` (merchant/) both have them.
- * None of them needs the operator's admin token: the shop is known by its key and its own
- * administration token.
+ * `obol merchant init | serve | sales | doctor | add-product | status | sessions | payouts`: a
+ * merchant's own commands, over its folder (setup.ts); the operator's `obol` and the merchant
+ * package's `obol` (merchant/) both have them. None of them needs the operator's admin token: the
+ * shop is known by its key (status, sessions and payouts ask the operator with a request signed by
+ * it) and its own administration token (sales and add-product ask the running shop).
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -15,6 +16,7 @@ import { mediaTypeOf } from '../http/mediaTypes.ts';
 import type { SalesReport } from '../merchant/sales.ts';
 import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
 import { startMerchantServer } from '../merchant/standalone.ts';
+import { type StatementQuery, formatDeposits, formatPayouts, formatStatus, shopStatement } from '../merchant/statement.ts';
 import { type GetText, checkPage } from '../merchant/doctor.ts';
 import { request } from 'undici';
 
@@ -184,6 +186,38 @@ Next:
         console.log(JSON.stringify(added, null, 2));
       },
     );
+  const statementCommand = (name: string, description: string, format: typeof formatStatus, withRange: boolean) => {
+    const command = merchant
+      .command(name)
+      .description(description)
+      .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
+      .option('--json', 'print the operator’s statement as JSON');
+    if (withRange) {
+      command.option('--since <date>', 'deposits opened on or after this day or time (ISO 8601, UTC)').option('--limit <n>', 'at most this many deposits (1–1000)', '100');
+    }
+    command.action(async (o: { config: string; json?: boolean; since?: string; limit?: string }) => {
+      const statement = await shopStatement(await loadShopFolder(o.config), statementQuery(o));
+      console.log(o.json ? JSON.stringify(statement, null, 2) : format(statement));
+    });
+  };
+  statementCommand('status', 'the shop’s balance at its operator and its open deposits (asked with the shop’s own key)', formatStatus, false);
+  statementCommand('sessions', 'the shop’s deposits at its operator, one per trading session, and how each cleared (asked with the shop’s own key)', formatDeposits, true);
+  statementCommand('payouts', 'what the operator owes the shop and the cleared deposits behind it (asked with the shop’s own key)', formatPayouts, true);
+}
+
+function statementQuery(o: { since?: string; limit?: string }): StatementQuery {
+  const query: StatementQuery = {};
+  if (o.since !== undefined) {
+    const since = Date.parse(o.since);
+    if (!Number.isFinite(since) || since < 0) throw new ObolError('MALFORMED', `--since ${o.since} is not a date (e.g. 2026-11-23)`);
+    query.since = since;
+  }
+  if (o.limit !== undefined) {
+    const limit = Number(o.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ObolError('MALFORMED', `--limit ${o.limit} is not a whole number from 1 to 1000`);
+    query.limit = limit;
+  }
+  return query;
 }
 
 /** A GET for the doctor: status, media type and text (at most 2 MB), following no redirects. */

@@ -5,11 +5,12 @@
  * (sessionStorage), and sends it as a bearer token with each read, so the dashboard is exactly as
  * protected as the sales route. No inline script or style: the page runs under a strict CSP.
  */
+import { MerchantPaths } from '@obol/protocol/api';
 import type { FastifyInstance } from 'fastify';
 
-export const DASHBOARD_PATH = '/admin/';
-const SCRIPT_PATH = '/admin/dashboard.js';
-const STYLE_PATH = '/admin/dashboard.css';
+export const DASHBOARD_PATH = MerchantPaths.dashboard;
+const SCRIPT_PATH = MerchantPaths.dashboardScript;
+const STYLE_PATH = MerchantPaths.dashboardStyle;
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

@@ -23,6 +23,7 @@
  * transaction that closes the session and sent afterwards, at least once, until the acquirer
  * answers 2xx (`sweep()` retries). Handling any message twice changes nothing the second time.
  */
+import { IdempotencyKeys } from '../http/idempotency.ts';
 import { fileURLToPath } from 'node:url';
 import {
   type AcceptResponse,
@@ -271,6 +272,8 @@ export class MerchantAgent {
   private readonly sealKeys: SealKeys;
   /** The prepared catalogue (FIG 4): products encrypted and signed once, in the merchant's database. */
   readonly catalogue: ProductCatalogue;
+  /** The `Idempotency-Key`s of the shop's administration calls, in the merchant's database. */
+  readonly adminIdempotency: IdempotencyKeys;
   private readonly origins: ReadonlySet<string>;
   private readonly recordUrl: string;
   private readonly sessionKeys = new Map<string, SessionKey>();
@@ -296,6 +299,7 @@ export class MerchantAgent {
     this.log = config.log ?? noLog;
     this.sealKeys = config.sealKeys;
     this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto, config.sealKeys);
+    this.adminIdempotency = new IdempotencyKeys(config.db, config.clock);
     this.origins = new Set(config.origins);
     this.recordUrl = `${config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRecord}`;
     this.outbox = new OutboxDispatcher({

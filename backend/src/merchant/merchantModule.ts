@@ -15,6 +15,8 @@ import { browserCors } from '../http/cors.ts';
 import { AdminGuard, DEFAULT_ADMIN_CALLS, DEFAULT_ADMIN_LOCKOUT, type LockoutRule, type RateRule } from '../http/rateLimit.ts';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { installErrorHandler } from '../http/errors.ts';
+import { describeRoutes } from '../http/openapi.ts';
+import { MerchantRouteSchemas } from '@obol/protocol/routeSchemas';
 import { bearerMatches } from '../http/secrets.ts';
 import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
@@ -89,6 +91,12 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
   // Errors of the module's own routes only (the plugin is encapsulated): never the shop's.
   installErrorHandler(app);
   logSetupMistakes(app);
+  await describeRoutes(app, {
+    title: `Obol merchant module ${agent.merchantId}`,
+    description: 'A shop’s merchant module: its catalogue, the trading sessions of wallets, its administration.',
+    schemas: MerchantRouteSchemas,
+  });
+  if (app.hasDecorator('swagger')) app.get(MerchantModulePaths.openapi, async () => app.swagger());
 
 
   // The wallet's service worker and the widget call from their own origins; requests carry
@@ -139,11 +147,12 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
     MerchantModulePaths.adminProducts,
     // Before the body is read: a locked-out client does not get to send megabytes.
     { bodyLimit: ADMIN_BODY_LIMIT, onRequest: async (request, reply) => guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization)) },
-    async (request) => {
-      checkSchema(AddProductRequest, request.body, 'product');
-      const { content, replace, ...fields } = request.body;
-      return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
-    },
+    async (request, reply) =>
+      agent.adminIdempotency.run(request, reply, async () => {
+        checkSchema(AddProductRequest, request.body, 'product');
+        const { content, replace, ...fields } = request.body;
+        return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
+      }),
   );
 
   app.get<{ Querystring: { days?: string } }>(MerchantModulePaths.adminSales, async (request, reply) => {
@@ -156,7 +165,7 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
 
   // The dashboard page (it reads the sales route above with the token the merchant types in).
   serveDashboard(app);
-  app.get('/admin', async (_request, reply) => reply.redirect(`${app.prefix}${DASHBOARD_PATH}`));
+  app.get(MerchantModulePaths.adminRedirect, async (_request, reply) => reply.redirect(`${app.prefix}${DASHBOARD_PATH}`));
 
   if (opts.widgetScript !== false) serveWidget(app, opts.widgetScript ?? WIDGET_SCRIPT);
 

@@ -16,6 +16,7 @@ import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { once } from './handledMessages.ts';
+import { merchantStatement } from './statement.ts';
 import { type Deliver, enqueueAll, OutboxDispatcher } from '../store/outbox.ts';
 
 /**
@@ -77,6 +78,9 @@ export const acquirer: FastifyPluginAsync = async (app) => {
     );
     return tryClear(ctx, row.id, updated);
   });
+
+  // A merchant's own statement, asked with its own key (statement.ts).
+  app.post(OperatorPaths.merchantStatement, async (req) => merchantStatement(ctx, req.body));
 
   // FIG 4 disputes: an arbiter we trust obtains K1 of one of our merchants' transactions.
   app.post(OperatorPaths.arbiterKey, async (req) => releaseK1(ctx, req.body));
@@ -162,7 +166,7 @@ interface MerchantRow {
   cert: string;
 }
 
-async function merchantByKid(ctx: OperatorContext, kid: string): Promise<MerchantRow & { key: CryptoKey }> {
+export async function merchantByKid(ctx: OperatorContext, kid: string): Promise<MerchantRow & { key: CryptoKey }> {
   const [row] = await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE key_id = $1', [kid]);
   if (!row) throw new ObolError('UNKNOWN_KEY', 'not a merchant of this operator');
   await ctx.keys.addSpki(row.public_key);

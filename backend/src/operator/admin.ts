@@ -17,6 +17,7 @@ import { type OperatorContext, accounts, requireAdmin } from './context.ts';
 import { findCustomer } from './customers.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { AdminGuard } from '../http/rateLimit.ts';
+import { IdempotencyKeys } from '../http/idempotency.ts';
 
 /** The operator's own administration: merchants, funding, limits, balances, audit, positions. */
 export const admin: FastifyPluginAsync<{ guard: AdminGuard }> = async (app, opts) => {
@@ -24,36 +25,44 @@ export const admin: FastifyPluginAsync<{ guard: AdminGuard }> = async (app, opts
   // Rate limit and wrong-token lockout per client around the token check (rateLimit.ts).
   app.addHook('onRequest', async (req, reply) => opts.guard.guard(req, reply, () => requireAdmin(ctx, req.headers.authorization)));
 
-  app.post(OperatorPaths.adminMerchants, async (req) => {
-    checkSchema(RegisterMerchantRequest, req.body, 'merchant registration');
-    return registerMerchant(ctx, req.body);
-  });
+  // Every call that changes something takes an `Idempotency-Key` (idempotency.ts): a retried
+  // funding funds once.
+  const idempotency = new IdempotencyKeys(ctx.db, ctx.clock);
 
-  app.post(OperatorPaths.adminFund, async (req) => {
+  app.post(OperatorPaths.adminMerchants, async (req, reply) =>
+    idempotency.run(req, reply, async () => {
+      checkSchema(RegisterMerchantRequest, req.body, 'merchant registration');
+      return registerMerchant(ctx, req.body);
+    }),
+  );
+
+  app.post(OperatorPaths.adminFund, async (req, reply) => idempotency.run(req, reply, async () => {
     checkSchema(FundRequest, req.body, 'funding');
     const amount = parseAmount(req.body.amount);
     if (amount.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `accounts here are in ${ctx.config.currency}`);
     if (!(await findCustomer(ctx, req.body.customerId))) throw new ObolError('NO_WALLET_ACCOUNT', 'no such customer');
     await fund(ctx, req.body.customerId, amount, `fund:${randomId()}`);
     return { account: accounts.customer(req.body.customerId), balance: formatAmount(await ctx.ledger.balance(accounts.customer(req.body.customerId))) };
-  });
+  }));
 
-  app.post(OperatorPaths.adminCreditLimit, async (req) => {
+  app.post(OperatorPaths.adminCreditLimit, async (req, reply) => idempotency.run(req, reply, async () => {
     checkSchema(CreditLimitRequest, req.body, 'credit limit');
     const limit = parseAmount(req.body.limit);
     const account = await ctx.ledger.account(req.body.accountId);
     if (limit.currency !== account.currency) throw new ObolError('CURRENCY_MISMATCH', `${account.id} is in ${account.currency}`);
     const updated = await ctx.ledger.setCreditLimit(account.id, limit.value);
     return { account: updated.id, creditLimit: formatAmount({ currency: updated.currency, value: updated.creditLimit ?? 0n }) };
-  });
+  }));
 
   app.get(OperatorPaths.adminBalances, async () => balances(ctx));
   app.get(OperatorPaths.adminAudit, async () => audit(ctx));
   app.get(OperatorPaths.adminPositions, async () => positions(ctx));
-  app.post(OperatorPaths.adminSettleDeadlines, async () => ({
-    ...(await settleDeadlines(ctx)),
-    releasedInitiations: await releaseStalledInitiations(ctx),
-  }));
+  app.post(OperatorPaths.adminSettleDeadlines, async (req, reply) =>
+    idempotency.run(req, reply, async () => ({
+      ...(await settleDeadlines(ctx)),
+      releasedInitiations: await releaseStalledInitiations(ctx),
+    })),
+  );
 };
 
 export async function registerMerchant(ctx: OperatorContext, req: { merchantId: string; publicKey: string; origins: string[]; url: string; name?: string }) {

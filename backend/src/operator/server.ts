@@ -1,5 +1,5 @@
-import swagger from '@fastify/swagger';
 import { OperatorPaths } from '@obol/protocol/api';
+import { OperatorRouteSchemas } from '@obol/protocol/routeSchemas';
 import { type Clock, systemClock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import type { Http } from '@obol/protocol/http';
@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { browserCors } from '../http/cors.ts';
 import { installErrorHandler } from '../http/errors.ts';
+import { describeRoutes } from '../http/openapi.ts';
 import { AdminGuard, RateLimiter } from '../http/rateLimit.ts';
 import { trustServerCas, undiciHttp } from '../http/client.ts';
 import { type ServerLimits, obolServerOptions } from '../http/serverOptions.ts';
@@ -173,10 +174,10 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   // Billing deliveries log through the server's (pino) logger, like everything else.
   const billing = new BillingDispatcher({ db, sinks, clock, logger: app.log });
   installErrorHandler(app);
-  await app.register(swagger, {
-    openapi: {
-      info: { title: `Obol operator ${config.operatorId}`, version: '1', description: 'Account manager and acquirer of one Obol operator.' },
-    },
+  await describeRoutes(app, {
+    title: `Obol operator ${config.operatorId}`,
+    description: 'Account manager and acquirer of one Obol operator.',
+    schemas: OperatorRouteSchemas,
   });
   app.decorate('obol', ctx);
   const adminGuard = limitRoutes(app, config, clock);

@@ -150,6 +150,12 @@ export async function hostileFixture(t: TwoOperators, o: { shopAdminToken: strin
       signed: { type: 'merchant.record', signer: t.shop.key.signer },
       zeroAllowed: ['total'],
     },
+    [`POST ${OperatorPaths.merchantStatement}`]: {
+      target: 'eur',
+      schema: message('merchant.statement'),
+      valid: async () => ({ msgId: randomId(), merchantId: 'news.example', time: now(), limit: 10 }),
+      signed: { type: 'merchant.statement', signer: t.shop.key.signer },
+    },
     [`POST ${OperatorPaths.peerInitiate}`]: {
       target: 'eur',
       schema: message('am.initiate'),
