@@ -282,7 +282,7 @@ test('(4) a declined site opens no window from other tabs or after reloads until
   let windowOpened = nextConfirmWindow(browser.context);
   await buyButton(tabA, item).click();
   await (await windowOpened).close();
-  await expect(status(tabA)).toHaveText('Payment cancelled.');
+  await expect(status(tabA)).toHaveText('You declined the payment.');
   // Tab B, and tab A after a reload: no window.
   await expect(buyButton(tabB, item)).toBeEnabled();
   await buyButton(tabB, item).click();
@@ -310,7 +310,7 @@ test('(4) a declined site opens no window from other tabs or after reloads until
     windowOpened = nextConfirmWindow(browser.context);
     await buyButton(tab, item).click();
     await (await windowOpened).close();
-    await expect(status(tab)).toHaveText('Payment cancelled.');
+    await expect(status(tab)).toHaveText('You declined the payment.');
   }
   expect(prompts.count()).toBe(3);
   // A fourth window within the minute is refused, even allowed again.

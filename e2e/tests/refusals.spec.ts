@@ -156,9 +156,10 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   await clickInWindow(ask, ask.getByRole('button', { name: 'Decline' }));
 
   const status = buyElement(shop, 'fair-exchange').getByRole('status');
-  await expect(status).toHaveText('This would go over your budget for this site. Raise the budget in your Obol wallet to buy it.');
+  // She declined: the page says so (the budget was only why she was asked).
+  await expect(status).toHaveText('You declined the payment.');
   const failed = (await widgetEvents(shop)).filter((e) => e.type === 'obol:failed');
-  expect(failed.map((e) => [e.product, e.detail?.code, e.detail?.name])).toEqual([['fair-exchange', 4301, 'OVER_BUDGET']]);
+  expect(failed.map((e) => [e.product, e.detail?.code, e.detail?.name])).toEqual([['fair-exchange', 4001, 'USER_REJECTED']]);
   await expect(paywall(shop, 'fair-exchange')).not.toHaveAttribute('unlocked', '');
   await expect(buyElement(shop, 'fair-exchange').getByRole('button')).toHaveAttribute('aria-disabled', 'false');
   await shop.screenshot({ path: `${artifacts}over-budget-shop.png`, fullPage: true });

@@ -474,7 +474,7 @@ export class Wallet {
       return;
     }
     await this.declined(prompt, payment);
-    throw declineError(prompt);
+    throw declineError();
   }
 
   private promptRecord(id: string): Promise<PromptRecord | undefined> {
@@ -809,7 +809,7 @@ export class Wallet {
       const payment = await this.paymentRecord(prompt.paymentKey);
       if (payment && payment.state === 'prompting') {
         await this.declined(prompt, payment);
-        await release(this.db, { paymentKey: payment.key, error: declineError(prompt).toJSON(), now: this.now() });
+        await release(this.db, { paymentKey: payment.key, error: declineError().toJSON(), now: this.now() });
       }
     }
     this.changed();
@@ -945,10 +945,13 @@ function paidActivity(p: PaymentRecord, receipt: ReceiptRecord, time: number): A
   return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price, time };
 }
 
-function declineError(prompt: PromptRecord): ObolError {
-  return prompt.kind === 'over-budget'
-    ? new ObolError('OVER_BUDGET', 'the purchase is over the budget for this site and the shopper did not raise it')
-    : new ObolError('USER_REJECTED', 'the shopper declined the payment');
+/**
+ * The shopper said no: the page hears "you declined", whatever the window asked about. An
+ * over-budget purchase she declined is her decision, not the budget's (the budget is only why
+ * she was asked).
+ */
+function declineError(): ObolError {
+  return new ObolError('USER_REJECTED', 'you declined the payment');
 }
 
 /** Root certificates the shopper pasted (PEM, one or a bundle): roots only, as base64url DER. */
