@@ -436,6 +436,12 @@ export class Wallet {
       createdAt: now,
     };
     if (description) prompt.description = neutralizeBidi(description.slice(0, 300));
+    // Banks by name for the shopper: ours always; the merchant's when it is ours too.
+    const account = await this.store.getAccount();
+    if (account) {
+      prompt.bankName = account.operatorName;
+      if (account.operatorId === subject.merchantOperatorId) prompt.merchantOperatorName = account.operatorName;
+    }
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
     await writeStore(this.db, 'prompts', (s) => s.put(prompt));
     await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
@@ -519,7 +525,13 @@ export class Wallet {
       const tx = await this.store.getTransaction(tid);
       if (tx && tx.state === 'open' && tx.lines.length === 0 && !tx.pending) await this.agent.endTransaction(tid).catch(() => undefined);
     }
-    await this.log({ kind: 'rejected', origin: payment.origin, text: `declined ${payment.productId}`, amount: prompt.priceCustomer });
+    await this.log({
+      kind: 'rejected',
+      origin: payment.origin,
+      text: `declined ${payment.productId}`,
+      subject: prompt.signed?.title ?? payment.productId,
+      amount: prompt.priceCustomer,
+    });
   }
 
   /**
@@ -662,7 +674,7 @@ export class Wallet {
     const own = account && added.includes(account.rootCert) && !this.o.trustedRoots.includes(account.rootCert);
     if (account && own) await this.store.putAccount({ ...account, rootAddedByShopper: true });
     this.agentInstance = this.makeAgent(view.currency, own && account ? [account.rootCert] : []);
-    await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}` });
+    await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}`, subject: view.operatorName });
     this.changed();
     return this.overview();
   }
@@ -689,7 +701,7 @@ export class Wallet {
   async endSession(transactionId: string): Promise<TransactionView> {
     await this.start();
     const view = await this.agent.endTransaction(transactionId);
-    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: view.cumulative });
+    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, subject: view.merchantName, amount: view.cumulative });
     this.changed();
     return view;
   }
@@ -942,7 +954,7 @@ function disputeError(receipt: ReceiptRecord): ObolError {
 }
 
 function paidActivity(p: PaymentRecord, receipt: ReceiptRecord, time: number): ActivityRecord {
-  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price, time };
+  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, subject: receipt.title, amount: p.priceCustomer ?? p.price, time };
 }
 
 /**
