@@ -150,7 +150,7 @@ test('(5) the window shows the merchant-signed title and price, the page’s wor
   const paid = clickCall(testPage, 'obol_pay', news('two-banks', 'EUR:0.03', `${RLO}eerf si sihT`));
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('title')).toHaveText('Two banks, one click');
-  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
   const words = confirm.getByTestId('page-words');
   await expect(words).toContainText('[U+202E]eerf si sihT');
   await expect(words).toContainText('the page’s own words');
@@ -160,7 +160,7 @@ test('(5) the window shows the merchant-signed title and price, the page’s wor
   await expect(confirm.getByLabel('auto-pay limit')).toHaveValue('0.34');
   await confirm.setViewportSize({ width: 420, height: 640 });
   await confirm.screenshot({ path: `${artifacts}consent-confirm-rtl.png` });
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));
   const answer = await paid;
   expect(answer.error).toBeUndefined();
   expect(answer.result?.productId).toBe('two-banks');
@@ -263,7 +263,7 @@ test('held: the site’s budget is a ceiling even for clicks in several tabs at 
   expect(answers.filter((a) => a.error).map((a) => a.error?.name)).toEqual(expect.arrayContaining([expect.stringMatching(/OVER_BUDGET|SITE_BLOCKED|TOO_MANY_PROMPTS|PROMPT_PENDING/)]));
   expect(await world.shop.agent.session(newsSession)).toMatchObject({ count: 5, spent: 'EUR:0.15' });
   const popup = await openPopup(browser, 'Sites');
-  await expect(popup.getByTestId('site').filter({ hasText: world.shop.url })).toContainText('spent 1.70 SEK of 1.70 SEK');
+  await expect(popup.getByTestId('site').filter({ hasText: world.shop.url })).toContainText('spent SEK 1.70 of SEK 1.70');
   await popup.close();
   for (const tab of tabs) await tab.close();
 });
