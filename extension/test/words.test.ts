@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { moneyIn, whenIn } from '../src/ui/shared/format.ts';
+import { digitsIn, moneyIn, whenIn } from '../src/ui/shared/format.ts';
 import { t } from '../src/ui/shared/i18n.ts';
 
 const locales = new URL('../public/_locales/', import.meta.url);
@@ -16,6 +16,10 @@ describe('the shopper’s amounts', () => {
     expect(moneyIn('SEK:92233720368547758.07', 'en-US')).toBe('SEK\u00a092,233,720,368,547,758.07');
     expect(moneyIn('EUR:-0.05', 'en-US')).toBe('-EUR\u00a00.05');
     expect(moneyIn('SEK:20', 'sv-SE')).toBe('20,00\u00a0SEK');
+  });
+  it('puts the locale’s decimal mark in the input fields', () => {
+    expect(digitsIn('SEK:1.70', 'sv-SE')).toBe('1,70');
+    expect(digitsIn('SEK:1.70', 'en-US')).toBe('1.70');
   });
   it('shows what it cannot read as it is, and nothing as a dash', () => {
     expect(moneyIn('not money', 'sv-SE')).toBe('not money');

@@ -49,9 +49,18 @@ export function money(wire: string | undefined): string {
   return moneyIn(wire);
 }
 
-/** Digits only, for an input field: "SEK:20.00" → "20.00". */
+/**
+ * Digits only, for an input field, with the locale's decimal mark: "SEK:20.00" → "20.00" in
+ * English, "20,00" in Swedish (the wallet reads either mark back: parseDecimal).
+ */
+export function digitsIn(wire: string, chosenLocale?: string): string {
+  const plain = wire.includes(':') ? (wire.split(':')[1] ?? '') : wire;
+  const mark = new Intl.NumberFormat(locale(chosenLocale)).formatToParts(1.5).find((p) => p.type === 'decimal')?.value ?? '.';
+  return mark === ',' ? plain.replace('.', ',') : plain;
+}
+
 export function digits(wire: string): string {
-  return wire.includes(':') ? (wire.split(':')[1] ?? '') : wire;
+  return digitsIn(wire);
 }
 
 export function currencyOf(wire: string): string {
