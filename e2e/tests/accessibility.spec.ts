@@ -148,6 +148,8 @@ for (const language of ['en', 'sv'] as const) {
       await expect(confirm.getByTestId('price')).toContainText(language === 'en' ? 'EUR 0.03' : '0,03 EUR');
       await expect(confirm.getByText(w('confirm_autoPayField', 'SEK'))).toBeVisible();
       await expect(confirm.getByText(w('confirm_autoPayMeans'))).toBeVisible();
+      // The amount fields in the locale's decimal mark too (the wallet reads either back).
+      await expect(confirm.getByLabel(w('confirm_budgetField', 'SEK'))).toHaveValue(language === 'en' ? '1.70' : '1,70');
       await expect(confirm.locator('main')).toContainText('Svea Bank');
       await expect(confirm.getByTestId('product-id')).toBeHidden(); // ids only in the details view
       const pay = confirm.getByRole('button', { name: w('confirm_pay', language === 'en' ? 'SEK 0.34' : '0,34 SEK') });

@@ -156,8 +156,8 @@ test('(5) the window shows the merchant-signed title and price, the page’s wor
   await expect(words).toContainText('the page’s own words');
   expect(await confirm.locator('body').textContent()).not.toContain(RLO);
   // Defaults a shopper would choose: five purchases at this price, auto-pay up to this price.
-  await expect(confirm.getByLabel('budget')).toHaveValue('1.70');
-  await expect(confirm.getByLabel('auto-pay limit')).toHaveValue('0.34');
+  await expect(confirm.getByLabel('Budget for this site')).toHaveValue('1.70');
+  await expect(confirm.getByLabel('Pay without asking up to')).toHaveValue('0.34');
   await confirm.setViewportSize({ width: 420, height: 640 });
   await confirm.screenshot({ path: `${artifacts}consent-confirm-rtl.png` });
   await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));

@@ -92,8 +92,8 @@ test('the first purchase at a site opens a confirmation window; only its click p
   await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
   await expect(confirm.getByTestId('price')).toContainText('EUR 0.03');
   await expect(confirm.getByTestId('deposit')).toContainText('SEK 20.00');
-  await confirm.getByLabel('budget').fill('5.00');
-  await confirm.getByLabel('auto-pay limit').fill('1.00');
+  await confirm.getByLabel('Budget for this site').fill('5.00');
+  await confirm.getByLabel('Pay without asking up to').fill('1.00');
   const pay = confirm.getByRole('button', { name: /^Pay/ });
   await expect(pay).toBeEnabled();
   await confirm.setViewportSize({ width: 420, height: 560 });

@@ -102,8 +102,8 @@ test('the first article: the wallet asks in its own window, the shopper sets a b
   await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
   await expect(confirm.getByTestId('deposit')).toContainText('SEK 20.00');
   // A budget for the whole read (about 70 articles), paid without asking up to 1 SEK each.
-  await confirm.getByLabel('budget').fill('25.00');
-  await confirm.getByLabel('auto-pay limit').fill('1.00');
+  await confirm.getByLabel('Budget for this site').fill('25.00');
+  await confirm.getByLabel('Pay without asking up to').fill('1.00');
   const pay = confirm.getByRole('button', { name: 'Pay SEK 0.34' });
   await expect(pay).toBeEnabled(); // armed after a moment, so a double click meant for the page cannot land on it
   await confirm.setViewportSize({ width: 420, height: 640 });

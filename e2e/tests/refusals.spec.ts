@@ -138,8 +138,8 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'why-micropayments').click();
   const first = await windowOpened;
-  await first.getByLabel('budget').fill('0.70');
-  await first.getByLabel('auto-pay limit').fill('0.50');
+  await first.getByLabel('Budget for this site').fill('0.70');
+  await first.getByLabel('Pay without asking up to').fill('0.50');
   await clickInWindow(first, first.getByRole('button', { name: 'Pay SEK 0.34' }));
   await expect(buyElement(shop, 'why-micropayments').getByRole('status')).toHaveText('Paid 0.03 EUR. The content is unlocked.', { timeout: 20_000 });
   const transactionId = String((await buyAndRead(shop, 'two-banks')).transactionId);
