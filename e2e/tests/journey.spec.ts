@@ -292,7 +292,8 @@ function divideHalfEven(a: bigint, b: bigint): bigint {
   return r2 > b || (r2 === b && q % 2n === 1n) ? q + 1n : q;
 }
 
+/** As the popup shows an amount in English (Intl's currency format: the code, a no-break space, the digits). */
 function formatShown(a: Amount): string {
   const [currency, value] = formatAmount(a).split(':');
-  return `${value} ${currency}`;
+  return `${currency}\u00a0${value}`;
 }
