@@ -41,14 +41,22 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
-/** Headless Debian Chromium with the built wallet loaded unpacked, in a fresh profile. */
-export async function launchWithExtension(opts: { build?: boolean } = {}): Promise<ExtensionBrowser> {
+/**
+ * Headless Debian Chromium with the built wallet loaded unpacked, in a fresh profile.
+ * `language` (e.g. "sv"): the browser's UI language, which is what `chrome.i18n` picks the
+ * extension's `_locales` by. Debian's Chromium 156 under Playwright needs all three: `--lang`,
+ * LANGUAGE and LANG in its environment (Linux reads the UI language from there) and Playwright's `locale`
+ * (tried alone: `--lang` or LANGUAGE leave getUILanguage() at en-US; `locale` alone makes it say
+ * "sv" while the extension's messages stay English).
+ */
+export async function launchWithExtension(opts: { build?: boolean; language?: string } = {}): Promise<ExtensionBrowser> {
   if (opts.build !== false) ensureExtensionBuilt();
   const userDataDir = mkdtempSync(join(tmpdir(), 'obol-profile-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath(),
     headless: true,
-    args: [...chromiumArgs, `--disable-extensions-except=${extensionDist}`, `--load-extension=${extensionDist}`],
+    args: [...chromiumArgs, `--disable-extensions-except=${extensionDist}`, `--load-extension=${extensionDist}`, ...(opts.language ? [`--lang=${opts.language}`] : [])],
+    ...(opts.language ? { locale: opts.language, env: { ...process.env, LANGUAGE: opts.language, LC_ALL: '', LANG: `${opts.language}.UTF-8` } } : {}),
   });
   const serviceWorker = async (): Promise<Worker> => {
     const found = context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://'));

@@ -37,8 +37,8 @@ export async function openPopup(browser: ExtensionBrowser, tab: 'Wallet' | 'Sess
 
 /** The customer id the popup shows ("Account c-…"). */
 export async function customerIdIn(popup: Page): Promise<string> {
-  const text = await popup.getByText(/^Account /).textContent();
-  const id = text?.replace(/^Account /, '').trim();
+  // The id is in the wallet tab's details view (kept off the main screen, present while folded).
+  const id = (await popup.getByTestId('customer-id').textContent())?.trim();
   if (!id) throw new Error('the popup shows no account');
   return id;
 }
@@ -124,11 +124,17 @@ export async function buyAndRead(page: Page, product: string): Promise<Record<st
   return paid.detail;
 }
 
-/** "SEK:1.23" or "1.23 SEK" (the popup's display) → amount in minor units. */
+/**
+ * "SEK:1.23", "1.23 SEK" or the popup's English display "SEK 1.23" (Intl, with a no-break space;
+ * thousands grouped by commas) → amount in minor units.
+ */
 export function amountOf(text: string): Amount {
-  const t = text.trim();
-  const shown = /^(-?[\d.]+)\s+([A-Z]{3})$/.exec(t);
-  return parseAmount(shown ? `${shown[2]}:${shown[1]}` : t);
+  const t = text.trim().replace(/\s+/g, ' ');
+  const after = /^(-?[\d.,]+) ([A-Z]{3})$/.exec(t);
+  const before = /^(-?)([A-Z]{3}) ?(-?[\d.,]+)$/.exec(t);
+  if (after) return parseAmount(`${after[2]}:${after[1]!.replace(/,/g, '')}`);
+  if (before) return parseAmount(`${before[2]}:${before[1]}${before[3]!.replace(/,/g, '')}`);
+  return parseAmount(t);
 }
 
 /** Minor units of one currency, summed. */

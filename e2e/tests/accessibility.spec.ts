@@ -1,37 +1,35 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { type Page, expect, test } from '@playwright/test';
-import { type ExtensionBrowser, launchWithExtension } from '../support/extension.ts';
-import { artifacts, buyAndRead, buyButton, clickInWindow, nextConfirmWindow, openPopup, openShop } from '../support/shopper.ts';
+import { type ExtensionBrowser, extensionDir, launchWithExtension } from '../support/extension.ts';
+import { artifacts, buyAndRead, buyButton, clickInWindow, nextConfirmWindow, openShop } from '../support/shopper.ts';
 import { type TestWorld, startWorld } from '../support/world.ts';
 
 /**
  * axe-core on every page a shopper sees, in the states she sees them: the popup with no account
  * and with an account, open sessions and history (each tab), onboarding (choose, top-up, ready),
  * the confirmation window, and the demo shops' pages (before and after a purchase). No page may
- * have a serious or critical violation (WCAG 2.x A/AA rules and axe's best practices). Every page
- * is saved as a screenshot in e2e/artifacts/, and axe's findings of every severity in
- * e2e/artifacts/axe-report.json.
+ * have a serious or critical violation (WCAG 2.x A/AA rules and axe's best practices). All of it
+ * twice: with the browser in English and in Swedish (the wallet's `_locales`; Swedish words are
+ * longer, and the amounts and dates follow the locale). Every page is saved as a screenshot in
+ * e2e/artifacts/ (a11y-<page>.png in English, a11y-sv-<page>.png in Swedish), and axe's findings
+ * of every severity in e2e/artifacts/axe-report.json.
  */
 
 test.describe.configure({ mode: 'serial' });
 
-let world: TestWorld;
-let browser: ExtensionBrowser;
-let shop: Page;
 const report: Record<string, Array<{ id: string; impact: string | null | undefined; help: string; nodes: string[] }>> = {};
+test.afterAll(() => writeFileSync(`${artifacts}axe-report.json`, `${JSON.stringify(report, null, 2)}\n`));
 
-test.beforeAll(async () => {
-  test.setTimeout(120_000);
-  world = await startWorld();
-  browser = await launchWithExtension();
-});
-
-test.afterAll(async () => {
-  writeFileSync(`${artifacts}axe-report.json`, `${JSON.stringify(report, null, 2)}\n`);
-  await browser?.close();
-  await world?.close();
-});
+/** The wallet's own words in one language, by message key (as the browser would pick them). */
+function wordsIn(language: string): (key: string, ...subs: string[]) => string {
+  const messages = JSON.parse(readFileSync(`${extensionDir}/public/_locales/${language}/messages.json`, 'utf8')) as Record<string, { message: string }>;
+  return (key, ...subs) => {
+    const text = messages[key]?.message;
+    if (text === undefined) throw new Error(`no message ${key} in ${language}`);
+    return text.replace(/\$(\d)/g, (_, n: string) => subs[Number(n) - 1] ?? '');
+  };
+}
 
 /** Runs axe on the page as it is now, saves a screenshot, and expects no serious or critical violation. */
 async function audit(page: Page, name: string): Promise<void> {
@@ -60,73 +58,135 @@ async function expectTextAtLeast13px(page: Page, name: string): Promise<void> {
   expect(small, `${name}: text under 13 px`).toEqual([]);
 }
 
-test('the popup without an account', async () => {
-  const popup = await openPopup(browser);
-  await expect(popup.locator('main')).toBeVisible();
-  await popup.waitForLoadState('networkidle');
-  await audit(popup, 'popup-no-account');
-  await expectTextAtLeast13px(popup, 'popup-no-account');
-  await popup.close();
-});
+for (const language of ['en', 'sv'] as const) {
+  test.describe(language === 'en' ? 'in English' : 'in Swedish', () => {
+    const w = wordsIn(language);
+    const page = (name: string) => (language === 'en' ? name : `sv-${name}`);
+    let world: TestWorld;
+    let browser: ExtensionBrowser;
+    let shop: Page;
 
-test('onboarding: choose, top up, ready', async () => {
-  const page = await browser.openPage('onboarding.html');
-  await page.setViewportSize({ width: 800, height: 700 });
-  await expect(page.getByRole('heading', { name: '1. Choose your bank' })).toBeVisible();
-  await audit(page, 'onboarding-choose');
-  await expectTextAtLeast13px(page, 'onboarding-choose');
-  await page.getByLabel('operator URL').fill(world.sek.url);
-  await page.getByRole('button', { name: 'Create my wallet account' }).click();
-  await expect(page.getByRole('heading', { name: '2. Add demo money' })).toBeVisible({ timeout: 20_000 });
-  await audit(page, 'onboarding-top-up');
-  await expectTextAtLeast13px(page, 'onboarding-top-up');
-  await page.getByLabel('top-up amount').fill('100');
-  await page.getByRole('button', { name: 'Top up' }).click();
-  await expect(page.getByRole('heading', { name: '3. Ready' })).toBeVisible();
-  await audit(page, 'onboarding-ready');
-  await expectTextAtLeast13px(page, 'onboarding-ready');
-  await page.close();
-});
+    test.beforeAll(async () => {
+      test.setTimeout(120_000);
+      world = await startWorld();
+      browser = await launchWithExtension({ language });
+    });
 
-test('the demo shops’ pages', async () => {
-  for (const [name, url] of [
-    ['shop-news', world.shop.url],
-    ['shop-downloads', world.downloads.url],
-    ['shop-help', `${world.shop.url}/how-to-get-obol`],
-  ] as const) {
-    const page = await openShop(browser.context, url);
-    await page.waitForLoadState('networkidle');
-    await audit(page, name);
-    await expectTextAtLeast13px(page, name);
-    await page.close();
-  }
-});
+    test.afterAll(async () => {
+      await browser?.close();
+      await world?.close();
+    });
 
-test('the confirmation window, then the shop after a purchase', async () => {
-  shop = await openShop(browser.context, world.shop.url);
-  const opened = nextConfirmWindow(browser.context);
-  await buyButton(shop, 'why-micropayments').click();
-  const confirm = await opened;
-  await confirm.setViewportSize({ width: 420, height: 640 });
-  await expect(confirm.getByRole('heading', { name: 'Pay this site for the first time?' })).toBeVisible();
-  const pay = confirm.getByRole('button', { name: /^Pay / });
-  await expect(pay).toBeEnabled();
-  await audit(confirm, 'confirm');
-  await expectTextAtLeast13px(confirm, 'confirm');
-  await clickInWindow(confirm, pay);
-  await expect(shop.locator('obol-buy[product="why-micropayments"]').getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
-  await buyAndRead(shop, 'two-banks');
-  await audit(shop, 'shop-news-after-purchase');
-});
+    /** The popup on one of its tabs (`tab`: the message key of its label). */
+    async function popupOn(tab: 'tab_wallet' | 'tab_sessions' | 'tab_history' | 'tab_sites'): Promise<Page> {
+      const popup = await browser.openPage('popup.html');
+      await popup.setViewportSize({ width: 400, height: 560 });
+      await popup.getByRole('tab', { name: w(tab), exact: true }).click();
+      await expect(popup.getByRole('tab', { name: w(tab), exact: true })).toHaveAttribute('aria-selected', 'true');
+      await popup.waitForLoadState('networkidle');
+      await expect(popup.getByText(w('loading'))).toHaveCount(0);
+      return popup;
+    }
 
-test('the popup with an account, a session and history: every tab', async () => {
-  for (const tab of ['Wallet', 'Sessions', 'History', 'Sites'] as const) {
-    const popup = await openPopup(browser, tab);
-    await expect(popup.getByRole('tab', { name: tab })).toHaveAttribute('aria-selected', 'true');
-    await popup.waitForLoadState('networkidle');
-    await expect(popup.getByText('Loading…')).toHaveCount(0);
-    await audit(popup, `popup-${tab.toLowerCase()}`);
-    await expectTextAtLeast13px(popup, `popup-${tab.toLowerCase()}`);
-    await popup.close();
-  }
-});
+    test('the popup without an account', async () => {
+      const popup = await browser.openPage('popup.html');
+      await expect(popup.locator('main')).toBeVisible();
+      await popup.waitForLoadState('networkidle');
+      await expect(popup.locator('html')).toHaveAttribute('lang', language === 'en' ? /^en/ : /^sv/);
+      await expect(popup.getByText(w('overview_noAccount'))).toBeVisible();
+      await audit(popup, page('popup-no-account'));
+      await expectTextAtLeast13px(popup, page('popup-no-account'));
+      await popup.close();
+    });
+
+    test('onboarding: choose, top up, ready', async () => {
+      const onboarding = await browser.openPage('onboarding.html');
+      await onboarding.setViewportSize({ width: 800, height: 700 });
+      await expect(onboarding.getByRole('heading', { name: w('onboarding_chooseHeading') })).toBeVisible();
+      await audit(onboarding, page('onboarding-choose'));
+      await expectTextAtLeast13px(onboarding, page('onboarding-choose'));
+      await onboarding.getByLabel(w('onboarding_operatorUrl')).fill(world.sek.url);
+      await onboarding.getByRole('button', { name: w('onboarding_create') }).click();
+      await expect(onboarding.getByRole('heading', { name: w('onboarding_topUpHeading') })).toBeVisible({ timeout: 20_000 });
+      await audit(onboarding, page('onboarding-top-up'));
+      await expectTextAtLeast13px(onboarding, page('onboarding-top-up'));
+      await onboarding.getByLabel(w('onboarding_topUpAmount')).fill('100');
+      await onboarding.getByRole('button', { name: w('onboarding_topUp'), exact: true }).click();
+      await expect(onboarding.getByRole('heading', { name: w('onboarding_readyHeading') })).toBeVisible();
+      // The balance in the locale's own way: "SEK 100.00" in English, "100,00 SEK" in Swedish.
+      await expect(onboarding.getByTestId('balance')).toHaveText(language === 'en' ? 'SEK 100.00' : '100,00 SEK');
+      await audit(onboarding, page('onboarding-ready'));
+      await expectTextAtLeast13px(onboarding, page('onboarding-ready'));
+      await onboarding.close();
+    });
+
+    test('the demo shops’ pages', async () => {
+      for (const [name, url] of [
+        ['shop-news', world.shop.url],
+        ['shop-downloads', world.downloads.url],
+        ['shop-help', `${world.shop.url}/how-to-get-obol`],
+      ] as const) {
+        const shopPage = await openShop(browser.context, url);
+        await shopPage.waitForLoadState('networkidle');
+        await audit(shopPage, page(name));
+        await expectTextAtLeast13px(shopPage, page(name));
+        await shopPage.close();
+      }
+    });
+
+    test('the confirmation window, then the shop after a purchase', async () => {
+      shop = await openShop(browser.context, world.shop.url);
+      const opened = nextConfirmWindow(browser.context);
+      await buyButton(shop, 'why-micropayments').click();
+      const confirm = await opened;
+      await confirm.setViewportSize({ width: 420, height: 640 });
+      await expect(confirm.getByRole('heading', { name: w('confirm_title_first') })).toBeVisible();
+      // The words a shopper uses: the product's signed title, her bank by name, every figure
+      // with its currency, and what "pay without asking up to" means (per purchase).
+      await expect(confirm.getByTestId('title')).toHaveText('Why micropayments failed, and why they need not');
+      await expect(confirm.getByTestId('price')).toContainText(language === 'en' ? 'SEK 0.34' : '0,34 SEK');
+      await expect(confirm.getByTestId('price')).toContainText(language === 'en' ? 'EUR 0.03' : '0,03 EUR');
+      await expect(confirm.getByText(w('confirm_autoPayField', 'SEK'))).toBeVisible();
+      await expect(confirm.getByText(w('confirm_autoPayMeans'))).toBeVisible();
+      // The amount fields in the locale's decimal mark too (the wallet reads either back).
+      await expect(confirm.getByLabel(w('confirm_budgetField', 'SEK'))).toHaveValue(language === 'en' ? '1.70' : '1,70');
+      await expect(confirm.locator('main')).toContainText('Svea Bank');
+      await expect(confirm.getByTestId('product-id')).toBeHidden(); // ids only in the details view
+      const pay = confirm.getByRole('button', { name: w('confirm_pay', language === 'en' ? 'SEK 0.34' : '0,34 SEK') });
+      await expect(pay).toBeEnabled();
+      await audit(confirm, page('confirm'));
+      await expectTextAtLeast13px(confirm, page('confirm'));
+      await clickInWindow(confirm, pay);
+      await expect(shop.locator('obol-buy[product="why-micropayments"]').getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
+      await buyAndRead(shop, 'two-banks');
+      await audit(shop, page('shop-news-after-purchase'));
+    });
+
+    test('the popup with an account, a session and history: every tab', async () => {
+      for (const tab of ['tab_wallet', 'tab_sessions', 'tab_history', 'tab_sites'] as const) {
+        const popup = await popupOn(tab);
+        const name = page(`popup-${tab.slice(4)}`);
+        if (tab === 'tab_wallet') {
+          await expect(popup.getByText(w('overview_balanceAt', 'Svea Bank'))).toBeVisible();
+          await expect(popup.getByTestId('customer-id')).toBeHidden(); // in the details view
+        }
+        if (tab === 'tab_history') {
+          const receipts = popup.getByTestId('receipt');
+          await expect(receipts).toHaveCount(2);
+          await expect(receipts.getByTestId('receipt-title').first()).toBeVisible();
+          await expect(popup.getByTestId('receipt-transaction').first()).toBeHidden();
+          await expect(receipts.first()).toContainText(language === 'en' ? /EUR\s0\.03|SEK\s0\.34/ : /0,03\sEUR|0,34\sSEK/);
+        }
+        await audit(popup, name);
+        await expectTextAtLeast13px(popup, name);
+        if (tab === 'tab_history') {
+          // The details view, opened: the ids are there for whoever needs them.
+          await popup.getByTestId('receipt').first().getByText(w('details'), { exact: true }).click();
+          await expect(popup.getByTestId('receipt-transaction').first()).toBeVisible();
+          await audit(popup, page('popup-history-details'));
+        }
+        await popup.close();
+      }
+    });
+  });
+}

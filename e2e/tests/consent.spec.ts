@@ -150,17 +150,17 @@ test('(5) the window shows the merchant-signed title and price, the page’s wor
   const paid = clickCall(testPage, 'obol_pay', news('two-banks', 'EUR:0.03', `${RLO}eerf si sihT`));
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('title')).toHaveText('Two banks, one click');
-  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
   const words = confirm.getByTestId('page-words');
   await expect(words).toContainText('[U+202E]eerf si sihT');
   await expect(words).toContainText('the page’s own words');
   expect(await confirm.locator('body').textContent()).not.toContain(RLO);
   // Defaults a shopper would choose: five purchases at this price, auto-pay up to this price.
-  await expect(confirm.getByLabel('budget')).toHaveValue('1.70');
-  await expect(confirm.getByLabel('auto-pay limit')).toHaveValue('0.34');
+  await expect(confirm.getByLabel('Budget for this site')).toHaveValue('1.70');
+  await expect(confirm.getByLabel('Pay without asking up to')).toHaveValue('0.34');
   await confirm.setViewportSize({ width: 420, height: 640 });
   await confirm.screenshot({ path: `${artifacts}consent-confirm-rtl.png` });
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));
   const answer = await paid;
   expect(answer.error).toBeUndefined();
   expect(answer.result?.productId).toBe('two-banks');
@@ -264,7 +264,7 @@ test('held: the site’s budget is a ceiling even for clicks in several tabs at 
   expect(answers.filter((a) => a.error).map((a) => a.error?.name)).toEqual(expect.arrayContaining([expect.stringMatching(/OVER_BUDGET|SITE_BLOCKED|TOO_MANY_PROMPTS|PROMPT_PENDING/)]));
   expect(await world.shop.agent.session(newsSession)).toMatchObject({ count: 4, spent: 'EUR:0.12' });
   const popup = await openPopup(browser, 'Sites');
-  await expect(popup.getByTestId('site').filter({ hasText: world.shop.url })).toContainText('spent 1.37 SEK of 1.70 SEK');
+  await expect(popup.getByTestId('site').filter({ hasText: world.shop.url })).toContainText('spent SEK 1.37 of SEK 1.70');
   await popup.close();
   for (const tab of tabs) await tab.close();
 });
@@ -283,7 +283,7 @@ test('(4) a declined site opens no window from other tabs or after reloads until
   let windowOpened = nextConfirmWindow(browser.context);
   await buyButton(tabA, item).click();
   await (await windowOpened).close();
-  await expect(status(tabA)).toHaveText('Payment cancelled.');
+  await expect(status(tabA)).toHaveText('You declined the payment.');
   // Tab B, and tab A after a reload: no window.
   await expect(buyButton(tabB, item)).toBeEnabled();
   await buyButton(tabB, item).click();
@@ -311,7 +311,7 @@ test('(4) a declined site opens no window from other tabs or after reloads until
     windowOpened = nextConfirmWindow(browser.context);
     await buyButton(tab, item).click();
     await (await windowOpened).close();
-    await expect(status(tab)).toHaveText('Payment cancelled.');
+    await expect(status(tab)).toHaveText('You declined the payment.');
   }
   expect(prompts.count()).toBe(3);
   // A fourth window within the minute is refused, even allowed again.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { systemClock } from '@obol/protocol/clock';
-import { type Page, expect, test } from '@playwright/test';
+import { type Locator, type Page, expect, test } from '@playwright/test';
 import { downloadsCatalogue } from '../../backend/src/demo/catalogues.ts';
 import { shopPages } from '../../backend/src/demo/shopPages.ts';
 import { type Shop, startShop } from '../../backend/src/world/shop.ts';
@@ -86,6 +86,12 @@ test.afterAll(async () => {
 const sekBooks = async () => (await world.admin(world.sek, '/v1/admin/balances')) as Array<{ account: string; kind: string; balance: string }>;
 const balanceOf = async (account: string) => (await sekBooks()).find((b) => b.account === account)?.balance;
 
+/** Clicks a button or link that offers a file and returns the file the browser saved. */
+async function fileFromButton(page: Page, button: Locator): Promise<{ name: string; bytes: Buffer }> {
+  const [file] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  return { name: file.suggestedFilename(), bytes: readFileSync(await file.path()) };
+}
+
 /** Clicks the paywall's download link and returns the file the browser saved. */
 async function download(page: Page, product: string): Promise<{ name: string; bytes: Buffer }> {
   const link = paywall(page, product).getByRole('link', { name: `Download ${product}` });
@@ -109,8 +115,8 @@ test('a file bought at Obol Downloads: confirmed once, checked, decrypted, and t
   await buyButton(shop, 'city-skyline.svg').click();
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('merchant-id')).toHaveText('downloads.example');
-  await expect(confirm.getByTestId('price')).toContainText('0.40 SEK');
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.40 SEK' }));
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.40');
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.40' }));
   await expect(buyElement(shop, 'city-skyline.svg').getByRole('status')).toHaveText('Paid 0.40 SEK. The content is unlocked.', { timeout: 20_000 });
 
   const skyline = await download(shop, 'city-skyline.svg');
@@ -134,10 +140,14 @@ test('a file bought at Obol Downloads: confirmed once, checked, decrypted, and t
   const history = await openPopup(browser, 'History');
   const receipts = history.getByTestId('receipt');
   await expect(receipts).toHaveCount(2);
-  await expect(receipts.filter({ hasText: 'city-skyline.svg' })).toContainText('0.40 SEK');
-  await expect(receipts.filter({ hasText: 'rates-2026.csv' })).toContainText('0.15 SEK');
-  await receipts.filter({ hasText: 'rates-2026.csv' }).getByRole('button', { name: 'Show' }).click();
-  await expect(history.locator('pre.content')).toContainText('month,SEK_per_EUR,EUR_per_SEK');
+  await expect(receipts.filter({ hasText: 'city-skyline.svg' })).toContainText('SEK 0.40');
+  await expect(receipts.filter({ hasText: 'rates-2026.csv' })).toContainText('SEK 0.15');
+  // Each receipt names the product by its signed title; the file is offered again under its name.
+  await expect(receipts.filter({ hasText: 'rates-2026.csv' }).getByTestId('receipt-title')).toHaveText('Exchange rates 2026');
+  const again = await fileFromButton(history, receipts.filter({ hasText: 'rates-2026.csv' }).getByRole('button', { name: 'Download rates-2026.csv' }));
+  expect(again.name).toBe('rates-2026.csv');
+  expect(again.bytes.equals(Buffer.from(await fileOf('rates-2026.csv')))).toBe(true);
+  await history.screenshot({ path: `${artifacts}downloads-history.png`, fullPage: true });
   await history.close();
   downloadsTransaction = String(paid[0]?.detail?.transactionId);
   expect(await world.downloads.agent.session(downloadsTransaction)).toMatchObject({ count: 2, spent: 'SEK:0.55' });
@@ -151,7 +161,7 @@ test('a shop whose delivery does not match its own signed catalogue entry is ref
   await buyButton(shop, 'city-skyline.svg').click();
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('merchant-id')).toHaveText('files.example');
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.40 SEK' }));
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.40' }));
 
   // The page is told: the payment did not go through, with the wallet's code.
   await expect(buyElement(shop, 'city-skyline.svg').getByRole('status')).toHaveText('The payment did not go through. Please try again.', { timeout: 20_000 });
@@ -188,4 +198,29 @@ test('a shop whose delivery does not match its own signed catalogue entry is ref
   expect(await balanceOf(`customer:${customerId}`)).toBe(before);
   expect(await balanceOf('merchant:files.example')).toBe('SEK:0.00');
   for (const op of [world.sek, world.eur]) expect(await world.admin(op, '/v1/admin/audit')).toMatchObject({ ok: true });
+});
+
+test('a Markdown booklet is a file: offered for download under its name, on the page and in the receipts, never shown inline', async () => {
+  const shop = await openShop(browser.context, `${world.downloads.url}/`);
+  const booklet = 'fair-exchange-booklet.md';
+  // Within the budget the first purchase set: no window.
+  await buyButton(shop, booklet).click();
+  await expect(buyElement(shop, booklet).getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
+  const file = await download(shop, booklet);
+  expect(file.name).toBe(booklet);
+  expect(file.bytes.equals(Buffer.from(await fileOf(booklet)))).toBe(true);
+  expect(file.bytes.toString('utf8')).toMatch(/^# The fair exchange\n/);
+  // Not inline text: the page shows the download link, not the Markdown.
+  await expect(paywall(shop, booklet).getByText('# The fair exchange')).toHaveCount(0);
+  await expect(paywall(shop, booklet).locator('pre, article')).toHaveCount(0);
+  await shop.close();
+
+  const history = await openPopup(browser, 'History');
+  const receipt = history.getByTestId('receipt').filter({ hasText: booklet });
+  await expect(receipt.getByTestId('receipt-title')).toHaveText('The fair exchange, a booklet');
+  await expect(receipt.getByRole('button', { name: 'Show' })).toHaveCount(0);
+  const again = await fileFromButton(history, receipt.getByRole('button', { name: `Download ${booklet}` }));
+  expect(again.name).toBe(booklet);
+  expect(again.bytes.equals(file.bytes)).toBe(true);
+  await history.close();
 });

@@ -52,8 +52,8 @@ test('a SEK shopper sees The Daily Obol’s EUR prices in SEK, at her own bank�
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'fair-exchange').click();
   const confirm = await windowOpened;
-  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));
   await expect(buyElement(shop, 'fair-exchange').getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
   await expect(button).toContainText('≈ 0.34 SEK'); // 0.03 / 0.0874, half-even
   await expect(button).toHaveAccessibleName(/for 0\.03 EUR\s*, about 0\.34 SEK$/);

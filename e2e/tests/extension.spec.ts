@@ -56,11 +56,11 @@ test('onboarding: register at the test operator, top up, and the popup shows the
   await expect(page.getByRole('heading', { name: '2. Add demo money' })).toBeVisible({ timeout: 20_000 });
   await page.getByLabel('top-up amount').fill('100');
   await page.getByRole('button', { name: 'Top up' }).click();
-  await expect(page.getByTestId('balance')).toHaveText('100.00 SEK');
+  await expect(page.getByTestId('balance')).toHaveText('SEK 100.00');
   await page.close();
 
   const popup = await browser.openPage('popup.html');
-  await expect(popup.getByTestId('balance')).toHaveText('100.00 SEK');
+  await expect(popup.getByTestId('balance')).toHaveText('SEK 100.00');
   await expect(popup.getByTestId('table-state')).toContainText(/Exchange table: (valid|refreshed)/);
   await popup.setViewportSize({ width: 400, height: 520 });
   await popup.screenshot({ path: `${artifacts}popup-balance.png` });
@@ -89,11 +89,11 @@ test('the first purchase at a site opens a confirmation window; only its click p
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('merchant-id')).toHaveText('news.example');
   await expect(confirm.getByTestId('origin')).toHaveText(world.shop.url);
-  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
-  await expect(confirm.getByTestId('price')).toContainText('0.03 EUR');
-  await expect(confirm.getByTestId('deposit')).toContainText('20.00 SEK');
-  await confirm.getByLabel('budget').fill('5.00');
-  await confirm.getByLabel('auto-pay limit').fill('1.00');
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
+  await expect(confirm.getByTestId('price')).toContainText('EUR 0.03');
+  await expect(confirm.getByTestId('deposit')).toContainText('SEK 20.00');
+  await confirm.getByLabel('Budget for this site').fill('5.00');
+  await confirm.getByLabel('Pay without asking up to').fill('1.00');
   const pay = confirm.getByRole('button', { name: /^Pay/ });
   await expect(pay).toBeEnabled();
   await confirm.setViewportSize({ width: 420, height: 560 });

@@ -138,9 +138,9 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'why-micropayments').click();
   const first = await windowOpened;
-  await first.getByLabel('budget').fill('0.70');
-  await first.getByLabel('auto-pay limit').fill('0.50');
-  await clickInWindow(first, first.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await first.getByLabel('Budget for this site').fill('0.70');
+  await first.getByLabel('Pay without asking up to').fill('0.50');
+  await clickInWindow(first, first.getByRole('button', { name: 'Pay SEK 0.34' }));
   await expect(buyElement(shop, 'why-micropayments').getByRole('status')).toHaveText('Paid 0.03 EUR. The content is unlocked.', { timeout: 20_000 });
   const transactionId = String((await buyAndRead(shop, 'two-banks')).transactionId);
 
@@ -149,16 +149,17 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   await buyButton(shop, 'fair-exchange').click();
   const ask = await overBudget;
   await expect(ask.getByRole('heading', { name: 'This purchase is over the site’s budget' })).toBeVisible();
-  await expect(ask.getByText('spent 0.68 SEK of 0.70 SEK; auto-pay up to 0.50 SEK')).toBeVisible();
-  await expect(ask.getByRole('button', { name: 'Pay 0.34 SEK' })).toBeEnabled();
+  await expect(ask.getByTestId('site-budget')).toHaveText('spent SEK 0.68 of SEK 0.70; pay without asking up to SEK 0.50 per purchase');
+  await expect(ask.getByRole('button', { name: 'Pay SEK 0.34' })).toBeEnabled();
   await ask.setViewportSize({ width: 420, height: 640 });
   await ask.screenshot({ path: `${artifacts}over-budget-confirm.png` });
   await clickInWindow(ask, ask.getByRole('button', { name: 'Decline' }));
 
   const status = buyElement(shop, 'fair-exchange').getByRole('status');
-  await expect(status).toHaveText('This would go over your budget for this site. Raise the budget in your Obol wallet to buy it.');
+  // She declined: the page says so (the budget was only why she was asked).
+  await expect(status).toHaveText('You declined the payment.');
   const failed = (await widgetEvents(shop)).filter((e) => e.type === 'obol:failed');
-  expect(failed.map((e) => [e.product, e.detail?.code, e.detail?.name])).toEqual([['fair-exchange', 4301, 'OVER_BUDGET']]);
+  expect(failed.map((e) => [e.product, e.detail?.code, e.detail?.name])).toEqual([['fair-exchange', 4001, 'USER_REJECTED']]);
   await expect(paywall(shop, 'fair-exchange')).not.toHaveAttribute('unlocked', '');
   await expect(buyElement(shop, 'fair-exchange').getByRole('button')).toHaveAttribute('aria-disabled', 'false');
   await shop.screenshot({ path: `${artifacts}over-budget-shop.png`, fullPage: true });
@@ -167,7 +168,7 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   // 0.68 SEK spent of its 0.70.
   expect(await world.shop.agent.session(transactionId)).toMatchObject({ count: 2, spent: 'EUR:0.06' });
   const popup = await openPopup(browser, 'Sites');
-  await expect(popup.getByTestId('site')).toContainText('spent 0.68 SEK of 0.70 SEK');
+  await expect(popup.getByTestId('site')).toContainText('spent SEK 0.68 of SEK 0.70');
   await popup.getByRole('tab', { name: 'History' }).click();
   await expect(popup.getByTestId('receipt')).toHaveCount(2);
   await popup.close();

@@ -95,10 +95,10 @@ test('a SEK shopper buys EUR articles: popup, receipts, end summary and withdraw
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'why-micropayments').click();
   const confirm = await windowOpened;
-  await expect(confirm.getByTestId('price')).toContainText('0.34 SEK');
+  await expect(confirm.getByTestId('price')).toContainText('SEK 0.34');
   await confirm.getByLabel('budget').fill('25.00');
   await confirm.getByLabel('auto-pay limit').fill('1.00');
-  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+  await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));
   await expect(buyElement(shop, 'why-micropayments').getByRole('status')).toHaveText(/^Paid /, { timeout: 20_000 });
   // Six more, with no window: seven articles at 0.03 EUR are 0.21 EUR, which the bank books as
   // 2.40 SEK (half-even of 2.4027… at the pinned 0.0874) — not 7 × 0.34 = 2.38.
@@ -108,21 +108,21 @@ test('a SEK shopper buys EUR articles: popup, receipts, end summary and withdraw
 
   const sessions = await openPopup(browser, 'Sessions');
   const session = sessions.getByTestId('session');
-  await expect(session.getByTestId('spent-customer')).toHaveText('2.40 SEK');
-  await expect(session.getByTestId('refund-customer')).toHaveText('17.60 SEK');
+  await expect(session.getByTestId('spent-customer')).toHaveText('SEK 2.40');
+  await expect(session.getByTestId('refund-customer')).toHaveText('SEK 17.60');
   await sessions.getByRole('tab', { name: 'History' }).click();
   const receiptPrices = sessions.getByTestId('receipt-price');
   await expect(receiptPrices).toHaveCount(7);
   const receiptSum = total('SEK', (await receiptPrices.allTextContents()).map(amountOf));
   expect(receiptSum).toBe(240n);
-  await expect(sessions.getByText('shop’s price 0.03 EUR').or(sessions.getByText("shop's price 0.03 EUR")).first()).toBeVisible();
+  await expect(sessions.getByText('shop’s price EUR 0.03').or(sessions.getByText("shop's price EUR 0.03")).first()).toBeVisible();
 
   await sessions.getByRole('tab', { name: 'Sessions' }).click();
   await sessions.getByTestId('session').getByRole('button', { name: 'End' }).click();
   const summary = sessions.getByTestId('session-summary');
   await expect(summary).toBeVisible({ timeout: 20_000 });
-  await expect(summary.getByTestId('summary-spent')).toHaveText('2.40 SEK');
-  await expect(summary.getByTestId('summary-returned')).toHaveText('17.60 SEK');
+  await expect(summary.getByTestId('summary-spent')).toHaveText('SEK 2.40');
+  await expect(summary.getByTestId('summary-returned')).toHaveText('SEK 17.60');
   await expect(summary.getByTestId('summary-receipt')).toHaveCount(7);
   const summarySum = total('SEK', (await summary.getByTestId('summary-receipt-price').allTextContents()).map(amountOf));
   expect(summarySum).toBe(240n);
@@ -152,14 +152,14 @@ test('a weekly budget renews when the clock passes the week', async () => {
   await sites.getByLabel(`Budget renews ${origin}`).selectOption('week');
   await expect(sites.getByTestId('renews-at')).toBeVisible();
   // The period starts now with what was spent so far: 2.40 SEK of a 0.70 SEK budget.
-  await expect(sites.getByTestId('site')).toContainText('spent 2.40 SEK of 0.70 SEK');
+  await expect(sites.getByTestId('site')).toContainText('spent SEK 2.40 of SEK 0.70');
   const firstRenewal = await sites.getByTestId('renews-at').textContent();
   await sites.screenshot({ path: `${artifacts}spending-weekly-budget.png` });
   await sites.close();
 
   await moveClocks(7 * DAY + 60_000);
   const after = await openPopup(browser, 'Sites');
-  await expect(after.getByTestId('site')).toContainText('spent 0.00 SEK of 0.70 SEK');
+  await expect(after.getByTestId('site')).toContainText('spent SEK 0.00 of SEK 0.70');
   await expect(after.getByTestId('renews-at')).not.toHaveText(firstRenewal ?? '');
   await after.close();
 
@@ -171,7 +171,7 @@ test('a weekly budget renews when the clock passes the week', async () => {
   prompts.stop();
   expect(prompts.count()).toBe(0);
   const last = await openPopup(browser, 'Sites');
-  await expect(last.getByTestId('site')).toContainText('spent 0.69 SEK of 0.70 SEK');
+  await expect(last.getByTestId('site')).toContainText('spent SEK 0.69 of SEK 0.70');
   await last.close();
 });
 
@@ -191,7 +191,7 @@ test('a purchase the balance cannot cover waits for a top-up and resumes after i
     await buyButton(page, 'two-banks').click();
     const confirm = await windowOpened;
     const topUpWindow = second.context.waitForEvent('page', { predicate: (p) => p.url().includes('popup.html?topup=1'), timeout: 30_000 });
-    await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay 0.34 SEK' }));
+    await clickInWindow(confirm, confirm.getByRole('button', { name: 'Pay SEK 0.34' }));
     // 10 SEK cannot hold a 20 SEK deposit: the wallet shows its top-up, the page keeps waiting.
     const topUp = await topUpWindow;
     await expect(topUp.getByTestId('needs-top-up')).toBeVisible({ timeout: 20_000 });

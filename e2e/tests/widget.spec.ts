@@ -185,7 +185,7 @@ test('with a wallet: converted price, a click pays, obol:paid fires and the payw
 
   // One refusal too, so the picture shows every state a shopper meets.
   await buy(page, 'declined-story').getByRole('button').click();
-  await expect(buy(page, 'declined-story').getByRole('status')).toHaveText('Payment cancelled.');
+  await expect(buy(page, 'declined-story').getByRole('status')).toHaveText('You declined the payment.');
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'widget.png'), fullPage: true });
   expect(await violations()).toEqual([]);
@@ -196,7 +196,7 @@ test("a wallet error shows its sentence and fires obol:failed; the button stays 
   await page.goto(`${origin}/?wallet=ready`);
   const declined = buy(page, 'declined-story');
   await declined.getByRole('button').click();
-  await expect(declined.getByRole('status')).toHaveText('Payment cancelled.');
+  await expect(declined.getByRole('status')).toHaveText('You declined the payment.');
   await expect(declined.getByRole('button')).toHaveAttribute('aria-disabled', 'false');
   const over = buy(page, 'long-read');
   await over.getByRole('button').click();

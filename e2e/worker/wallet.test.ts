@@ -171,9 +171,9 @@ describe('paying from a page', () => {
     await expect(wallet.pay({ ...caller, gesture: false }, key(), pay('fair-exchange'))).rejects.toMatchObject({ name: 'USER_ACTIVATION_REQUIRED', code: 4305 });
     await wallet.pay(caller, key(), pay('fair-exchange'));
     expect(platform.opened).toHaveLength(1); // 0.69 of 0.80 (the bank's figure for 0.06 EUR): no prompt
-    // 0.69 + 0.34 > 0.80: asked again; the shopper says no → OVER_BUDGET, and this site asks no more.
+    // 0.69 + 0.34 > 0.80: asked again; the shopper says no → USER_REJECTED (she declined; the budget only asked), and this site asks no more.
     shopper.say = 'no';
-    await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'OVER_BUDGET', code: 4301 });
+    await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'USER_REJECTED', code: 4001 });
     expect(platform.opened).toHaveLength(2);
     await expect(wallet.pay(caller, key(), pay('pseudonyms'))).rejects.toMatchObject({ name: 'SITE_BLOCKED', code: 4304 });
     // Nor after a reload (a new document), nor from another tab.

@@ -355,6 +355,10 @@ export interface PromptRecord {
   signed?: { title: string; description: string };
   certifiedOrigins: string[];
   merchantOperatorId: string;
+  /** Our bank's display name (the account's operator, from its information at registration). */
+  bankName?: string;
+  /** The merchant's bank by name, when it is ours (the wallet knows no other bank's name). */
+  merchantOperatorName?: string;
   productId: string;
   description?: string;
   price: string;
@@ -399,7 +403,10 @@ export interface ActivityRecord {
   time: number;
   kind: ActivityKind;
   origin?: string;
+  /** The wallet's own line, with the ids (for the details view and the CLI). */
   text: string;
+  /** What it was about in the shopper's words: the product's signed title or the merchant's name. */
+  subject?: string;
   amount?: string;
 }
 

@@ -1,5 +1,6 @@
 import type { BridgeResults } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
+import { fileNameFor } from '@obol/protocol/fileName';
 
 /**
  * What a purchase delivered, decoded once and shared by the paywall and the `obol:paid` event:
@@ -30,32 +31,8 @@ export function parseContentType(contentType: string): { type: string; charset: 
   return { type: type.trim().toLowerCase(), charset };
 }
 
-const EXTENSIONS: Record<string, string> = {
-  'application/pdf': '.pdf',
-  'application/epub+zip': '.epub',
-  'application/zip': '.zip',
-  'application/json': '.json',
-  'application/octet-stream': '.bin',
-  'audio/mpeg': '.mp3',
-  'audio/ogg': '.ogg',
-  'image/png': '.png',
-  'image/jpeg': '.jpg',
-  'image/gif': '.gif',
-  'image/webp': '.webp',
-  'image/svg+xml': '.svg',
-  'video/mp4': '.mp4',
-  'text/csv': '.csv',
-};
-
-/** A safe file name: the shop's `filename` if it gave one, else the product id plus the type's extension. */
-export function fileNameFor(productId: string, type: string, wanted?: string | null): string {
-  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 120);
-  const given = wanted ? clean(wanted) : '';
-  if (given) return given;
-  const base = clean(productId) || 'download';
-  const ext = EXTENSIONS[type] ?? '';
-  return base.endsWith(ext) ? base : base + ext;
-}
+/** One rule for file names, shared with the wallet's receipts (protocol/src/fileName.ts). */
+export { fileNameFor };
 
 export function toDelivery(result: BridgeResults['obol_pay']): Delivery {
   const { type, charset } = parseContentType(result.contentType);

@@ -6,7 +6,7 @@ import { ErrorCodes, ObolError, type ObolErrorJson } from '@obol/protocol/errors
  * from another party is never shown as if it were ours, and raw server errors never reach people.
  */
 const SENTENCES: Partial<Record<number, string>> = {
-  [ErrorCodes.USER_REJECTED]: 'Payment cancelled.',
+  [ErrorCodes.USER_REJECTED]: 'You declined the payment.',
   [ErrorCodes.UNAUTHORIZED]: 'Your Obol wallet did not allow this site to ask for a payment.',
   [ErrorCodes.UNSUPPORTED_METHOD]: 'Your Obol wallet cannot make this kind of payment. Update it and try again.',
   [ErrorCodes.DISCONNECTED]: 'Your Obol wallet is not reachable. Reload the page and try again.',

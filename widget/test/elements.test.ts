@@ -189,7 +189,7 @@ describe('<obol-buy>', () => {
     button(el).click();
     await tick();
     expect(failed).toHaveBeenCalledWith({ code: 4001, name: 'USER_REJECTED', message: 'the shopper said no' });
-    expect(status(el)).toBe('Payment cancelled.');
+    expect(status(el)).toBe('You declined the payment.');
     expect(button(el).getAttribute('aria-disabled')).toBe('false');
     bridge.handler = async () => {
       throw new ObolError('NO_WALLET_ACCOUNT', 'no account');

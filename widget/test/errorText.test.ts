@@ -4,7 +4,7 @@ import { errorSentence, toErrorJson } from '../src/errorText.ts';
 
 describe('errorSentence: one readable sentence per code', () => {
   it('says what the shopper can do about the common wallet errors', () => {
-    expect(errorSentence(4001)).toBe('Payment cancelled.');
+    expect(errorSentence(4001)).toBe('You declined the payment.');
     expect(errorSentence(4302)).toBe('Set up your Obol wallet first.');
     expect(errorSentence(4301)).toMatch(/budget/);
     expect(errorSentence(3000)).toMatch(/Not enough money/);

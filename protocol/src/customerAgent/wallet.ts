@@ -527,6 +527,12 @@ export class Wallet {
       createdAt: now,
     };
     if (description) prompt.description = neutralizeBidi(description.slice(0, 300));
+    // Banks by name for the shopper: ours always; the merchant's when it is ours too.
+    const account = await this.store.getAccount();
+    if (account) {
+      prompt.bankName = account.operatorName;
+      if (account.operatorId === subject.merchantOperatorId) prompt.merchantOperatorName = account.operatorName;
+    }
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
     await writeStore(this.db, 'prompts', (s) => s.put(prompt));
     await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
@@ -565,7 +571,7 @@ export class Wallet {
       return;
     }
     await this.declined(prompt, payment);
-    throw declineError(prompt);
+    throw declineError();
   }
 
   private promptRecord(id: string): Promise<PromptRecord | undefined> {
@@ -610,7 +616,13 @@ export class Wallet {
       const tx = await this.store.getTransaction(tid);
       if (tx && tx.state === 'open' && tx.lines.length === 0 && !tx.pending) await this.agent.endTransaction(tid).catch(() => undefined);
     }
-    await this.log({ kind: 'rejected', origin: payment.origin, text: `declined ${payment.productId}`, amount: prompt.priceCustomer });
+    await this.log({
+      kind: 'rejected',
+      origin: payment.origin,
+      text: `declined ${payment.productId}`,
+      subject: prompt.signed?.title ?? payment.productId,
+      amount: prompt.priceCustomer,
+    });
   }
 
   /**
@@ -832,7 +844,7 @@ export class Wallet {
     const own = account && added.includes(account.rootCert) && !this.o.trustedRoots.includes(account.rootCert);
     if (account && own) await this.store.putAccount({ ...account, rootAddedByShopper: true });
     this.agentInstance = this.makeAgent(view.currency, own && account ? [account.rootCert] : []);
-    await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}` });
+    await this.log({ kind: 'registered', text: `registered at ${view.operatorName} (${view.operatorId}) as ${view.customerId}`, subject: view.operatorName });
     this.changed();
     return this.overview();
   }
@@ -872,7 +884,7 @@ export class Wallet {
     await this.start();
     const view = await this.agent.endTransaction(transactionId);
     const summary = await this.sessionSummary(transactionId);
-    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, amount: summary.spent });
+    await this.log({ kind: 'session-ended', text: `ended the session ${transactionId} at ${view.merchantName}`, subject: view.merchantName, amount: summary.spent });
     this.changed();
     return { ...view, summary };
   }
@@ -1096,7 +1108,7 @@ export class Wallet {
       const payment = await this.paymentRecord(prompt.paymentKey);
       if (payment && payment.state === 'prompting') {
         await this.declined(prompt, payment);
-        await release(this.db, { paymentKey: payment.key, error: declineError(prompt).toJSON(), now: this.now() });
+        await release(this.db, { paymentKey: payment.key, error: declineError().toJSON(), now: this.now() });
       }
     }
     this.changed();
@@ -1265,13 +1277,16 @@ function disputeError(receipt: ReceiptRecord): ObolError {
 }
 
 function paidActivity(p: PaymentRecord, receipt: ReceiptRecord, time: number): ActivityRecord {
-  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, amount: p.priceCustomer ?? p.price, time };
+  return { kind: 'paid', origin: p.origin, text: `${receipt.productId} (${receipt.transactionId} #${receipt.n})`, subject: receipt.title, amount: p.priceCustomer ?? p.price, time };
 }
 
-function declineError(prompt: PromptRecord): ObolError {
-  return prompt.kind === 'over-budget'
-    ? new ObolError('OVER_BUDGET', 'the purchase is over the budget for this site and the shopper did not raise it')
-    : new ObolError('USER_REJECTED', 'the shopper declined the payment');
+/**
+ * The shopper said no: the page hears "you declined", whatever the window asked about. An
+ * over-budget purchase she declined is her decision, not the budget's (the budget is only why
+ * she was asked).
+ */
+function declineError(): ObolError {
+  return new ObolError('USER_REJECTED', 'you declined the payment');
 }
 
 /** Root certificates the shopper pasted (PEM, one or a bundle): roots only, as base64url DER. */

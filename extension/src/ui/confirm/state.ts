@@ -3,7 +3,10 @@ import { compare, parseAmount, parseDecimal } from '@obol/protocol/money';
 import { useEffect, useState } from 'preact/hooks';
 import type { PromptRecord } from '@obol/protocol/walletStore';
 import { type WalletClient, walletClient } from '../shared/api.ts';
+import { errorText } from '../shared/errorText.ts';
+import { money } from '../shared/format.ts';
 import { errorOf } from '../shared/hooks.ts';
+import { t } from '../shared/i18n.ts';
 
 export type ConfirmState =
   | { status: 'loading' }
@@ -19,11 +22,11 @@ export function checkLimits(prompt: PromptRecord, budget: string, autoPayLimit: 
   try {
     const b = parseDecimal(currency, budget);
     const a = parseDecimal(currency, autoPayLimit);
-    if (b.value < 0n || a.value < 0n) return 'Amounts cannot be negative.';
-    if (compare(b, parseAmount(prompt.needed)) < 0) return `The budget must be at least ${prompt.needed.replace(':', ' ')} to allow this purchase.`;
+    if (b.value < 0n || a.value < 0n) return t('confirm_negative');
+    if (compare(b, parseAmount(prompt.needed)) < 0) return t('confirm_budgetTooLow', money(prompt.needed));
     return undefined;
   } catch (e) {
-    return errorOf(e).message;
+    return errorText(errorOf(e));
   }
 }
 

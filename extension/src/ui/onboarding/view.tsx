@@ -1,6 +1,8 @@
 import { useState } from 'preact/hooks';
 import { type OperatorChoice, shopsOf } from '../../shared/messages.ts';
+import { errorText } from '../shared/errorText.ts';
 import { money } from '../shared/format.ts';
+import { t } from '../shared/i18n.ts';
 import { type ChooseForm, useOnboarding } from './state.ts';
 
 function Choose({
@@ -22,8 +24,8 @@ function Choose({
         if (url) register(url, extraRoot, { choice, custom, root });
       }}
     >
-      <h2>1. Choose your bank</h2>
-      <p class="muted">Your bank (an Obol operator) holds your money, certifies your wallet’s key and reserves deposits for you.</p>
+      <h2>{t('onboarding_chooseHeading')}</h2>
+      <p class="muted">{t('onboarding_chooseIntro')}</p>
       {operators.map((o) => (
         <label key={o.url} class="choice">
           <input type="radio" name="operator" value={o.url} checked={choice === o.url} onChange={() => setChoice(o.url)} /> {o.name}{' '}
@@ -31,9 +33,9 @@ function Choose({
         </label>
       ))}
       <label class="choice">
-        <input type="radio" name="operator" value="custom" checked={choice === 'custom'} onChange={() => setChoice('custom')} /> Another operator:{' '}
+        <input type="radio" name="operator" value="custom" checked={choice === 'custom'} onChange={() => setChoice('custom')} /> {t('onboarding_another')}{' '}
         <input
-          aria-label="operator URL"
+          aria-label={t('onboarding_operatorUrl')}
           placeholder="https://operator.example"
           value={custom}
           onFocus={() => setChoice('custom')}
@@ -43,14 +45,12 @@ function Choose({
       </label>
       {choice === 'custom' ? (
         <details open={form?.root ? true : undefined}>
-          <summary>My operator is not under a root this wallet trusts</summary>
+          <summary>{t('onboarding_rootSummary')}</summary>
           <p class="error" role="note">
-            This wallet trusts only the interbank roots it was built with. Add another root only if you got it from your bank through a channel
-            you trust (not from a web page or an e-mail): whoever holds that root’s key can pose as any operator under it and take your money.
-            It is trusted for this account only.
+            {t('onboarding_rootWarning')}
           </p>
           <textarea
-            aria-label="operator root certificate (PEM)"
+            aria-label={t('onboarding_rootLabel')}
             placeholder="-----BEGIN CERTIFICATE-----"
             rows={6}
             cols={64}
@@ -65,7 +65,7 @@ function Choose({
         </p>
       ) : null}
       <button type="submit" class="primary" disabled={!url}>
-        Create my wallet account
+        {t('onboarding_create')}
       </button>
     </form>
   );
@@ -76,15 +76,15 @@ export function Onboarding() {
   const [amount, setAmount] = useState('100');
   return (
     <main class="onboarding">
-      <h1>Welcome to Obol</h1>
-      {state.status === 'loading' ? <p class="muted">Loading…</p> : null}
+      <h1>{t('onboarding_welcome')}</h1>
+      {state.status === 'loading' ? <p class="muted">{t('loading')}</p> : null}
       {state.status === 'choose' ? <Choose
           operators={state.operators}
           register={(u, r, f) => void register(u, r, f)}
-          {...(state.error ? { error: state.error.message } : {})}
+          {...(state.error ? { error: errorText(state.error) } : {})}
           {...(state.form ? { form: state.form } : {})}
         /> : null}
-      {state.status === 'registering' ? <p>Creating your key and registering at {state.operatorUrl}…</p> : null}
+      {state.status === 'registering' ? <p>{t('onboarding_registering', state.operatorUrl)}</p> : null}
       {state.status === 'top-up' ? (
         <form
           onSubmit={(e) => {
@@ -92,32 +92,32 @@ export function Onboarding() {
             void topUp(amount);
           }}
         >
-          <h2>2. Add demo money</h2>
+          <h2>{t('onboarding_topUpHeading')}</h2>
           <p>
-            Registered at <strong>{state.overview.account?.operatorName}</strong> as {state.overview.account?.customerId}. Balance:{' '}
+            {t('onboarding_registeredAt')} <strong>{state.overview.account?.operatorName}</strong>. {t('onboarding_balance')}{' '}
             <span data-testid="balance">{money(state.overview.balance?.balance)}</span>
           </p>
           <label>
-            Amount ({state.overview.account?.currency}) <input aria-label="top-up amount" value={amount} onInput={(e) => setAmount(e.currentTarget.value)} size={8} />
+            {t('onboarding_amount', state.overview.account?.currency ?? '')} <input aria-label={t('onboarding_topUpAmount')} value={amount} onInput={(e) => setAmount(e.currentTarget.value)} size={8} />
           </label>
-          {state.error ? <p class="error">{state.error.message}</p> : null}
+          {state.error ? <p class="error">{errorText(state.error)}</p> : null}
           <div class="row">
             <button type="submit" class="primary" disabled={state.busy}>
-              Top up
+              {t('onboarding_topUp')}
             </button>
             <button type="button" class="link" onClick={skip}>
-              Skip
+              {t('onboarding_skip')}
             </button>
           </div>
         </form>
       ) : null}
       {state.status === 'done' ? (
         <section>
-          <h2>3. Ready</h2>
+          <h2>{t('onboarding_readyHeading')}</h2>
           <p>
-            Your balance: <strong data-testid="balance">{money(state.overview.balance?.balance)}</strong>
+            {t('onboarding_yourBalance')} <strong data-testid="balance">{money(state.overview.balance?.balance)}</strong>
           </p>
-          <p>Click a price on a site that takes Obol. The first purchase at a site asks you in a wallet window; after that, purchases within the site’s budget go through in a blink.</p>
+          <p>{t('onboarding_readyText')}</p>
           <WayOn shops={shopsOf(operators, state.overview.account?.operatorUrl)} />
         </section>
       ) : null}
@@ -130,14 +130,13 @@ function WayOn({ shops }: { shops: Array<{ name: string; url: string }> }) {
   if (shops.length === 0) {
     return (
       <p data-testid="next-step">
-        Next: open a site that takes Obol and click a price. Your balance, open sessions and receipts are under the Obol icon in the browser’s toolbar (pin it from the
-        extensions menu to keep it in sight).
+        {t('onboarding_next')}
       </p>
     );
   }
   return (
-    <nav aria-label="Shops to try">
-      <h3>Try it in the demo’s shops</h3>
+    <nav aria-label={t('onboarding_shops')}>
+      <h3>{t('onboarding_tryShops')}</h3>
       <ul data-testid="shops">
         {shops.map((s) => (
           <li key={s.url}>

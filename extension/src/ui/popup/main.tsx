@@ -1,19 +1,19 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
 import '../shared/styles.css';
+import { localizeDocument, t } from '../shared/i18n.ts';
 import { HistoryScreen } from './history/view.tsx';
 import { OverviewScreen } from './overview/view.tsx';
 import { SessionsScreen } from './sessions/view.tsx';
 import { SettingsScreen } from './settings/view.tsx';
-import { t } from '../shared/i18n.ts';
 import { SitesScreen } from './sites/view.tsx';
 
 const TABS = [
-  ['wallet', 'Wallet', OverviewScreen],
-  ['sessions', 'Sessions', SessionsScreen],
-  ['history', 'History', HistoryScreen],
-  ['sites', 'Sites', SitesScreen],
-  ['settings', t('spend_settingsTab'), SettingsScreen],
+  ['wallet', 'tab_wallet', OverviewScreen],
+  ['sessions', 'tab_sessions', SessionsScreen],
+  ['history', 'tab_history', HistoryScreen],
+  ['sites', 'tab_sites', SitesScreen],
+  ['settings', 'spend_settingsTab', SettingsScreen],
 ] as const;
 
 type Tab = (typeof TABS)[number][0];
@@ -24,12 +24,12 @@ function Popup() {
   return (
     <main class="popup">
       <header class="row between">
-        <h1>Obol</h1>
+        <h1>{t('popup_title')}</h1>
       </header>
       <div role="tablist" class="tabs">
         {TABS.map(([id, label]) => (
           <button key={id} type="button" role="tab" aria-selected={tab === id} class={tab === id ? 'tab active' : 'tab'} onClick={() => setTab(id)}>
-            {label}
+            {t(label)}
           </button>
         ))}
       </div>
@@ -38,5 +38,6 @@ function Popup() {
   );
 }
 
+localizeDocument('popup_title');
 const root = document.getElementById('app');
 if (root) render(<Popup />, root);

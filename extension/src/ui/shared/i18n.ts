@@ -1,4 +1,3 @@
-import browser from 'webextension-polyfill';
 import english from '../../../public/_locales/en/messages.json';
 
 /**
@@ -9,11 +8,22 @@ import english from '../../../public/_locales/en/messages.json';
  */
 export type MessageKey = keyof typeof english;
 
+/**
+ * The browser's i18n API, read from `chrome` (Chromium and Firefox both have it) rather than
+ * through webextension-polyfill, whose import throws outside an extension: so these helpers run
+ * in unit tests too, with the English file answering.
+ */
+interface BrowserI18n {
+  getMessage(name: string, substitutions?: string[]): string;
+  getUILanguage(): string;
+}
+const browserI18n = (globalThis as { chrome?: { i18n?: BrowserI18n } }).chrome?.i18n;
+
 export function t(key: MessageKey, ...substitutions: Array<string | number>): string {
   const subs = substitutions.map(String);
   let text = '';
   try {
-    text = browser.i18n.getMessage(key, subs);
+    text = browserI18n?.getMessage(key, subs) ?? '';
   } catch {
     text = '';
   }
@@ -26,8 +36,14 @@ export function t(key: MessageKey, ...substitutions: Array<string | number>): st
 /** The shopper's locale for numbers and dates: the browser's UI language. */
 export function uiLocale(): string {
   try {
-    return browser.i18n.getUILanguage() || navigator.language;
+    return browserI18n?.getUILanguage() || navigator.language;
   } catch {
     return typeof navigator === 'undefined' ? 'en' : navigator.language;
   }
+}
+
+/** The page's language and title from `_locales` (the HTML files say "en" before the script runs). */
+export function localizeDocument(titleKey: MessageKey): void {
+  document.documentElement.lang = uiLocale();
+  document.title = t(titleKey);
 }

@@ -2,7 +2,9 @@ import type { ObolErrorJson } from '@obol/protocol/errors';
 import type { Overview, TableState } from '../../../shared/messages.ts';
 import type { WalletClient } from '../../shared/api.ts';
 import { walletClient } from '../../shared/api.ts';
+import { errorText } from '../../shared/errorText.ts';
 import { type Loaded, errorOf, useWallet } from '../../shared/hooks.ts';
+import { t } from '../../shared/i18n.ts';
 
 export interface TableView {
   status: TableState['status'];
@@ -28,18 +30,18 @@ export type OverviewState =
       table: TableView;
     };
 
-export function tableView(t: TableState | undefined): TableView {
-  if (!t) return { status: 'missing', text: 'No exchange table yet.' };
-  const base = { status: t.status, ...(t.issuedAt ? { issuedAt: t.issuedAt } : {}), ...(t.expiresAt ? { expiresAt: t.expiresAt } : {}) };
-  switch (t.status) {
+export function tableView(table: TableState | undefined): TableView {
+  if (!table) return { status: 'missing', text: t('table_none') };
+  const base = { status: table.status, ...(table.issuedAt ? { issuedAt: table.issuedAt } : {}), ...(table.expiresAt ? { expiresAt: table.expiresAt } : {}) };
+  switch (table.status) {
     case 'valid':
-      return { ...base, text: 'Exchange rates are up to date.' };
+      return { ...base, text: t('table_valid') };
     case 'refreshed':
-      return { ...base, text: 'Exchange rates were just refreshed from your bank.' };
+      return { ...base, text: t('table_refreshed') };
     case 'unavailable':
-      return { ...base, text: `Exchange rates have expired and could not be refreshed${t.error ? ` (${t.error.message})` : ''}: prices in other currencies cannot be shown or paid.` };
+      return { ...base, text: table.error ? t('table_unavailableBecause', errorText(table.error)) : t('table_unavailable') };
     default:
-      return { ...base, text: `No exchange rates from your bank${t.error ? ` (${t.error.message})` : ''}: prices in other currencies cannot be shown or paid.` };
+      return { ...base, text: table.error ? t('table_missingBecause', errorText(table.error)) : t('table_missing') };
   }
 }
 
