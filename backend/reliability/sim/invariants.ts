@@ -81,10 +81,16 @@ export async function checkFinal(world: World): Promise<Violation[]> {
         withdrawals.set(rec.body.transactionId, (withdrawals.get(rec.body.transactionId) ?? 0) + 1);
         const a = parseAmount(rec.body.amount);
         withdrawnBy.set(rec.body.customerId, add(withdrawnBy.get(rec.body.customerId) ?? zero(a.currency), a));
-      } else {
+      } else if (rec.type === 'am.deposit') {
         depositsBy.set(rec.body.transactionId, (depositsBy.get(rec.body.transactionId) ?? 0) + 1);
         const a = parseAmount(rec.body.amount);
         depositedTo.set(rec.body.merchantId, add(depositedTo.get(rec.body.merchantId) ?? zero(a.currency), a));
+      } else {
+        // A refund after clearing takes back, on its side, what the clearing's record booked.
+        const a = parseAmount(rec.body.amount);
+        const back = { currency: a.currency, value: -a.value };
+        if (rec.body.side === 'customer' && rec.body.customerId) withdrawnBy.set(rec.body.customerId, add(withdrawnBy.get(rec.body.customerId) ?? zero(a.currency), back));
+        if (rec.body.side === 'merchant' && rec.body.merchantId) depositedTo.set(rec.body.merchantId, add(depositedTo.get(rec.body.merchantId) ?? zero(a.currency), back));
       }
     }
     const clearedAm = await ctx.db.query<{ id: string }>(`SELECT id FROM am_transactions WHERE state = 'cleared'`);

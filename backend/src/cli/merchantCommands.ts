@@ -1,13 +1,14 @@
 /**
- * `obol merchant init | serve | sales`: a merchant's own commands, over its folder (setup.ts).
+ * `obol merchant init | serve | sales | refund`: a merchant's own commands, over its folder (setup.ts).
  * None of them needs the operator's admin token: the shop is known by its key and its own
  * administration token.
  */
 import { readFile } from 'node:fs/promises';
-import { MerchantPaths } from '@obol/protocol/api';
+import { MerchantPaths, type RefundResponse } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
 import type { Command } from 'commander';
-import { getJson } from '../http/client.ts';
+import { getJson, postJson } from '../http/client.ts';
+import { randomId } from '@obol/protocol/webcrypto';
 import type { SalesReport } from '../merchant/sales.ts';
 import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
 import { startMerchantServer } from '../merchant/standalone.ts';
@@ -116,6 +117,31 @@ Next:
         headers: { authorization: `Bearer ${config.adminToken}` },
       })) as SalesReport;
       console.log(o.json ? JSON.stringify(report, null, 2) : formatSales(report));
+    });
+
+  merchant
+    .command('refund')
+    .description('refund (part of) a cleared trading session through the shop’s operator; the shopper is credited in her currency')
+    .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
+    .requiredOption('--transaction <handle>', 'the trading session as the shop knows it (t-…, see `obol merchant sales`)')
+    .requiredOption('--amount <amount>', 'how much to give back, in the shop’s currency, e.g. EUR:0.03')
+    .option('--refund-id <id>', 'the refund’s id: give the same id again to retry a refund safely (default: a new one, printed)')
+    .option('--json', 'print the operator’s answer as JSON')
+    .action(async (o: { config: string; transaction: string; amount: string; refundId?: string; json?: boolean }) => {
+      const { config } = await loadShopFolder(o.config);
+      const refundId = o.refundId ?? randomId();
+      // Printed first: if the answer is lost, the same command with this id retries the same refund.
+      if (!o.json) console.log(`Refund ${refundId} of ${o.amount} for ${o.transaction}…`);
+      const answer = (await postJson(
+        `${shopModuleUrl(config)}${MerchantPaths.adminRefunds}`,
+        { transactionId: o.transaction, amount: o.amount, refundId },
+        { headers: { authorization: `Bearer ${config.adminToken}` } },
+      )) as RefundResponse;
+      console.log(
+        o.json
+          ? JSON.stringify(answer, null, 2)
+          : `Refunded ${answer.amount} (refund ${answer.n} of this session, ${answer.refundedTotal} refunded in all). The shopper's operator credits her at the session's rate.`,
+      );
     });
 }
 

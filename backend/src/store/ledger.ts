@@ -334,6 +334,25 @@ export class Ledger {
   }
 
   /**
+   * Fold a merchant's (or customer's) shard rows into its own row, in `tx`, so a debit of it sees
+   * everything it holds: credits to busy accounts land on shard rows (issue 13) and a debit is
+   * checked against the row alone. Nothing is booked (the entries are unchanged; row plus shards
+   * is the same balance). The row is locked first (the ledger's lock order), then its shards.
+   * For debits that are rare against many credits (a refund out of a merchant's account).
+   */
+  async collectShardsIn(tx: Queryable, accountId: string): Promise<void> {
+    checkId('account', accountId);
+    const [row] = await tx.query<{ kind: AccountKind }>('SELECT kind FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+    if (!row) throw new ObolError('UNKNOWN_KEY', `no account ${accountId}`);
+    if (SYSTEM_KINDS.includes(row.kind)) throw new ObolError('MALFORMED', `a ${row.kind} account has no limit: nothing to collect`);
+    await tx.query(
+      `WITH d AS (DELETE FROM account_shards WHERE account_id = $1 RETURNING balance)
+       UPDATE accounts SET balance = balance + COALESCE((SELECT SUM(balance) FROM d), 0) WHERE id = $1`,
+      [accountId],
+    );
+  }
+
+  /**
    * Reserve an amount on its debit account for a later post (TigerBeetle's pending transfer): the
    * debit account's limit counts it at once, so it cannot be spent twice, but nothing moves yet.
    * One statement. The same id with the same body is a replay; with another body a CONFLICT.
