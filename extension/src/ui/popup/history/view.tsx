@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { decodeText, money, when } from '../../shared/format.ts';
+import { t } from '../../shared/i18n.ts';
 import { useHistory } from './state.ts';
 
 export function HistoryScreen() {
@@ -15,6 +16,10 @@ export function HistoryScreen() {
       return <p class="muted">Nothing bought yet.</p>;
     case 'ready': {
       const h = state.history;
+      // Refunds after clearing, newest first, each in the shopper's currency as her operator booked it.
+      const refunds = h.transactions
+        .flatMap((transaction) => (transaction.refunds ?? []).map((refund) => ({ transaction, refund })))
+        .sort((a, b) => b.refund.time - a.refund.time);
       return (
         <section>
           {error ? <p class="error">{error}</p> : null}
@@ -77,6 +82,19 @@ export function HistoryScreen() {
               </li>
             ))}
           </ul>
+          {refunds.length > 0 ? (
+            <>
+              <h2 class="section">{t('refund_section')}</h2>
+              <ul class="list">
+                {refunds.map(({ transaction, refund }) => (
+                  <li key={`${transaction.transactionId}#${refund.n}`} class="card small" data-testid="refund">
+                    <strong>{t('refund_line', transaction.merchantName, money(refund.amount))}</strong>
+                    <div class="muted">{t('refund_detail', money(refund.amountMerchant), when(refund.time), transaction.transactionId ?? '')}</div>
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : null}
           <h2 class="section">Activity</h2>
           <ul class="list">
             {h.activity.map((a) => (
