@@ -122,11 +122,15 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('refunds after clearing on %s',
       origins: ['http://other.example'],
       url: 'http://127.0.0.1:9/obol',
     });
-    const { handle, customerId } = await clearedPurchases(1);
+    const { handle, customerId, shopper, transactionId } = await clearedPurchases(1);
     const refundId = randomId();
     const first = await t.shop.agent.refund({ transactionId: handle, amount: 'EUR:0.01', refundId });
     const afterFirst = await balances();
     expect(afterFirst[`customer:${customerId}`]).toBe('SEK:49.77'); // paid 0.34, back 0.11 (0.01 / 0.0874 = 0.1144)
+    // The wallet learns it from its operator's list of refunds, once.
+    expect(await shopper.refreshRefunds()).toBe(1);
+    expect(await shopper.refreshRefunds()).toBe(0);
+    expect((await shopper.transaction(transactionId))?.refunds).toEqual([{ n: 1, amount: 'SEK:0.11', amountMerchant: 'EUR:0.01', time: expect.any(Number) }]);
     // The same refund again (a lost answer, a CLI retry): the same answer, nothing moves.
     const again = await t.shop.agent.refund({ transactionId: handle, amount: 'EUR:0.01', refundId });
     expect(again.refund).toEqual(first.refund);
@@ -169,6 +173,20 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('refunds after clearing on %s',
     expect(copy.amount).toBe('SEK:0.34');
     expect((await balances())[`customer:${customerId}`]).toBe('SEK:50.00');
     expect((await shopper.transactionStatus(transactionId)).refunds).toHaveLength(1);
+    // A refund that arrives before the clearing it follows is put off (CONFLICT: the acquirer's
+    // outbox sends it again), and credits nothing meanwhile.
+    const open = await clearedPurchases(1, false);
+    const early = await signMessage(
+      'acquirer.refund',
+      { msgId: randomId(), transactionId: open.handle, n: 1, refundId: randomId(), amount: 'EUR:0.01', refundedTotal: 'EUR:0.01', time: t.clock.now() },
+      t.eur.ctx.identity.key.signer,
+    );
+    const before = await balances();
+    expect(await refusal(postJson(`${t.sek.url}${OperatorPaths.peerRefund}`, early))).toBe('CONFLICT');
+    // Signed by anyone but the merchant's operator, it is not a refund at all.
+    const forged = await signMessage('acquirer.refund', early.body, t.sek.ctx.identity.key.signer);
+    expect(await refusal(postJson(`${t.sek.url}${OperatorPaths.peerRefund}`, forged))).toBe('UNAUTHORIZED');
+    expect(await balances()).toEqual(before);
     await audits();
   });
 });

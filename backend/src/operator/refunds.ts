@@ -168,7 +168,7 @@ export async function merchantRefund(ctx: OperatorContext, body: unknown): Promi
   ).catch(async (e: unknown) => {
     if (!(e instanceof RefundRaced)) throw e;
     const copy = await previousRefund(ctx.db, merchant.id, r.refundId, digest);
-    if (!copy) throw new ObolError('UNAVAILABLE', `refund ${r.refundId} is being handled; send it again shortly for its answer`);
+    if (!copy) throw new ObolError('CONFLICT', `refund ${r.refundId} is being handled; send it again shortly for its answer`);
     return copy;
   });
   // Deliver now when we can; the outbox (settleDeadlines' dispatchDue) tries again otherwise.
@@ -221,9 +221,10 @@ export async function applyRefund(ctx: OperatorContext, msg: Signed<'acquirer.re
   if (row.merchant_operator !== fromOperator) throw new ObolError('UNAUTHORIZED', 'a refund from an operator that is not the acquirer');
   const [done] = await ctx.db.query<{ amount: string }>('SELECT amount FROM am_refunds WHERE transaction_id = $1 AND n = $2', [row.id, b.n]);
   if (done) return { transactionId: b.transactionId, n: b.n, amount: done.amount };
-  // The clearing is on its way through the same outbox: until it is here, try again later.
+  // The clearing is on its way through the same outbox: until it is here, try again later
+  // (CONFLICT: an answer that may change, so the acquirer's outbox sends it again).
   if (row.state !== 'cleared' || !row.clearing || !row.charged_customer) {
-    throw new ObolError('UNAVAILABLE', `transaction ${b.transactionId} has not cleared here yet; send the refund again shortly`);
+    throw new ObolError('CONFLICT', `transaction ${b.transactionId} has not cleared here yet; send the refund again shortly`);
   }
   const chargedMerchant = parseAmount(row.clearing.body.charged);
   const refundMerchant = parseAmount(b.amount);
