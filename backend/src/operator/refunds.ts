@@ -132,8 +132,6 @@ export async function merchantRefund(ctx: OperatorContext, body: unknown): Promi
       // deposit came from (limit 0: a merchant cannot refund money it no longer holds).
       const peerAccount = accounts.peer(row.customer_operator, charged.currency);
       await ctx.ledger.ensureAccountIn(tx, { id: peerAccount, kind: 'inter_operator', currency: charged.currency });
-      // Its clearings were credited on shard rows; the refund is checked against all it holds.
-      await ctx.ledger.collectShardsIn(tx, accounts.merchant(merchant.id));
       await ctx.ledger.payIn(tx, {
         id: `refund:${row.id}:${n}`,
         kind: 'refund',

@@ -338,7 +338,7 @@ export class Ledger {
    * everything it holds: credits to busy accounts land on shard rows (issue 13) and a debit is
    * checked against the row alone. Nothing is booked (the entries are unchanged; row plus shards
    * is the same balance). The row is locked first (the ledger's lock order), then its shards.
-   * For debits that are rare against many credits (a refund out of a merchant's account).
+   * `book` calls it for every debit of a merchant (rare against its many credits: a refund).
    */
   async collectShardsIn(tx: Queryable, accountId: string): Promise<void> {
     checkId('account', accountId);
@@ -616,6 +616,12 @@ export class Ledger {
       if (currency !== leg.amount.currency) {
         throw new ObolError('CURRENCY_MISMATCH', `account ${leg.account} is in ${currency}, not ${leg.amount.currency}`);
       }
+    }
+    // A debit of a merchant sees all it holds: its credits landed on shard rows (issue 13) and the
+    // limit is checked on its row, so they are collected into the row first. Rare (a refund out
+    // of a merchant's account); customers' and system accounts' debits never need it.
+    for (const leg of legs) {
+      if (leg.amount.value < 0n && kinds.get(leg.account)!.kind === 'merchant') await this.collectShardsIn(tx, leg.account);
     }
     const shard = shardOf(movementId);
     // One global lock order (account, then shard) so two movements over the same rows wait for
