@@ -316,7 +316,15 @@ function describeCase(c: GeneratedCase): string {
 async function operatorRoutes(t: TwoOperators): Promise<Route[]> {
   const doc = (await t.sek.app.inject({ method: 'GET', url: OperatorPaths.openapi })).json() as { paths: Record<string, Record<string, unknown>> };
   const out: Route[] = [];
-  const eurSide = new Set<string>([OperatorPaths.merchantRecord, OperatorPaths.merchantStatement, OperatorPaths.peerInitiate, OperatorPaths.peerCustomerRecord, OperatorPaths.arbiterKey, OperatorPaths.peerMerchant]);
+  const eurSide = new Set<string>([
+    OperatorPaths.merchantRecord,
+    OperatorPaths.merchantStatement,
+    OperatorPaths.merchantRefund,
+    OperatorPaths.peerInitiate,
+    OperatorPaths.peerCustomerRecord,
+    OperatorPaths.arbiterKey,
+    OperatorPaths.peerMerchant,
+  ]);
   for (const [openapiPath, methods] of Object.entries(doc.paths)) {
     const path = openapiPath.replace(/\{([A-Za-z]+)\}/g, ':$1');
     for (const method of Object.keys(methods)) {

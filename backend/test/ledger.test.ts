@@ -510,6 +510,32 @@ describe.each(engines)('ledger on $name', ({ start }) => {
       await expectCleanAudit();
     });
 
+    it('pays out of a merchant’s shard-row credits by collecting them first, never more than it holds', async () => {
+      await ledger.openAccount({ id: 'back:peer', kind: 'inter_operator', currency: 'EUR' });
+      await ledger.openAccount({ id: 'back:m', kind: 'merchant', currency: 'EUR' });
+      for (let i = 0; i < 6; i++) {
+        await ledger.reserve(deposit(`back:${i}`, 'back:peer', 'back:m', 100n));
+        await ledger.post(`back:${i}`, eur(50n));
+      }
+      expect(await ledger.balance('back:m')).toEqual(eur(300n));
+      const [before] = await engine.db.query<{ n: string | number }>("SELECT count(*) AS n FROM account_shards WHERE account_id = 'back:m'");
+      expect(Number(before!.n)).toBeGreaterThan(0);
+      // Its credits sit on shard rows; a debit collects them into the row first and sees all it holds.
+      await engine.db.transaction((tx) => ledger.payIn(tx, { id: 'back:refund:1', kind: 'refund', from: 'back:m', to: 'back:peer', amount: eur(100n) }));
+      expect(await ledger.balance('back:m')).toEqual(eur(200n));
+      const [left] = await engine.db.query<{ n: string | number }>("SELECT count(*) AS n FROM account_shards WHERE account_id = 'back:m'");
+      expect(Number(left!.n)).toBe(0);
+      // More than it holds is refused as such, not as an error of the ledger.
+      await expect(
+        engine.db.transaction((tx) => ledger.payIn(tx, { id: 'back:refund:2', kind: 'refund', from: 'back:m', to: 'back:peer', amount: eur(201n) })),
+      ).rejects.toMatchObject({ name: 'INSUFFICIENT_FUNDS' });
+      // A system account has no limit and nothing to collect.
+      await expect(engine.db.transaction((tx) => ledger.collectShardsIn(tx, 'back:peer'))).rejects.toMatchObject({ name: 'MALFORMED' });
+      await expect(engine.db.transaction((tx) => ledger.collectShardsIn(tx, 'back:peer'))).rejects.toMatchObject({ name: 'MALFORMED' });
+      expect(await ledger.balance('back:m')).toEqual(eur(200n));
+      await expectCleanAudit();
+    });
+
     it('keeps zero-sum, limits and reservations after every step of random operations', async () => {
       const fc = await import('fast-check');
       let run = 0;

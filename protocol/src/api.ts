@@ -49,16 +49,22 @@ export const OperatorPaths = {
   initiate: '/v1/initiate',
   customerRecord: '/v1/records',
   transaction: '/v1/transactions/:transactionId',
+  /** The logged-on customer's refunds after clearing (bearer token), newest first. */
+  refunds: '/v1/refunds',
   /** A merchant's certificate, re-issued by the shopper's own operator, before any deposit. */
   merchantCertificate: '/v1/merchants/:operatorId/:merchantId',
   // merchant → its operator (acquirer role)
   merchantRecord: '/v1/acquirer/merchant-record',
   /** A merchant's own statement: a signed `merchant.statement` (its registered key), fresh and used once. */
   merchantStatement: '/v1/acquirer/statement',
+  /** A refund of a cleared transaction (a signed `merchant.refund`). */
+  merchantRefund: '/v1/acquirer/refunds',
   // operator ↔ operator
   peerInitiate: '/v1/peer/initiate',
   peerCustomerRecord: '/v1/peer/customer-record',
   peerClearing: '/v1/peer/clearing',
+  /** A refund after clearing, acquirer → customer's account manager (a signed `acquirer.refund`). */
+  peerRefund: '/v1/peer/refund',
   peerMerchant: '/v1/peer/merchants/:merchantId',
   // operator's own administration (bearer admin token)
   adminMerchants: '/v1/admin/merchants',
@@ -112,6 +118,17 @@ export const BalanceResponse = Type.Object(
 );
 export const DemoTopUpRequest = Type.Object({ amount: PositiveMoney }, closed);
 
+/**
+ * A refund after clearing as the shopper's own operator booked it: `amount` in her currency (at
+ * the transaction's pinned rate), `amountMerchant` as the merchant gave it.
+ */
+export const CustomerRefund = Type.Object(
+  { transactionId: TransactionIdT, n: Type.Integer({ minimum: 1 }), amount: PositiveMoney, amountMerchant: PositiveMoney, time: TimeT },
+  closed,
+);
+export type CustomerRefund = Static<typeof CustomerRefund>;
+export const RefundsResponse = Type.Object({ refunds: Type.Array(CustomerRefund, { maxItems: 1000 }) }, closed);
+
 /** What the wallet learns of a transaction's end (after FIG 3). */
 export const TransactionStatus = Type.Object(
   {
@@ -131,6 +148,8 @@ export const TransactionStatus = Type.Object(
     outcome: Type.Optional(Type.String()),
     flagged: Type.Optional(Type.Boolean()),
     clearing: Type.Optional(NestedSigned('acquirer.clearing')),
+    /** Refunds after clearing, in the order they were booked here. */
+    refunds: Type.Optional(Type.Array(CustomerRefund, { maxItems: 1000 })),
   },
   closed,
 );
@@ -241,6 +260,8 @@ export const MerchantPaths = {
   redeliver: '/redeliver',
   /** The shop's own administration (bearer shop admin token): add a product. */
   adminProducts: '/admin/products',
+  /** The shop's own administration (bearer shop admin token): refund a cleared transaction (`RefundRequest`). */
+  adminRefunds: '/admin/refunds',
   /** The shop's own administration (bearer shop admin token): its sales by product and day. */
   adminSales: '/admin/sales',
   /** The widget's one script, served by the module so the page's script tag points at it. */
@@ -409,6 +430,28 @@ export const AddProductRequest = Type.Object(
   },
   closed,
 );
+/**
+ * The shop's administration: refund (part of) a cleared transaction through the shop's operator.
+ * `refundId` makes a retry the same refund (the module makes one when it is left out).
+ */
+export const RefundRequest = Type.Object(
+  { transactionId: TradeHandleT, amount: PositiveMoney, refundId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' })) },
+  closed,
+);
+/** What the shop's administration is told of a refund: the operator's signed refund, its figures. */
+export const RefundResponse = Type.Object(
+  {
+    refundId: Type.String(),
+    transactionId: TradeHandleT,
+    n: Type.Integer({ minimum: 1 }),
+    amount: PositiveMoney,
+    refundedTotal: PositiveMoney,
+    refund: NestedSigned('acquirer.refund'),
+  },
+  closed,
+);
+export type RefundResponse = Static<typeof RefundResponse>;
+
 /** A product as the shop's administration sees it (never K2). */
 export const ProductView = Type.Object(
   {

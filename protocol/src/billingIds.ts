@@ -14,8 +14,8 @@ export const BILLING_TRANSACTION_ID_MAX = 128;
 /** Characters a transaction id (or an opaque handle standing for one) may use in a record id. */
 const TRANSACTION_PART = new RegExp(`^[A-Za-z0-9._-]{1,${BILLING_TRANSACTION_ID_MAX}}$`);
 
-export type BillingRecordKind = 'deposit' | 'withdrawal';
-const PREFIX: Record<BillingRecordKind, string> = { deposit: 'd.', withdrawal: 'w.' };
+export type BillingRecordKind = 'deposit' | 'withdrawal' | 'refund';
+const PREFIX: Record<BillingRecordKind, string> = { deposit: 'd.', withdrawal: 'w.', refund: 'r.' };
 
 /**
  * What the record id schema accepts: our prefixed ids and, for records from elsewhere (a billing
@@ -39,9 +39,20 @@ export const depositRecordId = (transactionId: string): string => billingRecordI
 /** The withdrawal record of a transaction at its account manager. */
 export const withdrawalRecordId = (transactionId: string): string => billingRecordId('withdrawal', transactionId);
 
+/**
+ * The record of refund number `n` of a transaction (at the acquirer the trade handle, at the
+ * account manager the TransactionIdentity): `r.<transaction>.<n>`. Injective: `n` has no dot, so
+ * the last dot splits it off again.
+ */
+export function refundRecordId(transactionId: string, n: number): string {
+  if (!Number.isSafeInteger(n) || n < 1) throw new ObolError('INVALID_IDENTITY', `a refund number is a whole number from 1, not ${n}`);
+  return billingRecordId('refund', `${transactionId}.${n}`);
+}
+
 /** The inverse of `billingRecordId`: undefined for an id this module did not make. */
 export function parseBillingRecordId(recordId: string): { kind: BillingRecordKind; transactionId: string } | undefined {
-  for (const kind of ['deposit', 'withdrawal'] as const) {
+  // A refund's id carries `<transaction>.<n>` where the others carry the transaction alone.
+  for (const kind of ['deposit', 'withdrawal', 'refund'] as const) {
     const prefix = PREFIX[kind];
     if (recordId.startsWith(prefix)) {
       const transactionId = recordId.slice(prefix.length);

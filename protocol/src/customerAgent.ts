@@ -28,6 +28,7 @@ import {
   report,
   requireTransaction,
   transactionStatus,
+  refreshRefunds,
   transactionView,
 } from './customerAgent/transactions.ts';
 
@@ -124,6 +125,11 @@ export class CustomerAgent {
   /** The operator's view of a transaction; a cleared one is stored as cleared. */
   transactionStatus(transactionId: string): Promise<TransactionStatus> {
     return this.core.exclusive(() => transactionStatus(this.core, transactionId));
+  }
+
+  /** Refunds after clearing, from our operator, kept with their transactions; how many were new. */
+  refreshRefunds(): Promise<number> {
+    return this.core.exclusive(() => refreshRefunds(this.core));
   }
 
   /** The merchant's view of a trading session, asked for with a read signed by its session key. */

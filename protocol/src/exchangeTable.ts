@@ -1,6 +1,6 @@
 import { ObolError } from './errors.ts';
 import type { KeyResolver, Signer } from './keys.ts';
-import { type Amount, amount, exponentOf, isCurrency } from './money.ts';
+import { type Amount, amount, exponentOf, isCurrency, min } from './money.ts';
 import { type Signed, signMessage, verifyMessage } from './signed.ts';
 import { type WebCrypto, defaultCrypto } from './webcrypto.ts';
 
@@ -262,4 +262,23 @@ export function settleDeposit(depositCustomer: Amount, charged: Amount, pinned: 
   let chargedCustomer = convert(charged, depositCustomer.currency, back, 'half-even').amount;
   if (chargedCustomer.value > depositCustomer.value) chargedCustomer = depositCustomer;
   return { chargedCustomer, refundCustomer: amount(depositCustomer.currency, depositCustomer.value - chargedCustomer.value) };
+}
+
+/**
+ * The one rule for a refund after clearing, at the transaction's pinned rate (as `settleDeposit`:
+ * merchant units per customer unit): the refunds of a transaction up to and including this one,
+ * `refundedTotal` in the merchant's currency, come to their half-even conversion back, never more
+ * than the shopper was charged (`chargedCustomer`); this refund is what that figure grew by. So a
+ * full refund gives back exactly what was charged, and refunds applied in any order add up to the
+ * conversion of their total. Throws AMOUNT_EXCEEDS_SIGNED when `refund` is more than
+ * `refundedTotal` (a message whose figures are not the acquirer's).
+ */
+export function refundInCustomerCurrency(chargedCustomer: Amount, refundedTotal: Amount, refund: Amount, pinned: Rate): Amount {
+  if (refund.currency !== refundedTotal.currency) throw new ObolError('CURRENCY_MISMATCH', 'a refund and its total are in one currency');
+  if (refund.value <= 0n || refund.value > refundedTotal.value) {
+    throw new ObolError('AMOUNT_EXCEEDS_SIGNED', 'a refund is more than zero and no more than the refunds of its transaction');
+  }
+  const back = rate(pinned.den, pinned.num);
+  const inCustomer = (value: bigint): bigint => min(convert(amount(refund.currency, value), chargedCustomer.currency, back, 'half-even').amount, chargedCustomer).value;
+  return amount(chargedCustomer.currency, inCustomer(refundedTotal.value) - inCustomer(refundedTotal.value - refund.value));
 }

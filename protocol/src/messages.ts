@@ -368,6 +368,37 @@ export const AcquirerClearing = Type.Object(
   closed,
 );
 
+// ── refunds after clearing (issue 14): merchant → acquirer → customer's account manager ──
+/**
+ * A merchant gives money back for a cleared transaction, signed with its key. `refundId` is the
+ * merchant's own id for it: the same id is the same refund however often it is sent (the
+ * acquirer answers it once and moves the money once). No product, no reason: the operators learn
+ * an amount, as at clearing, and nothing of what was bought.
+ */
+export const MerchantRefund = Type.Object(
+  { refundId: MsgId, transactionId: TradeHandleT, merchantId: MerchantIdT, amount: PositiveMoney, time: TimeT },
+  closed,
+);
+/**
+ * The acquirer's refund, to the customer's account manager (and, as its answer, to the merchant):
+ * refund number `n` of the transaction, `amount` in the merchant's currency, `refundedTotal` all
+ * refunds of it so far with this one. The account manager converts `refundedTotal` before and
+ * after this refund back at the transaction's pinned rate, so refunds arriving in any order add
+ * up to the conversion of their total (exchangeTable.ts `refundInCustomerCurrency`).
+ */
+export const AcquirerRefund = Type.Object(
+  {
+    msgId: MsgId,
+    transactionId: TradeHandleT,
+    n: SeqT,
+    refundId: MsgId,
+    amount: PositiveMoney,
+    refundedTotal: PositiveMoney,
+    time: TimeT,
+  },
+  closed,
+);
+
 // ── step 11: billing records (to billing sinks) ────────────────────────────────────────────
 export const WithdrawalRecord = Type.Object(
   {
@@ -398,6 +429,34 @@ export const DepositRecord = Type.Object(
     count: Type.Integer({ minimum: 0 }),
     purchasesHash: HashT,
     flagged: Type.Boolean(),
+    time: TimeT,
+  },
+  closed,
+);
+
+/**
+ * A refund record (to billing sinks), on each side of a refund: at the acquirer (`side:
+ * 'merchant'`, the merchant's account debited, `transactionId` the trade handle) and at the
+ * customer's account manager (`side: 'customer'`, the customer credited in her currency at the
+ * transaction's pinned rate, `transactionId` the TransactionIdentity). `amount` is what this
+ * operator booked, in its currency; `amountMerchant` the refund as the merchant gave it.
+ */
+export const RefundRecord = Type.Object(
+  {
+    recordId: BillingRecordIdT,
+    operatorId: OperatorIdT,
+    side: Type.Union([Type.Literal('merchant'), Type.Literal('customer')]),
+    transactionId: Type.Union([TransactionIdT, TradeHandleT]),
+    handle: TradeHandleT,
+    n: SeqT,
+    merchantId: Type.Optional(MerchantIdT),
+    customerId: Type.Optional(Type.String({ maxLength: 64 })),
+    /** The other operator of the refund: the customer's (merchant side) or the merchant's (customer side). */
+    counterpartOperatorId: OperatorIdT,
+    amount: PositiveMoney,
+    amountMerchant: PositiveMoney,
+    /** The transaction's pinned rate (customer side). */
+    rate: Type.Optional(RateT),
     time: TimeT,
   },
   closed,
@@ -448,6 +507,9 @@ export const MessageSchemas = {
   'acquirer.clearing': AcquirerClearing,
   'am.withdrawal': WithdrawalRecord,
   'am.deposit': DepositRecord,
+  'merchant.refund': MerchantRefund,
+  'acquirer.refund': AcquirerRefund,
+  'am.refund': RefundRecord,
   'arbiter.keyRequest': ArbiterKeyRequest,
   'merchant.registration': MerchantRegistration,
   'acquirer.keyRelease': AcquirerKeyRelease,

@@ -25,6 +25,9 @@ import {
   ProductView,
   ProductsResponse,
   RedeliverRequest,
+  RefundRequest,
+  RefundResponse,
+  RefundsResponse,
   RedeliverResponse,
   RecordResponse,
   RegisterCustomerRequest,
@@ -96,6 +99,8 @@ const AuditResponse = Type.Object(
     underLimit: Type.Array(Type.String()),
     balanceMismatches: Type.Array(Type.String()),
     unbalancedMovements: Type.Array(Type.String()),
+    /** Refunds after clearing booked other than their records say, or beyond what was paid. */
+    refundProblems: Type.Array(Type.String()),
   },
   closed,
 );
@@ -190,6 +195,19 @@ export const OperatorRouteSchemas: Record<string, RouteSchema> = {
     body: SignedMessageT('am.initiate'),
     response: ok(SignedMessageT('acquirer.ack')),
   },
+  [`POST ${OperatorPaths.merchantRefund}`]: {
+    summary: 'A merchant refunds (part of) a cleared transaction (signed with its key; idempotent by refundId)',
+    ...tag('merchant'),
+    body: SignedMessageT('merchant.refund'),
+    response: ok(SignedMessageT('acquirer.refund')),
+  },
+  [`POST ${OperatorPaths.peerRefund}`]: {
+    summary: 'A refund, from the merchant’s operator to the customer’s (credited at the pinned rate, once)',
+    ...tag('peer'),
+    body: SignedMessageT('acquirer.refund'),
+    response: ok(Type.Object({ transactionId: Type.String({ maxLength: 200 }), n: Type.Integer({ minimum: 1 }), amount: Money }, closed)),
+  },
+  [`GET ${OperatorPaths.refunds}`]: { summary: 'Refunds to the wallet’s customer (logon token)', ...tag('wallet'), headers: bearer, response: ok(RefundsResponse) },
   [`POST ${OperatorPaths.peerCustomerRecord}`]: {
     summary: 'FIG 3 step 8, forwarded to the acquirer',
     ...tag('peer'),
@@ -279,6 +297,13 @@ export const MerchantRouteSchemas: Record<string, RouteSchema> = {
     headers: adminChange,
     body: AddProductRequest,
     response: ok(ProductView),
+  },
+  [`POST ${MerchantPaths.adminRefunds}`]: {
+    summary: 'Refund (part of) a cleared transaction through the shop’s operator (shop admin token)',
+    ...tag('admin'),
+    headers: bearer,
+    body: RefundRequest,
+    response: ok(RefundResponse),
   },
   [`GET ${MerchantPaths.adminSales}`]: {
     summary: 'The shop’s sales by product and day (shop admin token)',

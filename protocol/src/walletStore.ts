@@ -125,6 +125,17 @@ export interface ClearingResult {
   clearing?: unknown;
 }
 
+/**
+ * A refund after clearing, as the shopper's operator booked it (issue 14): `amount` in her
+ * currency at the transaction's pinned rate, `amountMerchant` as the merchant gave it.
+ */
+export interface RefundEntry {
+  n: number;
+  amount: string;
+  amountMerchant: string;
+  time: number;
+}
+
 /** One deposit at one merchant (a trading session): FIG 2 to FIG 3. */
 export interface TransactionRecord {
   /** Local key, chosen by the wallet before the operator assigns the TransactionIdentity. */
@@ -176,6 +187,8 @@ export interface TransactionRecord {
   /** The signed customer record (step 8), stored before it is sent and resent unchanged. */
   record?: Signed<'wallet.record'>;
   clearing?: ClearingResult;
+  /** Refunds after clearing, by number, as the operator reported them. */
+  refunds?: RefundEntry[];
   /** Why the transaction failed or was abandoned, for the UI. */
   error?: { name: string; message: string };
   createdAt: number;

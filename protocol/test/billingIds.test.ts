@@ -5,6 +5,7 @@ import {
   billingRecordId,
   depositRecordId,
   parseBillingRecordId,
+  refundRecordId,
   withdrawalRecordId,
 } from '../src/billingIds.ts';
 import { ObolError } from '../src/errors.ts';
@@ -108,4 +109,19 @@ describe('billing record ids', () => {
       expect(() => depositRecordId(bad)).toThrow(ObolError);
     },
   );
+});
+
+describe('refund record ids', () => {
+  it('carry the transaction and the refund number, apart from every deposit and withdrawal id', () => {
+    fc.assert(
+      fc.property(transactionIds, fc.integer({ min: 1, max: 1_000_000 }), (tid, n) => {
+        const id = refundRecordId(tid, n);
+        expect(id).toBe(`r.${tid}.${n}`);
+        expect(parseBillingRecordId(id)).toEqual({ kind: 'refund', transactionId: `${tid}.${n}` });
+        expect(id).not.toBe(depositRecordId(tid));
+        expect(id).not.toBe(withdrawalRecordId(tid));
+      }),
+    );
+    expect(() => refundRecordId('op-sek.1.1', 0)).toThrow(ObolError);
+  });
 });

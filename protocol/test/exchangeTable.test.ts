@@ -12,6 +12,7 @@ import {
   rateBetween,
   rateToString,
   requireValidTable,
+  refundInCustomerCurrency,
   settleDeposit,
   tableStatus,
   validateExchangeTable,
@@ -303,6 +304,50 @@ describe('a deposit, once at initiation and once at clearing (the rules operator
         const { chargedCustomer, refundCustomer } = settleDeposit(deposit, charged, pinned);
         expect(chargedCustomer.value + refundCustomer.value).toBe(deposit.value);
         expect(chargedCustomer.value >= 0n && refundCustomer.value >= 0n).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('a refund after clearing (the rule the customer operator credits by)', () => {
+  const pinned = parseRate('0.0874'); // EUR per SEK
+  const charged = parseAmount('EUR:0.06');
+  const chargedCustomer = settleDeposit(parseAmount('SEK:2.00'), charged, pinned).chargedCustomer; // SEK 0.69
+
+  it('converts back half-even; refunds of the whole charge give back exactly what was charged, in any order', () => {
+    expect(formatAmount(chargedCustomer)).toBe('SEK:0.69');
+    const first = refundInCustomerCurrency(chargedCustomer, parseAmount('EUR:0.03'), parseAmount('EUR:0.03'), pinned);
+    const second = refundInCustomerCurrency(chargedCustomer, parseAmount('EUR:0.06'), parseAmount('EUR:0.03'), pinned);
+    // 0.03 / 0.0874 = 0.3432 → 0.34; 0.06 / 0.0874 = 0.6865 → 0.69, so the second is 0.35.
+    expect([formatAmount(first), formatAmount(second)]).toEqual(['SEK:0.34', 'SEK:0.35']);
+    expect(formatAmount(refundInCustomerCurrency(chargedCustomer, charged, charged, pinned))).toBe('SEK:0.69');
+  });
+
+  it('refuses figures that are not a refund of its total', () => {
+    expect(errorOf(() => refundInCustomerCurrency(chargedCustomer, parseAmount('EUR:0.02'), parseAmount('EUR:0.03'), pinned))).toBe('AMOUNT_EXCEEDS_SIGNED');
+    expect(errorOf(() => refundInCustomerCurrency(chargedCustomer, parseAmount('EUR:0.02'), parseAmount('EUR:0.00'), pinned))).toBe('AMOUNT_EXCEEDS_SIGNED');
+    expect(errorOf(() => refundInCustomerCurrency(chargedCustomer, parseAmount('EUR:0.02'), parseAmount('SEK:0.01'), pinned))).toBe('CURRENCY_MISMATCH');
+  });
+
+  it('property: refunds adding up to the charge, in pieces of any size, credit exactly the charged amount, each piece no negative', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: 1_000_000n }), fc.array(fc.bigInt({ min: 1n, max: 1000n }), { minLength: 1, maxLength: 12 }), (chargedMinor, weights) => {
+        const chargedEur = amount('EUR', chargedMinor);
+        const deposit = amount('SEK', chargedMinor * 12n + 100n);
+        const customer = settleDeposit(deposit, chargedEur, pinned).chargedCustomer;
+        const sum = weights.reduce((a, b) => a + b, 0n);
+        // Pieces proportional to the weights, the last one taking what rounding left.
+        const pieces = weights.map((w) => (chargedMinor * w) / sum);
+        pieces[pieces.length - 1]! += chargedMinor - pieces.reduce((a, b) => a + b, 0n);
+        let total = 0n;
+        let credited = 0n;
+        for (const p of pieces.filter((x) => x > 0n)) {
+          total += p;
+          const c = refundInCustomerCurrency(customer, amount('EUR', total), amount('EUR', p), pinned);
+          expect(c.value >= 0n).toBe(true);
+          credited += c.value;
+        }
+        expect(credited).toBe(customer.value);
       }),
     );
   });

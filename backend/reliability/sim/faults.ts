@@ -77,10 +77,12 @@ export interface RunStats {
   forfeited: number;
   /** The most deposits one logon (SessionIdentity) opened. */
   maxDepositsPerLogon: number;
+  /** Refunds after clearing the shops asked for and got an answer to. */
+  refunds: number;
 }
 
 export function newStats(): RunStats {
-  return { steps: 0, messages: 0, faults: 0, crashes: 0, byFault: {}, purchases: 0, deposits: 0, refusedByFault: 0, forfeited: 0, maxDepositsPerLogon: 0 };
+  return { steps: 0, messages: 0, faults: 0, crashes: 0, byFault: {}, purchases: 0, deposits: 0, refusedByFault: 0, forfeited: 0, maxDepositsPerLogon: 0, refunds: 0 };
 }
 
 export function countFault(stats: RunStats, kind: FaultKind): void {

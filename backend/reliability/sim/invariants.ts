@@ -31,6 +31,8 @@ export async function checkLedgers(world: World, all = false): Promise<Violation
 
 interface AcqRow {
   state: string;
+  /** Refunds after clearing, in all (minor units). */
+  refunded: string | number;
   clearing: { body: { charged: string; outcome: string } } | null;
   customer_record: { body: { total: string; time: number } } | null;
   merchant_record: { body: { total: string; time: number } } | null;
@@ -81,10 +83,16 @@ export async function checkFinal(world: World): Promise<Violation[]> {
         withdrawals.set(rec.body.transactionId, (withdrawals.get(rec.body.transactionId) ?? 0) + 1);
         const a = parseAmount(rec.body.amount);
         withdrawnBy.set(rec.body.customerId, add(withdrawnBy.get(rec.body.customerId) ?? zero(a.currency), a));
-      } else {
+      } else if (rec.type === 'am.deposit') {
         depositsBy.set(rec.body.transactionId, (depositsBy.get(rec.body.transactionId) ?? 0) + 1);
         const a = parseAmount(rec.body.amount);
         depositedTo.set(rec.body.merchantId, add(depositedTo.get(rec.body.merchantId) ?? zero(a.currency), a));
+      } else {
+        // A refund after clearing takes back, on its side, what the clearing's record booked.
+        const a = parseAmount(rec.body.amount);
+        const back = { currency: a.currency, value: -a.value };
+        if (rec.body.side === 'customer' && rec.body.customerId) withdrawnBy.set(rec.body.customerId, add(withdrawnBy.get(rec.body.customerId) ?? zero(a.currency), back));
+        if (rec.body.side === 'merchant' && rec.body.merchantId) depositedTo.set(rec.body.merchantId, add(depositedTo.get(rec.body.merchantId) ?? zero(a.currency), back));
       }
     }
     const clearedAm = await ctx.db.query<{ id: string }>(`SELECT id FROM am_transactions WHERE state = 'cleared'`);
@@ -123,7 +131,9 @@ export async function checkFinal(world: World): Promise<Violation[]> {
   // The merchant's proof per trading session (its latest accept), from the merchant's own books.
   const sessions = new Map<string, { shop: string; spent: Amount; state: string }>();
   const chargedByHandle = new Map<string, Amount>();
+  const refundedByHandle = new Map<string, Amount>();
   for (const shop of world.shops.values()) {
+    let refunded = zero(shop.spec.currency);
     const rows = await shop.db.query<SessionRow>('SELECT transaction_id, spent, currency, state FROM merchant_sessions');
     let proven = zero(shop.spec.currency);
     let forfeited = zero(shop.spec.currency);
@@ -133,7 +143,7 @@ export async function checkFinal(world: World): Promise<Violation[]> {
       proven = add(proven, spent);
       // 'reported': the acquirer has the record (it clears on its own); the merchant is not told again.
       const acq = world.operators.get(shop.spec.operatorId)!;
-      const [row] = await acq.db.query<AcqRow>('SELECT state, clearing, customer_record, merchant_record, deadline_at FROM acq_transactions WHERE id = $1', [r.transaction_id]);
+      const [row] = await acq.db.query<AcqRow>('SELECT state, refunded, clearing, customer_record, merchant_record, deadline_at FROM acq_transactions WHERE id = $1', [r.transaction_id]);
       if (r.state !== 'cleared' && r.state !== 'reported') {
         const records = await shop.db.query<{ attempts: number; last_error: string | null }>(
           `SELECT COALESCE(o.attempts, 0) AS attempts, o.last_error FROM merchant_records r LEFT JOIN outbox o ON o.topic = 'merchant-record' AND o.key = r.msg_id WHERE r.transaction_id = $1`,
@@ -146,6 +156,10 @@ export async function checkFinal(world: World): Promise<Violation[]> {
       }
       const charged = row?.clearing ? parseAmount(row.clearing.body.charged) : zero(shop.spec.currency);
       chargedByHandle.set(r.transaction_id, charged);
+      const refundedHere = { currency: shop.spec.currency, value: BigInt(row?.refunded ?? 0) };
+      refundedByHandle.set(r.transaction_id, refundedHere);
+      refunded = add(refunded, refundedHere);
+      if (compare(refundedHere, charged) > 0) fail('refunds within what was paid', `${shop.spec.merchantId} ${r.transaction_id}: refunded ${formatAmount(refundedHere)} of ${formatAmount(charged)}`);
       if (compare(charged, spent) === 0) continue;
       // The stated rule: a merchant that does not report by the deadline lets the deposit go back.
       // Allowed only when this merchant was away during [timer, deadline] of the session.
@@ -164,9 +178,11 @@ export async function checkFinal(world: World): Promise<Violation[]> {
           ` merchant record ${row?.merchant_record?.body.total ?? '-'} at ${row?.merchant_record?.body.time ?? '-'}, deadline ${row?.deadline_at ?? '-'})`,
       );
     }
-    // The merchant received exactly what the accepts prove.
+    // The merchant received exactly what the accepts prove, less what it refunded.
     const bal = balanceOf.get(shop.spec.operatorId)!.get(accounts.merchant(shop.spec.merchantId)) ?? zero(shop.spec.currency);
-    if (compare(add(bal, forfeited), proven) !== 0) fail('merchant paid what accepts prove', `${shop.spec.merchantId}: received ${formatAmount(bal)}, accepts prove ${formatAmount(proven)}`);
+    if (compare(add(add(bal, forfeited), refunded), proven) !== 0) {
+      fail('merchant paid what accepts prove', `${shop.spec.merchantId}: holds ${formatAmount(bal)} after refunds of ${formatAmount(refunded)}, accepts prove ${formatAmount(proven)}`);
+    }
   }
 
   // Each shopper paid exactly the accepted prices at its transactions' pinned rates.
@@ -195,6 +211,9 @@ export async function checkFinal(world: World): Promise<Violation[]> {
       const charged = chargedByHandle.get(tx.handle) ?? zero(walletTotal.currency);
       const inCustomer = min(convert(charged, w.currency, back, 'half-even').amount, parseAmount(tx.depositCustomer));
       expected = add(expected, inCustomer);
+      // Refunds after clearing come back as their total converted the same way, never more than was paid.
+      const refunded = refundedByHandle.get(tx.handle);
+      if (refunded && refunded.value > 0n) expected = sub(expected, min(convert(refunded, w.currency, back, 'half-even').amount, inCustomer));
     }
     const bal = balanceOf.get(w.operatorId)!.get(accounts.customer(w.customerId)) ?? zero(w.currency);
     const paid = sub(w.funded, bal);

@@ -95,6 +95,7 @@ function sum(into: RunStats, s: RunStats): void {
   into.deposits += s.deposits;
   into.refusedByFault += s.refusedByFault;
   into.forfeited += s.forfeited;
+  into.refunds += s.refunds;
   into.maxDepositsPerLogon = Math.max(into.maxDepositsPerLogon, s.maxDepositsPerLogon);
   for (const [k, v] of Object.entries(s.byFault)) into.byFault[k as keyof RunStats['byFault']] = (into.byFault[k as keyof RunStats['byFault']] ?? 0) + (v ?? 0);
 }
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     for (const r of REGRESSIONS) jobs.push({ seed: r.seed, options: r.options });
   }
   await pool.start(jobs.length === 1 ? 1 : 2);
-  const total: RunStats = { steps: 0, messages: 0, faults: 0, crashes: 0, byFault: {}, purchases: 0, deposits: 0, refusedByFault: 0, forfeited: 0, maxDepositsPerLogon: 0 };
+  const total: RunStats = { steps: 0, messages: 0, faults: 0, crashes: 0, byFault: {}, purchases: 0, deposits: 0, refusedByFault: 0, forfeited: 0, maxDepositsPerLogon: 0, refunds: 0 };
   const failures: RunResult[] = [];
   let seeds = 0;
   let cpuMs = 0;
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
   const minutes = (Date.now() - runStart) / 60_000;
   console.log(`\nwall time: ${((Date.now() - started) / 60_000).toFixed(1)} min (workers' start included)`);
   console.log(`faults by kind: ${JSON.stringify(total.byFault)}`);
-  console.log(`purchases: ${total.purchases}, deposits: ${total.deposits} (at most ${total.maxDepositsPerLogon} on one logon), purchases refused by injected faults: ${total.refusedByFault}, claims forfeited by merchants away past a deadline: ${total.forfeited}`);
+  console.log(`purchases: ${total.purchases}, deposits: ${total.deposits} (at most ${total.maxDepositsPerLogon} on one logon), purchases refused by injected faults: ${total.refusedByFault}, claims forfeited by merchants away past a deadline: ${total.forfeited}, refunds after clearing: ${total.refunds}`);
   // The machine is shared: the CPU time the workers got says what a dedicated 2-core machine does.
   const perCpuMinute = total.messages / (cpuMs / 60_000);
   console.log(

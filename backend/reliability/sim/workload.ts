@@ -1,4 +1,5 @@
 import { ObolError } from '@obol/protocol/errors';
+import { formatAmount, parseAmount } from '@obol/protocol/money';
 import { settleDeadlines } from '../../src/operator/acquirer.ts';
 import { releaseStalledInitiations } from '../../src/operator/accountManager.ts';
 import { countFault } from './faults.ts';
@@ -20,6 +21,7 @@ export const ACTION_WEIGHTS = {
   crash: 2,
   vanish: 1,
   abandon: 0.2,
+  refund: 2,
 } as const;
 
 export type ActionName = keyof typeof ACTION_WEIGHTS;
@@ -159,6 +161,35 @@ export async function runAction(world: World, name: ActionName): Promise<Violati
       trace.begin(world.step, `${shop.spec.merchantId} vanishes until step ${shop.awayUntil}`);
       countFault(world.stats, 'vanish');
       return [];
+    }
+    case 'refund': {
+      // A shop gives back part or all of what is left of a cleared session, through its operator.
+      const shop = prng.pick([...world.shops.values()]);
+      if (!shop.agent || shop.awayUntil > world.step) return [];
+      const acq = world.operators.get(shop.spec.operatorId)!;
+      const cleared = await acq.db.query<{ id: string; refunded: string | number; clearing: { body: { charged: string } } }>(
+        `SELECT id, refunded, clearing FROM acq_transactions WHERE merchant_id = $1 AND state = 'cleared' ORDER BY id`,
+        [shop.spec.merchantId],
+      );
+      const open = cleared
+        .map((r) => ({ id: r.id, left: parseAmount(r.clearing.body.charged).value - BigInt(r.refunded) }))
+        .filter((r) => r.left > 0n);
+      if (open.length === 0) return [];
+      const target = prng.pick(open);
+      const value = BigInt(prng.int(1, Number(target.left)));
+      const amount = formatAmount({ currency: shop.spec.currency, value });
+      trace.begin(world.step, `${shop.spec.merchantId} refunds ${amount} of ${target.id}`);
+      try {
+        const r = await shop.agent.refund({ transactionId: target.id, amount });
+        world.stats.refunds++;
+        trace.note(`refund ${r.n}, ${r.refundedTotal} in all`);
+        return [];
+      } catch (e) {
+        trace.note(`error ${describe(e)}`);
+        // Within what is left and the merchant's account holds it: only a fault may stop it.
+        if (world.trace.faultsThisStep > 0) return [];
+        return [{ step: world.step, invariant: 'an honest refund is booked', detail: `${shop.spec.merchantId} ${target.id} ${amount}: ${describe(e)}` }];
+      }
     }
     case 'abandon': {
       const active = world.wallets.filter((x) => !x.abandoned);

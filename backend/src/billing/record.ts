@@ -7,7 +7,8 @@ import { ObolError } from '@obol/protocol/errors';
 import { checkMessageBody } from '@obol/protocol/messages';
 import type { Signed } from '@obol/protocol/signed';
 
-export type BillingRecord = Signed<'am.withdrawal'> | Signed<'am.deposit'>;
+/** Withdrawal and deposit records of clearing; refund records of a refund after it (one per side). */
+export type BillingRecord = Signed<'am.withdrawal'> | Signed<'am.deposit'> | Signed<'am.refund'>;
 export type BillingRecordType = BillingRecord['type'];
 
 /** A place billing records go: a file, a webhook, the operator's own billing system. */
@@ -47,8 +48,8 @@ export function checkBillingRecord(value: unknown): asserts value is BillingReco
     throw new ObolError('MALFORMED', 'a billing record must be a signed message object');
   }
   const m = value as Record<string, unknown>;
-  if (m.type !== 'am.withdrawal' && m.type !== 'am.deposit') {
-    throw new ObolError('WRONG_MESSAGE_TYPE', `a billing record is an am.withdrawal or am.deposit, not ${String(m.type).slice(0, 40)}`);
+  if (m.type !== 'am.withdrawal' && m.type !== 'am.deposit' && m.type !== 'am.refund') {
+    throw new ObolError('WRONG_MESSAGE_TYPE', `a billing record is an am.withdrawal, am.deposit or am.refund, not ${String(m.type).slice(0, 40)}`);
   }
   if (m.v !== 1 || typeof m.kid !== 'string' || typeof m.sig !== 'string') {
     throw new ObolError('MALFORMED', 'a billing record must be a signed message (v, type, kid, body, sig)');

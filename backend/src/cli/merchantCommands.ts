@@ -1,18 +1,20 @@
 /**
- * `obol merchant init | serve | sales | doctor | add-product | status | sessions | payouts`: a
- * merchant's own commands, over its folder (setup.ts); the operator's `obol` and the merchant
- * package's `obol` (merchant/) both have them. None of them needs the operator's admin token: the
- * shop is known by its key (status, sessions and payouts ask the operator with a request signed by
- * it) and its own administration token (sales and add-product ask the running shop).
+ * `obol merchant init | serve | sales | doctor | add-product | status | sessions | payouts |
+ * refund`: a merchant's own commands, over its folder (setup.ts); the operator's `obol` and the
+ * merchant package's `obol` (merchant/) both have them. None of them needs the operator's admin
+ * token: the shop is known by its key (status, sessions and payouts ask the operator with a
+ * request signed by it) and its own administration token (sales, add-product and refund ask the
+ * running shop).
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { MerchantPaths } from '@obol/protocol/api';
+import { MerchantPaths, type RefundResponse } from '@obol/protocol/api';
 import { ObolError } from '@obol/protocol/errors';
 import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
 import type { Command } from 'commander';
 import { getJson, postJson } from '../http/client.ts';
 import { mediaTypeOf } from '../http/mediaTypes.ts';
+import { randomId } from '@obol/protocol/webcrypto';
 import type { SalesReport } from '../merchant/sales.ts';
 import { MODULE_PATH, REGISTRATION_FILE, initMerchant, loadShopFolder } from '../merchant/setup.ts';
 import { startMerchantServer } from '../merchant/standalone.ts';
@@ -203,6 +205,30 @@ Next:
   statementCommand('status', 'the shop’s balance at its operator and its open deposits (asked with the shop’s own key)', formatStatus, false);
   statementCommand('sessions', 'the shop’s deposits at its operator, one per trading session, and how each cleared (asked with the shop’s own key)', formatDeposits, true);
   statementCommand('payouts', 'what the operator owes the shop and the cleared deposits behind it (asked with the shop’s own key)', formatPayouts, true);
+  merchant
+    .command('refund')
+    .description('refund (part of) a cleared trading session through the shop’s operator; the shopper is credited in her currency')
+    .requiredOption('--config <file>', 'the shop’s shop.json (or its folder)')
+    .requiredOption('--transaction <handle>', 'the trading session as the shop knows it (t-…, see `obol merchant sales`)')
+    .requiredOption('--amount <amount>', 'how much to give back, in the shop’s currency, e.g. EUR:0.03')
+    .option('--refund-id <id>', 'the refund’s id: give the same id again to retry a refund safely (default: a new one, printed)')
+    .option('--json', 'print the operator’s answer as JSON')
+    .action(async (o: { config: string; transaction: string; amount: string; refundId?: string; json?: boolean }) => {
+      const { config } = await loadShopFolder(o.config);
+      const refundId = o.refundId ?? randomId();
+      // Printed first: if the answer is lost, the same command with this id retries the same refund.
+      if (!o.json) console.log(`Refund ${refundId} of ${o.amount} for ${o.transaction}…`);
+      const answer = (await postJson(
+        `${shopModuleUrl(config)}${MerchantPaths.adminRefunds}`,
+        { transactionId: o.transaction, amount: o.amount, refundId },
+        { headers: { authorization: `Bearer ${config.adminToken}` } },
+      )) as RefundResponse;
+      console.log(
+        o.json
+          ? JSON.stringify(answer, null, 2)
+          : `Refunded ${answer.amount} (refund ${answer.n} of this session, ${answer.refundedTotal} refunded in all). The shopper's operator credits her at the session's rate.`,
+      );
+    });
 }
 
 function statementQuery(o: { since?: string; limit?: string }): StatementQuery {

@@ -38,6 +38,7 @@ import {
   type ProductListing,
   type ProductView,
   RecordResponse,
+  type RefundResponse,
   SESSION_READ_WINDOW_MS,
   type StopResponse,
   StopRequest,
@@ -387,6 +388,33 @@ export class MerchantAgent {
   /** The shop's own sales, from its database (sales.ts): for its administration only. */
   async sales(options: { days?: number } = {}): Promise<SalesReport> {
     return salesReport(this.db, this.currency, options);
+  }
+
+  /**
+   * Refund (part of) a cleared transaction through the shop's operator (issue 14): signed with the
+   * merchant's key, sent to the acquirer, its signed answer checked. `refundId` makes a retry the
+   * same refund (the acquirer moves the money once per id); the acquirer refuses a refund of a
+   * transaction not cleared, not ours, or more than is left of what it paid.
+   */
+  async refund(request: { transactionId: string; amount: string; refundId?: string }): Promise<RefundResponse> {
+    const amount = parseAmount(request.amount);
+    if (amount.currency !== this.currency) throw new ObolError('CURRENCY_MISMATCH', `this shop is paid in ${this.currency}`);
+    const body: MessageBody<'merchant.refund'> = {
+      refundId: request.refundId ?? randomId(),
+      transactionId: request.transactionId,
+      merchantId: this.merchantId,
+      amount: formatAmount(amount),
+      time: this.clock.now(),
+    };
+    const signed = await signMessage('merchant.refund', body, this.config.key.signer);
+    const answer = await this.http(`${this.config.operatorUrl.replace(/\/+$/, '')}${OperatorPaths.merchantRefund}`, signed);
+    const refund = await verifyMessage(answer, 'acquirer.refund', this.operatorResolver, this.crypto);
+    const r = refund.body;
+    if (r.refundId !== body.refundId || r.transactionId !== body.transactionId || r.amount !== body.amount) {
+      throw new ObolError('CONFLICT', `the operator answered for refund ${r.refundId} of ${r.amount}, not ${body.refundId} of ${body.amount}`);
+    }
+    this.log.info({ transactionId: r.transactionId, refundId: r.refundId, n: r.n, amount: r.amount }, 'refund booked by the operator');
+    return { refundId: r.refundId, transactionId: r.transactionId, n: r.n, amount: r.amount, refundedTotal: r.refundedTotal, refund };
   }
 
   /** One product's signed description: what a wallet checks before it orders (UNKNOWN_PRODUCT if none). */

@@ -18,7 +18,7 @@ import { installErrorHandler } from '../http/errors.ts';
 import { describeRoutes } from '../http/openapi.ts';
 import { MerchantRouteSchemas } from '@obol/protocol/routeSchemas';
 import { bearerMatches } from '../http/secrets.ts';
-import { AddProductRequest, MerchantPaths } from '@obol/protocol/api';
+import { AddProductRequest, MerchantPaths, RefundRequest } from '@obol/protocol/api';
 import { MAX_CIPHERTEXT_B64 } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { checkSchema } from '@obol/protocol/messages';
@@ -153,6 +153,16 @@ export const merchantModule: FastifyPluginAsync<MerchantModuleOptions> = async (
         const { content, replace, ...fields } = request.body;
         return agent.addProduct({ ...fields, content: fromBase64Url(content) }, { replace: replace ?? false });
       }),
+  );
+
+  // A refund after clearing, through the shop's operator (merchantAgent.refund).
+  app.post(
+    MerchantModulePaths.adminRefunds,
+    { bodyLimit: BODY_LIMIT, onRequest: async (request, reply) => guard.guard(request, reply, () => requireShopAdmin(adminToken, request.headers.authorization)) },
+    async (request) => {
+      checkSchema(RefundRequest, request.body, 'refund');
+      return agent.refund(request.body);
+    },
   );
 
   app.get<{ Querystring: { days?: string } }>(MerchantModulePaths.adminSales, async (request, reply) => {

@@ -36,6 +36,7 @@ import {
   registerCustomer,
 } from './customers.ts';
 import { digestOf, once, storeAnswer } from './handledMessages.ts';
+import { customerRefunds } from './refunds.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -103,7 +104,10 @@ export const accountManager: FastifyPluginAsync = async (app) => {
     const { transactionId } = req.params as { transactionId: string };
     const row = await amTransaction(ctx, transactionId);
     if (!row || row.customer_id !== customerId) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} of yours`);
-    return statusOf(row);
+    const status = statusOf(row);
+    // Refunds after clearing (refunds.ts), oldest first, each in the shopper's currency.
+    const refunded = await customerRefunds(ctx, customerId, row.id);
+    return refunded.length > 0 ? { ...status, refunds: refunded.reverse() } : status;
   });
 
   // Clearing information from the acquirer of the merchant's operator (FIG 3 step 10 → 11).

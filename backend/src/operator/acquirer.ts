@@ -18,6 +18,7 @@ import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } 
 import { once } from './handledMessages.ts';
 import { merchantStatement } from './statement.ts';
 import { type Deliver, enqueueAll, OutboxDispatcher } from '../store/outbox.ts';
+import { REFUND_TOPIC, type RefundDelivery } from './refunds.ts';
 
 /**
  * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
@@ -420,17 +421,28 @@ const clearingOutboxes = new WeakMap<OperatorContext, OutboxDispatcher>();
 export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
   let outbox = clearingOutboxes.get(ctx);
   if (!outbox) {
-    const deliver: Deliver = async (entry) => {
-      const { customerOperator, clearing } = entry.payload as ClearingDelivery;
+    const peerUrl = async (customerOperator: string) => {
       const peer = await ctx.peers.get(customerOperator).catch((e: unknown) => {
         throw new PeerLookupFailed(`operator ${customerOperator} could not be looked up: ${errorText(e)}`);
       });
-      return ctx.http.post(`${peer.url}${OperatorPaths.peerClearing}`, clearing);
+      return peer.url;
+    };
+    const deliver: Deliver = async (entry) => {
+      const { customerOperator, clearing } = entry.payload as ClearingDelivery;
+      return ctx.http.post(`${await peerUrl(customerOperator)}${OperatorPaths.peerClearing}`, clearing);
+    };
+    // Refunds after clearing (refunds.ts) go the same way to the same operator, at the same pace.
+    const deliverRefund: Deliver = async (entry) => {
+      const { customerOperator, refund } = entry.payload as RefundDelivery;
+      return ctx.http.post(`${await peerUrl(customerOperator)}${OperatorPaths.peerRefund}`, refund);
     };
     outbox = new OutboxDispatcher({
       db: ctx.db,
       clock: ctx.clock,
-      topics: new Map([[CLEARING_TOPIC, deliver]]),
+      topics: new Map([
+        [CLEARING_TOPIC, deliver],
+        [REFUND_TOPIC, deliverRefund],
+      ]),
       // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
       isFinal: (e) => !(e instanceof PeerLookupFailed) && isFinalRefusal(e),
       backoff: SETTLEMENT_BACKOFF,

@@ -15,6 +15,7 @@ import { fund, releaseStalledInitiations } from './accountManager.ts';
 import { settleDeadlines } from './acquirer.ts';
 import { type OperatorContext, accounts, requireAdmin } from './context.ts';
 import { findCustomer } from './customers.ts';
+import { auditRefunds } from './refunds.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { AdminGuard } from '../http/rateLimit.ts';
 import { IdempotencyKeys } from '../http/idempotency.ts';
@@ -120,12 +121,15 @@ export async function balances(ctx: OperatorContext) {
 
 export async function audit(ctx: OperatorContext) {
   const report = await ctx.ledger.audit();
+  // Refunds after clearing: each booked once, as much as its record says, never more than was paid.
+  const refundProblems = await auditRefunds(ctx);
   return {
-    ok: report.ok,
+    ok: report.ok && refundProblems.length === 0,
     perCurrency: report.perCurrency.map((c) => ({ currency: c.currency, sum: formatAmount({ currency: c.currency, value: c.sum }) })),
     underLimit: report.underLimit.map((a) => a.id),
     balanceMismatches: report.balanceMismatches.map((m) => m.account),
     unbalancedMovements: report.unbalancedMovements.map((m) => m.movementId),
+    refundProblems,
   };
 }
 

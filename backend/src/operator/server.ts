@@ -20,6 +20,7 @@ import { DATA_KEY_FILE, type SealKeys, loadOrCreateSealKeys, resealColumn } from
 import { ACQ_K1_COLUMN } from './acquirer.ts';
 import { accountManager, releaseStalledInitiations } from './accountManager.ts';
 import { acquirer, settleDeadlines } from './acquirer.ts';
+import { refunds } from './refunds.ts';
 import { admin } from './admin.ts';
 import { type OperatorConfig, publicUrlOf, rateLimitsOf } from './config.ts';
 import { type OperatorContext, silentLog } from './context.ts';
@@ -81,6 +82,7 @@ const WALLET_ROUTES = [
   `POST ${OperatorPaths.initiate}`,
   `POST ${OperatorPaths.customerRecord}`,
   `GET ${OperatorPaths.transaction}`,
+  `GET ${OperatorPaths.refunds}`,
   `GET ${OperatorPaths.merchantCertificate}`,
 ];
 
@@ -198,6 +200,7 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
   }));
   await app.register(accountManager);
   await app.register(acquirer);
+  await app.register(refunds);
   await app.register(admin, { guard: adminGuard });
 
   if (opts.unlistenedUrl !== undefined) {

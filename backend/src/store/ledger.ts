@@ -334,6 +334,25 @@ export class Ledger {
   }
 
   /**
+   * Fold a merchant's (or customer's) shard rows into its own row, in `tx`, so a debit of it sees
+   * everything it holds: credits to busy accounts land on shard rows (issue 13) and a debit is
+   * checked against the row alone. Nothing is booked (the entries are unchanged; row plus shards
+   * is the same balance). The row is locked first (the ledger's lock order), then its shards.
+   * `book` calls it for every debit of a merchant (rare against its many credits: a refund).
+   */
+  async collectShardsIn(tx: Queryable, accountId: string): Promise<void> {
+    checkId('account', accountId);
+    const [row] = await tx.query<{ kind: AccountKind }>('SELECT kind FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+    if (!row) throw new ObolError('UNKNOWN_KEY', `no account ${accountId}`);
+    if (SYSTEM_KINDS.includes(row.kind)) throw new ObolError('MALFORMED', `a ${row.kind} account has no limit: nothing to collect`);
+    await tx.query(
+      `WITH d AS (DELETE FROM account_shards WHERE account_id = $1 RETURNING balance)
+       UPDATE accounts SET balance = balance + COALESCE((SELECT SUM(balance) FROM d), 0) WHERE id = $1`,
+      [accountId],
+    );
+  }
+
+  /**
    * Reserve an amount on its debit account for a later post (TigerBeetle's pending transfer): the
    * debit account's limit counts it at once, so it cannot be spent twice, but nothing moves yet.
    * One statement. The same id with the same body is a replay; with another body a CONFLICT.
@@ -597,6 +616,12 @@ export class Ledger {
       if (currency !== leg.amount.currency) {
         throw new ObolError('CURRENCY_MISMATCH', `account ${leg.account} is in ${currency}, not ${leg.amount.currency}`);
       }
+    }
+    // A debit of a merchant sees all it holds: its credits landed on shard rows (issue 13) and the
+    // limit is checked on its row, so they are collected into the row first. Rare (a refund out
+    // of a merchant's account); customers' and system accounts' debits never need it.
+    for (const leg of legs) {
+      if (leg.amount.value < 0n && kinds.get(leg.account)!.kind === 'merchant') await this.collectShardsIn(tx, leg.account);
     }
     const shard = shardOf(movementId);
     // One global lock order (account, then shard) so two movements over the same rows wait for

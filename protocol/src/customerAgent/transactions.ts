@@ -1,4 +1,4 @@
-import { MerchantSessionView, RecordResponse, TransactionStatus, sessionReadAuthorization } from '../api.ts';
+import { type CustomerRefund, MerchantSessionView, RecordResponse, RefundsResponse, TransactionStatus, sessionReadAuthorization } from '../api.ts';
 import { ObolError } from '../errors.ts';
 import { bearer } from '../http.ts';
 import { parseTradeHandle, parseTransactionIdentity } from '../identity.ts';
@@ -8,7 +8,7 @@ import { compare, formatAmount, max, parseAmount, sub, zero } from '../money.ts'
 import { type CertDescription, parseCert, verifyChain } from '../pki.ts';
 import { recordPurchasesHash } from '../purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
-import type { AccountRecord, ClearingResult, StopReason, TransactionRecord, TransactionState } from '../walletStore.ts';
+import type { AccountRecord, ClearingResult, RefundEntry, StopReason, TransactionRecord, TransactionState } from '../walletStore.ts';
 import { randomId } from '../webcrypto.ts';
 import { coverIn, merchantInfo, validTable } from './account.ts';
 import { type AgentCore, baseUrl, errorJson, isAuthError, isRefusal } from './core.ts';
@@ -37,6 +37,8 @@ export interface TransactionView {
   createdAt: number;
   closeReason?: StopReason;
   clearing?: ClearingResult;
+  /** Refunds after clearing, in the shopper's currency (and the merchant's). */
+  refunds?: RefundEntry[];
   error?: { name: string; message: string };
   /** A purchase is in flight (an order or accept waiting for an answer). */
   pending: boolean;
@@ -66,6 +68,7 @@ export function transactionView(tx: TransactionRecord): TransactionView {
   if (tx.expiresAt !== undefined) view.expiresAt = tx.expiresAt;
   if (tx.closeReason) view.closeReason = tx.closeReason;
   if (tx.clearing) view.clearing = tx.clearing;
+  if (tx.refunds && tx.refunds.length > 0) view.refunds = tx.refunds;
   if (tx.error) view.error = tx.error;
   return view;
 }
@@ -418,9 +421,45 @@ export async function transactionStatus(core: AgentCore, transactionId: string):
     if (status.chargedCustomer !== undefined) clearing.chargedCustomer = status.chargedCustomer;
     if (status.refundCustomer !== undefined) clearing.refundCustomer = status.refundCustomer;
     tx.clearing = clearing;
+    if (status.refunds) mergeRefunds(tx, status.refunds);
     await save(core, tx);
   }
   return status;
+}
+
+/**
+ * Refunds after clearing (issue 14): asks our operator for the customer's refunds and keeps each
+ * with its transaction, once by number. Returns how many were new. The operator books them; the
+ * wallet only learns of them, when it next talks to its operator.
+ */
+export async function refreshRefunds(core: AgentCore): Promise<number> {
+  const account = await core.account();
+  const refunds = await core.withLogin(async (_login, headers) => {
+    const body = await core.http.get(core.operatorUrl(account, '/v1/refunds'), headers);
+    checkSchema(RefundsResponse, body, 'refunds');
+    return body.refunds;
+  });
+  const byTransaction = new Map<string, CustomerRefund[]>();
+  for (const r of refunds) byTransaction.set(r.transactionId, [...(byTransaction.get(r.transactionId) ?? []), r]);
+  let added = 0;
+  for (const [transactionId, list] of byTransaction) {
+    const tx = await core.store.getTransaction(transactionId);
+    if (!tx) continue;
+    const before = tx.refunds?.length ?? 0;
+    mergeRefunds(tx, list);
+    if ((tx.refunds?.length ?? 0) > before) {
+      added += (tx.refunds?.length ?? 0) - before;
+      await save(core, tx);
+    }
+  }
+  return added;
+}
+
+/** Keep each refund once, by its number, in order. */
+function mergeRefunds(tx: TransactionRecord, refunds: readonly CustomerRefund[]): void {
+  const known = new Map((tx.refunds ?? []).map((r) => [r.n, r]));
+  for (const r of refunds) if (!known.has(r.n)) known.set(r.n, { n: r.n, amount: r.amount, amountMerchant: r.amountMerchant, time: r.time });
+  tx.refunds = [...known.values()].sort((a, b) => a.n - b.n);
 }
 
 /**

@@ -975,6 +975,9 @@ export class Wallet {
 
   async history(): Promise<History> {
     await this.start();
+    // Refunds after clearing are learnt from our operator when the history is looked at; without
+    // an account or a connection the history shows what the wallet already knows.
+    await this.agent.refreshRefunds().catch(() => 0);
     const transactions = await this.agent.listTransactions();
     const { receipts, delivered, activity } = await this.db.transaction(['receipts', 'deliveries', 'activity'], 'readonly', async (t) => ({
       receipts: await t.store('receipts').getAll(),

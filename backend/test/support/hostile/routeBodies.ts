@@ -6,6 +6,7 @@ import {
   FundRequest,
   OperatorPaths,
   RegisterCustomerRequest,
+  RefundRequest,
   RegisterMerchantRequest,
 } from '@obol/protocol/api';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
@@ -155,6 +156,25 @@ export async function hostileFixture(t: TwoOperators, o: { shopAdminToken: strin
       schema: message('merchant.statement'),
       valid: async () => ({ msgId: randomId(), merchantId: 'news.example', time: now(), limit: 10 }),
       signed: { type: 'merchant.statement', signer: t.shop.key.signer },
+    },
+    // Refunds after clearing (the valid body names the open session: refused as not cleared, nothing moves).
+    [`POST ${OperatorPaths.merchantRefund}`]: {
+      target: 'eur',
+      schema: message('merchant.refund'),
+      valid: async () => ({ refundId: randomId(), transactionId: handle, merchantId: 'news.example', amount: 'EUR:0.01', time: now() }),
+      signed: { type: 'merchant.refund', signer: t.shop.key.signer },
+    },
+    [`POST ${OperatorPaths.peerRefund}`]: {
+      target: 'sek',
+      schema: message('acquirer.refund'),
+      valid: async () => ({ msgId: randomId(), transactionId: handle, n: 1, refundId: randomId(), amount: 'EUR:0.01', refundedTotal: 'EUR:0.01', time: now() }),
+      signed: { type: 'acquirer.refund', signer: eur.key.signer },
+    },
+    'POST /obol/admin/refunds': {
+      target: 'shop',
+      schema: schemaOf(RefundRequest),
+      valid: async () => ({ transactionId: handle, amount: 'EUR:0.01', refundId: randomId() }),
+      headers: bearer(o.shopAdminToken),
     },
     [`POST ${OperatorPaths.peerInitiate}`]: {
       target: 'eur',

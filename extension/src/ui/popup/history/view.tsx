@@ -49,6 +49,10 @@ export function HistoryScreen() {
       return <p class="muted">{t('history_empty')}</p>;
     case 'ready': {
       const h = state.history;
+      // Refunds after clearing, newest first, each in the shopper's currency as her operator booked it.
+      const refunds = h.transactions
+        .flatMap((transaction) => (transaction.refunds ?? []).map((refund) => ({ transaction, refund })))
+        .sort((a, b) => b.refund.time - a.refund.time);
       return (
         <section>
           {error ? <p class="error">{error}</p> : null}
@@ -155,6 +159,26 @@ export function HistoryScreen() {
               </li>
             ))}
           </ul>
+          {refunds.length > 0 ? (
+            <>
+              <h2 class="section">{t('refund_section')}</h2>
+              <ul class="list">
+                {refunds.map(({ transaction, refund }) => (
+                  <li key={`${transaction.transactionId}#${refund.n}`} class="card small" data-testid="refund">
+                    <strong>{t('refund_line', transaction.merchantName, money(refund.amount))}</strong>
+                    <div class="muted">{t('refund_detail', money(refund.amountMerchant), when(refund.time))}</div>
+                    <details class="ids">
+                      <summary>{t('details')}</summary>
+                      <dl>
+                        <dt>{t('details_session')}</dt>
+                        <dd>{transaction.transactionId ?? ''}</dd>
+                      </dl>
+                    </details>
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : null}
           <h2 class="section">{t('history_activity')}</h2>
           <ul class="list">
             {h.activity.map((a) => (
