@@ -101,7 +101,7 @@ test('a shopper buys an article and a file on a page served by the installed pac
   await buyButton(page, 'field-notes').click();
   const confirm = await windowOpened;
   await expect(confirm.getByTestId('merchant-id')).toHaveText('blog.example');
-  await clickInWindow(confirm, confirm.getByRole('button', { name: /^Pay [0-9.]+ SEK$/ }));
+  await clickInWindow(confirm, confirm.getByRole('button', { name: /^Pay SEK\s[0-9.]+$/ }));
   await expect(buyElement(page, 'field-notes').getByRole('status')).toHaveText('Paid 0.20 EUR. The content is unlocked.', { timeout: 20_000 });
   const link = paywall(page, 'field-notes').getByRole('link', { name: /Download/ });
   const [file] = await Promise.all([page.waitForEvent('download'), link.click()]);

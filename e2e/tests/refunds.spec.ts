@@ -46,8 +46,8 @@ test('the shopper buys two articles and ends the session: it clears at 0.69 SEK'
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'why-micropayments').click();
   const confirm = await windowOpened;
-  await confirm.getByLabel('budget').fill('25.00');
-  await confirm.getByLabel('auto-pay limit').fill('1.00');
+  await confirm.getByLabel('Budget for this site').fill('25.00');
+  await confirm.getByLabel('Pay without asking up to').fill('1.00');
   const pay = confirm.getByRole('button', { name: 'Pay SEK 0.34' });
   await expect(pay).toBeEnabled();
   await clickInWindow(confirm, pay);

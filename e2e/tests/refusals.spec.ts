@@ -149,7 +149,7 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   await buyButton(shop, 'fair-exchange').click();
   const ask = await overBudget;
   await expect(ask.getByRole('heading', { name: 'This purchase is over the site’s budget' })).toBeVisible();
-  await expect(ask.getByTestId('site-budget')).toHaveText('spent SEK 0.68 of SEK 0.70; pay without asking up to SEK 0.50 per purchase');
+  await expect(ask.getByTestId('site-budget')).toHaveText('spent SEK 0.69 of SEK 0.70; pay without asking up to SEK 0.50 per purchase');
   await expect(ask.getByRole('button', { name: 'Pay SEK 0.34' })).toBeEnabled();
   await ask.setViewportSize({ width: 420, height: 640 });
   await ask.screenshot({ path: `${artifacts}over-budget-confirm.png` });
@@ -165,10 +165,10 @@ test('over the site’s budget the wallet asks; declined, nothing is charged and
   await shop.screenshot({ path: `${artifacts}over-budget-shop.png`, fullPage: true });
 
   // Nothing charged: the merchant has the two purchases only, the wallet two receipts, the site
-  // 0.68 SEK spent of its 0.70.
+  // 0.69 SEK spent of its 0.70 (the bank's figure for 0.06 EUR).
   expect(await world.shop.agent.session(transactionId)).toMatchObject({ count: 2, spent: 'EUR:0.06' });
   const popup = await openPopup(browser, 'Sites');
-  await expect(popup.getByTestId('site')).toContainText('spent SEK 0.68 of SEK 0.70');
+  await expect(popup.getByTestId('site')).toContainText('spent SEK 0.69 of SEK 0.70');
   await popup.getByRole('tab', { name: 'History' }).click();
   await expect(popup.getByTestId('receipt')).toHaveCount(2);
   await popup.close();
