@@ -38,16 +38,16 @@ import { applyRefund, customerRefunds } from './refunds.ts';
 export class AccountManagerAgent {
   constructor(readonly ctx: OperatorContext) {}
 
-  exchangeTable() {
+  async exchangeTable() {
     return this.ctx.tables.current();
   }
 
-  registerCustomer(body: unknown) {
+  async registerCustomer(body: unknown) {
     checkSchema(RegisterCustomerRequest, body, 'registration');
     return registerCustomer(this.ctx, body.publicKey, body.displayName);
   }
 
-  challenge(body: unknown) {
+  async challenge(body: unknown) {
     checkSchema(ChallengeRequest, body, 'challenge request');
     return newChallenge(this.ctx, body.customerId);
   }
