@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OperatorPaths } from '@obol/protocol/api';
 import { undiciHttp } from '../src/http/client.ts';
+import { deposits } from '../src/operator/context.ts';
 import { faultyHttp } from './support/faultyHttp.ts';
 import { type TwoOperators, twoOperators } from './support/twoOperators.ts';
 
@@ -39,17 +40,16 @@ describe('operator agents with a fault between the two operators', () => {
     expect(am).toEqual([{ id: p.transactionId, state: 'cleared' }]);
     const acq = await t.eur.ctx.db.query<{ state: string }>('SELECT state FROM acq_transactions WHERE id = $1', [p.handle]);
     expect(acq).toEqual([{ state: 'cleared' }]);
-    // One reservation each, posted once: the customer's deposit and the acquirer's.
-    const sekDeposits = await t.sek.ctx.db.query<{ n: number | string }>(
-      `SELECT count(*) AS n FROM entries WHERE movement_id LIKE 'deposit:' || $1 || '%' AND amount > 0`,
-      [p.transactionId],
-    );
-    expect(Number(sekDeposits[0]!.n)).toBe(1);
-    const eurDeposits = await t.eur.ctx.db.query<{ n: number | string }>(
-      `SELECT count(*) AS n FROM entries WHERE movement_id LIKE 'acq-deposit:' || $1 || '%' AND amount > 0`,
-      [p.handle],
-    );
-    expect(Number(eurDeposits[0]!.n)).toBe(1);
+    // One reservation on each side (a pending transfer of the ledger), posted once.
+    for (const [op, id] of [
+      [t.sek, deposits.customer(p.transactionId)],
+      [t.eur, deposits.acquirer(p.handle)],
+    ] as const) {
+      const pending = await op.ctx.db.query<{ state: string }>('SELECT state FROM pending_transfers WHERE id = $1', [id]);
+      expect(pending, id).toEqual([{ state: 'posted' }]);
+      const posts = await op.ctx.db.query<{ id: string }>('SELECT id FROM movements WHERE id LIKE $1', [`%${id}%`]);
+      expect(posts.map((m) => m.id)).toEqual([`post:${id}`]);
+    }
     const withdrawals = (await t.billingLines('sek')).filter((r) => r.type === 'am.withdrawal' && r.body.transactionId === p.transactionId);
     expect(withdrawals.map((r) => [r.body.amount, r.body.amountMerchant])).toEqual([['SEK:0.34', 'EUR:0.03']]);
     const depositRecords = (await t.billingLines('eur')).filter((r) => r.type === 'am.deposit' && r.body.transactionId === p.handle);
