@@ -1,17 +1,9 @@
-import {
-  ChallengeRequest,
-  DemoTopUpRequest,
-  type MerchantCertificateResponse,
-  OperatorPaths,
-  RegisterCustomerRequest,
-  type TransactionStatus,
-} from '@obol/protocol/api';
+import { type MerchantCertificateResponse, OperatorPaths, type TransactionStatus } from '@obol/protocol/api';
 import { withdrawalRecordId } from '@obol/protocol/billingIds';
 import { ObolError } from '@obol/protocol/errors';
 import { depositInMerchantCurrency, parseRate, rateBetween, rateToString, settleDeposit } from '@obol/protocol/exchangeTable';
 import { newTradeHandle, parseTradeHandle } from '@obol/protocol/identity';
 import { type Amount, add, compare, formatAmount, parseAmount } from '@obol/protocol/money';
-import { checkSchema } from '@obol/protocol/messages';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
   certToBase64,
@@ -23,20 +15,11 @@ import {
 } from '@obol/protocol/pki';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
-import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
-import {
-  customerBalance,
-  customerKey,
-  customerOfToken,
-  logon,
-  newChallenge,
-  registerCustomer,
-} from './customers.ts';
+import { customerKey } from './customers.ts';
 import { digestOf, once, storeAnswer } from './handledMessages.ts';
-import { customerRefunds } from './refunds.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -45,80 +28,12 @@ import { customerRefunds } from './refunds.ts';
  * per-transaction pseudonym, and the transaction only a random trade handle: the
  * TransactionIdentity (which names the logon) stays here, and this is where the two are translated
  * — initiation and the customer record going out, clearing information coming in.
+ *
+ * Its protocol steps are the methods of AccountManagerAgent (accountManagerAgent.ts); this module
+ * holds the logic they and the timers share, over the operator's context.
  */
-export const accountManager: FastifyPluginAsync = async (app) => {
-  const ctx = app.obol;
 
-  app.get(OperatorPaths.exchangeTable, async () => ctx.tables.current());
-
-  app.post(OperatorPaths.registerCustomer, async (req) => {
-    checkSchema(RegisterCustomerRequest, req.body, 'registration');
-    return registerCustomer(ctx, req.body.publicKey, req.body.displayName);
-  });
-
-  app.post(OperatorPaths.challenge, async (req) => {
-    checkSchema(ChallengeRequest, req.body, 'challenge request');
-    return newChallenge(ctx, req.body.customerId);
-  });
-
-  app.post(OperatorPaths.login, async (req) => {
-    const kid = kidOf(req.body);
-    const msg = await verifyMessage(req.body, 'wallet.login', () => customerKey(ctx, kid));
-    if (msg.body.customerId !== msg.kid) throw new ObolError('BAD_SIGNATURE', 'the logon is not signed by that customer');
-    return logon(ctx, msg.body.customerId, msg.body.challenge);
-  });
-
-  app.get(OperatorPaths.balance, async (req) => {
-    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
-    return customerBalance(ctx, customerId);
-  });
-
-  app.post(OperatorPaths.demoTopUp, async (req) => {
-    if (!ctx.config.demo) throw new ObolError('UNSUPPORTED_METHOD', 'top-ups by the wallet exist only in demo mode');
-    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
-    checkSchema(DemoTopUpRequest, req.body, 'top-up');
-    const amount = parseAmount(req.body.amount);
-    if (amount.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `top up in ${ctx.config.currency}`);
-    const limit = parseAmount(ctx.config.demoTopUpLimit ?? `${ctx.config.currency}:500`);
-    if (amount.value <= 0n || compare(amount, limit) > 0) {
-      throw new ObolError('INVALID_AMOUNT', `a demo top-up is between 0 and ${formatAmount(limit)}`);
-    }
-    await fund(ctx, customerId, amount, `demo-top-up:${randomId()}`);
-    return customerBalance(ctx, customerId);
-  });
-
-  app.post(OperatorPaths.initiate, async (req) => initiate(ctx, req.body));
-
-  // Before a deposit: the merchant's certificate, fetched from its operator, checked, and
-  // re-issued under our key, so the wallet can show the shopper who she would pay before any
-  // money is reserved.
-  app.get(OperatorPaths.merchantCertificate, async (req) => {
-    const { operatorId, merchantId } = req.params as { operatorId: string; merchantId: string };
-    return merchantCertificate(ctx, operatorId, merchantId);
-  });
-
-  app.post(OperatorPaths.customerRecord, async (req) => customerRecord(ctx, req.body));
-
-  app.get(OperatorPaths.transaction, async (req) => {
-    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
-    const { transactionId } = req.params as { transactionId: string };
-    const row = await amTransaction(ctx, transactionId);
-    if (!row || row.customer_id !== customerId) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${transactionId} of yours`);
-    const status = statusOf(row);
-    // Refunds after clearing (refunds.ts), oldest first, each in the shopper's currency.
-    const refunded = await customerRefunds(ctx, customerId, row.id);
-    return refunded.length > 0 ? { ...status, refunds: refunded.reverse() } : status;
-  });
-
-  // Clearing information from the acquirer of the merchant's operator (FIG 3 step 10 → 11).
-  app.post(OperatorPaths.peerClearing, async (req) => {
-    const peer = await ctx.peers.byKeyId(kidOf(req.body));
-    if (!peer) throw new ObolError('UNKNOWN_KEY', 'clearing information from an unknown operator');
-    const msg = await verifyMessage(req.body, 'acquirer.clearing', () => peer.key);
-    return applyClearing(ctx, msg, peer.operatorId);
-  });
-};
-
+/** The key id a signed message names, checked for shape only (its signature is checked after). */
 export function kidOf(body: unknown): string {
   const kid = body && typeof body === 'object' ? (body as { kid?: unknown }).kid : undefined;
   if (typeof kid !== 'string' || kid.length === 0 || kid.length > 64) throw new ObolError('MALFORMED', 'not a signed Obol message');
@@ -143,7 +58,7 @@ export async function fund(ctx: OperatorContext, customerId: string, amount: Amo
  */
 const reissuedMerchants = new WeakMap<OperatorContext, Map<string, { at: number; answer: MerchantCertificateResponse }>>();
 
-async function merchantCertificate(ctx: OperatorContext, operatorId: string, merchantId: string): Promise<MerchantCertificateResponse> {
+export async function merchantCertificate(ctx: OperatorContext, operatorId: string, merchantId: string): Promise<MerchantCertificateResponse> {
   const key = `${operatorId}/${merchantId}`;
   const now = ctx.clock.now();
   let cache = reissuedMerchants.get(ctx);
@@ -169,7 +84,7 @@ async function merchantCertificate(ctx: OperatorContext, operatorId: string, mer
 
 // ── FIG 2 steps 2–3 and 6–7 ───────────────────────────────────────────────────────────────────
 
-interface AmTransactionRow {
+export interface AmTransactionRow {
   id: string;
   /** The trade handle the acquirer and the merchant know this transaction by (null: opened before handles). */
   trade_handle: string | null;
@@ -189,7 +104,7 @@ interface AmTransactionRow {
   refund_customer: string | null;
 }
 
-async function amTransaction(ctx: OperatorContext, id: string): Promise<AmTransactionRow | undefined> {
+export async function amTransaction(ctx: OperatorContext, id: string): Promise<AmTransactionRow | undefined> {
   const [row] = await ctx.db.query<AmTransactionRow>('SELECT * FROM am_transactions WHERE id = $1', [id]);
   return row;
 }
@@ -200,7 +115,7 @@ async function amTransactionByHandle(ctx: OperatorContext, handle: string): Prom
   return row;
 }
 
-async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am.ack'>> {
+export async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am.ack'>> {
   const kid = kidOf(body);
   const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid));
   const b = msg.body;
@@ -424,7 +339,7 @@ export async function releaseStalledInitiations(ctx: OperatorContext, olderThanM
  * The wallet's record names the transaction by its trade handle (it is signed for the acquirer,
  * which knows no other name): found by the handle, kept, and forwarded under it.
  */
-async function customerRecord(ctx: OperatorContext, body: unknown) {
+export async function customerRecord(ctx: OperatorContext, body: unknown) {
   const shape = body as { body?: { transactionId?: unknown } };
   const handle = parseTradeHandle(typeof shape?.body?.transactionId === 'string' ? shape.body.transactionId : '');
   const row = await amTransactionByHandle(ctx, handle);
@@ -554,8 +469,7 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   return { transactionId: c.transactionId, state: 'cleared' };
 }
 
-
-function statusOf(row: AmTransactionRow): TransactionStatus {
+export function statusOf(row: AmTransactionRow): TransactionStatus {
   const state = row.state === 'pending' ? 'open' : row.state;
   return {
     transactionId: row.id,

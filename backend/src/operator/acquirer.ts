@@ -9,14 +9,11 @@ import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { billingEntries } from '../billing/outbox.ts';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
-import { once } from './handledMessages.ts';
-import { merchantStatement } from './statement.ts';
 import { type Deliver, enqueueAll, OutboxDispatcher } from '../store/outbox.ts';
 import { REFUND_TOPIC, type RefundDelivery } from './refunds.ts';
 
@@ -24,68 +21,10 @@ import { REFUND_TOPIC, type RefundDelivery } from './refunds.ts';
  * The acquirer (mediating trusted agent, seed 203): the merchant's operator. It checks the
  * customer operator's voucher, tells the merchant a deposit is there, and clears: it compares the
  * two records, pays the merchant no more than the customer signed, and returns the rest.
+ *
+ * Its protocol steps are the methods of AcquirerAgent (acquirerAgent.ts); this module holds the
+ * logic they and the timers share, over the operator's context.
  */
-export const acquirer: FastifyPluginAsync = async (app) => {
-  const ctx = app.obol;
-
-  // FIG 2 step 3 → 4, 5, 6
-  app.post(OperatorPaths.peerInitiate, async (req) => {
-    const peer = await ctx.peers.byKeyId(kidOf(req.body));
-    if (!peer) throw new ObolError('UNKNOWN_KEY', 'initiation from an unknown operator');
-    const msg = await verifyMessage(req.body, 'am.initiate', () => peer.key);
-    if (msg.body.customerOperatorId !== peer.operatorId) throw new ObolError('BAD_SIGNATURE', 'the voucher is not signed by the customer operator');
-    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer));
-  });
-
-  // A merchant's certificate for other operators (they re-issue it for their wallets).
-  app.get(OperatorPaths.peerMerchant, async (req) => {
-    const { merchantId } = req.params as { merchantId: string };
-    const [row] = await ctx.db.query<{ id: string; cert: string }>('SELECT id, cert FROM merchants WHERE id = $1', [merchantId]);
-    if (!row) throw new ObolError('UNKNOWN_MERCHANT', `${merchantId} is not a merchant of ${ctx.config.operatorId}`);
-    return { merchantId: row.id, merchantCert: row.cert };
-  });
-
-  // FIG 3 step 8 (forwarded) and step 9
-  app.post(OperatorPaths.peerCustomerRecord, async (req) => {
-    const peer = await ctx.peers.byKeyId(kidOf(req.body));
-    if (!peer) throw new ObolError('UNKNOWN_KEY', 'a record from an unknown operator');
-    const msg = await verifyMessage(req.body, 'am.customerRecord', () => peer.key);
-    const row = await acqTransaction(ctx, msg.body.transactionId);
-    if (row.customer_operator !== peer.operatorId) throw new ObolError('UNAUTHORIZED', 'not your customer’s transaction');
-    // The customer's own signature, with the session key of its temporary certificate.
-    const sessionKid = await ctx.keys.addSpki(row.session_public_key);
-    const record = await verifyMessage(msg.body.record, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
-    if (record.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the record is for another transaction');
-    const [updated] = await ctx.db.query<AcqTransactionRow>(
-      'UPDATE acq_transactions SET customer_record = $2::text::jsonb WHERE id = $1 AND customer_record IS NULL RETURNING *',
-      [row.id, JSON.stringify(record)],
-    );
-    return tryClear(ctx, row.id, updated);
-  });
-
-  app.post(OperatorPaths.merchantRecord, async (req) => {
-    const merchant = await merchantByKid(ctx, kidOf(req.body));
-    const msg = await verifyMessage(req.body, 'merchant.record', () => merchant.key);
-    const row = await acqTransaction(ctx, msg.body.transactionId);
-    if (row.merchant_id !== merchant.id) throw new ObolError('UNAUTHORIZED', 'not your transaction');
-    if (msg.body.proof) {
-      const sessionKid = await ctx.keys.addSpki(row.session_public_key);
-      const proof = await verifyMessage(msg.body.proof, 'wallet.accept', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
-      if (proof.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the proof is for another transaction');
-    }
-    const [updated] = await ctx.db.query<AcqTransactionRow>(
-      'UPDATE acq_transactions SET merchant_record = $2::text::jsonb WHERE id = $1 AND merchant_record IS NULL RETURNING *',
-      [row.id, JSON.stringify(msg)],
-    );
-    return tryClear(ctx, row.id, updated);
-  });
-
-  // A merchant's own statement, asked with its own key (statement.ts).
-  app.post(OperatorPaths.merchantStatement, async (req) => merchantStatement(ctx, req.body));
-
-  // FIG 4 disputes: an arbiter we trust obtains K1 of one of our merchants' transactions.
-  app.post(OperatorPaths.arbiterKey, async (req) => releaseK1(ctx, req.body));
-};
 
 /** Where K1 is sealed: the AAD names this column and the transaction id. */
 export const ACQ_K1_COLUMN = 'acq_transactions.k1';
@@ -99,7 +38,7 @@ const ARBITER_CLOCK_SKEW_MS = 5 * 60_000;
  * transaction of the merchant the request names, on a fresh request (its time within five minutes,
  * its id used once). Each release is logged in `arbiter_requests`; the answer is signed.
  */
-async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Signed<'acquirer.keyRelease'>> {
+export async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Signed<'acquirer.keyRelease'>> {
   const kid = kidOf(body);
   const arbiter = await arbiterByKid(ctx, kid);
   if (!arbiter) throw new ObolError('UNKNOWN_KEY', 'this key is not an arbiter this operator trusts');
@@ -139,7 +78,7 @@ async function arbiterByKid(ctx: OperatorContext, kid: string): Promise<{ name: 
   return undefined;
 }
 
-interface AcqTransactionRow {
+export interface AcqTransactionRow {
   id: string;
   customer_operator: string;
   merchant_id: string;
@@ -153,7 +92,7 @@ interface AcqTransactionRow {
   clearing: Signed<'acquirer.clearing'> | null;
 }
 
-async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
+export async function acqTransaction(ctx: OperatorContext, id: string): Promise<AcqTransactionRow> {
   const [row] = await ctx.db.query<AcqTransactionRow>('SELECT * FROM acq_transactions WHERE id = $1', [id]);
   if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${id}`);
   return row;
@@ -174,7 +113,7 @@ export async function merchantByKid(ctx: OperatorContext, kid: string): Promise<
   return { ...row, key: ctx.keys.get(kid)! };
 }
 
-async function openDeposit(
+export async function openDeposit(
   ctx: OperatorContext,
   msg: Signed<'am.initiate'>,
   peer: { operatorId: string; cert: Cert; currency: string },

@@ -1,4 +1,4 @@
-import { type CustomerRefund, OperatorPaths, type RefundsResponse } from '@obol/protocol/api';
+import type { CustomerRefund } from '@obol/protocol/api';
 import { refundRecordId } from '@obol/protocol/billingIds';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import { ObolError } from '@obol/protocol/errors';
@@ -6,15 +6,12 @@ import { parseRate, refundInCustomerCurrency } from '@obol/protocol/exchangeTabl
 import { type Amount, amount, compare, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId, sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
-import type { Static } from 'typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import { enqueueBillingRecord } from '../billing/outbox.ts';
 import type { Queryable } from '../store/db.ts';
 import { enqueue } from '../store/outbox.ts';
 import { kidOf } from './accountManager.ts';
 import { clearingOutbox } from './acquirer.ts';
 import { accounts, type OperatorContext } from './context.ts';
-import { customerOfToken } from './customers.ts';
 
 /**
  * Refunds after clearing (issue 14 item 2). The merchant asks its own operator (the acquirer),
@@ -24,21 +21,10 @@ import { customerOfToken } from './customers.ts';
  * for its billing, and sends a signed `acquirer.refund` through the outbox to the customer's
  * account manager, which credits the shopper in her currency at the transaction's pinned rate
  * (`refundInCustomerCurrency`), writes its own refund record, and shows it to the wallet.
+ *
+ * The steps are methods of the two agents: AcquirerAgent.merchantRefund, AccountManagerAgent.refund
+ * and AccountManagerAgent.refunds.
  */
-export const refunds: FastifyPluginAsync = async (app) => {
-  const ctx = app.obol;
-  app.post(OperatorPaths.merchantRefund, async (req) => merchantRefund(ctx, req.body));
-  app.post(OperatorPaths.peerRefund, async (req) => {
-    const peer = await ctx.peers.byKeyId(kidOf(req.body));
-    if (!peer) throw new ObolError('UNKNOWN_KEY', 'a refund from an unknown operator');
-    const msg = await verifyMessage(req.body, 'acquirer.refund', () => peer.key);
-    return applyRefund(ctx, msg, peer.operatorId);
-  });
-  app.get(OperatorPaths.refunds, async (req): Promise<Static<typeof RefundsResponse>> => {
-    const { customerId } = await customerOfToken(ctx, req.headers.authorization);
-    return { refunds: await customerRefunds(ctx, customerId) };
-  });
-};
 
 /** The outbox topic of refunds to customers' operators (delivered with the clearing information's dispatcher). */
 export const REFUND_TOPIC = 'refund';

@@ -18,9 +18,11 @@ import { Ledger } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
 import { DATA_KEY_FILE, type SealKeys, loadOrCreateSealKeys, resealColumn } from '../store/sealedColumn.ts';
 import { ACQ_K1_COLUMN } from './acquirer.ts';
-import { accountManager, releaseStalledInitiations } from './accountManager.ts';
-import { acquirer, settleDeadlines } from './acquirer.ts';
-import { refunds } from './refunds.ts';
+import { AccountManagerAgent } from './accountManagerAgent.ts';
+import { AcquirerAgent } from './acquirerAgent.ts';
+import { accountManagerRoutes } from './routes/accountManager.ts';
+import { acquirerRoutes } from './routes/acquirer.ts';
+import { refundRoutes } from './routes/refunds.ts';
 import { admin } from './admin.ts';
 import { type OperatorConfig, publicUrlOf, rateLimitsOf } from './config.ts';
 import { type OperatorContext, silentLog } from './context.ts';
@@ -31,6 +33,12 @@ import { PeerDirectory } from './peers.ts';
 export interface OperatorServer {
   app: FastifyInstance;
   ctx: OperatorContext;
+  /**
+   * The operator's two roles, each step callable directly (tests, the simulator). Both work
+   * through `ctx`: hand it another `http` to put a fault between this operator and its peers.
+   */
+  accountManager: AccountManagerAgent;
+  acquirer: AcquirerAgent;
   billing: BillingDispatcher;
   url: string;
   close(): Promise<void>;
@@ -198,9 +206,11 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     rootCert: identity.rootB64,
     demo: config.demo ?? false,
   }));
-  await app.register(accountManager);
-  await app.register(acquirer);
-  await app.register(refunds);
+  const accountManager = new AccountManagerAgent(ctx);
+  const acquirer = new AcquirerAgent(ctx);
+  await app.register(accountManagerRoutes, { agent: accountManager });
+  await app.register(acquirerRoutes, { agent: acquirer });
+  await app.register(refundRoutes, { accountManager, acquirer });
   await app.register(admin, { guard: adminGuard });
 
   if (opts.unlistenedUrl !== undefined) {
@@ -220,14 +230,16 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     billing.start(2_000);
     timers.push(
       setInterval(() => {
-        settleDeadlines(ctx).catch((err) => app.log.error({ err }, 'settling deadlines failed'));
-        releaseStalledInitiations(ctx).catch((err) => app.log.error({ err }, 'releasing stalled initiations failed'));
+        acquirer.settleDeadlines().catch((err) => app.log.error({ err }, 'settling deadlines failed'));
+        accountManager.releaseStalledInitiations().catch((err) => app.log.error({ err }, 'releasing stalled initiations failed'));
       }, 5_000),
     );
   }
   return {
     app,
     ctx,
+    accountManager,
+    acquirer,
     billing,
     url: ctx.url,
     close: async () => {
