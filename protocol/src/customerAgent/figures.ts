@@ -70,3 +70,19 @@ export function sessionSummary(
   if (session.rate) summary.rate = session.rate;
   return summary;
 }
+
+/**
+ * Refund lines before clearing in the shopper's currency, by the same rule: each is the step the
+ * bank's figure for the session takes when that line comes off the total, taken from the accepted
+ * cumulative down in the order given, so together they are exactly what the lowered total saves her
+ * at clearing (spent at `cumulative` less spent at `cumulative` minus the lines).
+ */
+export function refundLinesInCustomerCurrency(depositCustomer: string, rate: string, cumulative: string, amounts: readonly string[]): Amount[] {
+  let total = parseAmount(cumulative);
+  return amounts.map((a) => {
+    const after = sub(total, parseAmount(a));
+    const figure = sub(spentInCustomerCurrency(depositCustomer, rate, formatAmount(total)), spentInCustomerCurrency(depositCustomer, rate, formatAmount(after)));
+    total = after;
+    return figure;
+  });
+}

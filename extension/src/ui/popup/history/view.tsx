@@ -164,9 +164,10 @@ export function HistoryScreen() {
               <h2 class="section">{t('refund_section')}</h2>
               <ul class="list">
                 {refunds.map(({ transaction, refund }) => (
-                  <li key={`${transaction.transactionId}#${refund.n}`} class="card small" data-testid="refund">
+                  <li key={`${transaction.id}#${refund.beforeClearing?.refundId ?? refund.n}`} class="card small" data-testid="refund">
                     <strong>{t('refund_line', transaction.merchantName, money(refund.amount))}</strong>
                     <div class="muted">{t('refund_detail', money(refund.amountMerchant), when(refund.time))}</div>
+                    {refund.beforeClearing ? <div class="muted">{t('refund_beforeClearing')}</div> : null}
                     <details class="ids">
                       <summary>{t('details')}</summary>
                       <dl>
