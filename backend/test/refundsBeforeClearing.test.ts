@@ -12,14 +12,14 @@ import { type TwoOperators, stopTestPostgres, twoOperators } from './support/two
  * deposit at the pinned rate. No new money path: both ledgers, billing records and audits are
  * those of any clearing.
  */
-describe.each(['PGlite'] as const)('refunds before clearing on %s', (engine) => {
+describe.each(['PGlite', 'PostgreSQL'] as const)('refunds before clearing on %s', (engine) => {
   let t: TwoOperators;
   beforeAll(async () => {
     t = await twoOperators(engine);
   }, 120_000);
   afterAll(async () => {
     await t?.close();
-    if (engine !== 'PGlite') await stopTestPostgres();
+    if (engine === 'PostgreSQL') await stopTestPostgres();
   });
 
   const ids = ['why-micropayments', 'two-banks', 'fair-exchange', 'pseudonyms', 'deposits'];

@@ -436,21 +436,26 @@ export class MerchantAgent {
   private async refundLine(transactionId: string, amount: Amount, refundId: string, n: number | undefined): Promise<RefundResponse | undefined> {
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
-      const [prior] = await tx.query<{ transaction_id: string; line_msg: Signed<'merchant.refundLine'> }>(
-        'SELECT transaction_id, line_msg FROM merchant_refund_lines WHERE refund_id = $1',
-        [refundId],
-      );
-      if (prior) {
+      // A refundId seen before answers its line again — also once the session has closed, so a
+      // retry is never turned into a second refund after clearing.
+      const sameAsBefore = async (): Promise<RefundResponse | undefined> => {
+        const [prior] = await tx.query<{ line_msg: Signed<'merchant.refundLine'> }>('SELECT line_msg FROM merchant_refund_lines WHERE refund_id = $1', [refundId]);
+        if (!prior) return undefined;
         const b = prior.line_msg.body;
         if (b.transactionId !== transactionId || b.amount !== formatAmount(amount) || (n !== undefined && b.n !== n)) {
           throw new ObolError('CONFLICT', `refund ${refundId} was already used for another refund`);
         }
         return this.lineResponse(prior.line_msg, await this.refundLinesOf(tx, transactionId));
-      }
+      };
+      const before = await sameAsBefore();
+      if (before) return before;
       const [exists] = await tx.query<{ state: SessionState }>('SELECT state FROM merchant_sessions WHERE transaction_id = $1', [transactionId]);
       if (exists?.state !== 'open') return undefined;
       const s = await this.lockSession(tx, transactionId);
       if (s.state !== 'open') return undefined;
+      // Again under the lock: two copies of one refund at once are decided one after the other.
+      const raced = await sameAsBefore();
+      if (raced) return raced;
       const purchases = await this.acceptedLines(tx, transactionId);
       const lines = await this.refundLinesOf(tx, transactionId);
       const known = lines.map((l) => l.body);
