@@ -46,8 +46,8 @@ test('the shopper buys two articles and ends the session: it clears at 0.69 SEK'
   const windowOpened = nextConfirmWindow(browser.context);
   await buyButton(shop, 'why-micropayments').click();
   const confirm = await windowOpened;
-  await confirm.getByLabel('budget').fill('25.00');
-  await confirm.getByLabel('auto-pay limit').fill('1.00');
+  await confirm.getByLabel('Budget for this site').fill('25.00');
+  await confirm.getByLabel('Pay without asking up to').fill('1.00');
   const pay = confirm.getByRole('button', { name: 'Pay SEK 0.34' });
   await expect(pay).toBeEnabled();
   await clickInWindow(confirm, pay);
@@ -153,6 +153,7 @@ test('a refund before clearing: the shop refunds an article of an open session, 
   await expect(before).toHaveCount(1);
   await expect(before).toContainText('The Daily Obol refunded SEK 0.35');
   await expect(before).toContainText('EUR 0.03 from the shop');
+  await before.scrollIntoViewIfNeeded();
   await popup.screenshot({ path: `${artifacts}refund-before-clearing.png` });
   await popup.close();
   for (const op of [world.sek, world.eur]) expect(await world.admin(op, '/v1/admin/audit')).toMatchObject({ ok: true, refundProblems: [] });
