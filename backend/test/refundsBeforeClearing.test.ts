@@ -67,6 +67,7 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('refunds before clearing on %s'
     const tx = await shopper.transaction(transactionId);
     // EUR 0.06 would have cost SEK 0.69 (0.06 / 0.0874 → 0.6865); EUR 0.04 costs SEK 0.46 (0.4577):
     // the line is worth SEK 0.23 to her, by the bank's rule.
+    expect(tx?.total).toBe('EUR:0.04');
     expect(tx?.refunds).toEqual([{ n: 2, amount: 'SEK:0.23', amountMerchant: 'EUR:0.02', time: expect.any(Number), beforeClearing: { refundId: line.refundId } }]);
     await t.shop.agent.settled();
     await shopper.report(transactionId);

@@ -153,6 +153,8 @@ test('a refund before clearing: the shop refunds an article of an open session, 
   await expect(before).toHaveCount(1);
   await expect(before).toContainText('The Daily Obol refunded SEK 0.35');
   await expect(before).toContainText('EUR 0.03 from the shop');
+  // The session's line: what she spent is the lowered total (as the withdrawal record says).
+  await expect(popup.getByText('spent EUR 0.03 of')).toHaveCount(1);
   await before.scrollIntoViewIfNeeded();
   await popup.screenshot({ path: `${artifacts}refund-before-clearing.png` });
   await popup.close();

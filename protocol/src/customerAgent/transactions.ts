@@ -40,6 +40,11 @@ export interface TransactionView {
   clearing?: ClearingResult;
   /** Refunds after clearing, in the shopper's currency (and the merchant's). */
   refunds?: RefundEntry[];
+  /**
+   * What the session's record reports, merchant currency, when refund lines before clearing lower
+   * it: `cumulative` less the lines (purchaseList.ts `recordTotal`). Absent: `cumulative`.
+   */
+  total?: string;
   error?: { name: string; message: string };
   /** A purchase is in flight (an order or accept waiting for an answer). */
   pending: boolean;
@@ -69,6 +74,7 @@ export function transactionView(tx: TransactionRecord): TransactionView {
   if (tx.expiresAt !== undefined) view.expiresAt = tx.expiresAt;
   if (tx.closeReason) view.closeReason = tx.closeReason;
   if (tx.clearing) view.clearing = tx.clearing;
+  if (tx.refundLines && tx.refundLines.length > 0) view.total = recordTotalText(tx.cumulative, tx.lines, refundLinesOf(tx));
   const refunds = [...refundLineEntries(tx), ...(tx.refunds ?? [])];
   if (refunds.length > 0) view.refunds = refunds;
   if (tx.error) view.error = tx.error;

@@ -145,7 +145,7 @@ export function HistoryScreen() {
             {h.transactions.map((tx) => (
               <li key={tx.id} class="card small" data-testid="history-session">
                 <strong>{tx.merchantName}</strong> · {t(SESSION_STATE[tx.state])}
-                {tx.closeReason ? ` (${t(CLOSE_REASON[tx.closeReason])})` : ''} · {t('history_spentOf', money(tx.cumulative), money(tx.depositMerchant ?? tx.depositCustomer))}
+                {tx.closeReason ? ` (${t(CLOSE_REASON[tx.closeReason])})` : ''} · {t('history_spentOf', money(tx.total ?? tx.cumulative), money(tx.depositMerchant ?? tx.depositCustomer))}
                 {tx.error ? <div class="error">{errorText(tx.error)}</div> : null}
                 <details class="ids">
                   <summary>{t('details')}</summary>
