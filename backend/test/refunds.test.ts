@@ -141,7 +141,10 @@ describe.each(['PGlite', 'PostgreSQL'] as const)('refunds after clearing on %s',
     expect(await refusal(t.shop.agent.refund({ transactionId: handle, amount: 'EUR:0.03' }))).toBe('AMOUNT_EXCEEDS_SIGNED');
     // Unknown purchase.
     expect(await refusal(t.shop.agent.refund({ transactionId: 't-AAAAAAAAAAAAAAAAAAAAAA', amount: 'EUR:0.01' }))).toBe('UNKNOWN_TRANSACTION');
-    // A purchase not cleared yet is refunded inside its session, not through the operators.
+    // A session closed but not cleared yet (the wallet has not reported): its record is signed and
+    // on its way, so no refund line any more, and the operators refuse until clearing.
+    await t.shop.agent.stop(open.handle);
+    await t.shop.agent.settled();
     expect(await refusal(t.shop.agent.refund({ transactionId: open.handle, amount: 'EUR:0.01' }))).toBe('CONFLICT');
     // Another merchant of the same operator, with its own key, cannot refund the news shop's sale.
     const foreign = await signMessage(

@@ -110,3 +110,53 @@ test('the shop refunds one article through its bank; the popup, both books, the 
   await expect(world.shop.agent.refund({ transactionId: handle, amount: 'EUR:0.04' })).rejects.toMatchObject({ name: 'AMOUNT_EXCEEDS_SIGNED' });
   expect(await balanceOf(sekBooks, `customer:${customerId}`)).toBe('SEK:99.65');
 });
+
+test('a refund before clearing: the shop refunds an article of an open session, both records agree at the lower total, the popup shows it', async () => {
+  test.setTimeout(120_000);
+  await buyAndRead(shop, 'fair-exchange');
+  const paid = await buyAndRead(shop, 'pseudonyms');
+  const openHandle = String(paid.transactionId);
+  expect(openHandle).not.toBe(handle);
+  // The session is open: the refund is a line the merchant signs, nothing moves yet.
+  const line = await world.shop.agent.refund({ transactionId: openHandle, amount: 'EUR:0.03', n: 1 });
+  expect(line).toMatchObject({ n: 1, amount: 'EUR:0.03', refundedTotal: 'EUR:0.03' });
+  expect(line.line?.type).toBe('merchant.refundLine');
+
+  // The shopper ends the session: the wallet learns the line from the shop's answer, and its
+  // record says EUR 0.03 like the shop's. Cleared at EUR 0.03: SEK 0.34 of her 99.65.
+  const sessions = await openPopup(browser, 'Sessions');
+  await sessions.getByTestId('session').getByRole('button', { name: 'End' }).click();
+  await expect(sessions.getByTestId('no-sessions')).toBeVisible({ timeout: 20_000 });
+  await sessions.close();
+  await world.shop.agent.settled();
+  await expect.poll(() => balanceOf(sekBooks, `customer:${customerId}`), { timeout: 20_000 }).toBe('SEK:99.31');
+
+  // The records agreed: the withdrawal and deposit records are of EUR 0.03, not flagged.
+  await world.sek.billing.dispatchDue();
+  await world.eur.billing.dispatchDue();
+  type Rec = { type: string; body: Record<string, unknown> };
+  const lines = (file: string): Rec[] =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Rec);
+  const deposit = lines(world.billingFile('op-eur')).find((r) => r.type === 'am.deposit' && r.body.transactionId === openHandle);
+  expect(deposit?.body).toMatchObject({ amount: 'EUR:0.03', count: 2, flagged: false });
+  const withdrawal = lines(world.billingFile('op-sek')).find((r) => r.type === 'am.withdrawal' && r.body.handle === openHandle);
+  expect(withdrawal?.body).toMatchObject({ amount: 'SEK:0.34', amountMerchant: 'EUR:0.03', flagged: false });
+
+  // The history shows it with the refund after clearing, in SEK by the bank's rule (0.69 − 0.34).
+  const popup = await openPopup(browser, 'History');
+  const shown = popup.getByTestId('refund');
+  await expect(shown).toHaveCount(2, { timeout: 20_000 });
+  const before = shown.filter({ hasText: 'Taken off before the session was settled' });
+  await expect(before).toHaveCount(1);
+  await expect(before).toContainText('The Daily Obol refunded SEK 0.35');
+  await expect(before).toContainText('EUR 0.03 from the shop');
+  // The session's line: what she spent is the lowered total (as the withdrawal record says).
+  await expect(popup.getByText('spent EUR 0.03 of')).toHaveCount(1);
+  await before.scrollIntoViewIfNeeded();
+  await popup.screenshot({ path: `${artifacts}refund-before-clearing.png` });
+  await popup.close();
+  for (const op of [world.sek, world.eur]) expect(await world.admin(op, '/v1/admin/audit')).toMatchObject({ ok: true, refundProblems: [] });
+});

@@ -431,11 +431,21 @@ export const AddProductRequest = Type.Object(
   closed,
 );
 /**
- * The shop's administration: refund (part of) a cleared transaction through the shop's operator.
+ * The shop's administration: refund (part of) a purchase — a refund line while its session is
+ * open (before clearing), else through the shop's operator after clearing.
  * `refundId` makes a retry the same refund (the module makes one when it is left out).
  */
 export const RefundRequest = Type.Object(
-  { transactionId: TradeHandleT, amount: PositiveMoney, refundId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' })) },
+  {
+    transactionId: TradeHandleT,
+    amount: PositiveMoney,
+    refundId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' })),
+    /**
+     * The purchase refunded, while the session is still open (a refund line before clearing); left
+     * out, the latest purchase that still has room for the amount. Ignored after clearing.
+     */
+    n: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  },
   closed,
 );
 /** What the shop's administration is told of a refund: the operator's signed refund, its figures. */
@@ -446,7 +456,13 @@ export const RefundResponse = Type.Object(
     n: Type.Integer({ minimum: 1 }),
     amount: PositiveMoney,
     refundedTotal: PositiveMoney,
-    refund: NestedSigned('acquirer.refund'),
+    /** After clearing: the operator's signed refund. */
+    refund: Type.Optional(NestedSigned('acquirer.refund')),
+    /**
+     * Before clearing (the session still open): the merchant's signed refund line for purchase `n`;
+     * `refundedTotal` is then every refund line of the session, which its record subtracts.
+     */
+    line: Type.Optional(NestedSigned('merchant.refundLine')),
   },
   closed,
 );
@@ -473,7 +489,14 @@ export const ProductView = Type.Object(
 export type ProductView = Static<typeof ProductView>;
 export const StopRequest = Type.Object({ stop: NestedSigned('wallet.stop') }, closed);
 export const StopResponse = Type.Object(
-  { transactionId: TradeHandleT, state: Type.String(), total: PositiveMoney, count: Type.Integer() },
+  {
+    transactionId: TradeHandleT,
+    state: Type.String(),
+    total: PositiveMoney,
+    count: Type.Integer(),
+    /** The merchant's refund lines before clearing (issue 14): its record's total is `total` minus them. */
+    refundLines: Type.Optional(Type.Array(NestedSigned('merchant.refundLine'), { maxItems: 1000 })),
+  },
   closed,
 );
 

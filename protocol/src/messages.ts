@@ -380,6 +380,18 @@ export const MerchantRefund = Type.Object(
   closed,
 );
 /**
+ * A refund before clearing (issue 14): while the trading session is still open the merchant gives
+ * money back for purchase `n` as a line it signs with its key, and the record it reports is the
+ * accepted cumulative minus its refund lines (purchaseList.ts `recordPurchasesHash` covers them).
+ * The wallet learns the lines in the merchant's answers (accept, stop), checks the signature and
+ * sends a record with the same lowered total, so clearing agrees at it and no new money path is
+ * needed: the unused deposit goes back larger. `refundId` makes a retry the same line.
+ */
+export const MerchantRefundLine = Type.Object(
+  { refundId: MsgId, transactionId: TradeHandleT, n: SeqT, amount: PositiveMoney, time: TimeT },
+  closed,
+);
+/**
  * The acquirer's refund, to the customer's account manager (and, as its answer, to the merchant):
  * refund number `n` of the transaction, `amount` in the merchant's currency, `refundedTotal` all
  * refunds of it so far with this one. The account manager converts `refundedTotal` before and
@@ -508,6 +520,7 @@ export const MessageSchemas = {
   'am.withdrawal': WithdrawalRecord,
   'am.deposit': DepositRecord,
   'merchant.refund': MerchantRefund,
+  'merchant.refundLine': MerchantRefundLine,
   'acquirer.refund': AcquirerRefund,
   'am.refund': RefundRecord,
   'arbiter.keyRequest': ArbiterKeyRequest,

@@ -299,7 +299,7 @@ export const MerchantRouteSchemas: Record<string, RouteSchema> = {
     response: ok(ProductView),
   },
   [`POST ${MerchantPaths.adminRefunds}`]: {
-    summary: 'Refund (part of) a cleared transaction through the shop’s operator (shop admin token)',
+    summary: 'Refund (part of) a purchase: a refund line while its session is open, else through the shop’s operator after clearing (shop admin token)',
     ...tag('admin'),
     headers: bearer,
     body: RefundRequest,

@@ -130,10 +130,13 @@ export interface ClearingResult {
  * currency at the transaction's pinned rate, `amountMerchant` as the merchant gave it.
  */
 export interface RefundEntry {
+  /** After clearing: the refund's number in the transaction; before clearing: the purchase refunded. */
   n: number;
   amount: string;
   amountMerchant: string;
   time: number;
+  /** A refund line before clearing (issue 14), by the merchant's id for it. */
+  beforeClearing?: { refundId: string };
 }
 
 /** One deposit at one merchant (a trading session): FIG 2 to FIG 3. */
@@ -189,6 +192,11 @@ export interface TransactionRecord {
   clearing?: ClearingResult;
   /** Refunds after clearing, by number, as the operator reported them. */
   refunds?: RefundEntry[];
+  /**
+   * Refund lines before clearing (issue 14), signed by the merchant and checked: the record's total
+   * is `cumulative` minus them, and its list hash covers them (purchaseList.ts).
+   */
+  refundLines?: Signed<'merchant.refundLine'>[];
   /** Why the transaction failed or was abandoned, for the UI. */
   error?: { name: string; message: string };
   createdAt: number;

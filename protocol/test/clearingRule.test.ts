@@ -84,3 +84,50 @@ describe('one rule for the purchase list hash on both sides', () => {
     expect(d).toMatchObject({ outcome: 'proven', charged: eur(0n), flagged: true });
   });
 });
+
+describe('refund lines before clearing (issue 14)', () => {
+  const salt = 'c2FsdC1mb3ItcmVmdW5kLWxpbmUtdGVzdHMtMDEyMzQ1';
+  const lines = [
+    { n: 1, productId: 'a', price: 'EUR:0.03' },
+    { n: 2, productId: 'b', price: 'EUR:0.05' },
+  ];
+  it('no refund line gives the old hash; lines change it, whatever order they were learnt in', async () => {
+    const { purchasesHash, recordPurchasesHash } = await import('../src/purchaseList.ts');
+    expect(await recordPurchasesHash(salt, lines, undefined, [])).toBe(await purchasesHash(salt, lines));
+    const r1 = { refundId: 'refund-one-0000000000', n: 1, amount: 'EUR:0.01' };
+    const r2 = { refundId: 'refund-two-0000000000', n: 2, amount: 'EUR:0.05' };
+    const withLines = await recordPurchasesHash(salt, lines, undefined, [r1, r2]);
+    expect(withLines).not.toBe(await purchasesHash(salt, lines));
+    expect(await recordPurchasesHash(salt, lines, undefined, [r2, r1])).toBe(withLines);
+    expect(await recordPurchasesHash(salt, lines, undefined, [r1])).not.toBe(withLines);
+  });
+  it('the record total is the cumulative less the lines; a line never raises it, never passes its purchase, never counts twice', async () => {
+    const { recordTotalText } = await import('../src/purchaseList.ts');
+    expect(recordTotalText('EUR:0.08', lines, [])).toBe('EUR:0.08');
+    expect(recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 2, amount: 'EUR:0.05' }, { refundId: 'x2', n: 1, amount: 'EUR:0.01' }])).toBe('EUR:0.02');
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).name;
+      }
+      return 'accepted';
+    };
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 1, amount: 'EUR:0.04' }]))).toBe('CONFLICT');
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 1, amount: 'EUR:0.02' }, { refundId: 'x2', n: 1, amount: 'EUR:0.02' }]))).toBe('CONFLICT');
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 1, amount: 'EUR:0.01' }, { refundId: 'x1', n: 1, amount: 'EUR:0.01' }]))).toBe('CONFLICT');
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 3, amount: 'EUR:0.01' }]))).toBe('CONFLICT');
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 1, amount: 'EUR:-0.01' }]))).toBe('INVALID_AMOUNT');
+    expect(refused(() => recordTotalText('EUR:0.08', lines, [{ refundId: 'x1', n: 1, amount: 'SEK:0.01' }]))).toBe('CURRENCY_MISMATCH');
+  });
+  it('a merchant total lowered by a line the wallet never learnt clears at the lower total, flagged', async () => {
+    const { decideClearing } = await import('../src/clearingRule.ts');
+    const d = decideClearing({
+      deposit: parseAmount('EUR:0.17'),
+      wallet: { total: parseAmount('EUR:0.06'), count: 2, purchasesHash: 'h-without-lines' },
+      merchant: { total: parseAmount('EUR:0.03'), count: 2, purchasesHash: 'h-with-lines', provenCumulative: parseAmount('EUR:0.06'), provenCount: 2 },
+      deadlinePassed: false,
+    });
+    expect(d).toMatchObject({ outcome: 'proven', flagged: true, charged: parseAmount('EUR:0.03'), unused: parseAmount('EUR:0.14') });
+  });
+});

@@ -226,7 +226,9 @@ Next:
       console.log(
         o.json
           ? JSON.stringify(answer, null, 2)
-          : `Refunded ${answer.amount} (refund ${answer.n} of this session, ${answer.refundedTotal} refunded in all). The shopper's operator credits her at the session's rate.`,
+          : answer.line
+            ? `Refunded ${answer.amount} on purchase ${answer.n} before clearing (${answer.refundedTotal} in all): the open session's record reports that much less, and the shopper's operator returns it with the unused deposit.`
+            : `Refunded ${answer.amount} (refund ${answer.n} of this session, ${answer.refundedTotal} refunded in all). The shopper's operator credits her at the session's rate.`,
       );
     });
 }

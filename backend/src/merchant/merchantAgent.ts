@@ -55,7 +55,7 @@ import { type KeyHandle, type KeyResolver, importPublicKey, keyIdOf } from '@obo
 import { checkSchema, type MessageBody } from '@obol/protocol/messages';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, type CertDescription, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
-import { purchaseCommitment, recordPurchasesHash } from '@obol/protocol/purchaseList';
+import { type PurchaseLine, purchaseCommitment, recordPurchasesHash, recordTotal, recordTotalText } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
@@ -391,16 +391,24 @@ export class MerchantAgent {
   }
 
   /**
-   * Refund (part of) a cleared transaction through the shop's operator (issue 14): signed with the
+   * Refund (part of) a purchase (issue 14). While the trading session is still open, a refund line
+   * before clearing (`refundLine`): nothing moves now, the record this merchant reports is lowered
+   * by it and the wallet learns it. Once the session is closed its record is signed and on its way,
+   * so from then on a refund goes through the shop's operator, after clearing: signed with the
    * merchant's key, sent to the acquirer, its signed answer checked. `refundId` makes a retry the
    * same refund (the acquirer moves the money once per id); the acquirer refuses a refund of a
-   * transaction not cleared, not ours, or more than is left of what it paid.
+   * transaction not cleared (yet: a closed session waiting for clearing), not ours, or more than is
+   * left of what it paid.
    */
-  async refund(request: { transactionId: string; amount: string; refundId?: string }): Promise<RefundResponse> {
+  async refund(request: { transactionId: string; amount: string; refundId?: string; n?: number }): Promise<RefundResponse> {
     const amount = parseAmount(request.amount);
     if (amount.currency !== this.currency) throw new ObolError('CURRENCY_MISMATCH', `this shop is paid in ${this.currency}`);
+    if (!transactionIdRe.test(request.transactionId)) throw new ObolError('MALFORMED', 'not a trade handle');
+    const refundId = request.refundId ?? randomId();
+    const before = await this.refundLine(request.transactionId, amount, refundId, request.n);
+    if (before) return before;
     const body: MessageBody<'merchant.refund'> = {
-      refundId: request.refundId ?? randomId(),
+      refundId,
       transactionId: request.transactionId,
       merchantId: this.merchantId,
       amount: formatAmount(amount),
@@ -415,6 +423,81 @@ export class MerchantAgent {
     }
     this.log.info({ transactionId: r.transactionId, refundId: r.refundId, n: r.n, amount: r.amount }, 'refund booked by the operator');
     return { refundId: r.refundId, transactionId: r.transactionId, n: r.n, amount: r.amount, refundedTotal: r.refundedTotal, refund };
+  }
+
+  /**
+   * A refund before clearing: under the session's lock, while it is open, a signed refund line for
+   * purchase n (or the latest purchase with room for the amount), checked by the one rule both
+   * sides apply (`recordTotal`: never more than what purchase n cost, each refundId once). A
+   * refundId seen before answers its first line again (a retry changes nothing); the same id for
+   * another refund is a CONFLICT. Undefined when the session is not open here (or not ours):
+   * the caller refunds after clearing.
+   */
+  private async refundLine(transactionId: string, amount: Amount, refundId: string, n: number | undefined): Promise<RefundResponse | undefined> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      // A refundId seen before answers its line again — also once the session has closed, so a
+      // retry is never turned into a second refund after clearing.
+      const sameAsBefore = async (): Promise<RefundResponse | undefined> => {
+        const [prior] = await tx.query<{ line_msg: Signed<'merchant.refundLine'> }>('SELECT line_msg FROM merchant_refund_lines WHERE refund_id = $1', [refundId]);
+        if (!prior) return undefined;
+        const b = prior.line_msg.body;
+        if (b.transactionId !== transactionId || b.amount !== formatAmount(amount) || (n !== undefined && b.n !== n)) {
+          throw new ObolError('CONFLICT', `refund ${refundId} was already used for another refund`);
+        }
+        return this.lineResponse(prior.line_msg, await this.refundLinesOf(tx, transactionId));
+      };
+      const before = await sameAsBefore();
+      if (before) return before;
+      const [exists] = await tx.query<{ state: SessionState }>('SELECT state FROM merchant_sessions WHERE transaction_id = $1', [transactionId]);
+      if (exists?.state !== 'open') return undefined;
+      const s = await this.lockSession(tx, transactionId);
+      if (s.state !== 'open') return undefined;
+      // Again under the lock: two copies of one refund at once are decided one after the other.
+      const raced = await sameAsBefore();
+      if (raced) return raced;
+      const purchases = await this.acceptedLines(tx, transactionId);
+      const lines = await this.refundLinesOf(tx, transactionId);
+      const known = lines.map((l) => l.body);
+      const refundedOn = (k: number) => known.filter((l) => l.n === k).reduce((t, l) => t + parseAmount(l.amount).value, 0n);
+      const target =
+        n ?? [...purchases].reverse().find((p) => parseAmount(p.price).value - refundedOn(p.n) >= amount.value)?.n ?? purchases[purchases.length - 1]?.n;
+      if (target === undefined) throw new ObolError('CONFLICT', `transaction ${transactionId} has no accepted purchase to refund`);
+      const body: MessageBody<'merchant.refundLine'> = { refundId, transactionId, n: target, amount: formatAmount(amount), time: now };
+      // The one rule (purchaseList.ts): throws when the line would refund more than purchase n cost.
+      recordTotal(this.fmt(s.spent), purchases, [...known, body]);
+      const line = await signMessage('merchant.refundLine', body, this.config.key.signer);
+      await tx.query(
+        'INSERT INTO merchant_refund_lines (refund_id, transaction_id, n, amount, line_msg, created_at) VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)',
+        [refundId, transactionId, target, amount.value, JSON.stringify(line), now],
+      );
+      this.log.info({ transactionId, refundId, n: target, amount: body.amount }, 'refund line before clearing');
+      return this.lineResponse(line, [...lines, line]);
+    }, PER_SESSION);
+  }
+
+  private lineResponse(line: Signed<'merchant.refundLine'>, all: readonly Signed<'merchant.refundLine'>[]): RefundResponse {
+    const b = line.body;
+    const refunded = all.reduce((t, l) => t + parseAmount(l.body.amount).value, 0n);
+    return { refundId: b.refundId, transactionId: b.transactionId, n: b.n, amount: b.amount, refundedTotal: this.fmt(refunded), line };
+  }
+
+  /** The signed refund lines of a session, in the order they were made. */
+  private async refundLinesOf(q: Queryable, transactionId: string): Promise<Signed<'merchant.refundLine'>[]> {
+    const rows = await q.query<{ line_msg: Signed<'merchant.refundLine'> }>(
+      'SELECT line_msg FROM merchant_refund_lines WHERE transaction_id = $1 ORDER BY created_at, refund_id',
+      [transactionId],
+    );
+    return rows.map((r) => r.line_msg);
+  }
+
+  /** The accepted purchases of a session, in order: what its record's list hash covers. */
+  private async acceptedLines(q: Queryable, transactionId: string): Promise<PurchaseLine[]> {
+    const rows = await q.query<{ n: number; product_id: string; price: string }>(
+      'SELECT n, product_id, price FROM merchant_orders WHERE transaction_id = $1 AND accept_id IS NOT NULL ORDER BY n',
+      [transactionId],
+    );
+    return rows.map((l) => ({ n: l.n, productId: l.product_id, price: l.price }));
   }
 
   /** One product's signed description: what a wallet checks before it orders (UNKNOWN_PRODUCT if none). */
@@ -1049,38 +1132,36 @@ export class MerchantAgent {
     const outcome = await this.db.transaction(async (tx) => {
       const s = await this.lockSession(tx, transactionId);
       const closed = s.state === 'open' ? await this.closeInTx(tx, s, now >= Number(s.expires_at) ? 'timer' : reason, now) : undefined;
-      return { s, closed };
+      // The wallet learns the refund lines before clearing here, so that its record agrees.
+      return { s, closed, refundLines: await this.refundLinesOf(tx, transactionId) };
     }, PER_SESSION);
     if (outcome.closed) {
       this.sessionKeys.delete(transactionId);
       this.reportInBackground(outcome.closed);
     }
-    const { s } = outcome;
-    return {
+    const { s, refundLines } = outcome;
+    const answer: StopResponseBody = {
       transactionId,
       state: outcome.closed ? 'closing' : s.state,
       total: this.fmt(s.spent),
       count: s.count,
     };
+    if (refundLines.length > 0) answer.refundLines = refundLines;
+    return answer;
   }
 
   /** Close an open session inside `tx` and store its signed record; returns the record. */
   private async closeInTx(tx: Queryable, s: SessionRow, reason: CloseReason, now: number): Promise<Signed<'merchant.record'>> {
-    const lines = await tx.query<{ n: number; product_id: string; price: string }>(
-      'SELECT n, product_id, price FROM merchant_orders WHERE transaction_id = $1 AND accept_id IS NOT NULL ORDER BY n',
-      [s.transaction_id],
-    );
+    const lines = await this.acceptedLines(tx, s.transaction_id);
     if (lines.length !== s.count) throw new ObolError('INTERNAL', `transaction ${s.transaction_id} has ${lines.length} accepted lines but counts ${s.count}`);
+    // Refund lines before clearing lower the total reported and are covered by the list's hash.
+    const refunds = (await this.refundLinesOf(tx, s.transaction_id)).map((l) => l.body);
     const body: MessageBody<'merchant.record'> = {
       msgId: randomId(16, this.crypto),
       transactionId: s.transaction_id,
       count: s.count,
-      total: this.fmt(s.spent),
-      purchasesHash: await recordPurchasesHash(
-        s.list_salt,
-        lines.map((l) => ({ n: l.n, productId: l.product_id, price: l.price })),
-        this.crypto,
-      ),
+      total: recordTotalText(this.fmt(s.spent), lines, refunds),
+      purchasesHash: await recordPurchasesHash(s.list_salt, lines, this.crypto, refunds),
       proof: s.latest_accept,
       time: now,
     };

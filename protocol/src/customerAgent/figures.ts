@@ -42,7 +42,8 @@ export interface SessionSummary {
 
 /** The summary of a session from its deposit, rate, total and its purchases (n, price in merchant currency). */
 export function sessionSummary(
-  session: { transactionId: string; merchantName: string; depositCustomer: string; rate?: string; cumulative: string },
+  /** `total`: what the record reports when refund lines before clearing lower `cumulative` (absent: `cumulative`). */
+  session: { transactionId: string; merchantName: string; depositCustomer: string; rate?: string; cumulative: string; total?: string },
   /** `cumulative`: the total the purchase's accept signed (the running sum of prices when absent). */
   purchases: Array<{ n: number; productId: string; title: string; price: string; cumulative?: string }>,
 ): SessionSummary {
@@ -57,16 +58,33 @@ export function sessionSummary(
       : price; // no rate: the session never opened, and nothing was bought
     return { n: p.n, productId: p.productId, title: p.title, price: p.price, priceCustomer: formatAmount(priceCustomer) };
   });
-  const spent = session.rate ? spentInCustomerCurrency(session.depositCustomer, session.rate, session.cumulative) : zero(deposit.currency);
+  const total = session.total ?? session.cumulative;
+  const spent = session.rate ? spentInCustomerCurrency(session.depositCustomer, session.rate, total) : zero(deposit.currency);
   const summary: SessionSummary = {
     transactionId: session.transactionId,
     merchantName: session.merchantName,
     deposit: formatAmount(deposit),
     spent: formatAmount(spent),
     returned: formatAmount(sub(deposit, spent)),
-    spentMerchant: session.cumulative,
+    spentMerchant: total,
     receipts,
   };
   if (session.rate) summary.rate = session.rate;
   return summary;
+}
+
+/**
+ * Refund lines before clearing in the shopper's currency, by the same rule: each is the step the
+ * bank's figure for the session takes when that line comes off the total, taken from the accepted
+ * cumulative down in the order given, so together they are exactly what the lowered total saves her
+ * at clearing (spent at `cumulative` less spent at `cumulative` minus the lines).
+ */
+export function refundLinesInCustomerCurrency(depositCustomer: string, rate: string, cumulative: string, amounts: readonly string[]): Amount[] {
+  let total = parseAmount(cumulative);
+  return amounts.map((a) => {
+    const after = sub(total, parseAmount(a));
+    const figure = sub(spentInCustomerCurrency(depositCustomer, rate, formatAmount(total)), spentInCustomerCurrency(depositCustomer, rate, formatAmount(after)));
+    total = after;
+    return figure;
+  });
 }

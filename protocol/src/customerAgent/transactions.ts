@@ -6,11 +6,12 @@ import { generateSigningKeyPair, keyHandle } from '../keys.ts';
 import { checkSchema } from '../messages.ts';
 import { compare, formatAmount, max, parseAmount, sub, zero } from '../money.ts';
 import { type CertDescription, parseCert, verifyChain } from '../pki.ts';
-import { recordPurchasesHash } from '../purchaseList.ts';
+import { type RefundLine, recordPurchasesHash, recordTotal, recordTotalText } from '../purchaseList.ts';
 import { type Signed, signMessage, verifyMessage } from '../signed.ts';
 import type { AccountRecord, ClearingResult, RefundEntry, StopReason, TransactionRecord, TransactionState } from '../walletStore.ts';
 import { randomId } from '../webcrypto.ts';
 import { coverIn, merchantInfo, validTable } from './account.ts';
+import { refundLinesInCustomerCurrency } from './figures.ts';
 import { type AgentCore, baseUrl, errorJson, isAuthError, isRefusal } from './core.ts';
 import { completeAccept, sessionSigner } from './purchase.ts';
 
@@ -39,6 +40,11 @@ export interface TransactionView {
   clearing?: ClearingResult;
   /** Refunds after clearing, in the shopper's currency (and the merchant's). */
   refunds?: RefundEntry[];
+  /**
+   * What the session's record reports, merchant currency, when refund lines before clearing lower
+   * it: `cumulative` less the lines (purchaseList.ts `recordTotal`). Absent: `cumulative`.
+   */
+  total?: string;
   error?: { name: string; message: string };
   /** A purchase is in flight (an order or accept waiting for an answer). */
   pending: boolean;
@@ -68,9 +74,25 @@ export function transactionView(tx: TransactionRecord): TransactionView {
   if (tx.expiresAt !== undefined) view.expiresAt = tx.expiresAt;
   if (tx.closeReason) view.closeReason = tx.closeReason;
   if (tx.clearing) view.clearing = tx.clearing;
-  if (tx.refunds && tx.refunds.length > 0) view.refunds = tx.refunds;
+  if (tx.refundLines && tx.refundLines.length > 0) view.total = recordTotalText(tx.cumulative, tx.lines, refundLinesOf(tx));
+  const refunds = [...refundLineEntries(tx), ...(tx.refunds ?? [])];
+  if (refunds.length > 0) view.refunds = refunds;
   if (tx.error) view.error = tx.error;
   return view;
+}
+
+/** The refund lines before clearing as history entries, in the shopper's currency by the bank's rule. */
+function refundLineEntries(tx: TransactionRecord): RefundEntry[] {
+  const lines = tx.refundLines ?? [];
+  if (lines.length === 0 || !tx.rate) return [];
+  const figures = refundLinesInCustomerCurrency(tx.depositCustomer, tx.rate, tx.cumulative, lines.map((l) => l.body.amount));
+  return lines.map((l, i) => ({
+    n: l.body.n,
+    amount: formatAmount(figures[i]!),
+    amountMerchant: l.body.amount,
+    time: l.body.time,
+    beforeClearing: { refundId: l.body.refundId },
+  }));
 }
 
 /** Deposit left in the merchant's currency. */
@@ -324,12 +346,15 @@ export async function closeTransaction(
         { msgId: core.newId(), transactionId: tx.handle, reason, time: core.now() },
         sessionSigner(core, tx),
       );
+      let answer: unknown;
       try {
-        await core.postTwice(`${tx.merchantUrl}/stop`, { stop });
+        answer = await core.postTwice(`${tx.merchantUrl}/stop`, { stop });
       } catch {
         // SESSION_CLOSED: the merchant closed first. Anything else: its timer closes the session;
         // either way clearing needs only the records.
       }
+      // The merchant's refund lines before clearing, so that our record agrees with its record.
+      if (answer !== undefined && (await learnRefundLines(core, tx, answer)) > 0) await save(core, tx);
     }
   }
   if (tx.state !== 'closed') return tx;
@@ -339,6 +364,44 @@ export async function closeTransaction(
     if (opts.throwReportErrors) throw e;
   }
   return tx;
+}
+
+function refundLinesOf(tx: TransactionRecord): RefundLine[] {
+  return (tx.refundLines ?? []).map((l) => l.body);
+}
+
+/**
+ * Takes the refund lines before clearing from a merchant's answer (its stop): each must verify as
+ * signed by this transaction's merchant, name this transaction, and keep to the one rule
+ * (`recordTotal`: an accepted purchase, never more than it cost, each refundId once); one that does
+ * not is left out (our record then disagrees and clearing settles at the proven amount, flagged).
+ * Once our record is signed nothing is added: it is resent unchanged. Returns how many were new.
+ */
+export async function learnRefundLines(core: AgentCore, tx: TransactionRecord, answer: unknown): Promise<number> {
+  if (tx.record || !tx.merchantCert || !tx.handle) return 0;
+  const offered = (answer as { refundLines?: unknown } | null)?.refundLines;
+  if (!Array.isArray(offered) || offered.length === 0) return 0;
+  const resolve = await core.certResolver(tx.merchantCert);
+  const known = new Map((tx.refundLines ?? []).map((l) => [l.body.refundId, l]));
+  let added = 0;
+  for (const message of offered.slice(0, 1000)) {
+    let line: Signed<'merchant.refundLine'>;
+    try {
+      line = await verifyMessage(message, 'merchant.refundLine', resolve, core.crypto);
+    } catch {
+      continue;
+    }
+    if (line.body.transactionId !== tx.handle || known.has(line.body.refundId)) continue;
+    try {
+      recordTotal(tx.cumulative, tx.lines, [...[...known.values()].map((l) => l.body), line.body]);
+    } catch {
+      continue;
+    }
+    known.set(line.body.refundId, line);
+    added++;
+  }
+  if (added > 0) tx.refundLines = [...known.values()];
+  return added;
 }
 
 /** The shopper (or the wallet) ends a transaction: the last accept in flight goes first. */
@@ -372,8 +435,9 @@ export async function report(core: AgentCore, tx: TransactionRecord): Promise<Tr
         // Signed for the acquirer too (our operator forwards it): the trade handle.
         transactionId: tx.handle,
         count: tx.lines.length,
-        total: tx.cumulative,
-        purchasesHash: await recordPurchasesHash(tx.listSalt, tx.lines, core.crypto),
+        // Refund lines before clearing lower the total and are covered by the hash (one rule with the merchant).
+        total: recordTotalText(tx.cumulative, tx.lines, refundLinesOf(tx)),
+        purchasesHash: await recordPurchasesHash(tx.listSalt, tx.lines, core.crypto, refundLinesOf(tx)),
         time: core.now(),
       },
       sessionSigner(core, tx),

@@ -900,7 +900,14 @@ export class Wallet {
     const receipts = await readStore(this.db, 'receipts', (s) => s.getAll());
     const charged = receipts.filter((r) => r.transactionId === transactionId && r.status !== 'not-charged');
     return sessionSummary(
-      { transactionId: view.transactionId, merchantName: view.merchantName, depositCustomer: view.depositCustomer, cumulative: view.cumulative, ...(view.rate ? { rate: view.rate } : {}) },
+      {
+        transactionId: view.transactionId,
+        merchantName: view.merchantName,
+        depositCustomer: view.depositCustomer,
+        cumulative: view.cumulative,
+        ...(view.total ? { total: view.total } : {}),
+        ...(view.rate ? { rate: view.rate } : {}),
+      },
       charged.map((r) => ({ n: r.n, productId: r.productId, title: r.title, price: r.price, cumulative: r.accept.body.cumulative })),
     );
   }

@@ -145,7 +145,7 @@ export function HistoryScreen() {
             {h.transactions.map((tx) => (
               <li key={tx.id} class="card small" data-testid="history-session">
                 <strong>{tx.merchantName}</strong> · {t(SESSION_STATE[tx.state])}
-                {tx.closeReason ? ` (${t(CLOSE_REASON[tx.closeReason])})` : ''} · {t('history_spentOf', money(tx.cumulative), money(tx.depositMerchant ?? tx.depositCustomer))}
+                {tx.closeReason ? ` (${t(CLOSE_REASON[tx.closeReason])})` : ''} · {t('history_spentOf', money(tx.total ?? tx.cumulative), money(tx.depositMerchant ?? tx.depositCustomer))}
                 {tx.error ? <div class="error">{errorText(tx.error)}</div> : null}
                 <details class="ids">
                   <summary>{t('details')}</summary>
@@ -164,9 +164,10 @@ export function HistoryScreen() {
               <h2 class="section">{t('refund_section')}</h2>
               <ul class="list">
                 {refunds.map(({ transaction, refund }) => (
-                  <li key={`${transaction.transactionId}#${refund.n}`} class="card small" data-testid="refund">
+                  <li key={`${transaction.id}#${refund.beforeClearing?.refundId ?? refund.n}`} class="card small" data-testid="refund">
                     <strong>{t('refund_line', transaction.merchantName, money(refund.amount))}</strong>
                     <div class="muted">{t('refund_detail', money(refund.amountMerchant), when(refund.time))}</div>
+                    {refund.beforeClearing ? <div class="muted">{t('refund_beforeClearing')}</div> : null}
                     <details class="ids">
                       <summary>{t('details')}</summary>
                       <dl>
