@@ -62,11 +62,14 @@ export function matchResponse(data: unknown, source: unknown, self: unknown, pen
 }
 
 interface Pending {
-  method: BridgeMethod;
+  method: WidgetMethod;
   resolve(result: unknown): void;
   reject(error: ObolError): void;
   timer: ReturnType<typeof setTimeout>;
 }
+
+/** The methods the widget calls (never `obol_getInfo`: the announce tells it what it needs). */
+export type WidgetMethod = Exclude<BridgeMethod, 'obol_getInfo'>;
 
 export class WalletBridge {
   #status: WalletStatus = { kind: 'looking' };
@@ -92,17 +95,6 @@ export class WalletBridge {
     this.#win.dispatchEvent(new Event(REQUEST_EVENT));
   }
 
-  stop(): void {
-    this.#win.removeEventListener(ANNOUNCE_EVENT, this.#onAnnounce);
-    this.#win.removeEventListener('message', this.#onMessage);
-    clearTimeout(this.#discoveryTimer);
-    for (const id of [...this.#pending.keys()]) this.#settle(id, new ObolError('DISCONNECTED', 'the page stopped talking to the wallet'));
-  }
-
-  get walletStatus(): WalletStatus {
-    return this.#status;
-  }
-
   /** The wallet, or null once discovery gave up (a wallet announcing later still switches it). */
   ready(): Promise<WalletInfo | null> {
     return new Promise((resolve) => {
@@ -122,7 +114,7 @@ export class WalletBridge {
     return () => this.#listeners.delete(listener);
   }
 
-  request<M extends BridgeMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
+  request<M extends WidgetMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
     const id = newRequestId();
     const timeoutMs = method === 'obol_pay' || method === 'obol_open' ? this.#opts.payTimeoutMs : this.#opts.timeoutMs;
     const message: BridgeRequest<M> = { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id, method, params };
@@ -176,12 +168,10 @@ const TABLE_STATUSES: unknown[] = ['valid', 'refreshed', 'unavailable', 'missing
 const PAID_FIELDS = ['transactionId', 'productId', 'price', 'content', 'contentType', 'contentHash', 'receiptId'];
 
 /** Enough of a shape check that the widget never trips over a wallet's answer. */
-export function resultLooksRight(method: BridgeMethod, r: unknown): boolean {
+export function resultLooksRight(method: WidgetMethod, r: unknown): boolean {
   if (!r || typeof r !== 'object') return false;
   const o = r as Record<string, unknown>;
   switch (method) {
-    case 'obol_getInfo':
-      return isWalletInfo(o.wallet) && typeof o.hasAccount === 'boolean';
     case 'obol_quote':
       return (
         TABLE_STATUSES.includes(o.tableStatus) &&
