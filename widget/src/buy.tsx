@@ -95,7 +95,7 @@ export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }
 }
 
 const WHAT_IS_BOUGHT = ['product', 'price', 'currency', 'merchant'];
-/** Refusals that mean the page is set up wrong (see #fail). */
+/** Refusals that mean the page is set up wrong (see buy()). */
 const SETUP_MISTAKES = ['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT', 'MERCHANT_NOT_TRUSTED'];
 
 /**
