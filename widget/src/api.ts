@@ -21,31 +21,21 @@ export interface ObolApi {
 }
 
 export function createApi(ctx: WidgetContext): ObolApi {
+  const { bridge } = ctx;
   return Object.freeze({
-    ready: () => ctx.bridge.ready(),
+    ready: () => bridge.ready(),
     async quote(prices: readonly string[]) {
       if (!Array.isArray(prices) || prices.length < 1 || prices.length > 100) {
         throw new ObolError('MALFORMED', 'quote() takes a list of 1 to 100 prices like "EUR:0.03"');
       }
       const wire = prices.map(canonicalWirePrice);
-      if (!(await ctx.bridge.ready())) throw noWallet();
-      return ctx.bridge.request('obol_quote', { prices: wire });
+      if (!(await bridge.ready())) throw noWallet();
+      return bridge.request('obol_quote', { prices: wire });
     },
     async pay(input: PayInput) {
       if (!input || typeof input !== 'object') throw new ObolError('MALFORMED', 'pay() takes { product, price, currency }');
-      const params = payParams(
-        {
-          product: String(input.product ?? ''),
-          price: String(input.price ?? ''),
-          currency: String(input.currency ?? ''),
-          description: input.description == null ? null : String(input.description),
-          merchant: input.merchant == null ? null : String(input.merchant),
-        },
-        ctx.merchant,
-        ctx.doc.baseURI,
-      );
-      const paid = await pay(ctx, params, null);
-      return { ...paid.result, ...(paid.detail.text === undefined ? {} : { text: paid.detail.text }), unlocked: paid.unlocked };
+      const paid = await pay(ctx, payParams(input, ctx.merchant, ctx.doc.baseURI), null);
+      return { ...paid.result, ...paid.detail, unlocked: paid.unlocked };
     },
   });
 }

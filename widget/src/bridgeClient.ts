@@ -34,34 +34,23 @@ export interface BridgeOptions {
   timeoutMs?: number;
 }
 
-export const DEFAULTS: Required<BridgeOptions> = { discoveryMs: 600, payTimeoutMs: 120_000, timeoutMs: 10_000 };
-
 /** Where discovery stands: still listening, a wallet answered, or the wait ran out without one. */
 export type WalletStatus = { kind: 'looking' } | { kind: 'found'; wallet: WalletInfo } | { kind: 'none' };
 
-const SHORT = /^[\x20-\x7e]{1,100}$/;
+const isStr = (x: unknown): x is string => typeof x === 'string';
+/** Printable ASCII, 1 to 100 characters (a uuid, an rdns). */
+const isShort = (x: unknown): x is string => isStr(x) && /^[\x20-\x7e]{1,100}$/.test(x);
 
 /** An announce's `detail.info`, checked before the widget keeps it (its icon is never shown). */
 export function isWalletInfo(x: unknown): x is WalletInfo {
-  if (!x || typeof x !== 'object') return false;
-  const w = x as Record<string, unknown>;
-  return (
-    typeof w.uuid === 'string' &&
-    SHORT.test(w.uuid) &&
-    typeof w.name === 'string' &&
-    w.name.length > 0 &&
-    w.name.length <= 100 &&
-    typeof w.rdns === 'string' &&
-    SHORT.test(w.rdns) &&
-    typeof w.icon === 'string' &&
-    w.icon.startsWith('data:')
-  );
+  const w = (x ?? {}) as Record<string, unknown>;
+  // `[\s\S]` is any UTF-16 unit, so the name is 1 to 100 of them, as `length` counts.
+  return isShort(w.uuid) && isShort(w.rdns) && isStr(w.name) && /^[\s\S]{1,100}$/.test(w.name) && isStr(w.icon) && w.icon.startsWith('data:');
 }
 
 /** A request id matching the bridge's `^[A-Za-z0-9_-]{1,64}$`; getRandomValues works on http pages too. */
 export function newRequestId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return `w${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `w${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join('')}`;
 }
 
 /**
@@ -73,17 +62,19 @@ export function matchResponse(data: unknown, source: unknown, self: unknown, pen
 }
 
 interface Pending {
-  method: BridgeMethod;
+  method: WidgetMethod;
   resolve(result: unknown): void;
   reject(error: ObolError): void;
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** The methods the widget calls (never `obol_getInfo`: the announce tells it what it needs). */
+export type WidgetMethod = Exclude<BridgeMethod, 'obol_getInfo'>;
+
 export class WalletBridge {
   #status: WalletStatus = { kind: 'looking' };
   readonly #pending = new Map<string, Pending>();
   readonly #listeners = new Set<(status: WalletStatus) => void>();
-  readonly #waiting: Array<(w: WalletInfo | null) => void> = [];
   #discoveryTimer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
   readonly #opts: Required<BridgeOptions>;
@@ -91,7 +82,7 @@ export class WalletBridge {
 
   constructor(win: BridgeWindow, opts: BridgeOptions = {}) {
     this.#win = win;
-    this.#opts = { ...DEFAULTS, ...opts };
+    this.#opts = { discoveryMs: 600, payTimeoutMs: 120_000, timeoutMs: 10_000, ...opts };
   }
 
   /** Listen for announces and answers, then ask any wallet present to announce itself. */
@@ -100,32 +91,20 @@ export class WalletBridge {
     this.#started = true;
     this.#win.addEventListener(ANNOUNCE_EVENT, this.#onAnnounce);
     this.#win.addEventListener('message', this.#onMessage);
-    this.#discoveryTimer = setTimeout(() => {
-      if (this.#status.kind === 'looking') this.#setStatus({ kind: 'none' });
-    }, this.#opts.discoveryMs);
+    this.#discoveryTimer = setTimeout(() => this.#setStatus({ kind: 'none' }), this.#opts.discoveryMs);
     this.#win.dispatchEvent(new Event(REQUEST_EVENT));
-  }
-
-  stop(): void {
-    this.#win.removeEventListener(ANNOUNCE_EVENT, this.#onAnnounce);
-    this.#win.removeEventListener('message', this.#onMessage);
-    clearTimeout(this.#discoveryTimer);
-    for (const [id, p] of this.#pending) {
-      clearTimeout(p.timer);
-      p.reject(new ObolError('DISCONNECTED', 'the page stopped talking to the wallet'));
-      this.#pending.delete(id);
-    }
-  }
-
-  get walletStatus(): WalletStatus {
-    return this.#status;
   }
 
   /** The wallet, or null once discovery gave up (a wallet announcing later still switches it). */
   ready(): Promise<WalletInfo | null> {
-    if (this.#status.kind === 'found') return Promise.resolve(this.#status.wallet);
-    if (this.#status.kind === 'none') return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return new Promise((resolve) => {
+      const answer = (s: WalletStatus): void => {
+        if (s.kind === 'looking') return;
+        resolve(s.kind === 'found' ? s.wallet : null);
+        this.#listeners.delete(answer);
+      };
+      this.subscribe(answer);
+    });
   }
 
   /** Called now with the current status and again on every change; returns the unsubscribe. */
@@ -135,31 +114,37 @@ export class WalletBridge {
     return () => this.#listeners.delete(listener);
   }
 
-  request<M extends BridgeMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
+  request<M extends WidgetMethod>(method: M, params: BridgeParams<M>): Promise<BridgeResults[M]> {
     const id = newRequestId();
     const timeoutMs = method === 'obol_pay' || method === 'obol_open' ? this.#opts.payTimeoutMs : this.#opts.timeoutMs;
     const message: BridgeRequest<M> = { channel: PAGE_TO_WALLET, version: BRIDGE_VERSION, id, method, params };
     return new Promise<BridgeResults[M]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new ObolError('TIMEOUT', `the wallet did not answer ${method} within ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
+      const timer = setTimeout(() => this.#settle(id, new ObolError('TIMEOUT', `the wallet did not answer ${method} within ${timeoutMs / 1000} s`)), timeoutMs);
       this.#pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
       try {
         // Only this page's own origin may read the request; the wallet's content script is there.
         this.#win.postMessage(message, this.#win.location.origin);
       } catch {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(new ObolError('UNAVAILABLE', 'this page cannot talk to a wallet (it has no origin)'));
+        this.#settle(id, new ObolError('UNAVAILABLE', 'this page cannot talk to a wallet (it has no origin)'));
       }
     });
   }
 
+  /** Ends one request: its answer, or the error it fails with. */
+  #settle(id: string, error: ObolError | null, result?: unknown): void {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    if (!error && !resultLooksRight(p.method, result)) error = new ObolError('MALFORMED', `the wallet's answer to ${p.method} could not be read`);
+    if (error) p.reject(error);
+    else p.resolve(result);
+  }
+
   readonly #onAnnounce = (event: Event): void => {
-    if (this.#status.kind === 'found') return; // the first valid wallet stays
     const info = (event as CustomEvent<{ info?: unknown } | null>).detail?.info;
-    if (!isWalletInfo(info)) return;
+    // The first valid wallet stays.
+    if (this.#status.kind === 'found' || !isWalletInfo(info)) return;
     const { uuid, name, icon, rdns } = info;
     this.#setStatus({ kind: 'found', wallet: Object.freeze({ uuid, name, icon, rdns }) });
   };
@@ -167,63 +152,35 @@ export class WalletBridge {
   readonly #onMessage = (event: Event): void => {
     const { data, source } = event as MessageEvent;
     const answer = matchResponse(data, source, this.#win, this.#pending);
-    if (!answer) return;
-    const p = this.#pending.get(answer.id);
-    if (!p) return;
-    this.#pending.delete(answer.id);
-    clearTimeout(p.timer);
-    if ('error' in answer) {
-      p.reject(ObolError.fromJSON(answer.error));
-    } else if (resultLooksRight(p.method, answer.result)) {
-      p.resolve(answer.result);
-    } else {
-      p.reject(new ObolError('MALFORMED', `the wallet's answer to ${p.method} could not be read`));
-    }
+    if (answer) 'error' in answer ? this.#settle(answer.id, ObolError.fromJSON(answer.error)) : this.#settle(answer.id, null, answer.result);
   };
 
   #setStatus(status: WalletStatus): void {
+    if (this.#status.kind === 'found') return; // a wallet, once found, stays
+    clearTimeout(this.#discoveryTimer);
     this.#status = status;
-    if (status.kind !== 'looking') {
-      clearTimeout(this.#discoveryTimer);
-      const wallet = status.kind === 'found' ? status.wallet : null;
-      for (const resolve of this.#waiting.splice(0)) resolve(wallet);
-    }
     for (const listener of [...this.#listeners]) listener(status);
   }
 }
 
-const isStr = (x: unknown): x is string => typeof x === 'string';
-const TABLE_STATUSES = new Set(['valid', 'refreshed', 'unavailable', 'missing', 'expired', 'withheld']);
+const TABLE_STATUSES: unknown[] = ['valid', 'refreshed', 'unavailable', 'missing', 'expired', 'withheld'];
+/** The string fields of `obol_pay`'s (and `obol_open`'s) result; `n` is an integer. */
+const PAID_FIELDS = ['transactionId', 'productId', 'price', 'content', 'contentType', 'contentHash', 'receiptId'];
 
 /** Enough of a shape check that the widget never trips over a wallet's answer. */
-export function resultLooksRight(method: BridgeMethod, r: unknown): boolean {
+export function resultLooksRight(method: WidgetMethod, r: unknown): boolean {
   if (!r || typeof r !== 'object') return false;
   const o = r as Record<string, unknown>;
   switch (method) {
-    case 'obol_getInfo':
-      return isWalletInfo(o.wallet) && typeof o.hasAccount === 'boolean';
     case 'obol_quote':
       return (
-        isStr(o.tableStatus) &&
-        TABLE_STATUSES.has(o.tableStatus) &&
+        TABLE_STATUSES.includes(o.tableStatus) &&
         Array.isArray(o.quotes) &&
-        o.quotes.every((q) => q && typeof q === 'object' && isStr(q.price) && (q.converted === undefined || isStr(q.converted)))
+        o.quotes.every((q) => isStr(q?.price) && (q.converted === undefined || isStr(q.converted)))
       );
     case 'obol_purchased':
       return Array.isArray(o.productIds) && o.productIds.every(isStr);
-    case 'obol_pay':
-    case 'obol_open':
-      return (
-        isStr(o.transactionId) &&
-        Number.isInteger(o.n) &&
-        isStr(o.productId) &&
-        isStr(o.price) &&
-        isStr(o.content) &&
-        isStr(o.contentType) &&
-        isStr(o.contentHash) &&
-        isStr(o.receiptId)
-      );
-    default:
-      return false;
+    default: // obol_pay, obol_open
+      return Number.isInteger(o.n) && PAID_FIELDS.every((k) => isStr(o[k]));
   }
 }

@@ -30,7 +30,7 @@ export interface BuyViewProps {
   onPay(): void;
 }
 
-/** The button's whole look, a pure function of its state (tested on its own). */
+/** The button's whole look, a pure function of its state. */
 export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }: BuyViewProps) {
   if (!config.ok) {
     return (
@@ -39,90 +39,64 @@ export function BuyView({ config, wallet, state, conversion, walletHelp, onPay }
       </p>
     );
   }
-  const status =
-    state.kind === 'paying' ? 'Waiting for your Obol wallet…' : state.kind === 'paid' || state.kind === 'failed' ? state.sentence : '';
+  const { kind } = state;
   const live = (
-    <p class={state.kind === 'failed' ? 'status failed' : 'status'} part="status" role="status" aria-live="polite">
-      {status}
+    <p class={`status ${kind}`} part="status" role="status" aria-live="polite">
+      {kind === 'paying' ? 'Waiting for your Obol wallet…' : 'sentence' in state ? state.sentence : ''}
     </p>
   );
-  if (wallet === 'none' && state.kind !== 'paid') {
+  const price = (
+    <span class="price" part="price">
+      {config.display}
+    </span>
+  );
+  if (wallet === 'none' && kind !== 'paid') {
     const help = safeHref(walletHelp);
-    return (
-      <>
-        <p class="fallback" part="fallback">
-          <span class="price">{config.display}</span>
-          <strong>Obol wallet needed</strong>
-          {help ? (
-            <>
-              {' '}
-              (
-              <a href={help} part="help-link">
-                how to get it
-              </a>
-              )
-            </>
-          ) : (
-            ': add the Obol wallet to your browser to buy this with one click.'
-          )}
-        </p>
-        {live}
-      </>
-    );
+    return [
+      <p class="fallback" part="fallback">
+        {price}
+        <strong>Obol wallet needed</strong>
+        {help ? [' (', <a href={help} part="help-link">how to get it</a>, ')'] : ': add the Obol wallet to your browser to buy this with one click.'}
+      </p>,
+      live,
+    ];
   }
-  const busy = state.kind === 'paying';
-  const paid = state.kind === 'paid';
-  const owned = state.kind === 'owned';
-  return (
-    <>
-      <button
-        type="button"
-        part="button"
-        class={paid || owned ? 'buy paid' : 'buy'}
-        aria-busy={busy ? 'true' : 'false'}
-        // aria-disabled, not `disabled`: the button keeps keyboard focus while the wallet asks.
-        aria-disabled={busy || paid ? 'true' : 'false'}
-        onClick={onPay}
-      >
-        {paid ? (
-          <>
-            <span aria-hidden="true">✓ </span>Paid<span class="sr"> for {config.name}</span>
-          </>
-        ) : owned ? (
-          <>
-            <span aria-hidden="true">✓ </span>Bought: open<span class="sr"> {config.name}</span>
-          </>
-        ) : (
-          <>
-            <span class="sr">Buy {config.name} for </span>
-            <span class="price" part="price">
-              {config.display}
-            </span>
-            {conversion.kind === 'converted' ? (
+  const paid = kind === 'paid';
+  const done = paid || kind === 'owned';
+  return [
+    <button
+      type="button"
+      part="button"
+      class={done ? 'buy paid' : 'buy'}
+      aria-busy={`${kind === 'paying'}`}
+      // aria-disabled, not `disabled`: the button keeps keyboard focus while the wallet asks.
+      aria-disabled={`${kind === 'paying' || paid}`}
+      onClick={onPay}
+    >
+      {done
+        ? [<span aria-hidden="true">✓ </span>, paid ? 'Paid' : 'Bought: open', <span class="sr">{paid ? ' for ' : ' '}{config.name}</span>]
+        : [
+            <span class="sr">Buy {config.name} for </span>,
+            price,
+            conversion.kind === 'converted' ? (
               <span class="converted" part="converted">
                 <span aria-hidden="true">≈ {conversion.text}</span>
                 <span class="sr">, about {conversion.text}</span>
               </span>
             ) : conversion.kind === 'stale' ? (
-              <span class="converted stale" part="converted">
+              <span class="converted" part="converted">
                 (conversion out of date)
               </span>
-            ) : null}
-          </>
-        )}
-      </button>
-      {live}
-    </>
-  );
+            ) : null,
+          ]}
+    </button>,
+    live,
+  ];
 }
 
-const WHAT_IS_BOUGHT = new Set(['product', 'price', 'currency', 'merchant']);
-/** Refusals that mean the page is set up wrong (see #fail). */
-const SETUP_MISTAKES = new Set(['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT', 'MERCHANT_NOT_TRUSTED']);
-
-function fire(el: HTMLElement, type: string, detail: unknown): void {
-  el.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail }));
-}
+const WHAT_IS_BOUGHT = ['product', 'price', 'currency', 'merchant'];
+/** Refusals that mean the page is set up wrong (see buy()). */
+const SETUP_MISTAKES = ['UNKNOWN_PRODUCT', 'PRODUCT_MISMATCH', 'CURRENCY_MISMATCH', 'UNKNOWN_MERCHANT', 'MERCHANT_NOT_TRUSTED'];
 
 /**
  * `<obol-buy product price currency description [merchant] [for] [wallet-help]>`.
@@ -136,38 +110,47 @@ export class ObolBuy extends HTMLElement {
   #state: BuyState = { kind: 'idle' };
   #wallet: WalletStatus['kind'] = 'looking';
   #conversion: Conversion = { kind: 'none' };
+  /** The price last quoted, and the merchant and product last asked about (`obol_purchased`). */
   #quotedFor = '';
-  /** The merchant and product last asked about (`obol_purchased`), and whether the wallet said bought. */
   #ownedFor = '';
+  /** The wallet said "bought": a click opens (also after a failed open), never buys a second time. */
   #bought = false;
   #unsubscribe: (() => void) | null = null;
-  #unsubscribeQuotes: (() => void) | null = null;
   #toldNoWallet = false;
-  #reportedConfig = '';
-  #toldSetup = new Set<string>();
+  /** What was logged for the page's author, each once. */
+  readonly #told = new Set<string>();
 
   connectedCallback(): void {
     this.#mount = shadowMount(this);
     this.#unsubscribe?.();
-    this.#unsubscribe = context().bridge.subscribe((s) => this.#onWallet(s));
-    this.#unsubscribeQuotes?.();
-    this.#unsubscribeQuotes = context().quotes.subscribe(() => {
+    const { bridge, quotes } = context();
+    const offWallet = bridge.subscribe((status) => {
+      this.#wallet = status.kind;
+      if (status.kind === 'none' && !this.#toldNoWallet) {
+        this.#toldNoWallet = true;
+        queueMicrotask(() => this.#fire('obol:no-wallet', { product: this.getAttribute('product') }));
+      }
+      this.#update();
+    });
+    const offQuotes = quotes.subscribe(() => {
       this.#quotedFor = ''; // ask again: the wallet may tell an approved site its conversions now
       this.#update();
     });
+    this.#unsubscribe = () => {
+      offWallet();
+      offQuotes();
+    };
   }
 
   disconnectedCallback(): void {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    this.#unsubscribeQuotes?.();
-    this.#unsubscribeQuotes = null;
   }
 
   attributeChangedCallback(name: string): void {
     if (!this.#mount) return; // the first render happens on connect
     // Another product or price is another purchase; a new description or help link is not.
-    if (WHAT_IS_BOUGHT.has(name) && this.#state.kind !== 'paying') {
+    if (WHAT_IS_BOUGHT.includes(name) && this.#state.kind !== 'paying') {
       this.#state = { kind: 'idle' };
       this.#bought = false;
     }
@@ -178,14 +161,9 @@ export class ObolBuy extends HTMLElement {
   config(): BuyConfig {
     const ctx = context();
     try {
+      const attr = (name: string) => this.getAttribute(name);
       const params = payParams(
-        {
-          product: this.getAttribute('product') ?? '',
-          price: this.getAttribute('price') ?? '',
-          currency: this.getAttribute('currency') ?? '',
-          description: this.getAttribute('description'),
-          merchant: this.getAttribute('merchant'),
-        },
+        { product: attr('product'), price: attr('price'), currency: attr('currency'), description: attr('description'), merchant: attr('merchant') },
         ctx.merchant,
         ctx.doc.baseURI,
       );
@@ -195,25 +173,45 @@ export class ObolBuy extends HTMLElement {
     }
   }
 
-  #onWallet(status: WalletStatus): void {
-    this.#wallet = status.kind;
-    if (status.kind === 'none' && !this.#toldNoWallet) {
-      this.#toldNoWallet = true;
-      queueMicrotask(() => fire(this, 'obol:no-wallet', { product: this.getAttribute('product') }));
-    }
-    this.#update();
+  #fire(type: string, detail: unknown): void {
+    this.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail }));
+  }
+
+  /** Tells the page's author (not the shopper) what is wrong with this element, once per reason. */
+  #tell(message: string): void {
+    if (this.#told.has(message)) return;
+    this.#told.add(message);
+    console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${message}`);
   }
 
   #update(): void {
     if (!this.#mount) return;
     const config = this.config();
-    if (!config.ok && this.#reportedConfig !== config.error.message) {
-      this.#reportedConfig = config.error.message;
-      console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${config.error.message}`);
-    }
-    if (config.ok && this.#wallet === 'found') {
-      this.#quote(config.params.price);
-      this.#askOwned(config.params.merchant, config.params.productId);
+    const ctx = context();
+    if (!config.ok) this.#tell(config.error.message);
+    else if (this.#wallet === 'found') {
+      const { price, merchant, productId } = config.params;
+      if (this.#quotedFor !== price) {
+        this.#quotedFor = price;
+        this.#conversion = { kind: 'none' };
+        void ctx.quotes.get(price).then((q) => {
+          if (this.#quotedFor !== price) return;
+          this.#conversion = conversionFor(price, q);
+          this.#update();
+        });
+      }
+      // Bought here before? Then the button offers to open it (asked again when the product changes).
+      const key = `${merchant} ${productId}`;
+      if (this.#ownedFor !== key) {
+        this.#ownedFor = key;
+        void ctx.owned.has(merchant, productId).then((owned) => {
+          if (owned && this.#ownedFor === key && this.#state.kind === 'idle') {
+            this.#bought = true;
+            this.#state = { kind: 'owned' };
+            this.#update();
+          }
+        });
+      }
     }
     render(
       <BuyView
@@ -221,81 +219,41 @@ export class ObolBuy extends HTMLElement {
         wallet={this.#wallet}
         state={this.#state}
         conversion={config.ok && this.#quotedFor === config.params.price ? this.#conversion : { kind: 'none' }}
-        walletHelp={this.getAttribute('wallet-help') ?? context().walletHelp}
+        walletHelp={this.getAttribute('wallet-help') ?? ctx.walletHelp}
         onPay={() => void this.buy()}
       />,
       this.#mount,
     );
   }
 
-  #quote(price: string): void {
-    if (this.#quotedFor === price) return;
-    this.#quotedFor = price;
-    this.#conversion = { kind: 'none' };
-    void context()
-      .quotes.get(price)
-      .then((q) => {
-        if (this.#quotedFor !== price) return;
-        this.#conversion = conversionFor(price, q);
-        this.#update();
-      });
-  }
-
-  /** Bought here before? Then the button offers to open it (asked again when the product changes). */
-  #askOwned(merchant: string, productId: string): void {
-    const key = `${merchant} ${productId}`;
-    if (this.#ownedFor === key) return;
-    this.#ownedFor = key;
-    void context()
-      .owned.has(merchant, productId)
-      .then((owned) => {
-        if (owned && this.#ownedFor === key && this.#state.kind === 'idle') {
-          this.#bought = true;
-          this.#state = { kind: 'owned' };
-          this.#update();
-        }
-      });
+  #show(state: BuyState): void {
+    this.#state = state;
+    this.#update();
   }
 
   /** The click: one payment at a time, none after it was paid; what was bought before opens again. */
   async buy(): Promise<void> {
-    if (this.#state.kind === 'paying' || this.#state.kind === 'paid') return;
-    // Once the wallet said "bought", a click only ever opens (also after a failed open): never a second purchase by accident.
+    const { kind } = this.#state;
+    if (kind === 'paying' || kind === 'paid') return;
     const open = this.#bought;
     const config = this.config();
-    if (!config.ok) {
-      this.#fail(config.error);
-      return;
-    }
     const ctx = context();
-    this.#state = { kind: 'paying' };
-    this.#update();
-    if (!(await ctx.bridge.ready())) {
-      // No wallet after all: the honest fallback shows (onWallet), nothing was asked or paid.
-      this.#state = { kind: 'idle' };
-      this.#update();
-      return;
-    }
     try {
+      if (!config.ok) throw config.error;
+      this.#show({ kind: 'paying' });
+      // No wallet after all: the honest fallback shows, nothing was asked or paid.
+      if (!(await ctx.bridge.ready())) return this.#show({ kind: 'idle' });
       const paid = await pay(ctx, config.params, this.getAttribute('for'), open);
-      this.#state = { kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null, open) };
-      this.#update();
-      fire(this, open ? 'obol:opened' : 'obol:paid', paid.detail satisfies PaidDetail);
+      this.#show({ kind: 'paid', sentence: paidSentence(config.params.price, paid.unlocked, paid.delivery !== null, open) });
+      this.#fire(open ? 'obol:opened' : 'obol:paid', paid.detail satisfies PaidDetail);
       ctx.quotes.refresh(); // the purchase may have approved the site: conversions may be told now
     } catch (e) {
-      this.#fail(toErrorJson(e));
+      const error = toErrorJson(e);
+      // A setup mistake of the page (a product or price the shop does not sell, a wrong module
+      // address): the shopper reads a plain sentence, the page's author the exact reason, once.
+      if (SETUP_MISTAKES.includes(error.name)) this.#tell(error.message);
+      this.#show({ kind: 'failed', error, sentence: errorSentence(error.code) });
+      this.#fire('obol:failed', error);
     }
-  }
-
-  #fail(error: ObolErrorJson): void {
-    // A setup mistake of the page (a product or price the shop does not sell, a wrong module
-    // address): the shopper reads a plain sentence, the page's author the exact reason, once.
-    if (SETUP_MISTAKES.has(error.name) && !this.#toldSetup.has(error.message)) {
-      this.#toldSetup.add(error.message);
-      console.error(`obol widget: <obol-buy product="${this.getAttribute('product') ?? ''}">: ${error.message}`);
-    }
-    this.#state = { kind: 'failed', error, sentence: errorSentence(error.code) };
-    this.#update();
-    fire(this, 'obol:failed', { code: error.code, name: error.name, message: error.message });
   }
 }

@@ -13,11 +13,8 @@ export type Delivery =
 
 export function base64UrlToBytes(s: string): Uint8Array<ArrayBuffer> {
   if (!/^[A-Za-z0-9_-]*={0,2}$/.test(s)) throw new ObolError('MALFORMED', 'delivered content is not base64url');
-  const b64 = s.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
-  const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+  // atob takes base64 with or without its padding.
+  return Uint8Array.from(atob(s.replace(/=/g, '').replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 }
 
 /** `"text/html; charset=UTF-8"` → `{ type: "text/html", charset: "utf-8" }`. */

@@ -34,15 +34,16 @@ const SENTENCES: Partial<Record<number, string>> = {
   [ErrorCodes.TIMEOUT]: 'No answer from your Obol wallet. Please try again.',
 };
 
-/** Families of codes that share one sentence. */
-function family(code: number): string {
-  if (code >= 1000 && code < 2000) return 'This price is not set up correctly, so nothing was paid.';
-  if (code >= 2000 && code < 3000) return 'The shop could not be verified, so nothing was paid.';
-  return 'The payment did not go through. Please try again.';
-}
-
+/** One sentence for a code; codes without their own share their family's (1xxx: the price, 2xxx: the shop's signatures). */
 export function errorSentence(code: number): string {
-  return SENTENCES[code] ?? family(code);
+  return (
+    SENTENCES[code] ??
+    (code >= 1000 && code < 2000
+      ? 'This price is not set up correctly, so nothing was paid.'
+      : code >= 2000 && code < 3000
+        ? 'The shop could not be verified, so nothing was paid.'
+        : 'The payment did not go through. Please try again.')
+  );
 }
 
 /**
@@ -50,6 +51,5 @@ export function errorSentence(code: number): string {
  * code; anything else (a bug, a thrown string, an unknown code) becomes INTERNAL.
  */
 export function toErrorJson(e: unknown): ObolErrorJson {
-  const err = e instanceof ObolError ? e : ObolError.fromJSON(e);
-  return { code: err.code, name: err.name, message: err.message };
+  return (e instanceof ObolError ? e : ObolError.fromJSON(e)).toJSON();
 }

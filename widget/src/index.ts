@@ -17,10 +17,7 @@ import { QuoteBook } from './quotes.ts';
 function main(): void {
   if (customElements.get('obol-buy')) return;
   // A classic script knows its own tag; as a module (no currentScript) look for it by name.
-  const script =
-    document.currentScript instanceof HTMLScriptElement
-      ? document.currentScript
-      : document.querySelector<HTMLScriptElement>('script[src*="obol-widget"]');
+  const script = (document.currentScript as HTMLScriptElement | null) ?? document.querySelector<HTMLScriptElement>('script[src*="obol-widget"]');
   const bridge = new WalletBridge(window);
   const ctx = {
     bridge,

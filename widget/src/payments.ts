@@ -1,15 +1,15 @@
 import type { BridgeParams, BridgeResults } from '@obol/protocol/bridgeWire';
 import { ObolError } from '@obol/protocol/errors';
+import { checkProductId, resolveMerchant } from '@obol/protocol/pageTags';
 import { type Delivery, toDelivery } from './content.ts';
 import type { WidgetContext } from './context.ts';
-import { checkProductId, resolveMerchant } from '@obol/protocol/pageTags';
 import { displayMoney, wirePrice } from './money.ts';
 
 /** What a page gives to buy one product: the same as `<obol-buy>`'s attributes. */
 export interface PayInput {
-  product: string;
-  price: string;
-  currency: string;
+  product: string | null;
+  price: string | null;
+  currency: string | null;
   description?: string | null;
   merchant?: string | null;
 }
@@ -26,16 +26,18 @@ export interface Paid {
   unlocked: number;
 }
 
-const MAX_DESCRIPTION = 300; // the bridge's maxLength
+/** A page script may pass numbers (`price: 0.03`); attributes are strings or null. */
+const text = (x: unknown): string | null => (x == null ? null : String(x));
 
 /** Everything checked before the wallet is asked; throws ObolError (MALFORMED, UNKNOWN_CURRENCY, INVALID_AMOUNT). */
 export function payParams(input: PayInput, scriptMerchant: string | null, baseUrl: string): BridgeParams<'obol_pay'> {
   const params: BridgeParams<'obol_pay'> = {
-    merchant: resolveMerchant(input.merchant, scriptMerchant, baseUrl),
-    productId: checkProductId(input.product),
-    price: wirePrice(input.price, input.currency),
+    merchant: resolveMerchant(text(input.merchant), scriptMerchant, baseUrl),
+    productId: checkProductId(text(input.product)),
+    price: wirePrice(text(input.price), text(input.currency)),
   };
-  const description = input.description?.trim().slice(0, MAX_DESCRIPTION);
+  // The bridge's maxLength is 300.
+  const description = text(input.description)?.trim().slice(0, 300);
   if (description) params.description = description;
   return params;
 }
@@ -50,35 +52,30 @@ export const noWallet = () => new ObolError('UNAVAILABLE', 'no Obol wallet in th
  */
 export async function pay(ctx: WidgetContext, params: BridgeParams<'obol_pay'>, forId: string | null, open = false): Promise<Paid> {
   if (!(await ctx.bridge.ready())) throw noWallet();
-  const result = open ? await ctx.bridge.request('obol_open', { merchant: params.merchant, productId: params.productId }) : await ctx.bridge.request('obol_pay', params);
+  const { merchant, productId } = params;
+  const result = await (open ? ctx.bridge.request('obol_open', { merchant, productId }) : ctx.bridge.request('obol_pay', params));
   let delivery: Delivery | null = null;
+  let unlocked = 0;
   try {
     delivery = toDelivery(result);
+    // `for="id"` names one paywall; without it every paywall whose `product` matches is unlocked.
+    for (const paywall of forId ? [ctx.doc.getElementById(forId)] : ctx.doc.querySelectorAll('obol-paywall')) {
+      if (paywall?.localName === 'obol-paywall' && (paywall as Partial<Revealer>).reveal?.(delivery, !!forId)) unlocked++;
+    }
   } catch (e) {
-    console.error('obol widget: the delivered content could not be decoded', e);
+    console.error('obol widget: the delivered content could not be shown', e);
   }
-  const unlocked = delivery ? deliver(ctx.doc, delivery, forId) : 0;
-  const { content: _bytes, ...rest } = result;
-  const detail: PaidDetail = delivery?.kind === 'text' ? { ...rest, text: delivery.text } : rest;
+  const { content: _bytes, ...detail }: PaidDetail & { content: string } = result;
+  if (delivery?.kind === 'text') detail.text = delivery.text;
   return { result, detail, delivery, unlocked };
 }
 
 interface Revealer extends Element {
   reveal(d: Delivery, targeted: boolean): boolean;
 }
-const isRevealer = (e: Element | null): e is Revealer =>
-  !!e && e.localName === 'obol-paywall' && typeof (e as Partial<Revealer>).reveal === 'function';
-
-/** `for="id"` names one paywall; without it every paywall whose `product` matches is unlocked. */
-export function deliver(doc: Document, delivery: Delivery, forId: string | null): number {
-  const targets = forId ? [doc.getElementById(forId)] : Array.from(doc.querySelectorAll('obol-paywall'));
-  let n = 0;
-  for (const t of targets) if (isRevealer(t) && t.reveal(delivery, !!forId)) n++;
-  return n;
-}
 
 export function paidSentence(price: string, unlocked: number, delivered: boolean, opened = false): string {
   const paid = opened ? 'Opened again, not charged.' : `Paid ${displayMoney(price)}.`;
   if (!delivered) return `${paid} The content could not be shown here; your Obol wallet keeps the receipt.`;
-  return unlocked > 0 ? `${paid} The content is unlocked.` : `${paid} Thank you!`;
+  return `${paid} ${unlocked > 0 ? 'The content is unlocked.' : 'Thank you!'}`;
 }

@@ -1,31 +1,30 @@
 import { render } from 'preact';
-import { type Delivery, fileNameFor } from './content.ts';
+import { type Delivery, fileNameFor, parseContentType } from './content.ts';
 import { htmlToChildren } from './safeHtml.ts';
 import { shadowMount } from './styles.ts';
 
 export interface PaywallViewProps {
   delivery: Delivery | null;
-  /** A blob: URL of the file, for file deliveries. */
-  fileUrl: string | null;
-  filename: string | null;
+  /** Set when the delivery is offered as a file: its blob: URL and the name it is saved under. */
+  file: { url: string; name: string } | null;
 }
 
 /** Locked: the light-DOM placeholder (the slot). Unlocked: the content, as text or a download link. */
-export function PaywallView({ delivery, fileUrl, filename }: PaywallViewProps) {
+export function PaywallView({ delivery, file }: PaywallViewProps) {
   if (!delivery) return <slot />;
-  if (delivery.kind === 'text') {
+  if (file) {
     return (
-      <section class="content" part="content" aria-label="Purchased content">
-        {delivery.html ? htmlToChildren(delivery.text) : <div class="plain">{delivery.text}</div>}
-      </section>
+      <p class="file" part="content">
+        <a class="download" part="download" href={file.url} download={file.name} type={delivery.contentType}>
+          Download {file.name}
+        </a>
+      </p>
     );
   }
   return (
-    <p class="file" part="content">
-      <a class="download" part="download" href={fileUrl ?? undefined} download={filename ?? undefined} type={delivery.contentType}>
-        Download {filename}
-      </a>
-    </p>
+    <section class="content" part="content" aria-label="Purchased content">
+      {delivery.kind === 'text' && delivery.html ? htmlToChildren(delivery.text) : <div class="plain">{delivery.kind === 'text' && delivery.text}</div>}
+    </section>
   );
 }
 
@@ -72,16 +71,16 @@ export class ObolPaywall extends HTMLElement {
 
   #update(): void {
     if (!this.#mount) return;
-    let d = this.#delivery;
+    const d = this.#delivery;
+    const wanted = this.getAttribute('filename');
+    let file: PaywallViewProps['file'] = null;
     // A paywall with a `filename` offers what it reveals as a file, text included (a Markdown or
     // text document is a download there, not inline text).
-    if (d?.kind === 'text' && this.hasAttribute('filename')) d = { kind: 'file', productId: d.productId, contentType: d.contentType, bytes: d.bytes, filename: '' };
-    let filename: string | null = null;
-    if (d?.kind === 'file') {
+    if (d && (d.kind === 'file' || wanted !== null)) {
       this.#fileUrl ??= URL.createObjectURL(new Blob([d.bytes], { type: d.contentType }));
-      filename = fileNameFor(d.productId, d.contentType, this.getAttribute('filename'));
+      file = { url: this.#fileUrl, name: fileNameFor(d.productId, parseContentType(d.contentType).type, wanted) };
     }
-    render(<PaywallView delivery={d} fileUrl={this.#fileUrl} filename={filename} />, this.#mount);
+    render(<PaywallView delivery={d} file={file} />, this.#mount);
   }
 
   #dropFileUrl(): void {

@@ -1,11 +1,11 @@
 import type { BridgeResults } from '@obol/protocol/bridgeWire';
 import type { WalletBridge } from './bridgeClient.ts';
-import { currencyOf, displayMoney, isWireMoney } from './money.ts';
+import { displayMoney, isWireMoney } from './money.ts';
 
 type TableStatus = BridgeResults['obol_quote']['tableStatus'];
 export interface QuoteAnswer {
   tableStatus: TableStatus;
-  converted?: string;
+  converted?: string | undefined;
 }
 
 /** What a button shows next to its own price. */
@@ -20,14 +20,16 @@ export type Conversion = { kind: 'none' } | { kind: 'converted'; text: string } 
  * converted price in the price's own currency adds nothing and is not shown either.
  */
 export function conversionFor(price: string, q: QuoteAnswer | null): Conversion {
-  if (!q) return { kind: 'none' };
-  if (q.tableStatus === 'expired' || q.tableStatus === 'unavailable') return { kind: 'stale' };
-  if (q.tableStatus !== 'valid' && q.tableStatus !== 'refreshed') return { kind: 'none' };
-  if (!isWireMoney(q.converted) || currencyOf(q.converted) === currencyOf(price)) return { kind: 'none' };
-  return { kind: 'converted', text: displayMoney(q.converted) };
+  const status = q?.tableStatus;
+  const converted = q?.converted;
+  if (status === 'expired' || status === 'unavailable') return { kind: 'stale' };
+  // Both are wire amounts here, so their first three letters are their currencies.
+  return (status === 'valid' || status === 'refreshed') && isWireMoney(converted) && converted.slice(0, 3) !== price.slice(0, 3)
+    ? { kind: 'converted', text: displayMoney(converted) }
+    : { kind: 'none' };
 }
 
-const MAX_PER_CALL = 100; // the bridge's maxItems for obol_quote
+type Waiting = Array<[price: string, resolve: (q: QuoteAnswer | null) => void]>;
 
 /**
  * All the prices on a page go to the wallet in one `obol_quote` call (batched over a microtask,
@@ -35,15 +37,10 @@ const MAX_PER_CALL = 100; // the bridge's maxItems for obol_quote
  */
 export class QuoteBook {
   readonly #cache = new Map<string, Promise<QuoteAnswer | null>>();
-  #queue: Array<{ price: string; resolve(q: QuoteAnswer | null): void }> = [];
-  #scheduled = false;
+  #queue: Waiting = [];
   readonly #listeners = new Set<() => void>();
 
-  readonly #bridge: Pick<WalletBridge, 'request'>;
-
-  constructor(bridge: Pick<WalletBridge, 'request'>) {
-    this.#bridge = bridge;
-  }
+  constructor(readonly bridge: Pick<WalletBridge, 'request'>) {}
 
   /** Called back when the quotes may have changed (`refresh`): elements ask again. */
   subscribe(listener: () => void): () => void {
@@ -63,39 +60,33 @@ export class QuoteBook {
   get(price: string): Promise<QuoteAnswer | null> {
     let p = this.#cache.get(price);
     if (!p) {
-      p = new Promise((resolve) => this.#queue.push({ price, resolve }));
+      if (!this.#queue.length) queueMicrotask(() => this.#flush());
+      p = new Promise((resolve) => this.#queue.push([price, resolve]));
       this.#cache.set(price, p);
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        queueMicrotask(() => this.#flush());
-      }
     }
     return p;
   }
 
   #flush(): void {
-    this.#scheduled = false;
     const batch = this.#queue;
     this.#queue = [];
-    for (let i = 0; i < batch.length; i += MAX_PER_CALL) void this.#ask(batch.slice(i, i + MAX_PER_CALL));
+    // At most the bridge's maxItems (100) prices per call.
+    for (let i = 0; i < batch.length; i += 100) void this.#ask(batch.slice(i, i + 100));
   }
 
-  async #ask(part: Array<{ price: string; resolve(q: QuoteAnswer | null): void }>): Promise<void> {
+  async #ask(part: Waiting): Promise<void> {
+    let answer: BridgeResults['obol_quote'] | null = null;
     try {
-      const answer = await this.#bridge.request('obol_quote', { prices: part.map((x) => x.price) });
-      for (const { price, resolve } of part) {
-        // Matched by the price itself, so a wallet that answers in another order cannot swap them.
-        const q = answer.quotes.find((a) => a.price === price);
-        // A withheld answer is not kept: after an approval the same price is asked again.
-        if (answer.tableStatus === 'withheld') this.#cache.delete(price);
-        resolve({ tableStatus: answer.tableStatus, converted: q?.converted });
-      }
+      answer = await this.bridge.request('obol_quote', { prices: part.map((x) => x[0]) });
     } catch {
       // No conversion is shown; a later element asking for the same price tries again.
-      for (const { price, resolve } of part) {
-        this.#cache.delete(price);
-        resolve(null);
-      }
+    }
+    for (const [price, resolve] of part) {
+      const tableStatus = answer?.tableStatus;
+      // A withheld answer (or none) is not kept: after an approval the same price is asked again.
+      if (!tableStatus || tableStatus === 'withheld') this.#cache.delete(price);
+      // Matched by the price itself, so a wallet that answers in another order cannot swap them.
+      resolve(tableStatus ? { tableStatus, converted: answer?.quotes.find((a) => a.price === price)?.converted } : null);
     }
   }
 }

@@ -5,42 +5,33 @@
  */
 import CSS from './widget.css?inline';
 
-export { CSS };
-
 let shared: CSSStyleSheet | null | undefined;
 
-export function adoptStyles(root: ShadowRoot): void {
-  if (shared === undefined) {
-    try {
-      shared = new CSSStyleSheet();
-      shared.replaceSync(CSS);
-    } catch {
-      shared = null;
-    }
-  }
-  if (shared && 'adoptedStyleSheets' in root) {
-    root.adoptedStyleSheets = [shared];
-  } else {
-    // Browsers without constructable stylesheets (before 2023): a <style> element, which a strict
-    // CSP blocks; the widget then works unstyled. README.md says so.
-    const style = root.ownerDocument.createElement('style');
-    style.textContent = CSS;
-    root.prepend(style);
-  }
-}
-
-/** An open shadow root with the styles and a mount point for Preact (which owns only that node). */
-const mounts = new WeakMap<HTMLElement, HTMLElement>();
-
+/**
+ * An open shadow root with the styles and a mount point for Preact (which owns only that node).
+ * The mount is the root's last child, so an element that connects again finds its own.
+ */
 export function shadowMount(host: HTMLElement): HTMLElement {
-  let mount = mounts.get(host);
-  if (!mount) {
-    const root = host.shadowRoot ?? host.attachShadow({ mode: 'open' });
-    adoptStyles(root);
-    mount = root.ownerDocument.createElement('div');
-    mount.className = 'mount';
+  const root = host.shadowRoot ?? host.attachShadow({ mode: 'open' });
+  let mount = root.lastChild as HTMLElement | null;
+  if (mount?.className !== 'mount') {
+    if (shared === undefined) {
+      try {
+        shared = new CSSStyleSheet();
+        shared.replaceSync(CSS);
+      } catch {
+        shared = null;
+      }
+    }
+    if (shared && 'adoptedStyleSheets' in root) {
+      root.adoptedStyleSheets = [shared];
+    } else {
+      // Browsers without constructable stylesheets (before 2023): a <style> element, which a strict
+      // CSP blocks; the widget then works unstyled. README.md says so.
+      root.append(Object.assign(document.createElement('style'), { textContent: CSS }));
+    }
+    mount = Object.assign(document.createElement('div'), { className: 'mount' });
     root.append(mount);
-    mounts.set(host, mount);
   }
   return mount;
 }
