@@ -193,7 +193,7 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
 
     // 4. Clearing: 32 shoppers end their deposits at once; done when every record is cleared.
     if (FIGURES.has('clearing')) {
-    await shoppers.call('prepareClearing', { shoppers: 32, deposits: Math.max(1, Math.round(2 * SCALE)) });
+    await shoppers.call('prepareClearing', { shoppers: 32, deposits: Math.max(1, Math.round(4 * SCALE)) });
     await ops.call('sql');
     const beforeClear = await sample();
     const t0 = performance.now();

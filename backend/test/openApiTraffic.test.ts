@@ -233,7 +233,7 @@ describe('every request and answer of a full session matches /openapi.json', () 
       `POST ${OperatorPaths.customerRecord}`,
       `POST ${OperatorPaths.peerCustomerRecord}`,
       `POST ${OperatorPaths.merchantRecord}`,
-      `POST ${OperatorPaths.peerClearing}`,
+      `POST ${OperatorPaths.peerClearings}`,
       `POST ${OperatorPaths.arbiterKey}`,
       `POST ${OperatorPaths.merchantStatement}`,
       `POST ${OperatorPaths.adminMerchants}`,

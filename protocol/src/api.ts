@@ -63,6 +63,8 @@ export const OperatorPaths = {
   peerInitiate: '/v1/peer/initiate',
   peerCustomerRecord: '/v1/peer/customer-record',
   peerClearing: '/v1/peer/clearing',
+  /** Clearing information for many transactions in one signed `acquirer.clearings`, answered item by item. */
+  peerClearings: '/v1/peer/clearings',
   /** A refund after clearing, acquirer → customer's account manager (a signed `acquirer.refund`). */
   peerRefund: '/v1/peer/refund',
   peerMerchant: '/v1/peer/merchants/:merchantId',
@@ -166,6 +168,25 @@ export const RecordResponse = Type.Object(
   { transactionId: TradeHandleT, state: Type.String(), clearing: Type.Optional(NestedSigned('acquirer.clearing')) },
   closed,
 );
+
+/**
+ * The answer to a batch of clearing information (`acquirer.clearings`): one result per item, in the
+ * batch's order — applied (now or by an earlier copy), or refused with a catalogue error of its
+ * own. One item's refusal never fails the others.
+ */
+export const ClearingsResponse = Type.Object(
+  {
+    results: Type.Array(
+      Type.Union([
+        Type.Object({ ok: Type.Object({ transactionId: TradeHandleT, state: Type.String({ maxLength: 20 }) }, closed) }, closed),
+        Type.Object({ error: ErrorResponse.properties.error }, closed),
+      ]),
+      { maxItems: 100 },
+    ),
+  },
+  closed,
+);
+export type ClearingsResponse = Static<typeof ClearingsResponse>;
 
 /** How far a `merchant.statement`'s `time` may be from the operator's clock (either way). */
 export const STATEMENT_WINDOW_MS = 5 * 60_000;

@@ -410,6 +410,22 @@ export const AcquirerRefund = Type.Object(
   },
   closed,
 );
+/** Most clearings one `acquirer.clearings` carries. */
+export const CLEARING_BATCH_MAX = 100;
+/**
+ * Step 10 for many transactions at once: the acquirer's signed clearings (each as it stands alone,
+ * kept by the account manager as it would keep a single one), carried in one message signed by
+ * the same key. The receiver checks this one signature — it covers every item's bytes — and
+ * applies each item on its own terms, by its transaction (a batch sent again changes nothing).
+ */
+export const AcquirerClearings = Type.Object(
+  {
+    msgId: MsgId,
+    clearings: Type.Array(NestedSigned('acquirer.clearing'), { minItems: 1, maxItems: CLEARING_BATCH_MAX }),
+    time: TimeT,
+  },
+  closed,
+);
 
 // ── step 11: billing records (to billing sinks) ────────────────────────────────────────────
 export const WithdrawalRecord = Type.Object(
@@ -517,6 +533,7 @@ export const MessageSchemas = {
   'am.customerRecord': AmCustomerRecord,
   'merchant.record': MerchantRecord,
   'acquirer.clearing': AcquirerClearing,
+  'acquirer.clearings': AcquirerClearings,
   'am.withdrawal': WithdrawalRecord,
   'am.deposit': DepositRecord,
   'merchant.refund': MerchantRefund,

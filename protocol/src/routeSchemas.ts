@@ -8,6 +8,7 @@ import {
   BalanceResponse,
   ChallengeRequest,
   ChallengeResponse,
+  ClearingsResponse,
   CreditLimitRequest,
   DemoTopUpRequest,
   ErrorResponse,
@@ -219,6 +220,12 @@ export const OperatorRouteSchemas: Record<string, RouteSchema> = {
     ...tag('peer'),
     body: SignedMessageT('acquirer.clearing'),
     response: ok(ClearingApplied),
+  },
+  [`POST ${OperatorPaths.peerClearings}`]: {
+    summary: 'FIG 3 step 10 for many transactions: a signed batch of clearing information, answered item by item',
+    ...tag('peer'),
+    body: SignedMessageT('acquirer.clearings'),
+    response: ok(ClearingsResponse),
   },
   [`GET ${OperatorPaths.peerMerchant}`]: {
     summary: 'A merchant’s certificate, for other operators',

@@ -13,10 +13,13 @@ import {
   reissueOnce,
   verifyChain,
 } from '@obol/protocol/pki';
+import { checkMessageBody } from '@obol/protocol/messages';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
-import { enqueueBillingRecord } from '../billing/outbox.ts';
-import { isUniqueViolation } from '../store/db.ts';
+import { billingEntries } from '../billing/outbox.ts';
+import { type Queryable, isUniqueViolation } from '../store/db.ts';
+import type { ItemResult } from '../store/groupRunner.ts';
+import { enqueueAll, type NewEntry } from '../store/outbox.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { customerKey } from './customers.ts';
 import { digestOf, once, storeAnswer } from './handledMessages.ts';
@@ -353,9 +356,9 @@ export async function customerRecord(ctx: OperatorContext, body: unknown) {
     if (total.currency !== parseAmount(row.deposit_merchant).currency) {
       throw new ObolError('CURRENCY_MISMATCH', 'a record totals in the merchant currency');
     }
-    await ctx.db.query(
+    const [updated] = await ctx.db.query<AmTransactionRow>(
       `UPDATE am_transactions SET customer_record = $2::text::jsonb, state = CASE WHEN state = 'open' THEN 'reported' ELSE state END
-       WHERE id = $1 AND customer_record IS NULL`,
+       WHERE id = $1 AND customer_record IS NULL RETURNING *`,
       [transactionId, JSON.stringify(msg)],
     );
     const peer = await ctx.peers.get(row.merchant_operator);
@@ -372,10 +375,11 @@ export async function customerRecord(ctx: OperatorContext, body: unknown) {
       const clearing = await verifyMessage(answer.clearing, 'acquirer.clearing', (k) => (k === peer.kid ? peer.key : undefined));
       // Applied (now or by an earlier copy): the transaction is cleared by the acquirer's one
       // clearing of it, which is this message; no need to read the row back.
-      await applyClearing(ctx, clearing, peer.operatorId);
+      await applyClearing(ctx, clearing, peer.operatorId, updated);
       return { transactionId: handle, state: 'cleared', clearing };
     }
-    const latest = (await amTransaction(ctx, transactionId))!;
+    // The row as our update just returned it, when this copy of the record was the one kept.
+    const latest = updated ?? (await amTransaction(ctx, transactionId))!;
     return { transactionId: handle, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
   });
 }
@@ -388,14 +392,39 @@ export async function customerRecord(ctx: OperatorContext, body: unknown) {
  * purchases cost at the rate she was shown; the exchange difference stays in our FX account.
  * Ledger, transaction state and the withdrawal record commit together, once.
  */
-export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.clearing'>, fromOperator: string) {
-  const c = msg.body;
+export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.clearing'>, fromOperator: string, fresh?: AmTransactionRow) {
   // The acquirer names the trade handle; our books, ledger and withdrawal record the TransactionIdentity.
-  const row = await amTransactionByHandle(ctx, c.transactionId);
-  if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${c.transactionId}`);
+  const row = fresh ?? (await amTransactionByHandle(ctx, msg.body.transactionId));
+  const step = await prepareClearing(ctx, msg, fromOperator, row);
+  if ('done' in step) return step.done;
+  await ctx.db.transaction(async (tx) => bookClearings(ctx, tx, [step]), { isolation: 'read committed' });
+  return { transactionId: msg.body.transactionId, state: 'cleared' };
+}
+
+/** What applying one clearing books, worked out and signed before its transaction. */
+interface ClearingBooking {
+  transactionId: string;
+  msg: Signed<'acquirer.clearing'>;
+  fromOperator: string;
+  charged: Amount;
+  chargedCustomer: Amount;
+  refund: Amount;
+  sameCurrency: boolean;
+  withdrawal: Signed<'am.withdrawal'>;
+}
+
+/** The checks of one clearing against its transaction, and the withdrawal record it will book; or its answer, when there is nothing to book. */
+async function prepareClearing(
+  ctx: OperatorContext,
+  msg: Signed<'acquirer.clearing'>,
+  fromOperator: string,
+  row: AmTransactionRow | undefined,
+): Promise<{ done: { transactionId: string; state: string } } | ClearingBooking> {
+  const c = msg.body;
+  if (!row || row.trade_handle !== c.transactionId) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${c.transactionId}`);
   const transactionId = row.id;
   if (row.merchant_operator !== fromOperator) throw new ObolError('UNAUTHORIZED', 'clearing from an operator that is not the acquirer');
-  if (row.state === 'cleared') return { transactionId: c.transactionId, state: 'cleared' };
+  if (row.state === 'cleared') return { done: { transactionId: c.transactionId, state: 'cleared' } };
   if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
 
   const depositCustomer = parseAmount(row.deposit_customer);
@@ -413,7 +442,6 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
   // The one rule the wallet also shows the shopper by (settleDeposit).
   const { chargedCustomer, refundCustomer: refund } = settleDeposit(depositCustomer, charged, parseRate(row.rate));
   const sameCurrency = depositCustomer.currency === charged.currency;
-  const now = ctx.clock.now();
 
   const withdrawal = await signMessage(
     'am.withdrawal',
@@ -431,42 +459,129 @@ export async function applyClearing(ctx: OperatorContext, msg: Signed<'acquirer.
       // Without the wallet's record, the hash of an empty list stands in.
       purchasesHash: row.customer_record?.body.purchasesHash ?? (await recordPurchasesHash(null, [])),
       flagged: c.flagged,
-      time: now,
+      time: ctx.clock.now(),
     },
     ctx.identity.key.signer,
   );
+  return { transactionId, msg, fromOperator, charged, chargedCustomer, refund, sameCurrency, withdrawal };
+}
 
-  await ctx.db.transaction(
-    async (tx) => {
-      const [claimed] = await tx.query(
-        `UPDATE am_transactions SET state = 'cleared', clearing = $2::text::jsonb, charged_customer = $3, refund_customer = $4
-         WHERE id = $1 AND state IN ('open', 'reported') RETURNING id`,
-        [transactionId, JSON.stringify(msg), formatAmount(chargedCustomer), formatAmount(refund)],
-      );
-      if (!claimed) return; // cleared meanwhile by a copy of this message
-      // What the purchases cost, at the pinned rate, goes to the merchant's operator (or to FX);
-      // the rest of the deposit simply stays the customer's.
-      await ctx.ledger.postIn(tx, deposits.customer(transactionId), chargedCustomer);
-      if (!sameCurrency && charged.value > 0n) {
-        // FX pays the merchant's operator in its currency; the rounding stays with FX.
-        const peerAccount = { id: accounts.peer(fromOperator, charged.currency), kind: 'inter_operator', currency: charged.currency } as const;
-        const fxAccount = { id: accounts.fx(charged.currency), kind: 'fx', currency: charged.currency } as const;
-        await ctx.ledger.ensureAccountIn(tx, peerAccount);
-        await ctx.ledger.ensureAccountIn(tx, fxAccount);
-        await ctx.ledger.payIn(tx, {
-          id: `exchange:${transactionId}`,
-          kind: 'clear-exchange',
-          from: fxAccount.id,
-          to: peerAccount.id,
-          amount: charged,
-          memo: { transactionId, outcome: c.outcome },
-        });
-      }
-      await enqueueBillingRecord(tx, ctx.billingSinks, withdrawal, now);
-    },
-    { isolation: 'read committed' },
+/**
+ * Book clearings in the caller's transaction: each claimed in one statement for all (a
+ * transaction another copy cleared meanwhile is skipped), its ledger posted, and every withdrawal
+ * record written to the outbox in one statement. Returns the transactions booked now.
+ */
+async function bookClearings(ctx: OperatorContext, tx: Queryable, bookings: readonly ClearingBooking[]): Promise<Set<string>> {
+  const claimed = await tx.query<{ id: string }>(
+    `UPDATE am_transactions t SET state = 'cleared', clearing = v.clearing::jsonb, charged_customer = v.charged, refund_customer = v.refund
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS v(id, clearing, charged, refund)
+      WHERE t.id = v.id AND t.state IN ('open', 'reported') RETURNING t.id`,
+    [
+      bookings.map((b) => b.transactionId),
+      bookings.map((b) => JSON.stringify(b.msg)),
+      bookings.map((b) => formatAmount(b.chargedCustomer)),
+      bookings.map((b) => formatAmount(b.refund)),
+    ],
   );
-  return { transactionId: c.transactionId, state: 'cleared' };
+  const booked = new Set(claimed.map((r) => r.id));
+  const now = ctx.clock.now();
+  const entries: NewEntry[] = [];
+  // In a fixed order, so two transactions booking overlapping accounts take their locks alike.
+  for (const b of [...bookings].filter((b) => booked.has(b.transactionId)).sort((x, y) => (x.transactionId < y.transactionId ? -1 : 1))) {
+    // What the purchases cost, at the pinned rate, goes to the merchant's operator (or to FX);
+    // the rest of the deposit simply stays the customer's.
+    await ctx.ledger.postIn(tx, deposits.customer(b.transactionId), b.chargedCustomer);
+    if (!b.sameCurrency && b.charged.value > 0n) {
+      // FX pays the merchant's operator in its currency; the rounding stays with FX.
+      const peerAccount = { id: accounts.peer(b.fromOperator, b.charged.currency), kind: 'inter_operator', currency: b.charged.currency } as const;
+      const fxAccount = { id: accounts.fx(b.charged.currency), kind: 'fx', currency: b.charged.currency } as const;
+      await ctx.ledger.ensureAccountIn(tx, peerAccount);
+      await ctx.ledger.ensureAccountIn(tx, fxAccount);
+      await ctx.ledger.payIn(tx, {
+        id: `exchange:${b.transactionId}`,
+        kind: 'clear-exchange',
+        from: fxAccount.id,
+        to: peerAccount.id,
+        amount: b.charged,
+        memo: { transactionId: b.transactionId, outcome: b.msg.body.outcome },
+      });
+    }
+    entries.push(...billingEntries(ctx.billingSinks, b.withdrawal));
+  }
+  if (entries.length > 0) await enqueueAll(tx, entries, now);
+  return booked;
+}
+
+/**
+ * Many clearings of one acquirer at once (`acquirer.clearings`, whose one signature the caller
+ * has checked): one read of their transactions, and one database transaction that books all of
+ * them. Each item is answered on its own: if that transaction fails, each is applied alone, so
+ * one that cannot be booked fails alone and the others are booked; an item applied before
+ * (a batch sent again) answers 'cleared' and books nothing.
+ */
+export async function applyClearings(
+  ctx: OperatorContext,
+  items: readonly unknown[],
+  peer: { operatorId: string; kid: string },
+): Promise<ItemResult<{ transactionId: string; state: string }>[]> {
+  const results: (ItemResult<{ transactionId: string; state: string }> | undefined)[] = items.map(() => undefined);
+  const messages: (Signed<'acquirer.clearing'> | undefined)[] = items.map((item, i) => {
+    try {
+      const m = item as Signed<'acquirer.clearing'>;
+      // Authentic by the batch's signature, which covers its bytes; it must also be the same
+      // signer's, as if it had come alone.
+      if (m.kid !== peer.kid) throw new ObolError('BAD_SIGNATURE', 'a clearing in the batch names another signer than the batch');
+      checkMessageBody('acquirer.clearing', m.body);
+      return m;
+    } catch (e) {
+      results[i] = { error: e };
+      return undefined;
+    }
+  });
+  const handles = [...new Set(messages.flatMap((m) => (m ? [m.body.transactionId] : [])))];
+  const rows = new Map(
+    handles.length === 0
+      ? []
+      : (await ctx.db.query<AmTransactionRow>('SELECT * FROM am_transactions WHERE trade_handle = ANY($1::text[])', [handles])).map((r) => [r.trade_handle, r]),
+  );
+  // Each transaction once: a second item naming it (a batch cannot carry two) answers as the first.
+  const first = new Map<string, number>();
+  const bookings: { i: number; booking: ClearingBooking }[] = [];
+  for (const [i, m] of messages.entries()) {
+    if (!m) continue;
+    const handle = m.body.transactionId;
+    if (first.has(handle)) continue;
+    first.set(handle, i);
+    try {
+      const step = await prepareClearing(ctx, m, peer.operatorId, rows.get(handle));
+      if ('done' in step) results[i] = { ok: step.done };
+      else bookings.push({ i, booking: step });
+    } catch (e) {
+      results[i] = { error: e };
+    }
+  }
+  if (bookings.length > 0) {
+    try {
+      await ctx.db.transaction(async (tx) => bookClearings(ctx, tx, bookings.map((b) => b.booking)), { isolation: 'read committed' });
+      for (const b of bookings) results[b.i] = { ok: { transactionId: b.booking.msg.body.transactionId, state: 'cleared' } };
+    } catch {
+      // Which one could not be booked is not known: each alone, so it fails alone.
+      await Promise.all(
+        bookings.map(async (b) => {
+          try {
+            await ctx.db.transaction(async (tx) => bookClearings(ctx, tx, [b.booking]), { isolation: 'read committed' });
+            results[b.i] = { ok: { transactionId: b.booking.msg.body.transactionId, state: 'cleared' } };
+          } catch (e) {
+            results[b.i] = { error: e };
+          }
+        }),
+      );
+    }
+  }
+  for (const [i, m] of messages.entries()) {
+    if (m && results[i] === undefined) results[i] = results[first.get(m.body.transactionId)!];
+  }
+  return results as ItemResult<{ transactionId: string; state: string }>[];
 }
 
 export function statusOf(row: AmTransactionRow): TransactionStatus {

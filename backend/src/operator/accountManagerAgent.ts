@@ -1,5 +1,6 @@
 import {
   ChallengeRequest,
+  type ClearingsResponse,
   DemoTopUpRequest,
   type MerchantCertificateResponse,
   type RefundsResponse,
@@ -15,6 +16,7 @@ import type { Static } from 'typebox';
 import {
   amTransaction,
   applyClearing,
+  applyClearings,
   customerRecord,
   fund,
   initiate,
@@ -116,6 +118,18 @@ export class AccountManagerAgent {
     return applyClearing(this.ctx, msg, peer.operatorId);
   }
 
+  /**
+   * Clearing information for many transactions in one message from the acquirer: its one
+   * signature checked, each item applied (many in one database transaction) and answered on its own.
+   */
+  async clearings(body: unknown): Promise<ClearingsResponse> {
+    const peer = await this.ctx.peers.byKeyId(kidOf(body));
+    if (!peer) throw new ObolError('UNKNOWN_KEY', 'clearing information from an unknown operator');
+    const msg = await verifyMessage(body, 'acquirer.clearings', () => peer.key);
+    const results = await applyClearings(this.ctx, msg.body.clearings, peer);
+    return { results: results.map((r) => ('ok' in r ? r : { error: itemError(r.error, this.ctx) })) };
+  }
+
   /** A refund after clearing from the acquirer (refunds.ts): the shopper is credited in her currency. */
   async refund(body: unknown) {
     const peer = await this.ctx.peers.byKeyId(kidOf(body));
@@ -133,4 +147,14 @@ export class AccountManagerAgent {
   releaseStalledInitiations(olderThanMs?: number): Promise<number> {
     return releaseStalledInitiations(this.ctx, olderThanMs);
   }
+}
+
+/**
+ * One item's refusal as the batch's answer carries it: a catalogue error as it is, anything else
+ * (a database failure) as INTERNAL, logged here and said nothing of, as an HTTP answer would.
+ */
+function itemError(e: unknown, ctx: OperatorContext): ReturnType<ObolError['toJSON']> {
+  if (e instanceof ObolError && e.name !== 'INTERNAL') return e.toJSON();
+  ctx.log.error({ err: e }, 'a clearing of a batch could not be applied');
+  return new ObolError('INTERNAL', 'this clearing could not be applied').toJSON();
 }

@@ -1,9 +1,10 @@
-import { OperatorPaths, type RecordResponse } from '@obol/protocol/api';
+import { ClearingsResponse, OperatorPaths, type RecordResponse } from '@obol/protocol/api';
 import { depositRecordId } from '@obol/protocol/billingIds';
 import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
-import { formatAmount, parseAmount } from '@obol/protocol/money';
+import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
+import { CLEARING_BATCH_MAX, checkSchema } from '@obol/protocol/messages';
 import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
@@ -14,7 +15,8 @@ import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { kidOf } from './accountManager.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
-import { type Deliver, enqueueAll, OutboxDispatcher } from '../store/outbox.ts';
+import { GroupRunner } from '../store/groupRunner.ts';
+import { type Deliver, type DeliverMany, enqueueAll, type NewEntry, OutboxDispatcher } from '../store/outbox.ts';
 import { REFUND_TOPIC, type RefundDelivery } from './refunds.ts';
 
 /**
@@ -308,24 +310,17 @@ export async function tryClear(
     },
     ctx.identity.key.signer,
   );
-  const cleared = await ctx.db.transaction(
-    async (tx) => {
-      const [claimed] = await tx.query(
-        `UPDATE acq_transactions SET state = 'cleared', clearing = $2::text::jsonb WHERE id = $1 AND state = 'open' RETURNING id`,
-        [transactionId, JSON.stringify(clearing)],
-      );
-      if (!claimed) return false;
-      // The merchant is paid what was proven; the unused part stays with the customer's operator.
-      await ctx.ledger.postIn(tx, deposits.acquirer(transactionId), decision.charged);
-      // The deposit record for billing and the clearing information leave through the outbox,
-      // in one statement: written with the clearing, delivered at least once afterwards (the
-      // clearing keyed by the trade handle, which the receiver clears once).
-      const payload: ClearingDelivery = { customerOperator: row.customer_operator, clearing };
-      await enqueueAll(tx, [...billingEntries(ctx.billingSinks, depositRecord), { topic: CLEARING_TOPIC, key: transactionId, payload }], now);
-      return true;
-    },
-    { isolation: 'read committed' },
-  );
+  // The deposit record for billing and the clearing information leave through the outbox: written
+  // with the clearing, delivered at least once afterwards (the clearing keyed by the trade handle,
+  // which the receiver clears once).
+  const payload: ClearingDelivery = { customerOperator: row.customer_operator, clearing };
+  const cleared = await clearingCommits(ctx).run({
+    transactionId,
+    clearing,
+    charged: decision.charged,
+    entries: [...billingEntries(ctx.billingSinks, depositRecord), { topic: CLEARING_TOPIC, key: transactionId, payload }],
+    now,
+  });
   if (cleared) {
     // Ours is the clearing that was committed: no need to read it back.
     await sendClearing(ctx, transactionId);
@@ -334,6 +329,75 @@ export async function tryClear(
   const latest = await acqTransaction(ctx, transactionId);
   if (latest.state === 'cleared') await sendClearing(ctx, latest.id);
   return { transactionId, state: latest.state, ...(latest.clearing ? { clearing: latest.clearing } : {}) };
+}
+
+/** One clearing to commit: its state, its ledger posting and its outbox entries. */
+interface ClearingCommit {
+  transactionId: string;
+  clearing: Signed<'acquirer.clearing'>;
+  charged: Amount;
+  entries: NewEntry[];
+  now: number;
+}
+
+/** Most clearings committed in one database transaction, and how many such transactions run at once. */
+const CLEARING_GROUP = { max: 64, parallel: 2 } as const;
+const clearingCommitters = new WeakMap<OperatorContext, GroupRunner<ClearingCommit, boolean>>();
+
+/**
+ * Clearings committed together (GroupRunner): those decided while a commit is running share the
+ * next one — one transaction, one statement claiming their rows, one writing their outbox
+ * entries, a ledger posting each — so its fixed cost and the hot accounts' row locks are taken
+ * once for all of them, not once each. Answers per clearing whether it was committed now (false:
+ * another copy of it came first). If the shared transaction fails, each is committed alone, so
+ * one that cannot be booked fails alone.
+ */
+function clearingCommits(ctx: OperatorContext): GroupRunner<ClearingCommit, boolean> {
+  let runner = clearingCommitters.get(ctx);
+  if (!runner) {
+    runner = new GroupRunner<ClearingCommit, boolean>(async (items) => {
+      // A transaction twice in a group (both records arrived at once): the first copy goes in,
+      // the other finds it committed, as it would one transaction later.
+      const seen = new Set<string>();
+      const unique = items.filter((c) => !seen.has(c.transactionId) && seen.add(c.transactionId));
+      let committed: Set<string>;
+      try {
+        committed = await commitClearings(ctx, unique);
+      } catch (e) {
+        if (unique.length === 1) return items.map((c) => (c === unique[0] ? { error: e } : { ok: false }));
+        committed = new Set();
+        const alone = await Promise.all(unique.map((c) => commitClearings(ctx, [c]).then((ids) => ({ ok: ids.has(c.transactionId) }), (error: unknown) => ({ error }))));
+        return items.map((c) => {
+          const i = unique.indexOf(c);
+          return i < 0 ? { ok: false } : alone[i]!;
+        });
+      }
+      return items.map((c) => ({ ok: unique.includes(c) && committed.has(c.transactionId) }));
+    }, CLEARING_GROUP);
+    clearingCommitters.set(ctx, runner);
+  }
+  return runner;
+}
+
+/** Commit clearings in one transaction; returns the transactions this committed (not cleared meanwhile by another copy). */
+function commitClearings(ctx: OperatorContext, items: readonly ClearingCommit[]): Promise<Set<string>> {
+  return ctx.db.transaction(
+    async (tx) => {
+      const claimed = await tx.query<{ id: string }>(
+        `UPDATE acq_transactions t SET state = 'cleared', clearing = v.clearing::jsonb
+           FROM unnest($1::text[], $2::text[]) AS v(id, clearing)
+          WHERE t.id = v.id AND t.state = 'open' RETURNING t.id`,
+        [items.map((c) => c.transactionId), items.map((c) => JSON.stringify(c.clearing))],
+      );
+      const ids = new Set(claimed.map((r) => r.id));
+      const mine = items.filter((c) => ids.has(c.transactionId)).sort((a, b) => (a.transactionId < b.transactionId ? -1 : 1));
+      // The merchant is paid what was proven; the unused part stays with the customer's operator.
+      for (const c of mine) await ctx.ledger.postIn(tx, deposits.acquirer(c.transactionId), c.charged);
+      if (mine.length > 0) await enqueueAll(tx, mine.flatMap((c) => c.entries), Math.max(...mine.map((c) => c.now)));
+      return ids;
+    },
+    { isolation: 'read committed' },
+  );
 }
 
 /** Back-off of the FIG 3 timers' retries: 10 s after the first failure, doubling, at most 1 h. */
@@ -375,12 +439,28 @@ export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
       const { customerOperator, refund } = entry.payload as RefundDelivery;
       return ctx.http.post(`${await peerUrl(customerOperator)}${OperatorPaths.peerRefund}`, refund);
     };
+    // Many clearings to one operator in one signed message (`acquirer.clearings`), answered item
+    // by item; a peer that does not take it is sent each on its own (OutboxDispatcher.dispatchMany).
+    const deliverMany: DeliverMany = async (entries) => {
+      const { customerOperator } = entries[0]!.payload as ClearingDelivery;
+      const batch = await signMessage(
+        'acquirer.clearings',
+        { msgId: randomId(), clearings: entries.map((e) => (e.payload as ClearingDelivery).clearing), time: ctx.clock.now() },
+        ctx.identity.key.signer,
+      );
+      const answer = await ctx.http.post(`${await peerUrl(customerOperator)}${OperatorPaths.peerClearings}`, batch);
+      checkSchema(ClearingsResponse, answer, 'answer to a batch of clearings');
+      return answer.results.map((r) => ('ok' in r ? r : { error: ObolError.fromJSON(r.error) }));
+    };
     outbox = new OutboxDispatcher({
       db: ctx.db,
       clock: ctx.clock,
       topics: new Map([
         [CLEARING_TOPIC, deliver],
         [REFUND_TOPIC, deliverRefund],
+      ]),
+      batches: new Map([
+        [CLEARING_TOPIC, { receiverOf: (p: unknown) => (p as ClearingDelivery).customerOperator, deliver: deliverMany, max: CLEARING_BATCH_MAX }],
       ]),
       // Only the peer's own answer can be final: failing to look the peer up is ours to fix.
       isFinal: (e) => !(e instanceof PeerLookupFailed) && isFinalRefusal(e),
@@ -395,9 +475,26 @@ export function clearingOutbox(ctx: OperatorContext): OutboxDispatcher {
   return outbox;
 }
 
-/** Deliver one transaction's clearing information now, when it is due (FIG 3 step 10 → 11). */
+const clearingSenders = new WeakMap<OperatorContext, GroupRunner<string, unknown>>();
+
+/**
+ * Deliver one transaction's clearing information now, when it is due (FIG 3 step 10 → 11); those
+ * asked for while a delivery is under way go together in the next message to their operator.
+ * Resolves once it has been tried (the outbox keeps what failed for the timers).
+ */
 async function sendClearing(ctx: OperatorContext, transactionId: string): Promise<void> {
-  await clearingOutbox(ctx).dispatchOne(CLEARING_TOPIC, transactionId);
+  let sender = clearingSenders.get(ctx);
+  if (!sender) {
+    sender = new GroupRunner<string, unknown>(
+      async (keys) => {
+        const outcomes = await clearingOutbox(ctx).dispatchMany(CLEARING_TOPIC, keys);
+        return keys.map((k) => ({ ok: outcomes.get(k) }));
+      },
+      { max: CLEARING_BATCH_MAX * 4, parallel: 2 },
+    );
+    clearingSenders.set(ctx, sender);
+  }
+  await sender.run(transactionId);
 }
 
 function errorText(e: unknown): string {

@@ -13,6 +13,7 @@
  * Both engines hand back int8 columns as `bigint` and numeric columns as decimal strings, so money
  * never passes through a float (`SUM(bigint)` is numeric in PostgreSQL).
  */
+import { createHash } from 'node:crypto';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { ObolError } from '@obol/protocol/errors';
@@ -155,6 +156,24 @@ const pgTypeParsers: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/**
+ * The prepared statement's name, derived from its text alone: the same text always gets the same
+ * name (on every connection, in every process), and two texts never share one (pg refuses a name
+ * reused for another text). 32 hex digits of SHA-256 keep the name within PostgreSQL's 63 bytes.
+ */
+const statementNames = new Map<string, string>();
+const MAX_STATEMENT_NAMES = 10_000;
+export function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `obol_${createHash('sha256').update(sql).digest('hex').slice(0, 32)}`;
+    // Texts are the code's own, so few; the bound only guards against SQL built from data.
+    if (statementNames.size >= MAX_STATEMENT_NAMES) statementNames.clear();
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
 function openPostgres(url: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypeParsers });
   // An idle client whose server went away emits 'error' on the pool; without a listener Node
@@ -163,7 +182,14 @@ function openPostgres(url: string, poolSize = 10): Db {
 
   const on = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params: readonly unknown[] = []) {
-      const result = await client.query(sql, params as unknown[]);
+      // A parameterised statement runs as a named prepared statement: each connection parses and
+      // plans it once, then only binds and executes it (the server's parse and plan were a large
+      // part of its CPU per statement). Without parameters it may be several statements, which
+      // only the simple protocol accepts, so it is sent as text.
+      const result =
+        params.length > 0
+          ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+          : await client.query(sql);
       return result.rows as T[];
     },
     async exec(sql: string) {

@@ -158,6 +158,23 @@ export async function entryState(db: Queryable, topic: string, key: string): Pro
 /** Delivers one entry; what it returns is kept as the receiver's answer (JSON, may be undefined). */
 export type Deliver<P = unknown> = (entry: OutboxEntry<P>) => Promise<unknown>;
 
+/**
+ * Delivers several entries of one topic to one receiver in one message. It answers per entry, in
+ * order: `{ ok }` (delivered; kept as that entry's answer) or `{ error }` (that entry's own
+ * refusal or failure, judged by `isFinal` like a single delivery's). Throwing means the message as
+ * a whole was not taken; its entries are then delivered one by one.
+ */
+export type DeliverMany<P = unknown> = (entries: OutboxEntry<P>[]) => Promise<Array<{ ok: unknown } | { error: unknown }>>;
+
+/** How a topic's entries travel many to a message: to whom each goes, and how a batch is sent. */
+export interface BatchDelivery<P = unknown> {
+  /** The receiver an entry goes to: only entries of one receiver share a message. */
+  receiverOf: (payload: P) => string;
+  deliver: DeliverMany<P>;
+  /** Most entries in one message. */
+  max: number;
+}
+
 /** The part of a pino logger the dispatcher uses (Fastify's `app.log` is one). */
 export interface OutboxLogger {
   info(obj: object, msg?: string): void;
@@ -170,6 +187,8 @@ export interface OutboxDispatcherOptions {
   clock: Clock;
   /** The receiver of each topic this dispatcher delivers. */
   topics: ReadonlyMap<string, Deliver>;
+  /** Topics whose receivers also take many entries in one message (dispatchMany); each is in `topics` too. */
+  batches?: ReadonlyMap<string, BatchDelivery>;
   /** Whether a failure is the receiver's final word (never will succeed): it ends the entry. Default: none is. */
   isFinal?: (e: unknown) => boolean;
   logger?: OutboxLogger;
@@ -211,6 +230,7 @@ export class OutboxDispatcher {
   private readonly db: Db;
   private readonly clock: Clock;
   private readonly topics: ReadonlyMap<string, Deliver>;
+  private readonly batches: ReadonlyMap<string, BatchDelivery>;
   private readonly isFinal: (e: unknown) => boolean;
   private readonly logger: OutboxLogger | undefined;
   private readonly logContext: (entry: OutboxEntry) => object;
@@ -230,6 +250,11 @@ export class OutboxDispatcher {
     this.db = options.db;
     this.clock = options.clock;
     this.topics = options.topics;
+    this.batches = options.batches ?? new Map();
+    for (const [topic, batch] of this.batches) {
+      if (!this.topics.has(topic)) throw new ObolError('INTERNAL', `outbox topic ${topic} is batched but has no single receiver`);
+      if (!Number.isInteger(batch.max) || batch.max < 1) throw new ObolError('INTERNAL', 'an outbox batch holds at least one entry');
+    }
     this.isFinal = options.isFinal ?? (() => false);
     this.logger = options.logger;
     this.logContext = options.logContext ?? (() => ({}));
@@ -275,6 +300,117 @@ export class OutboxDispatcher {
     );
     if (!row) return 'not-due';
     return this.deliverOne(deliver, row, leaseUntil);
+  }
+
+  /**
+   * Deliver several just-written entries of a batched topic now, many to a message per receiver
+   * (`batches`): what dispatchOne does for one, with one claim, one message per receiver and
+   * `max` entries, and one write for all that were delivered. Each entry's outcome is its own: an
+   * item the receiver refuses for good ends alone, one that failed is retried alone. When a
+   * message as a whole fails (the receiver cannot be reached, or does not take batches), its
+   * entries are delivered one by one at once, as dispatchOne would; after the first of those
+   * that fails, the rest are handed back for the next round. Entries not due (held by another
+   * process, or waiting for a retry) are left alone and reported 'not-due'.
+   */
+  async dispatchMany(topic: string, keys: readonly string[]): Promise<Map<string, 'delivered' | 'failed' | 'refused' | 'not-due'>> {
+    const deliver = this.topics.get(topic);
+    const batch = this.batches.get(topic);
+    if (!deliver || !batch) throw new ObolError('INTERNAL', `no batch receiver for outbox topic ${topic}`);
+    const outcomes = new Map<string, 'delivered' | 'failed' | 'refused' | 'not-due'>(keys.map((k) => [k, 'not-due']));
+    if (keys.length === 0) return outcomes;
+    const now = this.clock.now();
+    const leaseUntil = now + this.leaseMs;
+    const rows = await this.db.query<ClaimedRow>(
+      `UPDATE outbox SET next_attempt_at = $4
+        WHERE topic = $1 AND key = ANY($2::text[]) AND done_at IS NULL AND next_attempt_at <= $3
+       RETURNING topic, key, payload, attempts, $3::bigint AS due`,
+      [topic, [...new Set(keys)], now, leaseUntil],
+    );
+    const byReceiver = new Map<string, ClaimedRow[]>();
+    for (const row of rows) {
+      const receiver = batch.receiverOf(row.payload);
+      const list = byReceiver.get(receiver) ?? [];
+      list.push(row);
+      byReceiver.set(receiver, list);
+    }
+    await Promise.all(
+      [...byReceiver.values()].map(async (list) => {
+        for (let i = 0; i < list.length; i += batch.max) {
+          const part = list.slice(i, i + batch.max);
+          for (const [key, outcome] of await this.deliverPart(deliver, batch, part, leaseUntil)) outcomes.set(key, outcome);
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** One message of claimed entries to one receiver, and each entry's outcome recorded. */
+  private async deliverPart(
+    deliver: Deliver,
+    batch: BatchDelivery,
+    rows: ClaimedRow[],
+    leaseUntil: number,
+  ): Promise<Map<string, 'delivered' | 'failed' | 'refused'>> {
+    const outcomes = new Map<string, 'delivered' | 'failed' | 'refused'>();
+    const entries = rows.map((row) => ({ topic: row.topic, key: row.key, payload: row.payload, attempts: Number(row.attempts) }));
+    let answers: Array<{ ok: unknown } | { error: unknown }>;
+    try {
+      answers = await batch.deliver(entries);
+      if (!Array.isArray(answers) || answers.length !== rows.length) {
+        throw new ObolError('MALFORMED', `the receiver answered ${Array.isArray(answers) ? answers.length : 'no list of'} results for ${rows.length} entries`);
+      }
+    } catch (e) {
+      // The message as a whole was not taken: nothing is known of any entry. Each goes on its own.
+      this.logger?.warn({ topic: rows[0]?.topic, entries: rows.length, error: errorText(e) }, 'a batch was not taken; delivering its entries one by one');
+      let failed = false;
+      for (const row of rows) {
+        if (failed) {
+          await this.release(row, leaseUntil);
+          outcomes.set(row.key, 'failed');
+          continue;
+        }
+        const outcome = await this.deliverOne(deliver, row, leaseUntil);
+        outcomes.set(row.key, outcome);
+        failed = outcome === 'failed';
+      }
+      return outcomes;
+    }
+    const delivered: { row: ClaimedRow; answer: unknown }[] = [];
+    for (const [i, row] of rows.entries()) {
+      const answer = answers[i]!;
+      const entry = entries[i]!;
+      if (answer && typeof answer === 'object' && 'ok' in answer) {
+        delivered.push({ row, answer: answer.ok });
+        continue;
+      }
+      const e = answer && typeof answer === 'object' && 'error' in answer ? answer.error : new ObolError('MALFORMED', 'the receiver gave this entry no result');
+      const log = { topic: row.topic, key: row.key, attempt: entry.attempts + 1, ...this.logContext(entry) };
+      outcomes.set(row.key, this.isFinal(e) ? await this.refuse(row, e, log) : await this.recordFailure(row, e, leaseUntil, log));
+    }
+    if (delivered.length > 0) {
+      try {
+        // Whoever holds the leases now, the receiver has these: marked done regardless, in one statement.
+        await this.db.query(
+          `UPDATE outbox o SET attempts = o.attempts + 1, done_at = $2, last_error = NULL, answer = v.answer::jsonb
+             FROM unnest($3::text[], $4::text[]) AS v(key, answer)
+            WHERE o.topic = $1 AND o.key = v.key AND o.done_at IS NULL`,
+          [
+            rows[0]!.topic,
+            this.clock.now(),
+            delivered.map((d) => d.row.key),
+            delivered.map((d) => (d.answer === undefined ? null : JSON.stringify(d.answer))),
+          ],
+        );
+      } catch (dbError) {
+        // Delivered but not marked: delivered again after the lease, and the receiver drops the repeat.
+        this.logger?.error({ topic: rows[0]!.topic, entries: delivered.length, err: dbError }, 'delivered but not marked done');
+      }
+      for (const d of delivered) {
+        outcomes.set(d.row.key, 'delivered');
+        this.logger?.info({ topic: d.row.topic, key: d.row.key, attempt: Number(d.row.attempts) + 1, batch: rows.length, ...this.logContext(entries[rows.indexOf(d.row)]!) }, 'delivered');
+      }
+    }
+    return outcomes;
   }
 
   /** Run rounds every `intervalMs` (the first one now) until stop(). */
@@ -385,23 +521,7 @@ export class OutboxDispatcher {
       answer = await deliver(entry);
     } catch (e) {
       if (this.isFinal(e)) return this.refuse(row, e, log);
-      const failures = Number(row.attempts) + 1;
-      const next = this.clock.now() + backoffDelay(failures, this.backoff);
-      const message = errorText(e);
-      try {
-        // Only while our lease holds: if it lapsed and another process took the entry over, its
-        // outcome is the one that counts.
-        await this.db.query(
-          `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4
-            WHERE topic = $1 AND key = $2 AND done_at IS NULL AND next_attempt_at = $5`,
-          [row.topic, row.key, next, message, leaseUntil],
-        );
-      } catch (dbError) {
-        // The entry stays leased and is tried again when the lease ends.
-        this.logger?.error({ ...log, err: dbError }, 'could not record a failed delivery');
-      }
-      this.logger?.warn({ ...log, retryAt: next, error: message }, 'delivery failed; will retry');
-      return 'failed';
+      return this.recordFailure(row, e, leaseUntil, log);
     }
     try {
       // Whoever holds the lease now, the receiver has it: mark it done regardless.
@@ -418,6 +538,27 @@ export class OutboxDispatcher {
     }
     this.logger?.info(log, 'delivered');
     return 'delivered';
+  }
+
+  /** A failed delivery: tried again after the back-off. */
+  private async recordFailure(row: ClaimedRow, e: unknown, leaseUntil: number, log: object): Promise<'failed'> {
+    const failures = Number(row.attempts) + 1;
+    const next = this.clock.now() + backoffDelay(failures, this.backoff);
+    const message = errorText(e);
+    try {
+      // Only while our lease holds: if it lapsed and another process took the entry over, its
+      // outcome is the one that counts.
+      await this.db.query(
+        `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4
+          WHERE topic = $1 AND key = $2 AND done_at IS NULL AND next_attempt_at = $5`,
+        [row.topic, row.key, next, message, leaseUntil],
+      );
+    } catch (dbError) {
+      // The entry stays leased and is tried again when the lease ends.
+      this.logger?.error({ ...log, err: dbError }, 'could not record a failed delivery');
+    }
+    this.logger?.warn({ ...log, retryAt: next, error: message }, 'delivery failed; will retry');
+    return 'failed';
   }
 
   /** A terminal refusal ends the entry: kept with it, logged, never sent again. */

@@ -21,4 +21,5 @@ export const accountManagerRoutes: FastifyPluginAsync<{ agent: AccountManagerAge
     return agent.transaction(req.headers.authorization, transactionId);
   });
   app.post(OperatorPaths.peerClearing, async (req) => agent.clearing(req.body));
+  app.post(OperatorPaths.peerClearings, async (req) => agent.clearings(req.body));
 };

@@ -144,6 +144,23 @@ export async function hostileFixture(t: TwoOperators, o: { shopAdminToken: strin
       signed: { type: 'acquirer.clearing', signer: eur.key.signer },
       zeroAllowed: ['charged', 'unused'],
     },
+    // Many clearings in one signed message: the batch's own fields and envelopes of its items.
+    [`POST ${OperatorPaths.peerClearings}`]: {
+      target: 'sek',
+      schema: message('acquirer.clearings'),
+      valid: async () => ({
+        msgId: randomId(),
+        clearings: [
+          await signMessage(
+            'acquirer.clearing',
+            { msgId: randomId(), transactionId: handle, outcome: 'agreed', flagged: false, count: 1, charged: 'EUR:0.03', unused: 'EUR:0.14', time: now() },
+            eur.key.signer,
+          ),
+        ],
+        time: now(),
+      }),
+      signed: { type: 'acquirer.clearings', signer: eur.key.signer },
+    },
     [`POST ${OperatorPaths.merchantRecord}`]: {
       target: 'eur',
       schema: message('merchant.record'),
