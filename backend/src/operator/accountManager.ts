@@ -7,7 +7,7 @@ import { type Amount, add, compare, formatAmount, parseAmount } from '@obol/prot
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
   certToBase64,
-  issueTemporaryCert,
+  issueTemporaryCertB64,
   parseCert,
   reissue,
   reissueOnce,
@@ -207,14 +207,13 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
     );
 
     try {
-      const tempCert = await issueTemporaryCert({
+      const tempCertB64 = await issueTemporaryCertB64({
         publicKey: b.sessionPublicKey,
         handle,
         issuer: ctx.identity.issuer,
         notBefore: now - 60_000,
         notAfter: expiresAt + ctx.clearingGraceMs,
       });
-      const tempCertB64 = certToBase64(tempCert);
       const forward = await signMessage(
         'am.initiate',
         {

@@ -4,7 +4,7 @@ import { decideClearing } from '@obol/protocol/clearingRule';
 import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
 import { formatAmount, parseAmount } from '@obol/protocol/money';
-import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
+import { type Cert, reissueTemporaryB64, verifyChain } from '@obol/protocol/pki';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
@@ -137,7 +137,7 @@ export async function openDeposit(
   const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
   if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
   // Re-issued under our key: the merchant trusts only its own operator.
-  const reissued = certToBase64(await reissue(parseCert(b.tempCert), ctx.identity.issuer));
+  const reissued = await reissueTemporaryB64(temp, ctx.identity.issuer);
   const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
   const k1Sealed = await ctx.sealKeys.seal(b.k1, { column: ACQ_K1_COLUMN, rowId: b.transactionId });
 
