@@ -19,7 +19,7 @@ import { enqueueBillingRecord } from '../billing/outbox.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { customerKey } from './customers.ts';
-import { digestOf, once, storeAnswer } from './handledMessages.ts';
+import { digestOf, once, storeAnswerIf } from './handledMessages.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -262,19 +262,18 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
         },
         ctx.identity.key.signer,
       );
-      // Open and remember the answer in one commit: a crash after this still gives a resend the
-      // same acknowledgement, and a crash before it leaves a pending row the stalled-initiation
-      // timer releases (after which a resend is a clean retry).
-      const opened = await ctx.db.transaction(
-        async (tx) => {
-          const [row] = await tx.query(`UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending' RETURNING id`, [
-            transactionId,
-          ]);
-          if (!row) return false;
-          await storeAnswer(tx, b.msgId, msg.type, digest, { ok: answer }, ctx.clock.now());
-          return true;
-        },
-        { isolation: 'read committed' },
+      // Open and remember the answer in one statement (one commit): a crash after this still
+      // gives a resend the same acknowledgement, and a crash before it leaves a pending row the
+      // stalled-initiation timer releases (after which a resend is a clean retry).
+      const opened = await storeAnswerIf(
+        ctx.db,
+        `UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending' RETURNING id`,
+        [transactionId],
+        b.msgId,
+        msg.type,
+        digest,
+        { ok: answer },
+        ctx.clock.now(),
       );
       if (!opened) throw new ObolError('TIMEOUT', 'the initiation took too long and its deposit was released; send it again');
       return answer;
@@ -282,7 +281,7 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
       await failInitiation(ctx, transactionId);
       throw e;
     }
-  });
+  }, { digest, storesItsAnswer: true });
 }
 
 /**
