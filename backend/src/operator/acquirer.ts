@@ -197,8 +197,9 @@ export async function openDeposit(
       },
       ctx.identity.key.signer,
     );
-    const merchantKey = await merchantByKid(ctx, merchant.key_id);
-    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => merchantKey.key);
+    // The merchant's key from the row already read (imported once per process, kept in the ring).
+    const merchantKid = await ctx.keys.addSpki(merchant.public_key);
+    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => ctx.keys.get(merchantKid));
     if (ack.body.transactionId !== b.transactionId || ack.body.infoMsgId !== info.body.msgId) {
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }
