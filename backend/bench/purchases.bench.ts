@@ -30,8 +30,8 @@ interface Role {
 }
 
 async function spawnRole(name: string): Promise<Role> {
-  // BENCH_CPU_PROF=shop (or operators, shoppers): that role writes a V8 CPU profile to bench-results/profiles.
-  const prof = process.env.BENCH_CPU_PROF === name ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('../../bench-results/profiles', import.meta.url))}`] : [];
+  // BENCH_CPU_PROF=shop (or operators, shoppers, comma-separated): those roles write a V8 CPU profile to bench-results/profiles.
+  const prof = (process.env.BENCH_CPU_PROF ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('../../bench-results/profiles', import.meta.url))}`] : [];
   const child = fork(fileURLToPath(new URL('./roles.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let next = 0;
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -162,10 +162,17 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     const hop1 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop2.url });
     const chain = await shoppers.call<{ latencies: number[] }>('chain', { key: floors.chainKey, url: hop1.url, count: 60 });
     await shoppers.call('open', { count: 3 }); // warm
+    await Promise.all([ops.call('sql'), shop.call('sql'), shoppers.call('sql')]);
     const beforeOpen = await sample();
-    const opens = await shoppers.call<{ latencies: number[] }>('open', { count: Math.ceil(30 * SCALE) });
+    // Kept open until the CPU is read: ending a deposit is clearing's cost, not the open's.
+    const opens = await shoppers.call<{ latencies: number[] }>('open', { count: Math.ceil(30 * SCALE), keepOpen: true });
     const dOpen = minus(await sample(), beforeOpen);
     const n = opens.latencies.length;
+    if (process.env.BENCH_SQL_COUNT) {
+      for (const role of [ops, shop, shoppers]) {
+        for (const [sql, c] of Object.entries(await role.call<Record<string, number>>('sql'))) log(`  ${role.name}: ${(c / n).toFixed(2)} × ${sql}`);
+      }
+    }
     figures.sessionOpen = {
       opens: n,
       p50Ms: percentile(opens.latencies, 50),
@@ -174,7 +181,10 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
       cpuMsPerOpen: (dOpen.ops + dOpen.shop + dOpen.shoppers + dOpen.opsDb + dOpen.shopDb) / n,
       operatorCpuMsPerOpen: (dOpen.ops + dOpen.opsDb) / n,
     };
-    log(`${engine}: session open p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms`);
+    log(
+      `${engine}: session open p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms; ` +
+        `CPU per open: operators ${((dOpen.ops + dOpen.opsDb) / n).toFixed(1)} ms, shop ${((dOpen.shop + dOpen.shopDb) / n).toFixed(1)} ms, wallet ${(dOpen.shoppers / n).toFixed(1)} ms`,
+    );
     await shoppers.call('endAll', { shoppers: 32 });
     await shop.call('settled');
     }

@@ -35,7 +35,12 @@ function countRequests(server: Server): void {
   server.on('request', () => served++);
 }
 
-handlers.cpu = async () => ({ cpuMs: cpuMs(), served });
+handlers.cpu = async () => {
+  // With BENCH_CPU_PROF, each CPU sample marks its time (µs, the profile's clock) on stderr, so a
+  // profile can be cut to one figure's window (between the two samples around it).
+  if (process.env.BENCH_CPU_PROF) process.stderr.write(`cpu-prof-mark ${process.pid} ${process.hrtime.bigint() / 1000n}\n`);
+  return { cpuMs: cpuMs(), served };
+};
 
 // ── the floor: three signed hops (sign, send, verify at each) ──────────────────────────────
 
@@ -122,6 +127,18 @@ function counting(db: Db): Db {
       }, options),
     close: () => db.close(),
   };
+}
+// With BENCH_SQL_COUNT the WebCrypto calls of this role are counted too (`crypto.importKey`, …),
+// whoever makes them (our code or @peculiar/x509): key imports per open are one of issue 13's counts.
+if (process.env.BENCH_SQL_COUNT) {
+  const subtle = globalThis.crypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  for (const op of ['importKey', 'exportKey', 'generateKey', 'sign', 'verify', 'digest', 'wrapKey', 'encrypt', 'decrypt']) {
+    const real = subtle[op]!.bind(subtle);
+    subtle[op] = (...a: unknown[]) => {
+      statements.set(`crypto.${op}`, (statements.get(`crypto.${op}`) ?? 0) + 1);
+      return real(...a);
+    };
+  }
 }
 handlers.sql = async () => {
   const counts = Object.fromEntries([...statements].sort((a, b) => b[1] - a[1]));
@@ -245,7 +262,7 @@ handlers.buy = async (args: { shoppers: number; each: number; warm?: number }) =
 };
 
 /** Opens `count` deposits one after the other (FIG 2), each timed. */
-handlers.open = async (args: { count: number; shopper?: number }) => {
+handlers.open = async (args: { count: number; shopper?: number; keepOpen?: boolean }) => {
   const agent = agents[args.shopper ?? 0]!;
   const latencies: number[] = [];
   const ids: string[] = [];
@@ -256,7 +273,8 @@ handlers.open = async (args: { count: number; shopper?: number }) => {
     latencies.push(performance.now() - t);
     if (tx.transactionId) ids.push(tx.transactionId);
   }
-  for (const id of ids) await agent.endTransaction(id);
+  // keepOpen: the bench ends them after it has read the open's own CPU and counts (endAll).
+  if (!args.keepOpen) for (const id of ids) await agent.endTransaction(id);
   return { latencies };
 };
 

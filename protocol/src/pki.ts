@@ -40,7 +40,9 @@ export {
   issueOperatorCert,
   issueSigningCert,
   issueTemporaryCert,
+  issueTemporaryCertB64,
   reissue,
   reissueOnce,
+  reissueTemporaryB64,
 } from './pki/issue.ts';
 export { type OperatorMessageKey, type TrustAnchors, type VerifyOptions, operatorMessageKey, verifyChain } from './pki/verify.ts';

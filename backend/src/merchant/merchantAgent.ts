@@ -543,22 +543,23 @@ export class MerchantAgent {
     const k1Sealed = await this.sealKeys.seal(b.k1, { column: SESSION_K1_COLUMN, rowId: b.transactionId });
     const { k1: _k1, ...infoBody } = b;
     const storedInfo = { ...info, body: infoBody };
-    // READ COMMITTED: an insert racing a copy of the same info waits for it, does nothing, and the
-    // SELECT after it (a new snapshot) sees the winner's ack.
-    const stored = await this.db.transaction(async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
-                                        session_kid, k1_sealed, expires_at, opened_at)
-         VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT DO NOTHING RETURNING transaction_id`,
-        [b.transactionId, b.msgId, JSON.stringify(storedInfo), JSON.stringify(ack), b.pseudonym, this.currency, deposit.value,
-          temp.publicKeySpki, sessionKey.kid, k1Sealed, expiresAt, now],
-      );
-      if (inserted.length > 0) return ack;
-      const [same] = await tx.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
-      if (same) return same.ack;
-      throw new ObolError('CONFLICT', `transaction ${b.transactionId} was already opened by another information message`);
-    }, PER_SESSION);
+    // One statement, committed on its own (no BEGIN and COMMIT round trips): an insert racing a
+    // copy of the same info waits for it, does nothing, and the SELECT after it (a new snapshot,
+    // as under READ COMMITTED) sees the winner's ack.
+    const inserted = await this.db.query(
+      `INSERT INTO merchant_sessions (transaction_id, info_msg_id, info, ack, pseudonym, currency, deposit, session_key,
+                                      session_kid, k1_sealed, expires_at, opened_at)
+       VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT DO NOTHING RETURNING transaction_id`,
+      [b.transactionId, b.msgId, JSON.stringify(storedInfo), JSON.stringify(ack), b.pseudonym, this.currency, deposit.value,
+        temp.publicKeySpki, sessionKey.kid, k1Sealed, expiresAt, now],
+    );
+    let stored = ack;
+    if (inserted.length === 0) {
+      const [same] = await this.db.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
+      if (!same) throw new ObolError('CONFLICT', `transaction ${b.transactionId} was already opened by another information message`);
+      stored = same.ack;
+    }
     if (stored === ack) {
       this.cacheKey(b.transactionId, sessionKey);
       this.log.info({ transactionId: b.transactionId, deposit: b.deposit, expiresAt }, 'trading session opened');

@@ -7,7 +7,7 @@ import { type Amount, add, compare, formatAmount, parseAmount } from '@obol/prot
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import {
   certToBase64,
-  issueTemporaryCert,
+  issueTemporaryCertB64,
   parseCert,
   reissue,
   reissueOnce,
@@ -22,7 +22,7 @@ import type { ItemResult } from '../store/groupRunner.ts';
 import { enqueueAll, type NewEntry } from '../store/outbox.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { customerKey } from './customers.ts';
-import { digestOf, once, storeAnswer } from './handledMessages.ts';
+import { digestOf, once, storeAnswerIf } from './handledMessages.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -210,14 +210,13 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
     );
 
     try {
-      const tempCert = await issueTemporaryCert({
+      const tempCertB64 = await issueTemporaryCertB64({
         publicKey: b.sessionPublicKey,
         handle,
         issuer: ctx.identity.issuer,
         notBefore: now - 60_000,
         notAfter: expiresAt + ctx.clearingGraceMs,
       });
-      const tempCertB64 = certToBase64(tempCert);
       const forward = await signMessage(
         'am.initiate',
         {
@@ -266,19 +265,18 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
         },
         ctx.identity.key.signer,
       );
-      // Open and remember the answer in one commit: a crash after this still gives a resend the
-      // same acknowledgement, and a crash before it leaves a pending row the stalled-initiation
-      // timer releases (after which a resend is a clean retry).
-      const opened = await ctx.db.transaction(
-        async (tx) => {
-          const [row] = await tx.query(`UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending' RETURNING id`, [
-            transactionId,
-          ]);
-          if (!row) return false;
-          await storeAnswer(tx, b.msgId, msg.type, digest, { ok: answer }, ctx.clock.now());
-          return true;
-        },
-        { isolation: 'read committed' },
+      // Open and remember the answer in one statement (one commit): a crash after this still
+      // gives a resend the same acknowledgement, and a crash before it leaves a pending row the
+      // stalled-initiation timer releases (after which a resend is a clean retry).
+      const opened = await storeAnswerIf(
+        ctx.db,
+        `UPDATE am_transactions SET state = 'open' WHERE id = $1 AND state = 'pending' RETURNING id`,
+        [transactionId],
+        b.msgId,
+        msg.type,
+        digest,
+        { ok: answer },
+        ctx.clock.now(),
       );
       if (!opened) throw new ObolError('TIMEOUT', 'the initiation took too long and its deposit was released; send it again');
       return answer;
@@ -286,7 +284,7 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
       await failInitiation(ctx, transactionId);
       throw e;
     }
-  });
+  }, { digest, storesItsAnswer: true });
 }
 
 /**

@@ -5,7 +5,7 @@ import { ObolError } from '@obol/protocol/errors';
 import { keyIdOf } from '@obol/protocol/keys';
 import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { CLEARING_BATCH_MAX, checkSchema } from '@obol/protocol/messages';
-import { type Cert, certToBase64, parseCert, reissue, verifyChain } from '@obol/protocol/pki';
+import { type Cert, reissueTemporaryB64, verifyChain } from '@obol/protocol/pki';
 import { recordPurchasesHash } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
 import { randomId } from '@obol/protocol/webcrypto';
@@ -139,7 +139,7 @@ export async function openDeposit(
   const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
   if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
   // Re-issued under our key: the merchant trusts only its own operator.
-  const reissued = certToBase64(await reissue(parseCert(b.tempCert), ctx.identity.issuer));
+  const reissued = await reissueTemporaryB64(temp, ctx.identity.issuer);
   const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
   const k1Sealed = await ctx.sealKeys.seal(b.k1, { column: ACQ_K1_COLUMN, rowId: b.transactionId });
 
@@ -199,8 +199,9 @@ export async function openDeposit(
       },
       ctx.identity.key.signer,
     );
-    const merchantKey = await merchantByKid(ctx, merchant.key_id);
-    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => merchantKey.key);
+    // The merchant's key from the row already read (imported once per process, kept in the ring).
+    const merchantKid = await ctx.keys.addSpki(merchant.public_key);
+    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => ctx.keys.get(merchantKid));
     if (ack.body.transactionId !== b.transactionId || ack.body.infoMsgId !== info.body.msgId) {
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }

@@ -1,3 +1,4 @@
+import { BoundedCache } from '@obol/protocol/boundedCache';
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import { type ExchangeTable, signExchangeTable, validateExchangeTable } from '@obol/protocol/exchangeTable';
@@ -44,14 +45,25 @@ export class ExchangeTables {
     return signed;
   }
 
+  /**
+   * Published tables as stored, by issue time: a stored table never changes (it is inserted once
+   * and never updated), so every deposit need not read it again. Only what the database holds is
+   * kept, never a table this process made but lost the insert of.
+   */
+  private readonly stored = new BoundedCache<number, ExchangeTable>(64);
+
   /** The table the shopper was shown, which must still be in force. */
   async shown(issuedAt: number): Promise<ExchangeTable> {
-    const [row] = await this.db.query<{ signed: Signed<'operator.exchangeTable'> }>(
-      'SELECT signed FROM exchange_tables WHERE issued_at = $1',
-      [issuedAt],
-    );
-    if (!row) throw new ObolError('EXCHANGE_TABLE_MISSING', 'the exchange table shown to the shopper is not one we published');
-    const table = validateExchangeTable(row.signed.body);
+    let table = this.stored.get(issuedAt);
+    if (!table) {
+      const [row] = await this.db.query<{ signed: Signed<'operator.exchangeTable'> }>(
+        'SELECT signed FROM exchange_tables WHERE issued_at = $1',
+        [issuedAt],
+      );
+      if (!row) throw new ObolError('EXCHANGE_TABLE_MISSING', 'the exchange table shown to the shopper is not one we published');
+      table = validateExchangeTable(row.signed.body);
+      this.stored.set(issuedAt, table);
+    }
     if (table.expiresAt <= this.clock.now()) {
       throw new ObolError('EXCHANGE_TABLE_EXPIRED', 'the exchange table shown to the shopper has expired: fetch the current one');
     }

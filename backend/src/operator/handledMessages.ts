@@ -40,10 +40,49 @@ export async function storeAnswer(
   );
 }
 
+/**
+ * `storeAnswer` in the same statement as `guardSql` (a data-modifying statement ending in
+ * RETURNING, on parameters $1…$n), and only when the guard returned a row: the effect and its
+ * answer commit together in one round trip, with no BEGIN and COMMIT around them. Says whether the
+ * guard returned a row.
+ */
+export async function storeAnswerIf(
+  db: Queryable,
+  guardSql: string,
+  guardParams: unknown[],
+  msgId: string,
+  type: string,
+  digest: string,
+  answer: StoredAnswer,
+  now: number,
+): Promise<boolean> {
+  const p = (i: number) => `$${guardParams.length + i}`;
+  const rows = await db.query(
+    `WITH guard AS (${guardSql}),
+     stored AS (
+       INSERT INTO handled_messages (msg_id, type, digest, response, created_at)
+       SELECT ${p(1)}::text, ${p(2)}::text, ${p(3)}::text, ${p(4)}::text::jsonb, ${p(5)}::bigint FROM guard LIMIT 1
+       ON CONFLICT (msg_id) DO NOTHING)
+     SELECT 1 AS stored FROM guard`,
+    [...guardParams, msgId, type, digest, JSON.stringify(answer), now],
+  );
+  return rows.length > 0;
+}
+
 /** Replay a stored answer: the same value, or the same error. */
 export function replayAnswer(answer: StoredAnswer): unknown {
   if ('error' in answer) throw ObolError.fromJSON(answer.error);
   return answer.ok;
+}
+
+export interface OnceOptions {
+  /** The message's `digestOf`, when the caller has already computed it. */
+  digest?: string;
+  /**
+   * `fn` stores its own answer (`storeAnswer`/`storeAnswerIf`, with the commit that makes its
+   * effect), so an answer is not stored a second time here. Refusals are still stored here.
+   */
+  storesItsAnswer?: boolean;
 }
 
 /**
@@ -58,13 +97,14 @@ export async function once<T>(
   message: unknown,
   clock: Clock,
   fn: () => Promise<T>,
+  options: OnceOptions = {},
 ): Promise<T> {
-  const digest = await digestOf(message);
+  const digest = options.digest ?? (await digestOf(message));
   const previous = await previousAnswer(db, msgId, digest);
   if (previous) return replayAnswer(previous) as T;
   try {
     const result = await fn();
-    await storeAnswer(db, msgId, type, digest, { ok: result }, clock.now());
+    if (!options.storesItsAnswer) await storeAnswer(db, msgId, type, digest, { ok: result }, clock.now());
     return result;
   } catch (e) {
     if (e instanceof ObolError && !['UNAVAILABLE', 'TIMEOUT', 'INTERNAL', 'CONFLICT'].includes(e.name)) {

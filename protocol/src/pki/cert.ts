@@ -1,10 +1,10 @@
 import { BoundedCache } from '../boundedCache.ts';
 import { ObolError } from '../errors.ts';
 import { parseTradeHandle } from '../identity.ts';
-import { KEY_ALG } from '../keys.ts';
+import { KEY_ALG, SIGN_ALG } from '../keys.ts';
 import { type WebCrypto, defaultCrypto, fromBase64Url, toBase64Url } from '../webcrypto.ts';
-import { bytesEqual, isCanonicalEcdsaCertificate } from './der.ts';
-import { CertificatePolicyExtension, type PublicKey, SubjectAlternativeNameExtension, X509Certificate } from './x509.ts';
+import { bytesEqual, isCanonicalEcdsaCertificate, subjectNameDer } from './der.ts';
+import { CertificatePolicyExtension, type PublicKey, SubjectAlternativeNameExtension, SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 
 /**
  * What an Obol certificate is and says: kinds, identity fields, wire forms.
@@ -230,16 +230,17 @@ const issuerKeys = new WeakMap<WebCrypto, BoundedCache<string, Promise<CryptoKey
  */
 const goodSignatures = new WeakMap<WebCrypto, BoundedCache<string, true>>();
 
-/** Whether `key` verifies the certificate's signature; an unreadable signature is a bad one. */
-export async function signedBy(cert: Cert, key: PublicKey, crypto: WebCrypto): Promise<boolean> {
+function goodSignaturesOf(crypto: WebCrypto): BoundedCache<string, true> {
   let good = goodSignatures.get(crypto);
   if (!good) {
     good = new BoundedCache(4096);
     goodSignatures.set(crypto, good);
   }
-  const spki = toBase64Url(new Uint8Array(key.rawData));
-  const seen = `${spki}|${toBase64Url(new Uint8Array(cert.rawData))}`;
-  if (good.get(seen)) return true;
+  return good;
+}
+
+/** An issuer's key (SPKI DER, base64url) imported for verify, once per provider. */
+export function issuerKey(spki: string, crypto: WebCrypto): Promise<CryptoKey> {
   let keys = issuerKeys.get(crypto);
   if (!keys) {
     keys = new BoundedCache(1024);
@@ -247,17 +248,80 @@ export async function signedBy(cert: Cert, key: PublicKey, crypto: WebCrypto): P
   }
   let imported = keys.get(spki);
   if (!imported) {
-    imported = key.export(KEY_ALG, ['verify'], crypto);
+    imported = Promise.resolve().then(() => crypto.subtle.importKey('spki', fromBase64Url(spki), KEY_ALG, true, ['verify']));
     keys.set(spki, imported);
     imported.catch(() => keys.delete(spki));
   }
+  return imported;
+}
+
+/** Whether `key` verifies the certificate's signature; an unreadable signature is a bad one. */
+export async function signedBy(cert: Cert, key: PublicKey, crypto: WebCrypto): Promise<boolean> {
+  const good = goodSignaturesOf(crypto);
+  const spki = toBase64Url(new Uint8Array(key.rawData));
+  const seen = `${spki}|${toBase64Url(new Uint8Array(cert.rawData))}`;
+  if (good.get(seen)) return true;
   try {
-    const ok = await cert.verify({ publicKey: await imported, signatureOnly: true }, crypto);
+    const ok = await cert.verify({ publicKey: await issuerKey(spki, crypto), signatureOnly: true }, crypto);
     if (ok) good.set(seen, true);
     return ok;
   } catch {
     return false;
   }
+}
+
+/**
+ * The same check as `signedBy`, on a to-be-signed part and its signature (r ‖ s) read by hand
+ * (temporary.ts): `certB64` is the whole certificate's wire form, under which a good signature is
+ * remembered for both.
+ */
+export async function tbsSignedBy(certB64: string, tbs: Uint8Array<ArrayBuffer>, signature: Uint8Array<ArrayBuffer>, issuerSpki: string, crypto: WebCrypto): Promise<boolean> {
+  const good = goodSignaturesOf(crypto);
+  const seen = `${issuerSpki}|${certB64}`;
+  if (good.get(seen)) return true;
+  try {
+    const ok = await crypto.subtle.verify(SIGN_ALG, await issuerKey(issuerSpki, crypto), signature, tbs);
+    if (ok) good.set(seen, true);
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/** What issuing under, or checking against, a certificate needs of it by hand: read once per certificate. */
+export interface IssuerFacts {
+  /** Its subject Name, DER: its children's issuer Name, byte for byte. */
+  subjectName: Uint8Array;
+  /** Its subject key identifier (absent: none). */
+  keyId?: Uint8Array;
+  /** Its SPKI, base64url. */
+  spki: string;
+  /** Its CN, as `describeCert` gives a child's issuerName. */
+  cn: string;
+}
+const issuerFactsCache = new WeakMap<Cert, IssuerFacts | null>();
+
+/** Undefined when the certificate's subject Name cannot be read by hand (the general path still can). */
+export function issuerFactsOf(cert: Cert): IssuerFacts | undefined {
+  let facts = issuerFactsCache.get(cert);
+  if (facts === undefined) {
+    const name = subjectNameDer(new Uint8Array(cert.rawData));
+    const ski = cert.getExtension(SubjectKeyIdentifierExtension);
+    facts = name
+      ? {
+          subjectName: new Uint8Array(name),
+          ...(ski ? { keyId: fromHex(ski.keyId) } : {}),
+          spki: toBase64Url(new Uint8Array(cert.publicKey.rawData)),
+          cn: cert.subjectName.getField('CN')[0] ?? cert.subject,
+        }
+      : null;
+    issuerFactsCache.set(cert, facts);
+  }
+  return facts ?? undefined;
+}
+
+function fromHex(hex: string): Uint8Array {
+  return new Uint8Array((hex.match(/../g) ?? []).map((b) => Number.parseInt(b, 16)));
 }
 
 export function sameCert(a: Cert, b: Cert): boolean {

@@ -1,9 +1,27 @@
 import { BoundedCache } from '../boundedCache.ts';
 import { ObolError } from '../errors.ts';
 import { isOperatorId, parseTradeHandle } from '../identity.ts';
-import { generateSigningKeyPair } from '../keys.ts';
+import { SIGN_ALG, generateSigningKeyPair } from '../keys.ts';
 import { type WebCrypto, defaultCrypto, fromBase64Url, toBase64Url } from '../webcrypto.ts';
-import { ANY_POLICY, CA_KINDS, CERT_KIND_OIDS, type Cert, type CertKind, ISSUER_KIND, TX_URN_PREFIX, checkCn, checkOrigins, describeCert, signedBy } from './cert.ts';
+import {
+  ANY_POLICY,
+  CA_KINDS,
+  CERT_KIND_OIDS,
+  type Cert,
+  type CertDescription,
+  type CertKind,
+  ISSUER_KIND,
+  TX_URN_PREFIX,
+  certToBase64,
+  checkCn,
+  checkOrigins,
+  describeCert,
+  issuerFactsOf,
+  parseCert,
+  signedBy,
+  tbsSignedBy,
+} from './cert.ts';
+import { encodeCertificate, encodeTemporaryTbs, isPlainP256Spki, spkiPoint } from './temporary.ts';
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -95,7 +113,92 @@ export async function issueTemporaryCert(
   params: { handle: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
   crypto: WebCrypto = defaultCrypto(),
 ): Promise<Cert> {
-  return issue({ kind: 'temporary', transactionId: parseTradeHandle(params.handle) }, params.publicKey, params.issuer, params, crypto);
+  return parseCert(await issueTemporaryCertB64(params, crypto));
+}
+
+/**
+ * `issueTemporaryCert` in its wire form (base64url DER), without reading back what it wrote: the
+ * session open's path. Written by hand in the one fixed profile (temporary.ts), which the tests
+ * hold byte for byte to what @peculiar/x509 writes and have openssl check; a subject key in any
+ * other form than the one WebCrypto exports goes through the general encoder.
+ */
+export async function issueTemporaryCertB64(
+  params: { handle: string; publicKey: SubjectKey; issuer: CertIssuer } & ValidityInput,
+  crypto: WebCrypto = defaultCrypto(),
+): Promise<string> {
+  const subject: Subject = { kind: 'temporary', transactionId: parseTradeHandle(params.handle) };
+  const issuerKind = describeCert(params.issuer.cert).kind;
+  if (issuerKind !== ISSUER_KIND.temporary) {
+    throw new ObolError('CERT_WRONG_KIND', `a temporary certificate is issued by a ${ISSUER_KIND.temporary}, not a ${issuerKind}`);
+  }
+  let spki: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    spki = typeof params.publicKey === 'string' ? fromBase64Url(params.publicKey) : new Uint8Array(await crypto.subtle.exportKey('spki', params.publicKey));
+  } catch {
+    spki = undefined;
+  }
+  const facts = issuerFactsOf(params.issuer.cert);
+  if (!spki || !isPlainP256Spki(spki) || !facts) {
+    // Refusals (a key that is no P-256 SPKI) and unusual forms: the general encoder says which.
+    return certToBase64(await issue(subject, params.publicKey, params.issuer, params, crypto));
+  }
+  // The same validity rules as `issue`: never outside the issuer's, never empty, whole seconds.
+  const notBefore = Math.max(params.notBefore, params.issuer.cert.notBefore.getTime());
+  const notAfter = Math.min(params.notAfter, params.issuer.cert.notAfter.getTime());
+  if (!(Number.isFinite(notBefore) && Number.isFinite(notAfter) && notBefore < notAfter)) {
+    throw new ObolError('MALFORMED', 'certificate validity is empty: notBefore must come before notAfter, inside the issuer’s validity');
+  }
+  const authorityKeyId = facts.keyId ?? new Uint8Array(await crypto.subtle.digest('SHA-1', spkiPoint(fromBase64Url(facts.spki))));
+  const tbs = encodeTemporaryTbs(
+    {
+      serial: fromHexSerial(randomSerial(crypto)),
+      issuerName: facts.subjectName,
+      notBefore: Math.floor(notBefore / 1000) * 1000,
+      notAfter: Math.floor(notAfter / 1000) * 1000,
+      spki,
+      subjectKeyId: new Uint8Array(await crypto.subtle.digest('SHA-1', spkiPoint(spki))),
+      authorityKeyId,
+      handle: subject.transactionId!,
+    },
+    CERT_KIND_OIDS.temporary,
+  );
+  const signature = new Uint8Array(await crypto.subtle.sign(SIGN_ALG, params.issuer.privateKey, tbs));
+  const der = toBase64Url(encodeCertificate(tbs, signature));
+  await checkIssuerKeyOnce(params.issuer, der, tbs, signature, facts.spki, crypto);
+  return der;
+}
+
+/**
+ * The temporary certificate of a description (`verifyChain`'s answer) re-issued under `issuer`, in
+ * its wire form: `reissue` for the acquirer's step 4 without reading the certificate again.
+ */
+export function reissueTemporaryB64(d: CertDescription, issuer: CertIssuer, crypto: WebCrypto = defaultCrypto()): Promise<string> {
+  if (d.kind !== 'temporary' || d.transactionId === undefined) throw new ObolError('CERT_WRONG_KIND', `not a temporary certificate but a ${d.kind} one`);
+  return issueTemporaryCertB64({ handle: d.transactionId, publicKey: d.publicKeySpki, issuer, notBefore: d.notBefore, notAfter: d.notAfter }, crypto);
+}
+
+/** Issuers (private key and certificate) whose key is known to belong to their certificate. */
+const matchedIssuers = new WeakMap<CryptoKey, WeakSet<Cert>>();
+
+/**
+ * Catches an issuer whose private key does not belong to its certificate before anyone sees what
+ * it signed, as `issue` does for every certificate; once per issuer, as the answer cannot change.
+ */
+async function checkIssuerKeyOnce(issuer: CertIssuer, der: string, tbs: Uint8Array<ArrayBuffer>, signature: Uint8Array<ArrayBuffer>, spki: string, crypto: WebCrypto): Promise<void> {
+  let certs = matchedIssuers.get(issuer.privateKey);
+  if (certs?.has(issuer.cert)) return;
+  if (!(await tbsSignedBy(der, tbs, signature, spki, crypto))) {
+    throw new ObolError('INTERNAL', 'the issuer’s private key does not match its certificate');
+  }
+  if (!certs) {
+    certs = new WeakSet();
+    matchedIssuers.set(issuer.privateKey, certs);
+  }
+  certs.add(issuer.cert);
+}
+
+function fromHexSerial(hex: string): Uint8Array {
+  return new Uint8Array((hex.match(/../g) ?? []).map((b) => Number.parseInt(b, 16)));
 }
 
 /**
@@ -117,7 +220,8 @@ export async function reissue(
     notBefore: Math.max(opts.notBefore ?? d.notBefore, d.notBefore),
     notAfter: Math.min(opts.notAfter ?? d.notAfter, d.notAfter),
   };
-  const cn = d.kind === 'temporary' ? undefined : d.subjectId;
+  if (d.kind === 'temporary') return parseCert(await issueTemporaryCertB64({ handle: d.transactionId!, publicKey: d.publicKeySpki, issuer, ...validity }, crypto));
+  const cn = d.subjectId;
   return issue({ kind: d.kind, cn, origins: d.origins, transactionId: d.transactionId }, d.publicKeySpki, issuer, validity, crypto);
 }
 
