@@ -24,6 +24,7 @@
  * answers 2xx (`sweep()` retries). Handling any message twice changes nothing the second time.
  */
 import { IdempotencyKeys } from '../http/idempotency.ts';
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import { fileURLToPath } from 'node:url';
 import {
   type AcceptResponse,
@@ -57,7 +58,7 @@ import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, type CertDescription, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
 import { type PurchaseLine, purchaseCommitment, recordPurchasesHash, recordTotal, recordTotalText } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
+import { type WebCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
@@ -120,6 +121,7 @@ export interface MerchantConfig {
   clock: Clock;
   /** POST JSON to the operator. Default: undici with keep-alive. */
   http?: HttpPost;
+  /** Default: the servers' handle (node:crypto for ES256 and SHA-256, crypto.subtle for the rest). */
   crypto?: WebCrypto;
   log?: MerchantLogger;
 }
@@ -296,7 +298,7 @@ export class MerchantAgent {
     this.currency = config.currency;
     this.db = config.db;
     this.clock = config.clock;
-    this.crypto = config.crypto ?? defaultCrypto();
+    this.crypto = config.crypto ?? serverCrypto;
     this.log = config.log ?? noLog;
     this.sealKeys = config.sealKeys;
     this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto, config.sealKeys);
@@ -322,7 +324,7 @@ export class MerchantAgent {
    * operator, or does not name every configured origin.
    */
   static async open(config: MerchantConfig): Promise<MerchantAgent> {
-    const crypto = config.crypto ?? defaultCrypto();
+    const crypto = config.crypto ?? serverCrypto;
     const now = config.clock.now();
     parseAmount(`${config.currency}:0`); // an unknown currency stops here
     const operatorCert = typeof config.operatorCert === 'string' ? parseCert(config.operatorCert) : config.operatorCert;
