@@ -63,13 +63,13 @@ import type { Static } from 'typebox';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { enqueue, OutboxDispatcher } from '../store/outbox.ts';
-import { type Db, type Queryable, type TransactionOptions, isRetryable } from '../store/db.ts';
+import { type Db, type Queryable, type TransactionOptions, isRetryable, sqlState } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
-import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, listingOf } from './products.ts';
+import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, type StoredProduct, currentVersionCheck, listingOf } from './products.ts';
 
 /** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
 export const SESSION_K1_COLUMN = 'merchant_sessions.k1';
@@ -225,6 +225,20 @@ interface SessionKey {
   resolve: KeyResolver;
 }
 
+/**
+ * A session as this process last wrote it, and the order of it delivered and waiting for its
+ * accept. The session state is written through (each change is a committed statement before it is
+ * held here); what is held is only a guess of what the database holds, for the conditional writes
+ * of the usual case, which compare it with the row under the row lock: when another process (or
+ * this one, on another path) changed the session, the write does nothing and the locked path
+ * decides on the database's word, so two processes never both win and a stale guess costs one
+ * more round trip, never money. Any other path drops the entry.
+ */
+interface HeldSession {
+  row: SessionRow;
+  pending?: OrderRow;
+}
+
 /** What a decision inside a transaction may leave behind besides its answer: a closed session to report. */
 type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.record'> };
 
@@ -280,6 +294,12 @@ export class MerchantAgent {
   private readonly origins: ReadonlySet<string>;
   private readonly recordUrl: string;
   private readonly sessionKeys = new Map<string, SessionKey>();
+  /**
+   * Open sessions as this process's own last write left them (see HeldSession): an order or an
+   * accept judged against them needs no read first. Never trusted on its own — every write made
+   * on it re-checks, in the same statement, that the row is still what was judged.
+   */
+  private readonly held = new BoundedCache<string, HeldSession>(MAX_CACHED_KEYS);
   private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Merchant records leave through the one outbox, retried with the one back-off. */
@@ -580,24 +600,35 @@ export class MerchantAgent {
       throw new ObolError('UNKNOWN_MERCHANT', `merchant ${this.merchantId} does not sell on ${o.origin}`);
     }
     const price = this.ourAmount(o.price, 'price');
-    const ready = await this.catalogue.currentReady(o.productId);
-    if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
-    const product = ready.product;
-    if (product.price !== o.price) {
-      throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${product.price}, the order says ${o.price}`);
+    // The version this process last found current (no statement); a refusal is decided only on
+    // what the database says.
+    let ready = await this.catalogue.lastKnownCurrent(o.productId);
+    let fresh = false;
+    if (!ready || ready.product.price !== o.price) {
+      ready = await this.catalogue.currentReady(o.productId);
+      fresh = true;
     }
+    let product = offered(ready, o);
     checkSalt(o.listSalt);
     const now = this.clock.now();
-    const orderRow = [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), product.ciphertextHash, product.descriptionHash, now];
+    const orderRowOf = ({ product: p }: ReadyVersion) => [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), p.ciphertextHash, p.descriptionHash, now];
 
-    // The usual case in one statement, no transaction: the session as just read admits the order
-    // (admitOrder, the one rule), and the order is written only if the session is still that
-    // session when the write locks its row. Anything else (a refusal, a session that changed or
-    // must close) is decided by the locked path below, which applies the same rule.
-    const [seen] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
-    if (seen && this.admits(() => admitOrder(requireOpen(seen), o, price, now)) && (await this.orderIfUnchanged(seen, o.listSalt, orderRow))) {
-      return this.orderResponse(transactionId, o, ready);
+    // The usual case in one statement, no transaction: the session as this process last left it
+    // (or as just read) admits the order (admitOrder, the one rule), and the order is written
+    // only if the session is still that session and the version still the current one when the
+    // write locks the session's row. Anything else (a refusal, a session or product that changed,
+    // a session that must close) is decided by the locked path below, on what the database says.
+    const seen = this.held.get(transactionId)?.row ?? (await this.readSession(transactionId));
+    if (seen && this.admits(() => admitOrder(requireOpen(seen), o, price, now)) && (await this.orderIfUnchanged(seen, o.listSalt, orderRowOf(product), product.product))) {
+      this.held.set(transactionId, {
+        row: { ...seen, list_salt: o.listSalt },
+        pending: { n: o.n, product_id: o.productId, price: o.price, amount: price.value, content_hash: product.product.ciphertextHash, description_hash: product.product.descriptionHash, accept_id: null, accept_msg: null, cumulative: null, key_msg: null },
+      });
+      return this.orderResponse(transactionId, o, product);
     }
+    this.held.delete(transactionId);
+    if (!fresh) product = offered(await this.catalogue.currentReady(o.productId), o);
+    const orderRow = orderRowOf(product);
 
     const outcome = await this.db.transaction<Outcome<null>>(async (tx) => {
       const s = await this.openSession(tx, transactionId);
@@ -611,7 +642,7 @@ export class MerchantAgent {
       return { ok: null };
     }, PER_SESSION);
     this.settle(outcome);
-    return this.orderResponse(transactionId, o, ready);
+    return this.orderResponse(transactionId, o, product);
   }
 
   /** FIG 4: the signed encrypted product with its id, and the signed description — all made once,
@@ -640,16 +671,18 @@ export class MerchantAgent {
   /**
    * Writes the order (and the session's listSalt, at its first order) in one statement, only if
    * the session row, locked by the statement, is still the one the caller read and judged: open,
-   * with the same count, spent and listSalt. False when it changed (the caller decides again,
+   * with the same count, spent and listSalt; and the product version delivered is still current
+   * with the same signatures (it may come from the process's memory). False when it changed (the caller decides again,
    * under the lock); a conflict the engine asks to retry is also left to that path.
    */
-  private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[]): Promise<boolean> {
+  private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[], product: StoredProduct): Promise<boolean> {
     try {
       const [r] = await this.db.query<{ written: boolean }>(
         `WITH s AS (
            SELECT transaction_id FROM merchant_sessions
             WHERE transaction_id = $1 AND state = 'open' AND count = $10::integer AND spent = $11::bigint
               AND list_salt IS NOT DISTINCT FROM $12::text
+              AND ${currentVersionCheck('$7::text', '$14::text', '$15::text')}
             FOR UPDATE),
          salt AS (
            UPDATE merchant_sessions SET list_salt = $13::text WHERE transaction_id = $1 AND list_salt IS NULL AND EXISTS (SELECT 1 FROM s)),
@@ -657,7 +690,7 @@ export class MerchantAgent {
            INSERT INTO merchant_orders ${orderInsertIf('EXISTS (SELECT 1 FROM s)')}
            RETURNING n)
          SELECT EXISTS (SELECT 1 FROM ins) AS written`,
-        [...orderRow, seen.count, seen.spent, seen.list_salt, listSalt],
+        [...orderRow, seen.count, seen.spent, seen.list_salt, listSalt, product.signedProduct.sig, product.signedDescription.sig],
       );
       return r?.written === true;
     } catch (e) {
@@ -682,8 +715,9 @@ export class MerchantAgent {
     // admit the accept (judgeAccept, the one rule), and it is recorded in one statement only if
     // the session and the order are still what was judged when that statement locks the session.
     // Anything else (a replay, a refusal, a change in between) is decided by the locked path below.
-    const fast = await this.acceptAtOnce(transactionId, a, cumulative, now, acceptJson);
+    const fast = await this.acceptAtOnce(transactionId, accept, cumulative, now, acceptJson);
     if (fast) return fast;
+    this.held.delete(transactionId);
 
     const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
       // The lock first, then the look for a replay: two copies of one accept arriving at once are
@@ -719,40 +753,22 @@ export class MerchantAgent {
   }
 
   /**
-   * The accept recorded without a transaction when the session and its waiting order, read
-   * together (one consistent snapshot, no lock), admit it and are unchanged when the write locks
-   * the session; undefined otherwise (the caller takes the locked path, which decides anew).
+   * The accept recorded without a transaction when the session and its waiting order — as this
+   * process last wrote them (HeldSession), or read together in one snapshot — admit it and are
+   * unchanged when the write locks the session; undefined otherwise (the caller takes the locked path, which decides anew).
    */
   private async acceptAtOnce(
     transactionId: string,
-    a: MessageBody<'wallet.accept'>,
+    accept: Signed<'wallet.accept'>,
     cumulative: Amount,
     now: number,
     acceptJson: string,
   ): Promise<AcceptResponseBody | undefined> {
-    const seen = await this.db.query<SessionRow & { [K in keyof OrderRow as `o_${K}`]: OrderRow[K] | null }>(
-      `SELECT ${SESSION_COLUMNS.replace(/(\w+)/g, 's.$1')}, ${ACCEPT_ORDER_COLUMNS.replace(/(\w+)/g, 'o.$1 AS o_$1')}
-         FROM merchant_sessions s
-         LEFT JOIN merchant_orders o ON o.transaction_id = s.transaction_id AND (o.accept_id = $2 OR (o.n = $3 AND o.accept_id IS NULL))
-        WHERE s.transaction_id = $1`,
-      [transactionId, a.acceptId, a.n],
-    );
-    const s = seen[0];
+    const a = accept.body;
+    // What this process wrote last: the session and the order delivered for purchase n. Else one read.
+    const held = this.held.get(transactionId);
+    const [s, rows] = held?.pending?.n === a.n ? [held.row, [held.pending]] : await this.sessionAndOrders(transactionId, a);
     if (!s) return undefined;
-    const rows: OrderRow[] = seen
-      .filter((r) => r.o_n !== null)
-      .map((r) => ({
-        n: r.o_n!,
-        product_id: r.o_product_id!,
-        price: r.o_price!,
-        amount: r.o_amount!,
-        content_hash: r.o_content_hash!,
-        description_hash: r.o_description_hash,
-        accept_id: r.o_accept_id,
-        accept_msg: r.o_accept_msg,
-        cumulative: r.o_cumulative,
-        key_msg: r.o_key_msg,
-      }));
     let verdict: Awaited<ReturnType<MerchantAgent['judgeAccept']>>;
     try {
       verdict = await this.judgeAccept(s, rows, a, cumulative, now);
@@ -782,10 +798,42 @@ export class MerchantAgent {
       );
       if (r?.written !== true) return undefined;
     } catch (e) {
-      if (isRetryable(e)) return undefined;
+      // An acceptId this session used before (the unique key): the locked path finds it and says so.
+      if (isRetryable(e) || sqlState(e) === '23505') return undefined;
       throw e;
     }
+    // Committed: held as written, for the next order of this session.
+    this.held.set(transactionId, { row: { ...s, spent: verdict.expected, count: s.count + 1, latest_accept: accept } });
     return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+  }
+
+  /**
+   * The session and the rows of its orders an accept is judged on (the one with this acceptId, the
+   * one of purchase n not yet accepted), in one read: one consistent snapshot, no lock.
+   */
+  private async sessionAndOrders(transactionId: string, a: MessageBody<'wallet.accept'>): Promise<[SessionRow | undefined, OrderRow[]]> {
+    const seen = await this.db.query<SessionRow & { [K in keyof OrderRow as `o_${K}`]: OrderRow[K] | null }>(
+      `SELECT ${SESSION_COLUMNS.replace(/(\w+)/g, 's.$1')}, ${ACCEPT_ORDER_COLUMNS.replace(/(\w+)/g, 'o.$1 AS o_$1')}
+         FROM merchant_sessions s
+         LEFT JOIN merchant_orders o ON o.transaction_id = s.transaction_id AND (o.accept_id = $2 OR (o.n = $3 AND o.accept_id IS NULL))
+        WHERE s.transaction_id = $1`,
+      [transactionId, a.acceptId, a.n],
+    );
+    const rows: OrderRow[] = seen
+      .filter((r) => r.o_n !== null)
+      .map((r) => ({
+        n: r.o_n!,
+        product_id: r.o_product_id!,
+        price: r.o_price!,
+        amount: r.o_amount!,
+        content_hash: r.o_content_hash!,
+        description_hash: r.o_description_hash,
+        accept_id: r.o_accept_id,
+        accept_msg: r.o_accept_msg,
+        cumulative: r.o_cumulative,
+        key_msg: r.o_key_msg,
+      }));
+    return [seen[0], rows];
   }
 
   /**
@@ -1154,6 +1202,7 @@ export class MerchantAgent {
 
   /** Close an open session inside `tx` and store its signed record; returns the record. */
   private async closeInTx(tx: Queryable, s: SessionRow, reason: CloseReason, now: number): Promise<Signed<'merchant.record'>> {
+    this.held.delete(s.transaction_id);
     const lines = await this.acceptedLines(tx, s.transaction_id);
     if (lines.length !== s.count) throw new ObolError('INTERNAL', `transaction ${s.transaction_id} has ${lines.length} accepted lines but counts ${s.count}`);
     // Refund lines before clearing lower the total reported and are covered by the list's hash.
@@ -1296,6 +1345,12 @@ export class MerchantAgent {
     return s;
   }
 
+  /** The session as the database has it now (no lock), or undefined. */
+  private async readSession(transactionId: string): Promise<SessionRow | undefined> {
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    return s;
+  }
+
   /** The open session, locked for this transaction; a closed one is SESSION_CLOSED. */
   private async openSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
     return requireOpen(await this.lockSession(tx, transactionId));
@@ -1401,6 +1456,15 @@ function admitOrder(s: SessionRow, o: MessageBody<'wallet.order'>, price: Amount
     };
   }
   return undefined;
+}
+
+/** The product version an order is for, if it is for sale at the order's price: else the refusal. */
+function offered(ready: ReadyVersion | undefined, o: MessageBody<'wallet.order'>): ReadyVersion {
+  if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
+  if (ready.product.price !== o.price) {
+    throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${ready.product.price}, the order says ${o.price}`);
+  }
+  return ready;
 }
 
 function requireOpen(s: SessionRow): SessionRow {
