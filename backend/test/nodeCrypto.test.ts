@@ -76,4 +76,22 @@ describe('nodeWebCrypto', () => {
     const forged = { ...fromWallet, body: { ...fromWallet.body, time: 3 } };
     await expect(verifyMessage(forged, 'merchant.ack', (k) => (k === walletKey.kid ? walletKey.publicKey : undefined), fast)).rejects.toThrow(/does not verify/);
   });
+
+  it('wraps a key with AES-KW to the bytes WebCrypto makes and unwraps, and refuses as WebCrypto does', async () => {
+    for (const size of [16, 32]) {
+      const k1 = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-KW' }, false, ['wrapKey', 'unwrapKey']);
+      const k2 = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(size)), { name: 'AES-GCM' }, true, ['encrypt', 'decrypt']);
+      const byNode = new Uint8Array(await fast.subtle.wrapKey('raw', k2, k1, 'AES-KW'));
+      expect(byNode).toEqual(new Uint8Array(await subtle.wrapKey('raw', k2, k1, 'AES-KW')));
+      const back = await subtle.unwrapKey('raw', byNode, k1, 'AES-KW', { name: 'AES-GCM' }, true, ['decrypt']);
+      expect(new Uint8Array(await subtle.exportKey('raw', back))).toEqual(new Uint8Array(await subtle.exportKey('raw', k2)));
+    }
+    const k1 = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-KW' }, false, ['unwrapKey']);
+    const k2 = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-GCM' }, true, ['encrypt']);
+    const sealed = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-GCM' }, false, ['encrypt']);
+    const wrapper = await subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), { name: 'AES-KW' }, false, ['wrapKey']);
+    // A wrapping key without the usage, and a key that may not leave: WebCrypto's refusals.
+    await expect(fast.subtle.wrapKey('raw', k2, k1, 'AES-KW')).rejects.toThrow();
+    await expect(fast.subtle.wrapKey('raw', sealed, wrapper, 'AES-KW')).rejects.toThrow();
+  });
 });
