@@ -197,13 +197,16 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
         perSecond: r.count / (r.wallMs / 1000),
         merchantCpuMsPerPurchase: merchantCpuMs,
         merchantPerCpuSecond: 1000 / merchantCpuMs,
+        // Split: the shop's Node process against its PostgreSQL server (0 on PGlite, inside the process).
+        merchantProcessCpuMsPerPurchase: d.shop / r.count,
+        merchantDbCpuMsPerPurchase: d.shopDb / r.count,
         walletCpuMsPerPurchase: d.shoppers / r.count,
         operatorRequests: d.opsServed,
         merchantRequestsPerPurchase: d.shopServed / r.count,
         p50Ms: percentile(r.latencies, 50),
         p95Ms: percentile(r.latencies, 95),
       };
-      log(`${engine}: purchases, ${c} shopper(s): ${fmt(r.count / (r.wallMs / 1000))}/s, merchant ${merchantCpuMs.toFixed(2)} ms CPU each, ${d.opsServed} operator requests`);
+      log(`${engine}: purchases, ${c} shopper(s): ${fmt(r.count / (r.wallMs / 1000))}/s, merchant ${merchantCpuMs.toFixed(2)} ms CPU each (process ${(d.shop / r.count).toFixed(2)}, database ${(d.shopDb / r.count).toFixed(2)}), wallet ${(d.shoppers / r.count).toFixed(2)}, ${d.opsServed} operator requests`);
       if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await shop.call<Record<string, number>>('sql'))) log(`  ${(n / r.count).toFixed(2)} × ${sql}`);
     }
     if (FIGURES.has('purchase')) figures.purchase = purchase;
