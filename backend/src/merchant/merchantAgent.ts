@@ -69,6 +69,7 @@ import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
+import { GroupWriter } from './groupCommit.ts';
 import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, type StoredProduct, currentVersionCheck, listingOf } from './products.ts';
 
 /** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
@@ -252,6 +253,8 @@ const MAX_CACHED_KEYS = 10_000;
 /** Retry a failed report after about 1 s, 2 s, 4 s … at most every 5 minutes (the shared back-off, with jitter). */
 const RECORD_BACKOFF = { baseMs: 1000, capMs: 300_000 };
 const SWEEP_BATCH = 500;
+/** Statements of each kind in flight before concurrent writes are grouped, and the group's size. */
+const GROUP_COMMIT = { maxInFlight: 4, maxGroup: 64 };
 /** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
 const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
 /** A list salt is 16 to 48 random bytes (the wallet picks it per transaction). */
@@ -300,6 +303,9 @@ export class MerchantAgent {
    * on it re-checks, in the same statement, that the row is still what was judged.
    */
   private readonly held = new BoundedCache<string, HeldSession>(MAX_CACHED_KEYS);
+  /** The usual-case writes of concurrent purchases, grouped into one statement while the database is busy. */
+  private readonly orderWrites = new GroupWriter<unknown[]>((rows) => this.writeOrders(rows), GROUP_COMMIT);
+  private readonly acceptWrites = new GroupWriter<unknown[]>((rows) => this.writeAccepts(rows), GROUP_COMMIT);
   private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Merchant records leave through the one outbox, retried with the one back-off. */
@@ -677,6 +683,24 @@ export class MerchantAgent {
    */
   private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[], product: StoredProduct): Promise<boolean> {
     try {
+      return await this.orderWrites.submit(seen.transaction_id, [
+        ...orderRow,
+        seen.count,
+        seen.spent,
+        seen.list_salt,
+        listSalt,
+        product.signedProduct.sig,
+        product.signedDescription.sig,
+      ]);
+    } catch (e) {
+      if (isRetryable(e)) return false;
+      throw e;
+    }
+  }
+
+  /** The conditional order writes of `orderIfUnchanged`, one statement for them all (groupCommit.ts). */
+  private async writeOrders(rows: readonly unknown[][]): Promise<boolean[]> {
+    if (rows.length === 1) {
       const [r] = await this.db.query<{ written: boolean }>(
         `WITH s AS (
            SELECT transaction_id FROM merchant_sessions
@@ -690,13 +714,38 @@ export class MerchantAgent {
            INSERT INTO merchant_orders ${orderInsertIf('EXISTS (SELECT 1 FROM s)')}
            RETURNING n)
          SELECT EXISTS (SELECT 1 FROM ins) AS written`,
-        [...orderRow, seen.count, seen.spent, seen.list_salt, listSalt, product.signedProduct.sig, product.signedDescription.sig],
+        rows[0]!,
       );
-      return r?.written === true;
-    } catch (e) {
-      if (isRetryable(e)) return false;
-      throw e;
+      return [r?.written === true];
     }
+    // The same conditions row by row; the sessions locked in one order (no deadlock between groups).
+    const written = await this.db.query<{ transaction_id: string }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[],
+                              $10::integer[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[])
+           AS i(transaction_id, n, product_id, price, amount, order_msg, content_hash, description_hash, ordered_at,
+                seen_count, seen_spent, seen_salt, new_salt, product_sig, description_sig)),
+       s AS (
+         SELECT m.transaction_id FROM merchant_sessions m JOIN i ON i.transaction_id = m.transaction_id
+          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent
+            AND m.list_salt IS NOT DISTINCT FROM i.seen_salt
+            AND ${currentVersionCheck('i.content_hash', 'i.product_sig', 'i.description_sig')}
+          ORDER BY m.transaction_id
+          FOR UPDATE OF m),
+       salt AS (
+         UPDATE merchant_sessions m SET list_salt = i.new_salt FROM i
+          WHERE m.transaction_id = i.transaction_id AND m.list_salt IS NULL AND m.transaction_id IN (SELECT transaction_id FROM s)),
+       ins AS (
+         INSERT INTO merchant_orders (${ORDER_COLUMNS})
+         SELECT transaction_id, n, product_id, price, amount, order_msg::jsonb, content_hash, description_hash, ordered_at FROM i
+          WHERE transaction_id IN (SELECT transaction_id FROM s)
+         ${ORDER_CONFLICT}
+         RETURNING transaction_id)
+       SELECT transaction_id FROM ins`,
+      columnsOf(rows),
+    );
+    const ok = new Set(written.map((r) => r.transaction_id));
+    return rows.map((r) => ok.has(r[0] as string));
   }
 
   // ── purchases: accept → charge ───────────────────────────────────────────────────────────
@@ -779,6 +828,23 @@ export class MerchantAgent {
     const p = verdict.pending;
     const keyMsg = await this.keyMessage(this.db, s, a, p);
     try {
+      const written = await this.acceptWrites.submit(transactionId, [
+        transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash,
+      ]);
+      if (!written) return undefined;
+    } catch (e) {
+      // An acceptId this session used before (the unique key): the locked path finds it and says so.
+      if (isRetryable(e) || sqlState(e) === '23505') return undefined;
+      throw e;
+    }
+    // Committed: held as written, for the next order of this session.
+    this.held.set(transactionId, { row: { ...s, spent: verdict.expected, count: s.count + 1, latest_accept: accept } });
+    return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+  }
+
+  /** The conditional accept writes of `acceptAtOnce`, one statement for them all (groupCommit.ts). */
+  private async writeAccepts(rows: readonly unknown[][]): Promise<boolean[]> {
+    if (rows.length === 1) {
       const [r] = await this.db.query<{ written: boolean }>(
         `WITH s AS (
            SELECT transaction_id FROM merchant_sessions
@@ -794,17 +860,39 @@ export class MerchantAgent {
             WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)
            RETURNING transaction_id)
          SELECT EXISTS (SELECT 1 FROM session) AS written`,
-        [transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash],
+        rows[0]!,
       );
-      if (r?.written !== true) return undefined;
-    } catch (e) {
-      // An acceptId this session used before (the unique key): the locked path finds it and says so.
-      if (isRetryable(e) || sqlState(e) === '23505') return undefined;
-      throw e;
+      return [r?.written === true];
     }
-    // Committed: held as written, for the next order of this session.
-    this.held.set(transactionId, { row: { ...s, spent: verdict.expected, count: s.count + 1, latest_accept: accept } });
-    return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+    // The same conditions row by row; the sessions locked in one order (no deadlock between groups).
+    const written = await this.db.query<{ transaction_id: string }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+                              $8::integer[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+           AS i(transaction_id, n, accept_id, accept_msg, cumulative, accepted_at, key_msg, seen_count, seen_spent,
+                product_id, price, content_hash, description_hash)),
+       s AS (
+         SELECT m.transaction_id FROM merchant_sessions m JOIN i ON i.transaction_id = m.transaction_id
+          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent
+          ORDER BY m.transaction_id
+          FOR UPDATE OF m),
+       accepted AS (
+         UPDATE merchant_orders o SET accept_id = i.accept_id, accept_msg = i.accept_msg::jsonb, cumulative = i.cumulative,
+                accepted_at = i.accepted_at, key_msg = i.key_msg::jsonb
+           FROM i
+          WHERE o.transaction_id = i.transaction_id AND o.n = i.n AND o.accept_id IS NULL AND o.transaction_id IN (SELECT transaction_id FROM s)
+            AND o.product_id = i.product_id AND o.price = i.price AND o.content_hash = i.content_hash
+            AND o.description_hash IS NOT DISTINCT FROM i.description_hash
+         RETURNING o.transaction_id, i.cumulative, i.accept_msg),
+       session AS (
+         UPDATE merchant_sessions m SET spent = a.cumulative, count = m.count + 1, latest_accept = a.accept_msg::jsonb
+           FROM accepted a WHERE m.transaction_id = a.transaction_id
+         RETURNING m.transaction_id)
+       SELECT transaction_id FROM session`,
+      columnsOf(rows),
+    );
+    const ok = new Set(written.map((r) => r.transaction_id));
+    return rows.map((r) => ok.has(r[0] as string));
   }
 
   /**
@@ -1435,6 +1523,14 @@ const ORDER_INSERT = `(${ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::text::j
 /** The same insert when `condition` holds (typed: a SELECT list does not take the columns' types). */
 const orderInsertIf = (condition: string) =>
   `(${ORDER_COLUMNS}) SELECT $1::text, $2::integer, $3::text, $4::text, $5::bigint, $6::text::jsonb, $7::text, $8::text, $9::bigint WHERE ${condition} ${ORDER_CONFLICT}`;
+
+/**
+ * Rows of statement parameters as one array per column (for `unnest`): numbers and bigints as
+ * text, which both engines read back into the column's type; NULL stays NULL.
+ */
+function columnsOf(rows: readonly unknown[][]): unknown[][] {
+  return rows[0]!.map((_, c) => rows.map((r) => (typeof r[c] === 'bigint' || typeof r[c] === 'number' ? String(r[c]) : r[c])));
+}
 
 /**
  * Whether an open session takes order `o` now — the one rule of admission: undefined when it does;
