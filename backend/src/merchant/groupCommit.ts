@@ -65,7 +65,9 @@ export class GroupWriter<I> {
       this.inFlight++;
       this.write(group.map((w) => w.item))
         .then(
-          (written) => group.forEach((w, i) => w.resolve(written[i] === true)),
+          (written) => {
+            for (const [i, w] of group.entries()) w.resolve(written[i] === true);
+          },
           (e: unknown) => {
             if (group.length === 1) group[0]!.reject(e);
             else for (const w of group) w.resolve(false);
