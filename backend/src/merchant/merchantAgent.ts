@@ -254,7 +254,7 @@ const MAX_CACHED_KEYS = 10_000;
 const RECORD_BACKOFF = { baseMs: 1000, capMs: 300_000 };
 const SWEEP_BATCH = 500;
 /** Statements of each kind in flight before concurrent writes are grouped, and the group's size. */
-const GROUP_COMMIT = { maxInFlight: 4, maxGroup: 64 };
+const GROUP_COMMIT = { maxInFlight: 2, maxGroup: 64 };
 /** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
 const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
 /** A list salt is 16 to 48 random bytes (the wallet picks it per transaction). */
