@@ -830,6 +830,9 @@ export class MerchantAgent {
     try {
       const written = await this.acceptWrites.submit(transactionId, [
         transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash,
+        // The sealed K1 the key was wrapped with: the row must still hold it (a sealed value an
+        // insider moved into the row is then met by the locked path, which opens what the row holds).
+        s.k1_sealed,
       ]);
       if (!written) return undefined;
     } catch (e) {
@@ -848,7 +851,7 @@ export class MerchantAgent {
       const [r] = await this.db.query<{ written: boolean }>(
         `WITH s AS (
            SELECT transaction_id FROM merchant_sessions
-            WHERE transaction_id = $1 AND state = 'open' AND count = $8::integer AND spent = $9::bigint
+            WHERE transaction_id = $1 AND state = 'open' AND count = $8::integer AND spent = $9::bigint AND k1_sealed = $14::text
             FOR UPDATE),
          accepted AS (
            UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
@@ -868,12 +871,12 @@ export class MerchantAgent {
     const written = await this.db.query<{ transaction_id: string }>(
       `WITH i AS (
          SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
-                              $8::integer[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+                              $8::integer[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
            AS i(transaction_id, n, accept_id, accept_msg, cumulative, accepted_at, key_msg, seen_count, seen_spent,
-                product_id, price, content_hash, description_hash)),
+                product_id, price, content_hash, description_hash, seen_k1)),
        s AS (
          SELECT m.transaction_id FROM merchant_sessions m JOIN i ON i.transaction_id = m.transaction_id
-          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent
+          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent AND m.k1_sealed = i.seen_k1
           ORDER BY m.transaction_id
           FOR UPDATE OF m),
        accepted AS (
