@@ -131,6 +131,11 @@ export function importK1ForWrap(k1: string, crypto: WebCrypto = defaultCrypto())
   return k1Key(k1, 'wrapKey', crypto);
 }
 
+/** K1 imported for unwrapping, for a wallet that keeps it for every purchase of a transaction. */
+export function importK1ForUnwrap(k1: string, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
+  return k1Key(k1, 'unwrapKey', crypto);
+}
+
 export async function wrapImportedProductKey(k2: CryptoKey, k1: CryptoKey, crypto: WebCrypto = defaultCrypto()): Promise<string> {
   return toBase64Url(new Uint8Array(await crypto.subtle.wrapKey('raw', k2, k1, 'AES-KW')));
 }
@@ -139,7 +144,7 @@ export async function wrapImportedProductKey(k2: CryptoKey, k1: CryptoKey, crypt
  * K2 from [K2]^K1, as a non-extractable AES-GCM decryption key. Throws PRODUCT_MISMATCH when the
  * wrapped key was not made with this K1 (or was changed): AES-KW checks its own integrity.
  */
-export async function unwrapProductKey(wrapped: string, k1: string, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
+export async function unwrapProductKey(wrapped: string, k1: string | CryptoKey, crypto: WebCrypto = defaultCrypto()): Promise<CryptoKey> {
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = fromBase64Url(wrapped);
@@ -147,7 +152,8 @@ export async function unwrapProductKey(wrapped: string, k1: string, crypto: WebC
     throw new ObolError('MALFORMED', 'the wrapped key is not base64url');
   }
   try {
-    return await crypto.subtle.unwrapKey('raw', bytes, await k1Key(k1, 'unwrapKey', crypto), 'AES-KW', { name: 'AES-GCM' }, false, ['decrypt']);
+    const kek = typeof k1 === 'string' ? await k1Key(k1, 'unwrapKey', crypto) : k1;
+    return await crypto.subtle.unwrapKey('raw', bytes, kek, 'AES-KW', { name: 'AES-GCM' }, false, ['decrypt']);
   } catch {
     throw new ObolError('PRODUCT_MISMATCH', 'the wrapped key does not open with K1: it was not made for this transaction');
   }

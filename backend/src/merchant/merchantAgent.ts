@@ -24,6 +24,7 @@
  * answers 2xx (`sweep()` retries). Handling any message twice changes nothing the second time.
  */
 import { IdempotencyKeys } from '../http/idempotency.ts';
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import { fileURLToPath } from 'node:url';
 import {
   type AcceptResponse,
@@ -57,18 +58,19 @@ import { type Amount, formatAmount, parseAmount } from '@obol/protocol/money';
 import { type Cert, type CertDescription, certToBase64, describeCert, operatorMessageKey, parseCert, verifyChain } from '@obol/protocol/pki';
 import { type PurchaseLine, purchaseCommitment, recordPurchasesHash, recordTotal, recordTotalText } from '@obol/protocol/purchaseList';
 import { type Signed, signMessage, verifyMessage } from '@obol/protocol/signed';
-import { type WebCrypto, defaultCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
+import { type WebCrypto, fromBase64Url, randomId } from '@obol/protocol/webcrypto';
 import type { Static } from 'typebox';
 import { backoffDelay } from '@obol/protocol/backoff';
 import { isFinalRefusal } from '../http/errors.ts';
 import { enqueue, OutboxDispatcher } from '../store/outbox.ts';
-import { type Db, type Queryable, type TransactionOptions, isRetryable } from '../store/db.ts';
+import { type Db, type Queryable, type TransactionOptions, isRetryable, sqlState } from '../store/db.ts';
 import { loadMigrations, type MigrateResult, migrate } from '../store/migrate.ts';
 import type { Catalogue } from './catalogue.ts';
 import { type SalesReport, salesReport } from './sales.ts';
 import { type HttpPost, type UndiciPost, undiciPost } from './http.ts';
 import { type SealKeys, resealColumn } from '../store/sealedColumn.ts';
-import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, listingOf } from './products.ts';
+import { GroupWriter } from './groupCommit.ts';
+import { type AddProductOptions, K2_COLUMN, ProductCatalogue, type ReadyVersion, type StoredProduct, currentVersionCheck, listingOf } from './products.ts';
 
 /** Where a session's K1 is sealed: the AAD names this column and the transaction id. */
 export const SESSION_K1_COLUMN = 'merchant_sessions.k1';
@@ -120,6 +122,7 @@ export interface MerchantConfig {
   clock: Clock;
   /** POST JSON to the operator. Default: undici with keep-alive. */
   http?: HttpPost;
+  /** Default: the servers' handle (node:crypto for ES256 and SHA-256, crypto.subtle for the rest). */
   crypto?: WebCrypto;
   log?: MerchantLogger;
 }
@@ -223,6 +226,20 @@ interface SessionKey {
   resolve: KeyResolver;
 }
 
+/**
+ * A session as this process last wrote it, and the order of it delivered and waiting for its
+ * accept. The session state is written through (each change is a committed statement before it is
+ * held here); what is held is only a guess of what the database holds, for the conditional writes
+ * of the usual case, which compare it with the row under the row lock: when another process (or
+ * this one, on another path) changed the session, the write does nothing and the locked path
+ * decides on the database's word, so two processes never both win and a stale guess costs one
+ * more round trip, never money. Any other path drops the entry.
+ */
+interface HeldSession {
+  row: SessionRow;
+  pending?: OrderRow;
+}
+
 /** What a decision inside a transaction may leave behind besides its answer: a closed session to report. */
 type Outcome<T> = { ok: T } | { error: ObolError; closed: Signed<'merchant.record'> };
 
@@ -236,6 +253,8 @@ const MAX_CACHED_KEYS = 10_000;
 /** Retry a failed report after about 1 s, 2 s, 4 s … at most every 5 minutes (the shared back-off, with jitter). */
 const RECORD_BACKOFF = { baseMs: 1000, capMs: 300_000 };
 const SWEEP_BATCH = 500;
+/** Statements of each kind in flight before concurrent writes are grouped, and the group's size. */
+const GROUP_COMMIT = { maxInFlight: 2, maxGroup: 64 };
 /** Back-off of a session whose timer close failed: 10 s, doubling, at most an hour. */
 const SWEEP_BACKOFF = { baseMs: 10_000, capMs: 3_600_000 };
 /** A list salt is 16 to 48 random bytes (the wallet picks it per transaction). */
@@ -278,6 +297,15 @@ export class MerchantAgent {
   private readonly origins: ReadonlySet<string>;
   private readonly recordUrl: string;
   private readonly sessionKeys = new Map<string, SessionKey>();
+  /**
+   * Open sessions as this process's own last write left them (see HeldSession): an order or an
+   * accept judged against them needs no read first. Never trusted on its own — every write made
+   * on it re-checks, in the same statement, that the row is still what was judged.
+   */
+  private readonly held = new BoundedCache<string, HeldSession>(MAX_CACHED_KEYS);
+  /** The usual-case writes of concurrent purchases, grouped into one statement while the database is busy. */
+  private readonly orderWrites = new GroupWriter<unknown[]>((rows) => this.writeOrders(rows), GROUP_COMMIT);
+  private readonly acceptWrites = new GroupWriter<unknown[]>((rows) => this.writeAccepts(rows), GROUP_COMMIT);
   private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Merchant records leave through the one outbox, retried with the one back-off. */
@@ -296,7 +324,7 @@ export class MerchantAgent {
     this.currency = config.currency;
     this.db = config.db;
     this.clock = config.clock;
-    this.crypto = config.crypto ?? defaultCrypto();
+    this.crypto = config.crypto ?? serverCrypto;
     this.log = config.log ?? noLog;
     this.sealKeys = config.sealKeys;
     this.catalogue = new ProductCatalogue(config.db, config.key, config.currency, config.clock, this.crypto, config.sealKeys);
@@ -322,7 +350,7 @@ export class MerchantAgent {
    * operator, or does not name every configured origin.
    */
   static async open(config: MerchantConfig): Promise<MerchantAgent> {
-    const crypto = config.crypto ?? defaultCrypto();
+    const crypto = config.crypto ?? serverCrypto;
     const now = config.clock.now();
     parseAmount(`${config.currency}:0`); // an unknown currency stops here
     const operatorCert = typeof config.operatorCert === 'string' ? parseCert(config.operatorCert) : config.operatorCert;
@@ -579,24 +607,35 @@ export class MerchantAgent {
       throw new ObolError('UNKNOWN_MERCHANT', `merchant ${this.merchantId} does not sell on ${o.origin}`);
     }
     const price = this.ourAmount(o.price, 'price');
-    const ready = await this.catalogue.currentReady(o.productId);
-    if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
-    const product = ready.product;
-    if (product.price !== o.price) {
-      throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${product.price}, the order says ${o.price}`);
+    // The version this process last found current (no statement); a refusal is decided only on
+    // what the database says.
+    let ready = await this.catalogue.lastKnownCurrent(o.productId);
+    let fresh = false;
+    if (!ready || ready.product.price !== o.price) {
+      ready = await this.catalogue.currentReady(o.productId);
+      fresh = true;
     }
+    let product = offered(ready, o);
     checkSalt(o.listSalt);
     const now = this.clock.now();
-    const orderRow = [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), product.ciphertextHash, product.descriptionHash, now];
+    const orderRowOf = ({ product: p }: ReadyVersion) => [transactionId, o.n, o.productId, o.price, price.value, JSON.stringify(order), p.ciphertextHash, p.descriptionHash, now];
 
-    // The usual case in one statement, no transaction: the session as just read admits the order
-    // (admitOrder, the one rule), and the order is written only if the session is still that
-    // session when the write locks its row. Anything else (a refusal, a session that changed or
-    // must close) is decided by the locked path below, which applies the same rule.
-    const [seen] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
-    if (seen && this.admits(() => admitOrder(requireOpen(seen), o, price, now)) && (await this.orderIfUnchanged(seen, o.listSalt, orderRow))) {
-      return this.orderResponse(transactionId, o, ready);
+    // The usual case in one statement, no transaction: the session as this process last left it
+    // (or as just read) admits the order (admitOrder, the one rule), and the order is written
+    // only if the session is still that session and the version still the current one when the
+    // write locks the session's row. Anything else (a refusal, a session or product that changed,
+    // a session that must close) is decided by the locked path below, on what the database says.
+    const seen = this.held.get(transactionId)?.row ?? (await this.readSession(transactionId));
+    if (seen && this.admits(() => admitOrder(requireOpen(seen), o, price, now)) && (await this.orderIfUnchanged(seen, o.listSalt, orderRowOf(product), product.product))) {
+      this.held.set(transactionId, {
+        row: { ...seen, list_salt: o.listSalt },
+        pending: { n: o.n, product_id: o.productId, price: o.price, amount: price.value, content_hash: product.product.ciphertextHash, description_hash: product.product.descriptionHash, accept_id: null, accept_msg: null, cumulative: null, key_msg: null },
+      });
+      return this.orderResponse(transactionId, o, product);
     }
+    this.held.delete(transactionId);
+    if (!fresh) product = offered(await this.catalogue.currentReady(o.productId), o);
+    const orderRow = orderRowOf(product);
 
     const outcome = await this.db.transaction<Outcome<null>>(async (tx) => {
       const s = await this.openSession(tx, transactionId);
@@ -610,7 +649,7 @@ export class MerchantAgent {
       return { ok: null };
     }, PER_SESSION);
     this.settle(outcome);
-    return this.orderResponse(transactionId, o, ready);
+    return this.orderResponse(transactionId, o, product);
   }
 
   /** FIG 4: the signed encrypted product with its id, and the signed description — all made once,
@@ -639,16 +678,36 @@ export class MerchantAgent {
   /**
    * Writes the order (and the session's listSalt, at its first order) in one statement, only if
    * the session row, locked by the statement, is still the one the caller read and judged: open,
-   * with the same count, spent and listSalt. False when it changed (the caller decides again,
+   * with the same count, spent and listSalt; and the product version delivered is still current
+   * with the same signatures (it may come from the process's memory). False when it changed (the caller decides again,
    * under the lock); a conflict the engine asks to retry is also left to that path.
    */
-  private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[]): Promise<boolean> {
+  private async orderIfUnchanged(seen: SessionRow, listSalt: string, orderRow: unknown[], product: StoredProduct): Promise<boolean> {
     try {
+      return await this.orderWrites.submit(seen.transaction_id, [
+        ...orderRow,
+        seen.count,
+        seen.spent,
+        seen.list_salt,
+        listSalt,
+        product.signedProduct.sig,
+        product.signedDescription.sig,
+      ]);
+    } catch (e) {
+      if (isRetryable(e)) return false;
+      throw e;
+    }
+  }
+
+  /** The conditional order writes of `orderIfUnchanged`, one statement for them all (groupCommit.ts). */
+  private async writeOrders(rows: readonly unknown[][]): Promise<boolean[]> {
+    if (rows.length === 1) {
       const [r] = await this.db.query<{ written: boolean }>(
         `WITH s AS (
            SELECT transaction_id FROM merchant_sessions
             WHERE transaction_id = $1 AND state = 'open' AND count = $10::integer AND spent = $11::bigint
               AND list_salt IS NOT DISTINCT FROM $12::text
+              AND ${currentVersionCheck('$7::text', '$14::text', '$15::text')}
             FOR UPDATE),
          salt AS (
            UPDATE merchant_sessions SET list_salt = $13::text WHERE transaction_id = $1 AND list_salt IS NULL AND EXISTS (SELECT 1 FROM s)),
@@ -656,13 +715,38 @@ export class MerchantAgent {
            INSERT INTO merchant_orders ${orderInsertIf('EXISTS (SELECT 1 FROM s)')}
            RETURNING n)
          SELECT EXISTS (SELECT 1 FROM ins) AS written`,
-        [...orderRow, seen.count, seen.spent, seen.list_salt, listSalt],
+        rows[0]!,
       );
-      return r?.written === true;
-    } catch (e) {
-      if (isRetryable(e)) return false;
-      throw e;
+      return [r?.written === true];
     }
+    // The same conditions row by row; the sessions locked in one order (no deadlock between groups).
+    const written = await this.db.query<{ transaction_id: string }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[],
+                              $10::integer[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[])
+           AS i(transaction_id, n, product_id, price, amount, order_msg, content_hash, description_hash, ordered_at,
+                seen_count, seen_spent, seen_salt, new_salt, product_sig, description_sig)),
+       s AS (
+         SELECT m.transaction_id FROM merchant_sessions m JOIN i ON i.transaction_id = m.transaction_id
+          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent
+            AND m.list_salt IS NOT DISTINCT FROM i.seen_salt
+            AND ${currentVersionCheck('i.content_hash', 'i.product_sig', 'i.description_sig')}
+          ORDER BY m.transaction_id
+          FOR UPDATE OF m),
+       salt AS (
+         UPDATE merchant_sessions m SET list_salt = i.new_salt FROM i
+          WHERE m.transaction_id = i.transaction_id AND m.list_salt IS NULL AND m.transaction_id IN (SELECT transaction_id FROM s)),
+       ins AS (
+         INSERT INTO merchant_orders (${ORDER_COLUMNS})
+         SELECT transaction_id, n, product_id, price, amount, order_msg::jsonb, content_hash, description_hash, ordered_at FROM i
+          WHERE transaction_id IN (SELECT transaction_id FROM s)
+         ${ORDER_CONFLICT}
+         RETURNING transaction_id)
+       SELECT transaction_id FROM ins`,
+      columnsOf(rows),
+    );
+    const ok = new Set(written.map((r) => r.transaction_id));
+    return rows.map((r) => ok.has(r[0] as string));
   }
 
   // ── purchases: accept → charge ───────────────────────────────────────────────────────────
@@ -681,8 +765,9 @@ export class MerchantAgent {
     // admit the accept (judgeAccept, the one rule), and it is recorded in one statement only if
     // the session and the order are still what was judged when that statement locks the session.
     // Anything else (a replay, a refusal, a change in between) is decided by the locked path below.
-    const fast = await this.acceptAtOnce(transactionId, a, cumulative, now, acceptJson);
+    const fast = await this.acceptAtOnce(transactionId, accept, cumulative, now, acceptJson);
     if (fast) return fast;
+    this.held.delete(transactionId);
 
     const outcome = await this.db.transaction<Outcome<AcceptResponseBody>>(async (tx) => {
       // The lock first, then the look for a replay: two copies of one accept arriving at once are
@@ -718,17 +803,107 @@ export class MerchantAgent {
   }
 
   /**
-   * The accept recorded without a transaction when the session and its waiting order, read
-   * together (one consistent snapshot, no lock), admit it and are unchanged when the write locks
-   * the session; undefined otherwise (the caller takes the locked path, which decides anew).
+   * The accept recorded without a transaction when the session and its waiting order — as this
+   * process last wrote them (HeldSession), or read together in one snapshot — admit it and are
+   * unchanged when the write locks the session; undefined otherwise (the caller takes the locked path, which decides anew).
    */
   private async acceptAtOnce(
     transactionId: string,
-    a: MessageBody<'wallet.accept'>,
+    accept: Signed<'wallet.accept'>,
     cumulative: Amount,
     now: number,
     acceptJson: string,
   ): Promise<AcceptResponseBody | undefined> {
+    const a = accept.body;
+    // What this process wrote last: the session and the order delivered for purchase n. Else one read.
+    const held = this.held.get(transactionId);
+    const [s, rows] = held?.pending?.n === a.n ? [held.row, [held.pending]] : await this.sessionAndOrders(transactionId, a);
+    if (!s) return undefined;
+    let verdict: Awaited<ReturnType<MerchantAgent['judgeAccept']>>;
+    try {
+      verdict = await this.judgeAccept(s, rows, a, cumulative, now);
+    } catch {
+      return undefined;
+    }
+    if (!('pending' in verdict)) return undefined;
+    const p = verdict.pending;
+    const keyMsg = await this.keyMessage(this.db, s, a, p);
+    try {
+      const written = await this.acceptWrites.submit(transactionId, [
+        transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash,
+        // The sealed K1 the key was wrapped with: the row must still hold it (a sealed value an
+        // insider moved into the row is then met by the locked path, which opens what the row holds).
+        s.k1_sealed,
+      ]);
+      if (!written) return undefined;
+    } catch (e) {
+      // An acceptId this session used before (the unique key): the locked path finds it and says so.
+      if (isRetryable(e) || sqlState(e) === '23505') return undefined;
+      throw e;
+    }
+    // Committed: held as written, for the next order of this session.
+    this.held.set(transactionId, { row: { ...s, spent: verdict.expected, count: s.count + 1, latest_accept: accept } });
+    return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+  }
+
+  /** The conditional accept writes of `acceptAtOnce`, one statement for them all (groupCommit.ts). */
+  private async writeAccepts(rows: readonly unknown[][]): Promise<boolean[]> {
+    if (rows.length === 1) {
+      const [r] = await this.db.query<{ written: boolean }>(
+        `WITH s AS (
+           SELECT transaction_id FROM merchant_sessions
+            WHERE transaction_id = $1 AND state = 'open' AND count = $8::integer AND spent = $9::bigint AND k1_sealed = $14::text
+            FOR UPDATE),
+         accepted AS (
+           UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
+            WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL AND EXISTS (SELECT 1 FROM s)
+              AND product_id = $10 AND price = $11 AND content_hash = $12 AND description_hash IS NOT DISTINCT FROM $13::text
+           RETURNING n),
+         session AS (
+           UPDATE merchant_sessions SET spent = $5, count = count + 1, latest_accept = $4::text::jsonb
+            WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)
+           RETURNING transaction_id)
+         SELECT EXISTS (SELECT 1 FROM session) AS written`,
+        rows[0]!,
+      );
+      return [r?.written === true];
+    }
+    // The same conditions row by row; the sessions locked in one order (no deadlock between groups).
+    const written = await this.db.query<{ transaction_id: string }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+                              $8::integer[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+           AS i(transaction_id, n, accept_id, accept_msg, cumulative, accepted_at, key_msg, seen_count, seen_spent,
+                product_id, price, content_hash, description_hash, seen_k1)),
+       s AS (
+         SELECT m.transaction_id FROM merchant_sessions m JOIN i ON i.transaction_id = m.transaction_id
+          WHERE m.state = 'open' AND m.count = i.seen_count AND m.spent = i.seen_spent AND m.k1_sealed = i.seen_k1
+          ORDER BY m.transaction_id
+          FOR UPDATE OF m),
+       accepted AS (
+         UPDATE merchant_orders o SET accept_id = i.accept_id, accept_msg = i.accept_msg::jsonb, cumulative = i.cumulative,
+                accepted_at = i.accepted_at, key_msg = i.key_msg::jsonb
+           FROM i
+          WHERE o.transaction_id = i.transaction_id AND o.n = i.n AND o.accept_id IS NULL AND o.transaction_id IN (SELECT transaction_id FROM s)
+            AND o.product_id = i.product_id AND o.price = i.price AND o.content_hash = i.content_hash
+            AND o.description_hash IS NOT DISTINCT FROM i.description_hash
+         RETURNING o.transaction_id, i.cumulative, i.accept_msg),
+       session AS (
+         UPDATE merchant_sessions m SET spent = a.cumulative, count = m.count + 1, latest_accept = a.accept_msg::jsonb
+           FROM accepted a WHERE m.transaction_id = a.transaction_id
+         RETURNING m.transaction_id)
+       SELECT transaction_id FROM session`,
+      columnsOf(rows),
+    );
+    const ok = new Set(written.map((r) => r.transaction_id));
+    return rows.map((r) => ok.has(r[0] as string));
+  }
+
+  /**
+   * The session and the rows of its orders an accept is judged on (the one with this acceptId, the
+   * one of purchase n not yet accepted), in one read: one consistent snapshot, no lock.
+   */
+  private async sessionAndOrders(transactionId: string, a: MessageBody<'wallet.accept'>): Promise<[SessionRow | undefined, OrderRow[]]> {
     const seen = await this.db.query<SessionRow & { [K in keyof OrderRow as `o_${K}`]: OrderRow[K] | null }>(
       `SELECT ${SESSION_COLUMNS.replace(/(\w+)/g, 's.$1')}, ${ACCEPT_ORDER_COLUMNS.replace(/(\w+)/g, 'o.$1 AS o_$1')}
          FROM merchant_sessions s
@@ -736,8 +911,6 @@ export class MerchantAgent {
         WHERE s.transaction_id = $1`,
       [transactionId, a.acceptId, a.n],
     );
-    const s = seen[0];
-    if (!s) return undefined;
     const rows: OrderRow[] = seen
       .filter((r) => r.o_n !== null)
       .map((r) => ({
@@ -752,39 +925,7 @@ export class MerchantAgent {
         cumulative: r.o_cumulative,
         key_msg: r.o_key_msg,
       }));
-    let verdict: Awaited<ReturnType<MerchantAgent['judgeAccept']>>;
-    try {
-      verdict = await this.judgeAccept(s, rows, a, cumulative, now);
-    } catch {
-      return undefined;
-    }
-    if (!('pending' in verdict)) return undefined;
-    const p = verdict.pending;
-    const keyMsg = await this.keyMessage(this.db, s, a, p);
-    try {
-      const [r] = await this.db.query<{ written: boolean }>(
-        `WITH s AS (
-           SELECT transaction_id FROM merchant_sessions
-            WHERE transaction_id = $1 AND state = 'open' AND count = $8::integer AND spent = $9::bigint
-            FOR UPDATE),
-         accepted AS (
-           UPDATE merchant_orders SET accept_id = $3, accept_msg = $4::text::jsonb, cumulative = $5, accepted_at = $6, key_msg = $7::text::jsonb
-            WHERE transaction_id = $1 AND n = $2 AND accept_id IS NULL AND EXISTS (SELECT 1 FROM s)
-              AND product_id = $10 AND price = $11 AND content_hash = $12 AND description_hash IS NOT DISTINCT FROM $13::text
-           RETURNING n),
-         session AS (
-           UPDATE merchant_sessions SET spent = $5, count = count + 1, latest_accept = $4::text::jsonb
-            WHERE transaction_id = $1 AND EXISTS (SELECT 1 FROM accepted)
-           RETURNING transaction_id)
-         SELECT EXISTS (SELECT 1 FROM session) AS written`,
-        [transactionId, a.n, a.acceptId, acceptJson, verdict.expected, now, JSON.stringify(keyMsg), s.count, s.spent, p.product_id, p.price, p.content_hash, p.description_hash],
-      );
-      if (r?.written !== true) return undefined;
-    } catch (e) {
-      if (isRetryable(e)) return undefined;
-      throw e;
-    }
-    return this.acceptResponse(transactionId, a.n, verdict.expected, s.deposit, keyMsg);
+    return [seen[0], rows];
   }
 
   /**
@@ -1153,6 +1294,7 @@ export class MerchantAgent {
 
   /** Close an open session inside `tx` and store its signed record; returns the record. */
   private async closeInTx(tx: Queryable, s: SessionRow, reason: CloseReason, now: number): Promise<Signed<'merchant.record'>> {
+    this.held.delete(s.transaction_id);
     const lines = await this.acceptedLines(tx, s.transaction_id);
     if (lines.length !== s.count) throw new ObolError('INTERNAL', `transaction ${s.transaction_id} has ${lines.length} accepted lines but counts ${s.count}`);
     // Refund lines before clearing lower the total reported and are covered by the list's hash.
@@ -1295,6 +1437,12 @@ export class MerchantAgent {
     return s;
   }
 
+  /** The session as the database has it now (no lock), or undefined. */
+  private async readSession(transactionId: string): Promise<SessionRow | undefined> {
+    const [s] = await this.db.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM merchant_sessions WHERE transaction_id = $1`, [transactionId]);
+    return s;
+  }
+
   /** The open session, locked for this transaction; a closed one is SESSION_CLOSED. */
   private async openSession(tx: Queryable, transactionId: string): Promise<SessionRow> {
     return requireOpen(await this.lockSession(tx, transactionId));
@@ -1381,6 +1529,14 @@ const orderInsertIf = (condition: string) =>
   `(${ORDER_COLUMNS}) SELECT $1::text, $2::integer, $3::text, $4::text, $5::bigint, $6::text::jsonb, $7::text, $8::text, $9::bigint WHERE ${condition} ${ORDER_CONFLICT}`;
 
 /**
+ * Rows of statement parameters as one array per column (for `unnest`): numbers and bigints as
+ * text, which both engines read back into the column's type; NULL stays NULL.
+ */
+function columnsOf(rows: readonly unknown[][]): unknown[][] {
+  return rows[0]!.map((_, c) => rows.map((r) => (typeof r[c] === 'bigint' || typeof r[c] === 'number' ? String(r[c]) : r[c])));
+}
+
+/**
  * Whether an open session takes order `o` now — the one rule of admission: undefined when it does;
  * a refusal is thrown; an order that finds the session expired or its deposit used up closes it.
  */
@@ -1400,6 +1556,15 @@ function admitOrder(s: SessionRow, o: MessageBody<'wallet.order'>, price: Amount
     };
   }
   return undefined;
+}
+
+/** The product version an order is for, if it is for sale at the order's price: else the refusal. */
+function offered(ready: ReadyVersion | undefined, o: MessageBody<'wallet.order'>): ReadyVersion {
+  if (!ready) throw new ObolError('UNKNOWN_PRODUCT', `there is no product ${o.productId}`);
+  if (ready.product.price !== o.price) {
+    throw new ObolError('PRODUCT_MISMATCH', `${o.productId} costs ${ready.product.price}, the order says ${o.price}`);
+  }
+  return ready;
 }
 
 function requireOpen(s: SessionRow): SessionRow {

@@ -100,6 +100,14 @@ export class ProductCatalogue {
   private readonly ready = new BoundedCache<string, ReadyVersion>(512);
   /** K2 of each version, imported for wrapping, by ciphertext hash (K2 never changes under it). */
   private readonly productKeys = new BoundedCache<string, Promise<CryptoKey>>(1024);
+  /**
+   * The version of each product this process last found current, by product id, so an order does
+   * not ask the database which version is current. It may be stale when another process of the
+   * shop changed the product: an order written against it checks in the same statement that the
+   * version is still current with these signatures (`currentVersionCheck`), and when it is not
+   * the order asks the database afresh (`currentReady`). Changes made here drop the entry at once.
+   */
+  private readonly knownCurrent = new BoundedCache<string, ReadyVersion>(512);
 
   constructor(
     private readonly db: Db,
@@ -153,6 +161,8 @@ export class ProductCatalogue {
       },
       { isolation: 'read committed' },
     );
+    // After the commit: an order that looked meanwhile may have kept the version it replaced.
+    if (row.result !== 'unchanged') this.knownCurrent.delete(input.productId);
     return view(stored(row.row), row.result);
   }
 
@@ -190,7 +200,10 @@ export class ProductCatalogue {
         [r.ciphertext_hash, JSON.stringify(product), JSON.stringify(description)],
       );
     }
-    if (rows.length > 0) this.ready.clear();
+    if (rows.length > 0) {
+      this.ready.clear();
+      this.knownCurrent.clear();
+    }
     return rows.length;
   }
 
@@ -204,18 +217,36 @@ export class ProductCatalogue {
          FROM merchant_products WHERE product_id = $1 AND current`,
       [productId],
     );
-    if (!r) return undefined;
+    if (!r) {
+      this.knownCurrent.delete(productId);
+      return undefined;
+    }
     const key = `${r.ciphertext_hash}|${r.product_sig}|${r.description_sig}`;
     const kept = this.ready.get(key);
-    if (kept) return kept;
+    if (kept) {
+      this.knownCurrent.set(productId, kept);
+      return kept;
+    }
     const [row] = await q.query<ProductRow & { ciphertext: Uint8Array }>(`SELECT ${COLUMNS}, ciphertext FROM merchant_products WHERE ciphertext_hash = $1`, [
       r.ciphertext_hash,
     ]);
     if (!row) return undefined;
     const version = { product: stored(row), ciphertext: Buffer.from(row.ciphertext).toString('base64url') };
     // Kept under what it says, not what was asked: a re-signing between the two reads is not cached as the older one.
-    if (version.product.signedProduct.sig === r.product_sig && version.product.signedDescription.sig === r.description_sig) this.ready.set(key, version);
+    if (version.product.signedProduct.sig === r.product_sig && version.product.signedDescription.sig === r.description_sig) {
+      this.ready.set(key, version);
+      this.knownCurrent.set(productId, version);
+    }
     return version;
+  }
+
+  /**
+   * The version of `productId` this process last found current (no statement), or the database's
+   * answer the first time. Only for a write that re-checks it (`currentVersionCheck`): it may be
+   * stale when another process changed the product; then ask `currentReady`.
+   */
+  async lastKnownCurrent(productId: string): Promise<ReadyVersion | undefined> {
+    return this.knownCurrent.get(productId) ?? this.currentReady(productId);
   }
 
   /** K2 of a delivered version, imported for wrapping: unsealed and imported once per version. */
@@ -251,8 +282,19 @@ export class ProductCatalogue {
   /** Retire a product: it is no longer listed or sold (deliveries already made can still be accepted). */
   async retire(productId: string): Promise<boolean> {
     const rows = await this.db.query('UPDATE merchant_products SET current = false WHERE product_id = $1 AND current RETURNING product_id', [productId]);
+    this.knownCurrent.delete(productId);
     return rows.length > 0;
   }
+}
+
+/**
+ * A condition for a write that relies on `lastKnownCurrent`: the version `$ciphertextHash` is still
+ * the current one of its product, with the signatures `$productSig` and `$descriptionSig` (the
+ * placeholders are the caller's parameter numbers).
+ */
+export function currentVersionCheck(ciphertextHash: string, productSig: string, descriptionSig: string): string {
+  return `EXISTS (SELECT 1 FROM merchant_products WHERE ciphertext_hash = ${ciphertextHash} AND current
+                    AND signed_product->>'sig' = ${productSig} AND signed_description->>'sig' = ${descriptionSig})`;
 }
 
 /** K2 of the version that was delivered (inside the accept's transaction). */

@@ -10,6 +10,7 @@
  *
  * Relative paths in shop.json are relative to the folder of shop.json.
  */
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import { existsSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -226,7 +227,8 @@ export async function loadMerchantKey(dir: string): Promise<KeyHandle> {
   }
   const { d: _d, ...publicJwk } = jwk;
   const publicKey = await crypto.subtle.importKey('jwk', { ...publicJwk, key_ops: ['verify'] }, KEY_ALG, true, ['verify']);
-  return keyHandle({ privateKey, publicKey });
+  // Signs through the servers' crypto handle (node:crypto for ES256: the same signatures, faster).
+  return keyHandle({ privateKey, publicKey }, serverCrypto);
 }
 
 /** The operator's answer (`registration.json`), checked; a clear sentence when it is not there yet. */

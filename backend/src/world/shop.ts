@@ -1,3 +1,4 @@
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { OperatorPaths, RegisterMerchantResponse } from '@obol/protocol/api';
@@ -85,7 +86,7 @@ export async function startShop(o: ShopOptions): Promise<Shop> {
   const toOperator = o.operatorCa ? undiciPost({ ca: [o.operatorCa] }) : undefined;
   // A shop restarted on its key folder signs with the key its open sessions were opened under:
   // wallets check every delivery against the merchant certificate they got at initiation.
-  const key = o.keyDir ? await loadOrCreateMerchantKey(o.keyDir) : await keyHandle(await generateSigningKeyPair());
+  const key = o.keyDir ? await loadOrCreateMerchantKey(o.keyDir) : await keyHandle(await generateSigningKeyPair(false, serverCrypto), serverCrypto);
   const reg = await postJson(
     `${o.operatorUrl}${OperatorPaths.adminMerchants}`,
     { merchantId: o.merchantId, publicKey: key.publicKeySpki, origins, url: moduleUrl, name: o.name },

@@ -1,7 +1,7 @@
 import { AcceptResponse, OrderResponse, RedeliverResponse } from '../api.ts';
 import { BoundedCache } from '../boundedCache.ts';
 import { canonicalJson } from '../canonicalJson.ts';
-import { decryptProduct, descriptionHash, hashB64, unwrapProductKey } from '../delivery.ts';
+import { decryptProduct, descriptionHash, hashB64, importK1ForUnwrap, unwrapProductKey } from '../delivery.ts';
 import { ObolError, type ObolErrorJson } from '../errors.ts';
 import { EVIDENCE_FORMAT, type EvidenceBundle } from '../evidence.ts';
 import { type KeyResolver, keySigner, type Signer } from '../keys.ts';
@@ -464,6 +464,24 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
   return { receipt, content, contentType: receipt.contentType };
 }
 
+/** K1 of each transaction imported once for unwrapping (an import costs more than the unwrap), by its value. */
+const k1Keys = new WeakMap<AgentCore, BoundedCache<string, Promise<CryptoKey>>>();
+
+function k1Of(core: AgentCore, k1: string): Promise<CryptoKey> {
+  let kept = k1Keys.get(core);
+  if (!kept) {
+    kept = new BoundedCache(64);
+    k1Keys.set(core, kept);
+  }
+  let key = kept.get(k1);
+  if (!key) {
+    key = importK1ForUnwrap(k1, core.crypto);
+    kept.set(k1, key);
+    key.catch(() => kept.delete(k1));
+  }
+  return key;
+}
+
 /**
  * K2 from the merchant's [K2]^K1 with our K1, the product decrypted with it, and its SHA-256
  * checked against the signed description. PRODUCT_MISMATCH names what is wrong.
@@ -474,7 +492,7 @@ async function openProduct(core: AgentCore, tx: TransactionRecord, receipt: Rece
   if (k.transactionId !== a.transactionId || k.n !== a.n || k.productId !== receipt.productId || k.acceptId !== a.acceptId) {
     throw new ObolError('PRODUCT_MISMATCH', `the merchant sent the key of another purchase (${k.productId}, #${k.n})`);
   }
-  const k2 = await unwrapProductKey(k.wrappedK2, tx.k1, core.crypto);
+  const k2 = await unwrapProductKey(k.wrappedK2, await k1Of(core, tx.k1), core.crypto);
   const content = await decryptProduct(fromBase64Url(receipt.ciphertext), receipt.product.body.iv, k2, receipt.productId, core.crypto);
   if ((await hashB64(content, core.crypto)) !== receipt.contentHash) {
     throw new ObolError('PRODUCT_MISMATCH', `the content of ${receipt.productId} is not what the merchant's signed description promised`);
