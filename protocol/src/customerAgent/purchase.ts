@@ -108,21 +108,23 @@ export async function fetchDescription(core: AgentCore, merchantUrl: string, pro
 
 /** How long a fetched description is used for further purchases before it is fetched again. */
 export const DESCRIPTION_REUSE_MS = 5 * 60_000;
-const fetchedDescriptions = new WeakMap<AgentCore, BoundedCache<string, { description: Signed<'merchant.description'>; at: number }>>();
+/** Kept as the fetch itself, so a purchase asking while an earlier ask (`prefetch`) is on the wire waits for that one. */
+const fetchedDescriptions = new WeakMap<AgentCore, BoundedCache<string, { description: Promise<Signed<'merchant.description'>>; at: number }>>();
 
 /**
  * The description a purchase orders against: fetched (`fetchDescription`) the first time, then
  * reused for DESCRIPTION_REUSE_MS instead of being fetched for every purchase. A kept one that is
  * no longer current costs nothing: the merchant refuses the order, or delivers its current
  * description, which the wallet refuses before any accept (PRODUCT_MISMATCH, nothing paid) — and
- * `buy` then fetches afresh (`fresh`) and orders once more. `cached` says which it was.
+ * `buy` then fetches afresh (`fresh`) and orders once more. `cached` says which it was. `maxAgeMs`:
+ * a kept one only when asked for at most this long ago (a window shows the current one).
  */
 export async function chosenDescription(
   core: AgentCore,
   merchantUrl: string,
   productId: string,
   price: string,
-  opts: { fresh?: boolean } = {},
+  opts: { fresh?: boolean; maxAgeMs?: number } = {},
 ): Promise<{ description: Signed<'merchant.description'>; cached: boolean }> {
   let kept = fetchedDescriptions.get(core);
   if (!kept) {
@@ -131,10 +133,29 @@ export async function chosenDescription(
   }
   const key = `${merchantUrl}|${productId}|${price}`;
   const hit = opts.fresh ? undefined : kept.get(key);
-  if (hit && core.now() - hit.at < DESCRIPTION_REUSE_MS) return { description: hit.description, cached: true };
-  const description = await fetchDescription(core, merchantUrl, productId, price);
-  kept.set(key, { description, at: core.now() });
-  return { description, cached: false };
+  if (hit && core.now() - hit.at < (opts.maxAgeMs ?? DESCRIPTION_REUSE_MS)) {
+    // Kept, or still on the wire for an earlier ask: either way `cached` (at worst a mismatch
+    // makes `buy` fetch it once more).
+    return { description: await hit.description, cached: true };
+  }
+  const entry = { description: fetchDescription(core, merchantUrl, productId, price), at: core.now() };
+  kept.set(key, entry);
+  try {
+    return { description: await entry.description, cached: false };
+  } catch (e) {
+    // A failed fetch is not kept: the next purchase asks again.
+    if (kept.get(key) === entry) kept.delete(key);
+    throw e;
+  }
+}
+
+/**
+ * Starts fetching the description a purchase is about to order against (`chosenDescription`), so
+ * the fetch overlaps the wallet's own checks; the purchase then finds it on the wire or done. A
+ * failure here is the purchase's to report, when it asks.
+ */
+export function prefetchDescription(core: AgentCore, merchantUrl: string, productId: string, price: string): void {
+  chosenDescription(core, merchantUrl, productId, price).catch(() => undefined);
 }
 
 /**
@@ -326,6 +347,9 @@ function openingOf(tx: TransactionRecord, pending: PendingPurchase): PurchaseOpe
  */
 async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
   const pending = tx.pending!;
+  // Read while the accept is signed and stored: its receipt names the account's operator certificate.
+  const account = core.account();
+  account.catch(() => undefined);
   const cumulative = formatAmount(add(parseAmount(tx.cumulative), parseAmount(pending.price)));
   pending.product = d.product;
   pending.ciphertext = d.ciphertext;
@@ -344,7 +368,7 @@ async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Deliver
   );
   // Stored before it is sent: from here on this accept is the only one ever sent for purchase n.
   await save(core, tx);
-  return completeAccept(core, tx);
+  return completeAccept(core, tx, await account);
 }
 
 function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: AccountRecord, status: ReceiptStatus): ReceiptRecord {
@@ -391,11 +415,11 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
  *   what the description promised: the purchase is booked (the merchant holds the accept), the
  *   receipt is 'disputable', and PRODUCT_MISMATCH (or BAD_SIGNATURE) says so.
  */
-export async function completeAccept(core: AgentCore, tx: TransactionRecord): Promise<PurchaseResult> {
+export async function completeAccept(core: AgentCore, tx: TransactionRecord, account?: AccountRecord): Promise<PurchaseResult> {
   const pending = tx.pending;
   const accept = pending?.accept;
   if (!pending || !accept || !pending.product || pending.ciphertext === undefined) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
-  const receipt = receiptOf(tx, pending, await core.account(), 'awaiting-key');
+  const receipt = receiptOf(tx, pending, account ?? (await core.account()), 'awaiting-key');
   await core.store.addReceipt(receipt);
 
   let answer: { key: unknown } | undefined;
