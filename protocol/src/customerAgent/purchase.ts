@@ -45,6 +45,15 @@ export interface PurchaseRequest {
   purchaseId?: string;
   /** The merchant-signed description the shopper chose (`fetchDescription`); its signature is checked here. */
   description: Signed<'merchant.description'>;
+  /**
+   * Told the content once it is decrypted and checked, as its booking starts (the booking's
+   * database transaction is open by then, so whatever is read after it sees the purchase booked):
+   * a caller may hand the content on without waiting for the booking to be durable. The accept is
+   * stored and the merchant holds it, so a booking cut short is finished by `recover()` (the accept
+   * is sent again and the merchant answers it with the same key); the purchase stays under the
+   * agent's lock until its booking is done.
+   */
+  onOpened?: (opened: PurchaseResult) => void;
 }
 
 export interface PurchaseResult {
@@ -283,7 +292,7 @@ export async function purchaseIn(core: AgentCore, tx: TransactionRecord, req: Pu
       broken = delivery.broken;
       continue;
     }
-    return acceptDelivery(core, tx, delivery);
+    return acceptDelivery(core, tx, delivery, req.onOpened);
   }
 }
 
@@ -345,7 +354,7 @@ function openingOf(tx: TransactionRecord, pending: PendingPurchase): PurchaseOpe
  * The accept names the purchase only through its salted commitment: the merchant shows it to its
  * operator as proof of the cumulative, and the operator must not learn what was bought.
  */
-async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
+async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery, onOpened?: PurchaseRequest['onOpened']): Promise<PurchaseResult> {
   const pending = tx.pending!;
   // Read while the accept is signed and stored: its receipt names the account's operator certificate.
   const account = core.account();
@@ -368,7 +377,7 @@ async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Deliver
   );
   // Stored before it is sent: from here on this accept is the only one ever sent for purchase n.
   await save(core, tx);
-  return completeAccept(core, tx, await account);
+  return completeAccept(core, tx, await account, onOpened);
 }
 
 function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: AccountRecord, status: ReceiptStatus): ReceiptRecord {
@@ -415,7 +424,7 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
  *   what the description promised: the purchase is booked (the merchant holds the accept), the
  *   receipt is 'disputable', and PRODUCT_MISMATCH (or BAD_SIGNATURE) says so.
  */
-export async function completeAccept(core: AgentCore, tx: TransactionRecord, account?: AccountRecord): Promise<PurchaseResult> {
+export async function completeAccept(core: AgentCore, tx: TransactionRecord, account?: AccountRecord, onOpened?: PurchaseRequest['onOpened']): Promise<PurchaseResult> {
   const pending = tx.pending;
   const accept = pending?.accept;
   if (!pending || !accept || !pending.product || pending.ciphertext === undefined) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
@@ -477,7 +486,9 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord, acc
   tx.nextN = pending.n + 1;
   tx.pending = undefined;
   tx.updatedAt = core.now();
-  await core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
+  const booking = core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
+  if (content && !problem) onOpened?.({ receipt, content, contentType: receipt.contentType });
+  await booking;
   if (problem || !content) {
     const name = problem?.name === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'PRODUCT_MISMATCH';
     throw new ObolError(

@@ -141,6 +141,8 @@ export class Wallet {
    * right after the booking's transaction completed (`buy` returned), then dropped.
    */
   private readonly committedNow = new Map<string, PayResult | undefined>();
+  /** Bookings still being written for purchases whose page was answered already (`complete`), by payment key. */
+  private readonly bookings = new Map<string, Promise<void>>();
   /** Finishing what a stopped worker left (payments, then `agent.recover()`); tests await it. */
   recovered: Promise<void> = Promise.resolve();
 
@@ -287,8 +289,17 @@ export class Wallet {
   private track(paymentKey: string, fn: () => Promise<PayResult>): Promise<PayResult> {
     const running = this.running.get(paymentKey);
     if (running) return running;
-    const run = fn().finally(() => this.running.delete(paymentKey));
+    const run = fn();
     this.running.set(paymentKey, run);
+    // Forgotten once answered and its booking settled (an answer may come first): the same request
+    // sent again meanwhile joins this one, never buys again.
+    const forget = () => {
+      if (this.running.get(paymentKey) === run) this.running.delete(paymentKey);
+    };
+    run.then(
+      () => this.bookings.get(paymentKey),
+      () => this.bookings.get(paymentKey),
+    ).then(forget, forget);
     return run;
   }
 
@@ -691,10 +702,43 @@ export class Wallet {
         throw error;
       }
     }
-    let bought: PurchaseResult;
     this.committedNow.set(paymentKey, undefined); // this call waits for the booking's answer
+    // A page waits for a purchase reserved by this very call (`known`): it is answered as soon as
+    // the content is opened and checked, while the booking is written (the accept is stored and the
+    // merchant holds it: a booking cut short is finished by recovery, never bought again; the
+    // agent's lock keeps the next purchase behind it). Not for a purchase confirmed in a window:
+    // `payOnce` reads its outcome from the record afterwards, which must be booked by then.
+    let answer: ((result: PayResult) => void) | undefined;
+    const opened = live && known ? new Promise<PayResult>((resolve) => (answer = resolve)) : undefined;
+    const buying = this.agent.buy({
+      merchantUrl: p.merchantUrl,
+      productId: p.productId,
+      price: p.price,
+      origin: p.origin,
+      purchaseId: p.key,
+      ...(answer ? { onOpened: (o: PurchaseResult) => answer?.(payResultOf(o.receipt, { content: toBase64Url(o.content), contentType: o.contentType })) } : {}),
+    });
+    const settled = this.settle(p, live, buying);
+    if (!opened) return settled;
+    const first = await Promise.race([settled, opened]);
+    // Answered before the booking settled: the request stays tracked until it has (`track`).
+    const booking = settled.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.bookings.set(paymentKey, booking);
+    void booking.then(() => {
+      if (this.bookings.get(paymentKey) === booking) this.bookings.delete(paymentKey);
+    });
+    return first;
+  }
+
+  /** The purchase's outcome once `agent.buy` settled: booked and answered, or its failure handled. */
+  private async settle(p: PaymentRecord, live: boolean, buying: Promise<PurchaseResult>): Promise<PayResult> {
+    const paymentKey = p.key;
+    let bought: PurchaseResult;
     try {
-      bought = await this.agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price, origin: p.origin, purchaseId: p.key });
+      bought = await buying;
     } catch (e) {
       this.committedNow.delete(paymentKey);
       const error = toError(e);
