@@ -141,6 +141,11 @@ export class Wallet {
    * right after the booking's transaction completed (`buy` returned), then dropped.
    */
   private readonly committedNow = new Map<string, PayResult | undefined>();
+  /**
+   * The outcome of a purchase confirmed in a window, bought inside its origin's gate (`authorize`):
+   * `payOnce` answers the page with it when it succeeded, without reading the record again.
+   */
+  private readonly confirmedAnswers = new Map<string, Promise<PayResult>>();
   /** Bookings still being written for purchases whose page was answered already (`complete`), by payment key. */
   private readonly bookings = new Map<string, Promise<void>>();
   /** Finishing what a stopped worker left (payments, then `agent.recover()`); tests await it. */
@@ -343,6 +348,12 @@ export class Wallet {
         throw error;
       }
     }
+    const confirmed = this.confirmedAnswers.get(paymentKey);
+    this.confirmedAnswers.delete(paymentKey);
+    // Confirmed and bought: its answer (possibly before the booking settled; a failure is read
+    // from the record as it stands, below).
+    const answered = confirmed ? await confirmed.catch(() => undefined) : undefined;
+    if (answered) return answered;
     return this.complete(paymentKey, true, resumed, reserved);
   }
 
@@ -412,9 +423,12 @@ export class Wallet {
     const account = await this.requireAccount();
     const site = await blocked;
     const confirmAndBuy = async (prompt: PromptRecord) => {
-      await this.awaitPrompt(prompt);
-      // Its outcome is stored on the payment (done or failed); payOnce answers from there.
-      await this.complete(payment.key, true, false).catch(() => undefined);
+      const reserved = await this.awaitPrompt(prompt);
+      // Its outcome is stored on the payment (done or failed); payOnce answers from there, or with
+      // the content as soon as it is opened (`confirmedAnswers`).
+      const bought = this.complete(payment.key, true, false, reserved);
+      this.confirmedAnswers.set(payment.key, bought);
+      await bought.catch(() => undefined);
       return true;
     };
     if (payment.state === 'prompting' && payment.promptId) {
@@ -590,7 +604,8 @@ export class Wallet {
   }
 
   /** Shows (or finds again) the prompt's window and waits for the shopper's click. */
-  private async awaitPrompt(prompt: PromptRecord): Promise<void> {
+  /** Returns the purchase record as reserving it on the shopper's acceptance wrote it. */
+  private async awaitPrompt(prompt: PromptRecord): Promise<PaymentRecord> {
     const decided = this.waiters.wait(prompt.id); // before anything else: the click may come at any time
     const current = (await this.promptRecord(prompt.id)) ?? prompt;
     let decision = current.decision;
@@ -618,7 +633,7 @@ export class Wallet {
         merchantId: prompt.merchantId,
         now: this.now(),
       });
-      return;
+      return { ...payment, state: 'authorized' };
     }
     await this.declined(prompt, payment);
     throw declineError();
