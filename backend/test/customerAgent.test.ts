@@ -1,5 +1,6 @@
 import { OperatorPaths } from '@obol/protocol/api';
 import { CustomerAgent } from '@obol/protocol/customerAgent';
+import { MERCHANT_INFO_REUSE_MS } from '@obol/protocol/customerAgent/account';
 import { decryptProduct, descriptionHash, hashB64, newProductKey, unwrapProductKey, wrapProductKey } from '@obol/protocol/delivery';
 import { ObolError } from '@obol/protocol/errors';
 import { EvidenceBundle } from '@obol/protocol/evidence';
@@ -520,6 +521,7 @@ describe('customer agent: buying', () => {
 
     // The merchant's information claims the origin on the way; its certificate does not.
     net.faults.push({ path: '/obol/merchant', method: 'GET', times: 99, answer: (b) => ({ ...b, origins: [...(b.origins as string[]), evil] }) });
+    t.clock.advance(MERCHANT_INFO_REUSE_MS); // the wallet asks the merchant again (it keeps the answer this long)
     expect(await errorName(agent.buy({ ...article1(), origin: evil }))).toBe('MERCHANT_NOT_TRUSTED');
     const [tx] = await store.listTransactions();
     expect(tx).toMatchObject({ state: 'reported', error: { name: 'MERCHANT_NOT_TRUSTED' } });

@@ -15,9 +15,10 @@ import {
   register,
 } from './customerAgent/account.ts';
 import { type BuyRequest, type RecoveryStep, buy, recover } from './customerAgent/buy.ts';
-import { AgentCore, type CustomerAgentOptions, type DepositPolicy } from './customerAgent/core.ts';
+import { AgentCore, type CustomerAgentOptions, type DepositPolicy, baseUrl } from './customerAgent/core.ts';
+import { formatAmount, parseAmount } from './money.ts';
 import { type VerifiedOffer, verifiedOffer } from './customerAgent/offer.ts';
-import { type PurchaseResult, exportEvidence, findReceipt, openReceipt, redeliver } from './customerAgent/purchase.ts';
+import { type PurchaseResult, exportEvidence, findReceipt, openReceipt, prefetchDescription, redeliver } from './customerAgent/purchase.ts';
 import type { EvidenceBundle } from './evidence.ts';
 import {
   type OpenRequest,
@@ -100,6 +101,15 @@ export class CustomerAgent {
   /** The purchase as the merchant signed it and our operator vouches for the merchant (for prompts). */
   verifiedOffer(merchantUrl: string, productId: string, price: string): Promise<VerifiedOffer> {
     return verifiedOffer(this.core, merchantUrl, productId, price);
+  }
+
+  /**
+   * Starts fetching the signed description a purchase of this product will order against, so the
+   * fetch overlaps the caller's own checks (`buy` then finds it on the wire or done). Public data,
+   * nothing ordered or reserved. `merchantUrl` and `price` as `buy` takes them.
+   */
+  prefetchDescription(merchantUrl: string, productId: string, price: string): void {
+    prefetchDescription(this.core, baseUrl(merchantUrl), productId, formatAmount(parseAmount(price)));
   }
 
   /** Buys one product; opens (or re-opens) a deposit at the merchant when needed. */

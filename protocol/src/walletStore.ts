@@ -476,11 +476,29 @@ export class DatabaseWalletStore implements WalletStore {
     private readonly booking?: BookingHook<StoreName>,
   ) {}
 
+  /**
+   * The account as last read: read by nearly every call of the wallet (several times per purchase)
+   * and changed only through `putAccount`, which drops it. Never mutated by its readers.
+   */
+  private account: Promise<AccountRecord | undefined> | undefined;
+
   getAccount(): Promise<AccountRecord | undefined> {
-    return readStore(this.db, 'account', (s) => s.get('current'));
+    if (!this.account) {
+      const read = readStore(this.db, 'account', (s) => s.get('current'));
+      this.account = read;
+      read.catch(() => {
+        if (this.account === read) this.account = undefined; // a failed read is not kept
+      });
+    }
+    return this.account;
   }
-  putAccount(account: AccountRecord): Promise<void> {
-    return writeStore(this.db, 'account', (s) => s.put(account, 'current'));
+  async putAccount(account: AccountRecord): Promise<void> {
+    this.account = undefined;
+    try {
+      await writeStore(this.db, 'account', (s) => s.put(account, 'current'));
+    } finally {
+      this.account = undefined; // read again after the write, whatever was read meanwhile
+    }
   }
   getLogin(): Promise<LoginRecord | undefined> {
     return readStore(this.db, 'login', (s) => s.get('current'));

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../boundedCache.ts';
 import type { Static } from 'typebox';
 import {
   BalanceResponse,
@@ -255,7 +256,34 @@ export interface VerifiedMerchant {
 }
 
 export async function merchantInfo(core: AgentCore, merchantUrl: string): Promise<MerchantPublicInfo> {
-  const body = await core.http.get(`${baseUrl(merchantUrl)}/merchant`);
-  checkSchema(MerchantPublicInfo, body, 'merchant information');
-  return body;
+  const url = baseUrl(merchantUrl);
+  let kept = knownMerchants.get(core);
+  if (!kept) {
+    kept = new BoundedCache(64);
+    knownMerchants.set(core, kept);
+  }
+  const hit = kept.get(url);
+  if (hit && core.now() - hit.at < MERCHANT_INFO_REUSE_MS) return hit.info;
+  const entry = {
+    info: core.http.get(`${url}/merchant`).then((body) => {
+      checkSchema(MerchantPublicInfo, body, 'merchant information');
+      return body;
+    }),
+    at: core.now(),
+  };
+  kept.set(url, entry);
+  try {
+    return await entry.info;
+  } catch (e) {
+    if (kept.get(url) === entry) kept.delete(url); // a failure is not kept: the next call asks again
+    throw e;
+  }
 }
+
+/**
+ * How long a merchant's public information is used before it is asked for again. It is what the
+ * shop says of itself (checked against its certificate wherever that matters), asked for by every
+ * purchase and session open: one GET per merchant a minute, not one per click.
+ */
+export const MERCHANT_INFO_REUSE_MS = 60_000;
+const knownMerchants = new WeakMap<AgentCore, BoundedCache<string, { info: Promise<MerchantPublicInfo>; at: number }>>();

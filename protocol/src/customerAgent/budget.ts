@@ -32,7 +32,7 @@ function sum(currency: string, list: ReservationRecord[]): Amount {
  */
 export async function tryReserve(
   db: WalletDatabase,
-  req: { paymentKey: string; origin: string; amount: string; now: number; gesture: boolean },
+  req: { paymentKey: string; origin: string; amount: string; now: number; gesture: boolean; priceCustomer?: string },
 ): Promise<ReserveOutcome> {
   return db.transaction(['sites', 'reservations', 'payments'], 'readwrite', async (t) => {
     const amount = parseAmount(req.amount);
@@ -54,7 +54,7 @@ export async function tryReserve(
     else if (!req.gesture) outcome = refuse('no-gesture');
     else {
       await reservations.put({ paymentKey: req.paymentKey, origin: req.origin, amount: req.amount, createdAt: req.now });
-      await markAuthorized(t.store('payments'), req.paymentKey, req.now);
+      await markAuthorized(t.store('payments'), req.paymentKey, req.now, req.priceCustomer);
       outcome = { ok: true };
     }
     return outcome;
@@ -107,9 +107,10 @@ export async function approveAndReserve(
   });
 }
 
-async function markAuthorized(payments: StoreAccess<'payments'>, key: string, now: number): Promise<void> {
+/** `priceCustomer`: the quote the reservation holds, kept on the purchase record in the same write. */
+async function markAuthorized(payments: StoreAccess<'payments'>, key: string, now: number, priceCustomer?: string): Promise<void> {
   const p = await payments.get(key);
-  if (p && p.state !== 'done' && p.state !== 'failed') await payments.put({ ...p, state: 'authorized', updatedAt: now });
+  if (p && p.state !== 'done' && p.state !== 'failed') await payments.put({ ...p, ...(priceCustomer !== undefined ? { priceCustomer } : {}), state: 'authorized', updatedAt: now });
 }
 
 /**

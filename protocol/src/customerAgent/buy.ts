@@ -16,6 +16,8 @@ export interface BuyRequest {
   origin?: string;
   /** The wallet's purchase record this is for (its receipt will name it): one click, one purchase. */
   purchaseId?: string;
+  /** Told the content as soon as it is opened and checked, while its booking is written (`PurchaseRequest.onOpened`). */
+  onOpened?: (opened: PurchaseResult) => void;
 }
 
 /** Merchant refusals that mean "this session is over": the wallet opens a new one (once). */
@@ -52,7 +54,14 @@ export async function buy(core: AgentCore, request: BuyRequest): Promise<Purchas
     if (!origin) throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${tx.merchantId} names no web origin`);
     const bookedBefore = tx.nextN;
     try {
-      return await purchaseIn(core, tx, { productId: request.productId, price: priceText, origin, description, ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}) });
+      return await purchaseIn(core, tx, {
+        productId: request.productId,
+        price: priceText,
+        origin,
+        description,
+        ...(request.purchaseId !== undefined ? { purchaseId: request.purchaseId } : {}),
+        ...(request.onOpened ? { onOpened: request.onOpened } : {}),
+      });
     } catch (e) {
       // Only when nothing was booked (no accept was sent: nextN did not move) — a mismatch found
       // after the accept is a charged, disputable purchase and must never be bought again.

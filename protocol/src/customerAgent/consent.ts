@@ -36,7 +36,11 @@ export async function siteApproved(db: WalletDatabase, origin: string): Promise<
 
 /** SITE_BLOCKED while a "no" at this site holds. */
 export async function checkNotDeclined(db: WalletDatabase, origin: string, now: number): Promise<void> {
-  const c = await readStore(db, 'consent', (s) => s.get(origin));
+  checkConsent(await readStore(db, 'consent', (s) => s.get(origin)), now);
+}
+
+/** The same rule on a site's consent record already read (the caller's transaction). */
+export function checkConsent(c: ConsentRecord | undefined, now: number): void {
   if (c?.declinedUntil !== undefined && c.declinedUntil > now) {
     const minutes = Math.max(1, Math.ceil((c.declinedUntil - now) / MINUTE_MS));
     throw new ObolError('SITE_BLOCKED', `a payment on this site was declined; allow it again in the Obol wallet, or try again in ${minutes} min`);

@@ -6,7 +6,7 @@ import { parseCert, verifyChain } from '../pki.ts';
 import { verifyMessage } from '../signed.ts';
 import { merchantInfo } from './account.ts';
 import { type AgentCore, baseUrl } from './core.ts';
-import { fetchDescription } from './purchase.ts';
+import { chosenDescription } from './purchase.ts';
 
 /**
  * What a confirmation window may show about a purchase, all of it vouched for before the window
@@ -32,6 +32,9 @@ export interface VerifiedOffer {
   price: string;
 }
 
+/** A description asked for this long ago at most is the current one for a window (the click's own prefetch). */
+const OFFER_DESCRIPTION_AGE_MS = 10_000;
+
 export async function verifiedOffer(core: AgentCore, merchantUrlText: string, productId: string, priceText: string): Promise<VerifiedOffer> {
   const merchantUrl = baseUrl(merchantUrlText);
   const price = formatAmount(parseAmount(priceText));
@@ -46,7 +49,9 @@ export async function verifiedOffer(core: AgentCore, merchantUrlText: string, pr
   if (cert.merchantId !== info.merchantId) {
     throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate names ${cert.merchantId}, the shop says ${info.merchantId}`);
   }
-  const signed = await fetchDescription(core, merchantUrl, productId, price);
+  // Current for the window (fetched for this very click, or afresh) and kept: the purchase after
+  // her click orders against this very description (chosenDescription) without fetching it again.
+  const { description: signed } = await chosenDescription(core, merchantUrl, productId, price, { maxAgeMs: OFFER_DESCRIPTION_AGE_MS });
   try {
     await verifyMessage(signed, 'merchant.description', await core.certResolver(body.merchantCert), core.crypto);
   } catch (e) {

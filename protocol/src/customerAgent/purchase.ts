@@ -45,6 +45,15 @@ export interface PurchaseRequest {
   purchaseId?: string;
   /** The merchant-signed description the shopper chose (`fetchDescription`); its signature is checked here. */
   description: Signed<'merchant.description'>;
+  /**
+   * Told the content once it is decrypted and checked, as its booking starts (the booking's
+   * database transaction is open by then, so whatever is read after it sees the purchase booked):
+   * a caller may hand the content on without waiting for the booking to be durable. The accept is
+   * stored and the merchant holds it, so a booking cut short is finished by `recover()` (the accept
+   * is sent again and the merchant answers it with the same key); the purchase stays under the
+   * agent's lock until its booking is done.
+   */
+  onOpened?: (opened: PurchaseResult) => void;
 }
 
 export interface PurchaseResult {
@@ -108,21 +117,23 @@ export async function fetchDescription(core: AgentCore, merchantUrl: string, pro
 
 /** How long a fetched description is used for further purchases before it is fetched again. */
 export const DESCRIPTION_REUSE_MS = 5 * 60_000;
-const fetchedDescriptions = new WeakMap<AgentCore, BoundedCache<string, { description: Signed<'merchant.description'>; at: number }>>();
+/** Kept as the fetch itself, so a purchase asking while an earlier ask (`prefetch`) is on the wire waits for that one. */
+const fetchedDescriptions = new WeakMap<AgentCore, BoundedCache<string, { description: Promise<Signed<'merchant.description'>>; at: number }>>();
 
 /**
  * The description a purchase orders against: fetched (`fetchDescription`) the first time, then
  * reused for DESCRIPTION_REUSE_MS instead of being fetched for every purchase. A kept one that is
  * no longer current costs nothing: the merchant refuses the order, or delivers its current
  * description, which the wallet refuses before any accept (PRODUCT_MISMATCH, nothing paid) — and
- * `buy` then fetches afresh (`fresh`) and orders once more. `cached` says which it was.
+ * `buy` then fetches afresh (`fresh`) and orders once more. `cached` says which it was. `maxAgeMs`:
+ * a kept one only when asked for at most this long ago (a window shows the current one).
  */
 export async function chosenDescription(
   core: AgentCore,
   merchantUrl: string,
   productId: string,
   price: string,
-  opts: { fresh?: boolean } = {},
+  opts: { fresh?: boolean; maxAgeMs?: number } = {},
 ): Promise<{ description: Signed<'merchant.description'>; cached: boolean }> {
   let kept = fetchedDescriptions.get(core);
   if (!kept) {
@@ -131,10 +142,29 @@ export async function chosenDescription(
   }
   const key = `${merchantUrl}|${productId}|${price}`;
   const hit = opts.fresh ? undefined : kept.get(key);
-  if (hit && core.now() - hit.at < DESCRIPTION_REUSE_MS) return { description: hit.description, cached: true };
-  const description = await fetchDescription(core, merchantUrl, productId, price);
-  kept.set(key, { description, at: core.now() });
-  return { description, cached: false };
+  if (hit && core.now() - hit.at < (opts.maxAgeMs ?? DESCRIPTION_REUSE_MS)) {
+    // Kept, or still on the wire for an earlier ask: either way `cached` (at worst a mismatch
+    // makes `buy` fetch it once more).
+    return { description: await hit.description, cached: true };
+  }
+  const entry = { description: fetchDescription(core, merchantUrl, productId, price), at: core.now() };
+  kept.set(key, entry);
+  try {
+    return { description: await entry.description, cached: false };
+  } catch (e) {
+    // A failed fetch is not kept: the next purchase asks again.
+    if (kept.get(key) === entry) kept.delete(key);
+    throw e;
+  }
+}
+
+/**
+ * Starts fetching the description a purchase is about to order against (`chosenDescription`), so
+ * the fetch overlaps the wallet's own checks; the purchase then finds it on the wire or done. A
+ * failure here is the purchase's to report, when it asks.
+ */
+export function prefetchDescription(core: AgentCore, merchantUrl: string, productId: string, price: string): void {
+  chosenDescription(core, merchantUrl, productId, price).catch(() => undefined);
 }
 
 /**
@@ -262,7 +292,7 @@ export async function purchaseIn(core: AgentCore, tx: TransactionRecord, req: Pu
       broken = delivery.broken;
       continue;
     }
-    return acceptDelivery(core, tx, delivery);
+    return acceptDelivery(core, tx, delivery, req.onOpened);
   }
 }
 
@@ -324,8 +354,11 @@ function openingOf(tx: TransactionRecord, pending: PendingPurchase): PurchaseOpe
  * The accept names the purchase only through its salted commitment: the merchant shows it to its
  * operator as proof of the cumulative, and the operator must not learn what was bought.
  */
-async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery): Promise<PurchaseResult> {
+async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Delivery, onOpened?: PurchaseRequest['onOpened']): Promise<PurchaseResult> {
   const pending = tx.pending!;
+  // Read while the accept is signed and stored: its receipt names the account's operator certificate.
+  const account = core.account();
+  account.catch(() => undefined);
   const cumulative = formatAmount(add(parseAmount(tx.cumulative), parseAmount(pending.price)));
   pending.product = d.product;
   pending.ciphertext = d.ciphertext;
@@ -344,7 +377,7 @@ async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Deliver
   );
   // Stored before it is sent: from here on this accept is the only one ever sent for purchase n.
   await save(core, tx);
-  return completeAccept(core, tx);
+  return completeAccept(core, tx, await account, onOpened);
 }
 
 function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: AccountRecord, status: ReceiptStatus): ReceiptRecord {
@@ -391,11 +424,11 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
  *   what the description promised: the purchase is booked (the merchant holds the accept), the
  *   receipt is 'disputable', and PRODUCT_MISMATCH (or BAD_SIGNATURE) says so.
  */
-export async function completeAccept(core: AgentCore, tx: TransactionRecord): Promise<PurchaseResult> {
+export async function completeAccept(core: AgentCore, tx: TransactionRecord, account?: AccountRecord, onOpened?: PurchaseRequest['onOpened']): Promise<PurchaseResult> {
   const pending = tx.pending;
   const accept = pending?.accept;
   if (!pending || !accept || !pending.product || pending.ciphertext === undefined) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
-  const receipt = receiptOf(tx, pending, await core.account(), 'awaiting-key');
+  const receipt = receiptOf(tx, pending, account ?? (await core.account()), 'awaiting-key');
   await core.store.addReceipt(receipt);
 
   let answer: { key: unknown } | undefined;
@@ -453,7 +486,9 @@ export async function completeAccept(core: AgentCore, tx: TransactionRecord): Pr
   tx.nextN = pending.n + 1;
   tx.pending = undefined;
   tx.updatedAt = core.now();
-  await core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
+  const booking = core.store.bookPurchase(receipt, tx, content ? { content: toBase64Url(content), contentType: receipt.contentType } : undefined);
+  if (content && !problem) onOpened?.({ receipt, content, contentType: receipt.contentType });
+  await booking;
   if (problem || !content) {
     const name = problem?.name === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'PRODUCT_MISMATCH';
     throw new ObolError(

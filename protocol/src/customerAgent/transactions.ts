@@ -303,14 +303,18 @@ async function checkAck(core: AgentCore, account: AccountRecord, tx: Transaction
     throw new ObolError('CONFLICT', `a deposit of ${a.depositMerchant} does not cover the first price ${tx.firstPrice}`);
   }
   const operatorCert = parseCert(account.operatorCert);
-  const temp = await verifyChain(a.tempCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'temporary' }, core.crypto);
+  // Both chains checked side by side (their signature checks overlap), judged in this order.
+  const tempChecked = verifyChain(a.tempCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'temporary' }, core.crypto);
+  const merchantChecked = verifyChain(a.merchantCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'merchant' }, core.crypto);
+  merchantChecked.catch(() => undefined); // awaited below, after the temporary certificate
+  const temp = await tempChecked;
   // It names the trade handle (what the merchant sees), never our TransactionIdentity.
   if (temp.publicKeySpki !== tx.sessionPublicKey || temp.transactionId !== a.handle) {
     throw new ObolError('CERT_UNTRUSTED', 'the temporary certificate is not for this session key and transaction');
   }
   let merchant: CertDescription;
   try {
-    merchant = await verifyChain(a.merchantCert, { trustedIssuers: [operatorCert] }, { now, expectKind: 'merchant' }, core.crypto);
+    merchant = await merchantChecked;
   } catch (e) {
     throw new ObolError('MERCHANT_NOT_TRUSTED', `the merchant's certificate does not verify: ${(e as Error).message}`);
   }

@@ -14,6 +14,7 @@ import {
   type PaymentRecord,
   type PromptRecord,
   type ReceiptRecord,
+  type SiteRecord,
   type TransactionRecord,
 } from '../walletStore.ts';
 import { type WebCrypto, defaultCrypto, randomId, toBase64Url } from '../webcrypto.ts';
@@ -23,9 +24,10 @@ import { baseUrl, isRefusal } from './core.ts';
 import { approveAndReserve, commit, commitIn, heldAt, type ReserveOutcome, release, tryReserve } from './budget.ts';
 import { asOf, parsePeriod, renewsAt } from './budgetPeriod.ts';
 import { type SessionSummary, purchaseInCustomerCurrency, sessionSummary } from './figures.ts';
-import { type DeclinedSite, checkNotDeclined, declinedSites, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
+import { type DeclinedSite, checkConsent, declinedSites, isApproved, effectiveRules, liftDecline, recordDecline, siteApproved, takeWindowSlot } from './consent.ts';
 import type { WalletPlatform } from './platform.ts';
 import { type Decision, OriginGate, PromptWaiters } from './promptGate.ts';
+import type { VerifiedOffer } from './offer.ts';
 import type { PurchaseResult } from './purchase.ts';
 import type { TransactionView } from './transactions.ts';
 import {
@@ -132,6 +134,20 @@ export class Wallet {
   private chosenDeposit: string | undefined;
   /** Purchases waiting for a top-up, by payment key: resolved when a top-up lands. */
   private readonly topUpWaiters = new Set<() => void>();
+  /**
+   * Purchase records the agent's booking just committed as done (`booked`), with their answer: the
+   * page is answered from here, not by writing and reading the record once more (`finish`). Kept
+   * only for a `complete` waiting on `agent.buy` (its key is here, undefined, while it waits), read
+   * right after the booking's transaction completed (`buy` returned), then dropped.
+   */
+  private readonly committedNow = new Map<string, PayResult | undefined>();
+  /**
+   * The outcome of a purchase confirmed in a window, bought inside its origin's gate (`authorize`):
+   * `payOnce` answers the page with it when it succeeded, without reading the record again.
+   */
+  private readonly confirmedAnswers = new Map<string, Promise<PayResult>>();
+  /** Bookings still being written for purchases whose page was answered already (`complete`), by payment key. */
+  private readonly bookings = new Map<string, Promise<void>>();
   /** Finishing what a stopped worker left (payments, then `agent.recover()`); tests await it. */
   recovered: Promise<void> = Promise.resolve();
 
@@ -278,8 +294,17 @@ export class Wallet {
   private track(paymentKey: string, fn: () => Promise<PayResult>): Promise<PayResult> {
     const running = this.running.get(paymentKey);
     if (running) return running;
-    const run = fn().finally(() => this.running.delete(paymentKey));
+    const run = fn();
     this.running.set(paymentKey, run);
+    // Forgotten once answered and its booking settled (an answer may come first): the same request
+    // sent again meanwhile joins this one, never buys again.
+    const forget = () => {
+      if (this.running.get(paymentKey) === run) this.running.delete(paymentKey);
+    };
+    run.then(
+      () => this.bookings.get(paymentKey),
+      () => this.bookings.get(paymentKey),
+    ).then(forget, forget);
     return run;
   }
 
@@ -287,25 +312,32 @@ export class Wallet {
     await this.start();
     const merchantUrl = baseUrl(params.merchant);
     const price = formatAmount(parseAmount(params.price));
-    let payment = await readStore(this.db, 'payments', (s) => s.get(paymentKey));
-    if (payment) {
+    const now = this.now();
+    const fresh: PaymentRecord = { key: paymentKey, origin: caller.origin, merchantUrl, productId: params.productId, price, state: 'new', createdAt: now, updatedAt: now };
+    if (caller.documentId) fresh.documentId = caller.documentId;
+    // One transaction: the record of this request when it was sent before (a resend after the
+    // worker stopped), or the new one.
+    const { payment, created } = await writeStore(this.db, 'payments', async (s) => {
+      const stored = await s.get(paymentKey);
+      if (stored) return { payment: stored, created: false };
+      await s.put(fresh);
+      return { payment: fresh, created: true };
+    });
+    if (!created) {
       if (payment.merchantUrl !== merchantUrl || payment.productId !== params.productId || payment.price !== price) {
         throw new ObolError('CONFLICT', 'this request id was used for another purchase');
       }
       if (payment.state === 'done' && payment.result) return payment.result;
       if (payment.state === 'failed') throw ObolError.fromJSON(payment.error);
-    } else {
-      const now = this.now();
-      payment = { key: paymentKey, origin: caller.origin, merchantUrl, productId: params.productId, price, state: 'new', createdAt: now, updatedAt: now };
-      if (caller.documentId) payment.documentId = caller.documentId;
-      const created = payment;
-      await writeStore(this.db, 'payments', (s) => s.put(created));
     }
     let resumed = payment.state === 'authorized' || payment.state === 'needs-top-up';
+    let reserved: PaymentRecord | undefined;
     if (!resumed) {
       try {
         // true: confirmed in a window and already bought inside that origin's gate (below).
         resumed = await this.authorize(caller, payment, params.description);
+        // Reserved within the site's rules just now: the record is as tryReserve wrote it.
+        if (!resumed) reserved = { ...payment, state: 'authorized' };
       } catch (e) {
         const error = toError(e);
         await release(this.db, { paymentKey, error: error.toJSON(), now: this.now() });
@@ -316,7 +348,13 @@ export class Wallet {
         throw error;
       }
     }
-    return this.complete(paymentKey, true, resumed);
+    const confirmed = this.confirmedAnswers.get(paymentKey);
+    this.confirmedAnswers.delete(paymentKey);
+    // Confirmed and bought: its answer (possibly before the booking settled; a failure is read
+    // from the record as it stands, below).
+    const answered = confirmed ? await confirmed.catch(() => undefined) : undefined;
+    if (answered) return answered;
+    return this.complete(paymentKey, true, resumed, reserved);
   }
 
   /**
@@ -356,14 +394,21 @@ export class Wallet {
     return bought;
   }
 
-  private async checkNotBlocked(caller: PageCaller): Promise<void> {
-    const site = await readStore(this.db, 'sites', (s) => s.get(caller.origin));
-    if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
-    await checkNotDeclined(this.db, caller.origin, this.now());
+  /** The site blocked, declined, or this page load refused: SITE_BLOCKED (one read of the three stores). */
+  private async checkNotBlocked(caller: PageCaller): Promise<SiteRecord | undefined> {
     const documentId = caller.documentId;
-    if (documentId && (await readStore(this.db, 'blocks', (s) => s.get([caller.origin, documentId])))) {
-      throw new ObolError('SITE_BLOCKED', 'a payment on this page was declined; reload the page to be asked again');
-    }
+    const { site, consent, block } = await this.db.transaction(['sites', 'consent', 'blocks'], 'readonly', async (t) => {
+      const [site, consent, block] = await Promise.all([
+        t.store('sites').get(caller.origin),
+        t.store('consent').get(caller.origin),
+        documentId ? t.store('blocks').get([caller.origin, documentId]) : undefined,
+      ]);
+      return { site, consent, block };
+    });
+    if (site?.blocked) throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
+    checkConsent(consent, this.now());
+    if (block) throw new ObolError('SITE_BLOCKED', 'a payment on this page was declined; reload the page to be asked again');
+    return site;
   }
 
   /**
@@ -373,12 +418,17 @@ export class Wallet {
    * only once their purchase succeeded). Returns true when that purchase was attempted here.
    */
   private async authorize(caller: PageCaller, payment: PaymentRecord, description?: string): Promise<boolean> {
+    const blocked = this.checkNotBlocked(caller);
+    blocked.catch(() => undefined); // awaited below, after the account
     const account = await this.requireAccount();
-    await this.checkNotBlocked(caller);
+    const site = await blocked;
     const confirmAndBuy = async (prompt: PromptRecord) => {
-      await this.awaitPrompt(prompt);
-      // Its outcome is stored on the payment (done or failed); payOnce answers from there.
-      await this.complete(payment.key, true, false).catch(() => undefined);
+      const reserved = await this.awaitPrompt(prompt);
+      // Its outcome is stored on the payment (done or failed); payOnce answers from there, or with
+      // the content as soon as it is opened (`confirmedAnswers`).
+      const bought = this.complete(payment.key, true, false, reserved);
+      this.confirmedAnswers.set(payment.key, bought);
+      await bought.catch(() => undefined);
       return true;
     };
     if (payment.state === 'prompting' && payment.promptId) {
@@ -391,6 +441,16 @@ export class Wallet {
         });
       }
     }
+    // Side by side, none of them reserving or ordering anything: the merchant's public information,
+    // the price in the shopper's currency, and the signed description the purchase will order
+    // against (the agent keeps it for `buy`).
+    this.agent.prefetchDescription(payment.merchantUrl, payment.productId, payment.price);
+    // A site the shopper has not approved is asked in a window whatever the price: what the window
+    // shows (the merchant as our operator certifies it, the signed offer) is asked for now as well.
+    const offer = isApproved(site) ? undefined : this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price);
+    offer?.catch(() => undefined); // awaited when the prompt is made
+    const quoted = this.agent.quote(payment.price);
+    quoted.catch(() => undefined); // awaited below, after the merchant's checks
     const info = await this.agent.merchantInfo(payment.merchantUrl);
     if (!info.origins.includes(payment.origin)) {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `merchant ${info.merchantId} does not sell on ${payment.origin}`);
@@ -398,19 +458,21 @@ export class Wallet {
     if (parseAmount(payment.price).currency !== info.currency) {
       throw new ObolError('CURRENCY_MISMATCH', `merchant ${info.merchantId} prices in ${info.currency}, not in ${parseAmount(payment.price).currency}`);
     }
-    const priceCustomer = await this.agent.quote(payment.price);
+    const priceCustomer = await quoted;
+    // Stored with the reservation (tryReserve) or with the prompt (createPrompt), not on its own.
     payment.priceCustomer = priceCustomer;
-    await this.savePayment(payment.key, { priceCustomer });
+    // Behind another request of this site (a prompt open): decided afresh once it is this one's turn.
+    const queued = this.gate.size(payment.origin) > 0;
     return this.gate.run(payment.origin, async (lane) => {
-      await this.checkNotBlocked(caller); // a prompt answered while this one queued
-      const outcome = await tryReserve(this.db, { paymentKey: payment.key, origin: payment.origin, amount: priceCustomer, now: this.now(), gesture: caller.gesture === true });
+      if (queued) await this.checkNotBlocked(caller); // a prompt answered while this one queued
+      const outcome = await tryReserve(this.db, { paymentKey: payment.key, origin: payment.origin, amount: priceCustomer, now: this.now(), gesture: caller.gesture === true, priceCustomer });
       if (outcome.ok) return false;
       if (outcome.reason === 'blocked') throw new ObolError('SITE_BLOCKED', 'payments on this site are blocked in the wallet');
       if (outcome.reason === 'no-gesture') {
         throw new ObolError('USER_ACTIVATION_REQUIRED', 'a purchase needs a click or key press on the page, one purchase per gesture');
       }
       lane.setPrompting(true);
-      const prompt = await this.createPrompt(payment, info.name, outcome, priceCustomer, account.currency, description);
+      const prompt = await this.createPrompt(payment, info.name, outcome, priceCustomer, account.currency, description, offer);
       return confirmAndBuy(prompt);
     });
   }
@@ -436,11 +498,11 @@ export class Wallet {
    * and the deposit the wallet will ask its bank for once the shopper clicks (or the open session's).
    * Nothing reaches the bank's ledger before the click.
    */
-  private async promptSubject(payment: PaymentRecord, priceCustomer: string, currency: string) {
+  private async promptSubject(payment: PaymentRecord, priceCustomer: string, currency: string, asked?: Promise<VerifiedOffer>) {
     // Before any window: the product and its price as the merchant signed them (UNKNOWN_PRODUCT,
     // PRODUCT_MISMATCH: nothing is shown), the signature checked against the certificate our
     // operator vouches for.
-    const offer = await this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price);
+    const offer = await (asked ?? this.agent.verifiedOffer(payment.merchantUrl, payment.productId, payment.price));
     const signed = { title: neutralizeBidi(offer.title), description: neutralizeBidi(offer.description) };
     const tx = await this.fittingSession(payment);
     const price = parseAmount(payment.price);
@@ -486,8 +548,10 @@ export class Wallet {
     quotedCustomer: string,
     currency: string,
     description?: string,
+    /** What the window shows, when asked for already (`authorize`). */
+    offer?: Promise<VerifiedOffer>,
   ): Promise<PromptRecord> {
-    const subject = await this.promptSubject(payment, quotedCustomer, currency);
+    const subject = await this.promptSubject(payment, quotedCustomer, currency, offer);
     const priceCustomer = ('priceCustomer' in subject ? subject.priceCustomer : undefined) ?? quotedCustomer;
     if (!subject.certifiedOrigins.includes(payment.origin)) {
       throw new ObolError('MERCHANT_NOT_TRUSTED', `the certificate of ${subject.merchantId} does not name ${payment.origin}`);
@@ -535,12 +599,13 @@ export class Wallet {
     }
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
     await writeStore(this.db, 'prompts', (s) => s.put(prompt));
-    await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id });
+    await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id, ...(payment.priceCustomer !== undefined ? { priceCustomer: payment.priceCustomer } : {}) });
     return prompt;
   }
 
   /** Shows (or finds again) the prompt's window and waits for the shopper's click. */
-  private async awaitPrompt(prompt: PromptRecord): Promise<void> {
+  /** Returns the purchase record as reserving it on the shopper's acceptance wrote it. */
+  private async awaitPrompt(prompt: PromptRecord): Promise<PaymentRecord> {
     const decided = this.waiters.wait(prompt.id); // before anything else: the click may come at any time
     const current = (await this.promptRecord(prompt.id)) ?? prompt;
     let decision = current.decision;
@@ -568,7 +633,7 @@ export class Wallet {
         merchantId: prompt.merchantId,
         now: this.now(),
       });
-      return;
+      return { ...payment, state: 'authorized' };
     }
     await this.declined(prompt, payment);
     throw declineError();
@@ -632,8 +697,9 @@ export class Wallet {
    * `resumed`: it was authorized before (in an earlier life, or a try that got no answer), so a
    * receipt the agent booked meanwhile is looked for first: that purchase is never bought twice.
    */
-  private async complete(paymentKey: string, live: boolean, resumed = true): Promise<PayResult> {
-    const p = await this.paymentRecord(paymentKey);
+  private async complete(paymentKey: string, live: boolean, resumed = true, known?: PaymentRecord): Promise<PayResult> {
+    // `known`: the record as this very call just wrote it (not read again).
+    const p = known ?? (await this.paymentRecord(paymentKey));
     if (!p) throw new ObolError('INTERNAL', 'unknown payment');
     if (p.state === 'done' && p.result) return p.result;
     if (p.state === 'failed') throw ObolError.fromJSON(p.error);
@@ -651,10 +717,45 @@ export class Wallet {
         throw error;
       }
     }
+    this.committedNow.set(paymentKey, undefined); // this call waits for the booking's answer
+    // A page waits for a purchase reserved by this very call (`known`): it is answered as soon as
+    // the content is opened and checked, while the booking is written (the accept is stored and the
+    // merchant holds it: a booking cut short is finished by recovery, never bought again; the
+    // agent's lock keeps the next purchase behind it). Not for a purchase confirmed in a window:
+    // `payOnce` reads its outcome from the record afterwards, which must be booked by then.
+    let answer: ((result: PayResult) => void) | undefined;
+    const opened = live && known ? new Promise<PayResult>((resolve) => (answer = resolve)) : undefined;
+    const buying = this.agent.buy({
+      merchantUrl: p.merchantUrl,
+      productId: p.productId,
+      price: p.price,
+      origin: p.origin,
+      purchaseId: p.key,
+      ...(answer ? { onOpened: (o: PurchaseResult) => answer?.(payResultOf(o.receipt, { content: toBase64Url(o.content), contentType: o.contentType })) } : {}),
+    });
+    const settled = this.settle(p, live, buying);
+    if (!opened) return settled;
+    const first = await Promise.race([settled, opened]);
+    // Answered before the booking settled: the request stays tracked until it has (`track`).
+    const booking = settled.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.bookings.set(paymentKey, booking);
+    void booking.then(() => {
+      if (this.bookings.get(paymentKey) === booking) this.bookings.delete(paymentKey);
+    });
+    return first;
+  }
+
+  /** The purchase's outcome once `agent.buy` settled: booked and answered, or its failure handled. */
+  private async settle(p: PaymentRecord, live: boolean, buying: Promise<PurchaseResult>): Promise<PayResult> {
+    const paymentKey = p.key;
     let bought: PurchaseResult;
     try {
-      bought = await this.agent.buy({ merchantUrl: p.merchantUrl, productId: p.productId, price: p.price, origin: p.origin, purchaseId: p.key });
+      bought = await buying;
     } catch (e) {
+      this.committedNow.delete(paymentKey);
       const error = toError(e);
       // Charged with a problem (the merchant holds the accept, the content is not what it signed).
       const booked = await this.bookedReceipt(p).catch(() => undefined);
@@ -668,6 +769,13 @@ export class Wallet {
       }
       this.changed();
       throw error;
+    }
+    // Committed inside the booking (its transaction is complete once buy returned): answered as it is.
+    const committed = this.committedNow.get(paymentKey);
+    this.committedNow.delete(paymentKey);
+    if (committed && committed.receiptId === bought.receipt.receiptId) {
+      this.changed();
+      return committed;
     }
     return this.finish(p, bought.receipt, { content: toBase64Url(bought.content), contentType: bought.contentType });
   }
@@ -753,12 +861,16 @@ export class Wallet {
     const p = await t.store('payments').get(receipt.purchaseId);
     if (!p) return;
     const now = this.now();
-    const outcome = receipt.status === 'delivered' && delivery ? { result: payResultOf(receipt, delivery) } : { error: disputeError(receipt).toJSON() };
+    const result = receipt.status === 'delivered' && delivery ? payResultOf(receipt, delivery) : undefined;
+    const outcome = result ? { result } : { error: disputeError(receipt).toJSON() };
     // The purchase in the shopper's currency as her bank will book it (the step it adds to the session's withdrawal).
     const tx = await t.store('transactions').index('byTransactionId').get(receipt.transactionId);
     const chargedCustomer = tx?.rate ? formatAmount(purchaseInCustomerCurrency(tx.depositCustomer, tx.rate, receipt.accept.body.cumulative, receipt.price)) : undefined;
     const request = { paymentKey: p.key, receiptKey: receiptKeyOf(receipt), now, ...(chargedCustomer ? { chargedCustomer } : {}), ...outcome };
-    if ((await commitIn(t, request)) === 'done') await t.store('activity').add(paidActivity({ ...p, ...(chargedCustomer ? { priceCustomer: chargedCustomer } : {}) }, receipt, now));
+    if ((await commitIn(t, request)) === 'done') {
+      await t.store('activity').add(paidActivity({ ...p, ...(chargedCustomer ? { priceCustomer: chargedCustomer } : {}) }, receipt, now));
+      if (result && this.committedNow.has(p.key)) this.committedNow.set(p.key, result);
+    }
   }
 
   /**
@@ -1111,8 +1223,10 @@ export class Wallet {
       if (p.autoPayLimit !== undefined) decision.autoPayLimit = formatAmount(parseTopUp(p.autoPayLimit, currency, true));
     }
     const standing = await this.recordDecision(p.id, decision);
+    // The waiting purchase goes on at once; the window closes meanwhile (it is not on its path).
+    const waited = standing ? this.waiters.settle(p.id, standing) : false;
     if (prompt.windowId !== undefined) await this.o.platform.closeWindow(prompt.windowId);
-    if (standing && !this.waiters.settle(p.id, standing) && !standing.accept) {
+    if (standing && !waited && !standing.accept) {
       // Nobody waits in this life (the worker was stopped meanwhile): the refusal takes effect now;
       // an acceptance waits for the page to resend its request.
       const payment = await this.paymentRecord(prompt.paymentKey);

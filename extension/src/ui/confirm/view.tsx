@@ -1,6 +1,6 @@
 import { neutralizeBidi } from '@obol/protocol/bidi';
 import type { PromptRecord } from '@obol/protocol/walletStore';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { errorText } from '../shared/errorText.ts';
 import { currencyOf, digits, money, when } from '../shared/format.ts';
 import { type MessageKey, t } from '../shared/i18n.ts';
@@ -8,6 +8,14 @@ import { checkLimits, useConfirm } from './state.ts';
 
 /** The accept button wakes up after this long, so a double click meant for the page cannot land on it. */
 const ARM_DELAY_MS = 600;
+
+/**
+ * Performance marks (User Timing) the browser bench reads (e2e/bench/clickToContent.bench.spec.ts):
+ * when the window first shows the prompt with its Pay button — the machine's work before the
+ * shopper can answer ends there — and when the button arms (the deliberate delay is the human's share).
+ */
+const SHOWN_MARK = 'obol:confirm-shown';
+const ARMED_MARK = 'obol:confirm-armed';
 
 const TITLES: Record<PromptRecord['kind'], MessageKey> = {
   first: 'confirm_title_first',
@@ -26,8 +34,14 @@ function Waiting({ prompt, decide, sending }: { prompt: PromptRecord; decide: (a
   const [budget, setBudget] = useState(digits(prompt.suggested.budget));
   const [auto, setAuto] = useState(digits(prompt.suggested.autoPayLimit));
   const [armed, setArmed] = useState(false);
+  useLayoutEffect(() => {
+    performance.mark(SHOWN_MARK);
+  }, []);
   useEffect(() => {
-    const timer = setTimeout(() => setArmed(true), ARM_DELAY_MS);
+    const timer = setTimeout(() => {
+      performance.mark(ARMED_MARK);
+      setArmed(true);
+    }, ARM_DELAY_MS);
     return () => clearTimeout(timer);
   }, []);
   const problem = checkLimits(prompt, budget, auto);
