@@ -65,3 +65,39 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
+
+/**
+ * The floor of anything that commits on PostgreSQL: one-row INSERTs, each its own transaction,
+ * from `connections` connections at once for about `ms` of wall time, on a scratch table of the
+ * database at `url`. Returns commits per second. On a durable server every commit waits for its
+ * WAL flush, and concurrent commits share flushes (group commit), so the rate grows with
+ * connections until the disk's flush rate or the server's CPU is the limit.
+ */
+export async function postgresCommitRate(url: string, connections: number, ms = 1500): Promise<number> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: connections });
+  pool.on('error', () => undefined); // an idle connection closed by the server's stop is not a failure
+  try {
+    await pool.query('CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, at bigint NOT NULL)');
+    const insert = { name: 'bench_commit_floor', text: 'INSERT INTO bench_commit_floor (at) VALUES ($1)' };
+    let count = 0;
+    const worker = async (until: number) => {
+      const client = await pool.connect();
+      try {
+        while (performance.now() < until) {
+          await client.query({ ...insert, values: [Date.now()] });
+          count++;
+        }
+      } finally {
+        client.release();
+      }
+    };
+    await Promise.all(Array.from({ length: connections }, () => worker(performance.now() + 200))); // warm
+    count = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: connections }, () => worker(t0 + ms)));
+    return count / ((performance.now() - t0) / 1000);
+  } finally {
+    await pool.end();
+  }
+}

@@ -35,9 +35,18 @@ export const INSTALL_HINT =
   'PostgreSQL server programs (initdb, pg_ctl) were not found on PATH or under /usr/lib/postgresql/*/bin. ' +
   'Install them with: apt-get install -y postgresql';
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+export interface TestPostgresOptions {
+  /**
+   * Keep PostgreSQL's durability settings (fsync, synchronous_commit, full_page_writes on, as in
+   * production): every commit waits for its WAL flush. The bench uses it, so its figures are what
+   * an operator would see; tests leave it off, as durability of a throwaway server only costs time.
+   */
+  durable?: boolean;
+}
+
+export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
   const external = process.env.OBOL_TEST_DATABASE_URL;
-  return external ? onExternalServer(external) : startServer();
+  return external ? onExternalServer(external) : startServer(options);
 }
 
 /** The folder holding initdb and pg_ctl: PATH first, then Debian's versioned folders, newest first. */
@@ -54,7 +63,7 @@ export function findPostgresBin(): string | undefined {
   return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
 }
 
-async function startServer(): Promise<TestPostgres> {
+async function startServer(options: TestPostgresOptions): Promise<TestPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error(INSTALL_HINT);
   const asRoot = process.getuid?.() === 0;
@@ -81,16 +90,14 @@ async function startServer(): Promise<TestPostgres> {
       '-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions',
     ]);
     // Only loopback TCP: no Unix socket (its default folder may not exist or be writable here).
-    // Durability is pointless for a throwaway server and costs test time.
+    // Durability is pointless for a throwaway test server and costs test time (not for the bench).
     await appendFile(
       join(data, 'postgresql.conf'),
       [
         '',
         "listen_addresses = '127.0.0.1'",
         "unix_socket_directories = ''",
-        'fsync = off',
-        'synchronous_commit = off',
-        'full_page_writes = off',
+        ...(options.durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
         '',
       ].join('\n'),
     );
