@@ -24,18 +24,47 @@ interface PurchaseFigure {
   p50Ms: number;
   p95Ms: number;
 }
+interface OpenFigure {
+  shoppers: number;
+  opens: number;
+  perSecond: number;
+  p50Ms: number;
+  p95Ms: number;
+  cpuMsPerOpen: number;
+  operatorCpuMsPerOpen: number;
+  shopCpuMsPerOpen: number;
+  walletCpuMsPerOpen: number;
+}
+interface ClearingFigure {
+  shoppers: number;
+  clearings: number;
+  perSecond: number;
+  perSecondPerOperator: number;
+  operatorCpuMsPerClearing: number;
+  operatorDbCpuMsPerClearing?: number;
+  shopCpuMsPerClearing?: number;
+  walletCpuMsPerClearing?: number;
+  /** Ends the wallets sent again after an UNAVAILABLE answer (each after a pause). */
+  retries?: number;
+}
 interface EngineFigures {
   purchase: Record<string, PurchaseFigure>;
-  sessionOpen: { opens: number; p50Ms: number; p95Ms: number; chainP50Ms: number; cpuMsPerOpen: number; operatorCpuMsPerOpen: number };
-  perDeposit: Record<string, { k: number; purchases: number; operatorCpuMsPerPurchase: number }>;
-  clearing: {
-    shoppers: number;
-    clearings: number;
-    perSecond: number;
-    perSecondPerOperator: number;
-    operatorCpuMsPerClearing: number;
-    operatorDbCpuMsPerClearing?: number;
+  sessionOpen: {
+    opens: number;
+    p50Ms: number;
+    p95Ms: number;
+    chainP50Ms: number;
+    cpuMsPerOpen: number;
+    operatorCpuMsPerOpen: number;
+    /** The same opens with 1, 8 and 32 shoppers at once (absent in older results). */
+    byShoppers?: Record<string, OpenFigure>;
   };
+  perDeposit: Record<string, { k: number; purchases: number; operatorCpuMsPerPurchase: number }>;
+  /** The 20-purchases-per-deposit cycle (open, purchases, end, clearing) with 1, 8 and 32 shoppers at once. */
+  perDepositThroughput?: Record<string, { shoppers: number; purchases: number; perSecond: number; operatorCpuMsPerPurchase: number; merchantCpuMsPerPurchase: number }>;
+  clearing: ClearingFigure & { byShoppers?: Record<string, ClearingFigure> };
+  /** PostgreSQL only: one-row committed INSERTs per second on the operators' idle server, by connections. */
+  commitFloor?: Record<string, number>;
 }
 interface Backend {
   node: string;
@@ -93,6 +122,7 @@ const ms = (x: number) => `${n(x, x < 10 ? 2 : 1)} ms`;
 
 if (backend) {
   const verify = backend.floors.verifyPerCpuSecond;
+  const cpus = backend.cpus;
   for (const [engine, e] of Object.entries(backend.engines) as [string, EngineFigures][]) {
     // Purchases inside a deposit at the merchant: CPU per purchase (merchant + its database).
     const c1 = e.purchase.c1!;
@@ -135,6 +165,16 @@ if (backend) {
             'two operators, 2 at the merchant: ~16 round trips where the floor has none) and four Fastify/undici hops of JSON. Meeting it would take each ' +
             'role committing its step in one round trip (reserve + transaction row + answer as one statement or a server-side function per hop) and a lighter HTTP stack',
     });
+    for (const o of Object.values(so.byShoppers ?? {})) {
+      rows.push({
+        figure: `${engine}: session opens with ${o.shoppers} concurrent shopper${o.shoppers > 1 ? 's' : ''}`,
+        value: `${n(o.perSecond, 1)}/s, p50 ${ms(o.p50Ms)}, p95 ${ms(o.p95Ms)} (${o.opens} opens)`,
+        floor: `CPU per open: operators ${ms(o.operatorCpuMsPerOpen)}, shop ${ms(o.shopCpuMsPerOpen)}, wallet ${ms(o.walletCpuMsPerOpen)}; all roles' CPU bound ${n((1000 * cpus) / o.cpuMsPerOpen, 0)}/s on ${cpus} cores`,
+        ratio: `${n((o.perSecond * o.cpuMsPerOpen) / (1000 * cpus), 2)} of the cores`,
+        target: '',
+        verdict: '',
+      });
+    }
     const k1 = e.perDeposit.k1!.operatorCpuMsPerPurchase;
     const k20 = e.perDeposit.k20!.operatorCpuMsPerPurchase;
     rows.push({
@@ -145,11 +185,45 @@ if (backend) {
       target: '≤ 1/15 of the per-purchase model',
       verdict: k20 * 15 <= k1 ? 'met' : `missed: needs ≤ ${ms(k1 / 15)}`,
     });
+    for (const t of Object.values(e.perDepositThroughput ?? {})) {
+      rows.push({
+        figure: `${engine}: 20 purchases per deposit (open, purchases, end, clearing) with ${t.shoppers} concurrent shopper${t.shoppers > 1 ? 's' : ''}`,
+        value: `${n(t.perSecond, 1)} purchases/s (${t.purchases} purchases)`,
+        floor: `operators ${ms(t.operatorCpuMsPerPurchase)} CPU, merchant ${ms(t.merchantCpuMsPerPurchase)} per purchase`,
+        ratio: '',
+        target: '',
+        verdict: '',
+      });
+    }
     const cl = e.clearing;
+    const commits = (c: number) => e.commitFloor?.[`c${c}`];
+    for (const c of Object.values(cl.byShoppers ?? {})) {
+      if (c.shoppers === cl.shoppers) continue; // the target's row below
+      const floor = commits(c.shoppers);
+      rows.push({
+        figure: `${engine}: clearing with ${c.shoppers} concurrent shopper${c.shoppers > 1 ? 's' : ''}`,
+        value: `${n(c.perSecond, 1)}/s (${c.clearings} sessions; operators ${ms(c.operatorCpuMsPerClearing)} CPU each)`,
+        floor: floor === undefined ? `operator CPU bound: ${n(1000 / c.operatorCpuMsPerClearing, 0)}/CPU-s` : `PostgreSQL commits, ${c.shoppers} connection${c.shoppers > 1 ? 's' : ''}: ${n(floor)}/s`,
+        ratio: floor === undefined ? '' : `${n(c.perSecond / floor, 3)} of commits`,
+        target: '',
+        verdict: '',
+      });
+    }
+    // Linear in added connections until the commit rate is the limit: the clearing rate's growth from
+    // 1 to 8 and 8 to 32 shoppers beside the commit rate's growth over the same connections.
+    const by = cl.byShoppers;
+    const scaling =
+      by?.c1 && by.c8 && by.c32
+        ? `; from 1 to 8 to 32 shoppers clearing grew ×${n(by.c8.perSecond / by.c1.perSecond, 1)} and ×${n(by.c32.perSecond / by.c8.perSecond, 1)}` +
+          (commits(1) && commits(8) && commits(32) ? ` while the commit rate grew ×${n(commits(8)! / commits(1)!, 1)} and ×${n(commits(32)! / commits(8)!, 1)}` : '') +
+          `; at 32 the operators used ${n((by.c32.perSecond * by.c32.operatorCpuMsPerClearing) / 1000, 2)} of the ${cpus} cores, the shop ${n((by.c32.perSecond * (by.c32.shopCpuMsPerClearing ?? 0)) / 1000, 2)}, the wallets ${n((by.c32.perSecond * (by.c32.walletCpuMsPerClearing ?? 0)) / 1000, 2)}` +
+          (by.c32.retries ? `, and ${by.c32.retries} ends were sent again after an UNAVAILABLE answer (a pause each)` : '') +
+          (commits(32) ? `; the database could commit ${n(commits(32)! / by.c32.perSecond, 0)}× more` : '')
+        : '';
     rows.push({
       figure: `${engine}: clearing with ${cl.shoppers} concurrent shoppers`,
       value: `${n(cl.perSecond, 1)}/s (${cl.clearings} sessions; operators ${ms(cl.operatorCpuMsPerClearing)} CPU each${engine === 'PostgreSQL' && cl.operatorDbCpuMsPerClearing !== undefined ? `, of which their database ${ms(cl.operatorDbCpuMsPerClearing)}` : ''})`,
-      floor: `operator CPU bound: ${n(1000 / cl.operatorCpuMsPerClearing, 0)}/CPU-s`,
+      floor: commits(cl.shoppers) !== undefined ? `PostgreSQL commits, ${cl.shoppers} connections: ${n(commits(cl.shoppers)!)}/s; operator CPU bound: ${n(1000 / cl.operatorCpuMsPerClearing, 0)}/CPU-s` : `operator CPU bound: ${n(1000 / cl.operatorCpuMsPerClearing, 0)}/CPU-s`,
       ratio: `${n(cl.perSecondPerOperator / 1000, 3)} of target`,
       target: engine === 'PostgreSQL' ? '≥ 1,000/s per operator' : '(PostgreSQL only)',
       verdict:
@@ -157,7 +231,7 @@ if (backend) {
           ? ''
           : cl.perSecondPerOperator >= 1000
             ? 'met'
-            : `missed: ${n(1000 / cl.perSecondPerOperator, 0)}× short; at ${ms(cl.operatorCpuMsPerClearing)} operator CPU per clearing 1,000/s needs ${n(cl.operatorCpuMsPerClearing, 1)} cores. CPU, not locks, is the bound on 2 cores (shard rows keep the hot accounts apart). Clearings are now committed in groups (one transaction, one claim and one outbox write for all that arrive together) and their information travels many to a signed message applied in one transaction; statements are prepared once per connection. What is left is per record: each clearing still brings 3 HTTP requests from its parties (the wallet's record, its forward, the merchant's record), 6 signature checks and 4 signatures, 2 session-key imports, and about 13 statements over both operators, nearly all of them reading or storing one record (BENCH_SQL_COUNT=1 lists them). 1,000/s here needs ≤ 2 ms of both operators' CPU per clearing: the records themselves batched too — the account manager forwarding wallets' records many to a message, the merchant sending its records many to a message, the acquirer storing and checking them per batch — and no per-record HTTP request between operators`,
+            : `missed: ${n(1000 / cl.perSecondPerOperator, 0)}× short; at ${ms(cl.operatorCpuMsPerClearing)} operator CPU per clearing 1,000/s needs ${n(cl.operatorCpuMsPerClearing, 1)} cores${scaling}. CPU, not locks, is the bound on 2 cores (shard rows keep the hot accounts apart). Clearings are now committed in groups (one transaction, one claim and one outbox write for all that arrive together) and their information travels many to a signed message applied in one transaction; statements are prepared once per connection. What is left is per record: each clearing still brings 3 HTTP requests from its parties (the wallet's record, its forward, the merchant's record), 6 signature checks and 4 signatures, 2 session-key imports, and about 13 statements over both operators, nearly all of them reading or storing one record (BENCH_SQL_COUNT=1 lists them). 1,000/s here needs ≤ 2 ms of both operators' CPU per clearing: the records themselves batched too — the account manager forwarding wallets' records many to a message, the merchant sending its records many to a message, the acquirer storing and checking them per batch — and no per-record HTTP request between operators`,
     });
   }
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import { SIGN_ALG } from '@obol/protocol/keys';
 import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
-import { type TestPostgres, cpuMs, percentile, postgresCpuMs, startTestPostgres } from './support.ts';
+import { type TestPostgres, cpuMs, percentile, postgresCommitRate, postgresCpuMs, startTestPostgres } from './support.ts';
 
 const ENGINES = (process.env.BENCH_ENGINES ?? 'PGlite,PostgreSQL').split(',') as Engine[];
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -162,7 +162,17 @@ const minus = (a: Cpu, b: Cpu): Cpu => Object.fromEntries(Object.keys(a).map((k)
 async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof cryptoFloors>>) {
   let opsPg: TestPostgres | undefined;
   let shopPg: TestPostgres | undefined;
-  if (engine === 'PostgreSQL') [opsPg, shopPg] = await Promise.all([startTestPostgres(), startTestPostgres()]);
+  const figures: Record<string, unknown> = {};
+  if (engine === 'PostgreSQL') {
+    // Durable servers, as in production: every commit waits for its WAL flush.
+    [opsPg, shopPg] = await Promise.all([startTestPostgres({ durable: true }), startTestPostgres({ durable: true })]);
+    // The floor of every figure that commits: one-row transactions on the operators' server, idle.
+    const scratch = await opsPg.createDatabase('commit_floor');
+    const commitFloor: Record<string, number> = {};
+    for (const c of [1, 8, 32]) commitFloor[`c${c}`] = await postgresCommitRate(scratch, c);
+    figures.commitFloor = commitFloor;
+    log(`${engine}: commit floor (one-row INSERTs, each committed): ${[1, 8, 32].map((c) => `${c} connection(s) ${fmt(commitFloor[`c${c}`]!)}/s`).join(', ')}`);
+  }
   const portOf = (pg?: TestPostgres) => (pg ? Number(new URL(pg.url).port) : undefined);
   const [ops, shop, shoppers] = await Promise.all([spawnRole('operators'), spawnRole('shop'), spawnRole('shoppers')]);
   const dbCpu = (pg?: TestPostgres) => (pg ? (postgresCpuMs(portOf(pg)!) ?? 0) : 0);
@@ -170,7 +180,6 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     const [o, s, c] = await Promise.all([ops.call<{ cpuMs: number; served: number }>('cpu'), shop.call<{ cpuMs: number; served: number }>('cpu'), shoppers.call<{ cpuMs: number }>('cpu')]);
     return { ops: o.cpuMs, shop: s.cpuMs, shoppers: c.cpuMs, opsDb: dbCpu(opsPg), shopDb: dbCpu(shopPg), opsServed: o.served, shopServed: s.served };
   };
-  const figures: Record<string, unknown> = {};
   try {
     const o = await ops.call<{ sekUrl: string; eurUrl: string; root: string }>('operators', {
       ...(opsPg ? { sekDb: await opsPg.createDatabase(), eurDb: await opsPg.createDatabase() } : {}),
@@ -211,41 +220,63 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     }
     if (FIGURES.has('purchase')) figures.purchase = purchase;
 
-    // 2. Session open (FIG 2 across the three processes) against three signed hops.
+    // 2. Session open (FIG 2 across the three processes) against three signed hops; then the same
+    //    opens with 1, 8 and 32 shoppers at once (each shopper's opens one after the other).
     if (FIGURES.has('sessionOpen')) {
-    const hop3 = await shop.call<{ url: string }>('chainHop', { key: floors.chainKey });
-    const hop2 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop3.url });
-    const hop1 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop2.url });
-    const chain = await shoppers.call<{ latencies: number[] }>('chain', { key: floors.chainKey, url: hop1.url, count: 60 });
-    await shoppers.call('open', { count: 3 }); // warm
-    await Promise.all([ops.call('sql'), shop.call('sql'), shoppers.call('sql')]);
-    const beforeOpen = await sample();
-    // Kept open until the CPU is read: ending a deposit is clearing's cost, not the open's.
-    const opens = await shoppers.call<{ latencies: number[] }>('open', { count: Math.ceil(30 * SCALE), keepOpen: true });
-    const dOpen = minus(await sample(), beforeOpen);
-    const n = opens.latencies.length;
-    if (process.env.BENCH_SQL_COUNT) {
-      for (const role of [ops, shop, shoppers]) {
-        for (const [sql, c] of Object.entries(await role.call<Record<string, number>>('sql'))) log(`  ${role.name}: ${(c / n).toFixed(2)} × ${sql}`);
+      const hop3 = await shop.call<{ url: string }>('chainHop', { key: floors.chainKey });
+      const hop2 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop3.url });
+      const hop1 = await ops.call<{ url: string }>('chainHop', { key: floors.chainKey, next: hop2.url });
+      const chain = await shoppers.call<{ latencies: number[] }>('chain', { key: floors.chainKey, url: hop1.url, count: 60 });
+      await shoppers.call('open', { shoppers: 1, each: 3 }); // warm
+      const byShoppers: Record<string, unknown> = {};
+      let single: { latencies: number[]; cpu: Cpu } | undefined;
+      for (const [c, each] of [[1, 30], [8, 4], [32, 2]] as const) {
+        await Promise.all([ops.call('sql'), shop.call('sql'), shoppers.call('sql')]);
+        const before = await sample();
+        // Kept open until the CPU is read: ending a deposit is clearing's cost, not the open's.
+        const opens = await shoppers.call<{ latencies: number[]; wallMs: number; count: number }>('open', { shoppers: c, each: Math.ceil(each * SCALE), keepOpen: true });
+        const d = minus(await sample(), before);
+        const n = opens.count;
+        if (c === 1) single = { latencies: opens.latencies, cpu: d };
+        if (process.env.BENCH_SQL_COUNT && c === 1) {
+          for (const role of [ops, shop, shoppers]) {
+            for (const [sql, k] of Object.entries(await role.call<Record<string, number>>('sql'))) log(`  ${role.name}: ${(k / n).toFixed(2)} × ${sql}`);
+          }
+        }
+        byShoppers[`c${c}`] = {
+          shoppers: c,
+          opens: n,
+          perSecond: n / (opens.wallMs / 1000),
+          p50Ms: percentile(opens.latencies, 50),
+          p95Ms: percentile(opens.latencies, 95),
+          cpuMsPerOpen: (d.ops + d.shop + d.shoppers + d.opsDb + d.shopDb) / n,
+          operatorCpuMsPerOpen: (d.ops + d.opsDb) / n,
+          shopCpuMsPerOpen: (d.shop + d.shopDb) / n,
+          walletCpuMsPerOpen: d.shoppers / n,
+        };
+        log(
+          `${engine}: session opens, ${c} shopper(s): ${fmt(n / (opens.wallMs / 1000))}/s, p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, p95 ${percentile(opens.latencies, 95).toFixed(1)} ms; ` +
+            `CPU per open: operators ${((d.ops + d.opsDb) / n).toFixed(1)} ms, shop ${((d.shop + d.shopDb) / n).toFixed(1)} ms, wallet ${(d.shoppers / n).toFixed(1)} ms`,
+        );
       }
-    }
-    figures.sessionOpen = {
-      opens: n,
-      p50Ms: percentile(opens.latencies, 50),
-      p95Ms: percentile(opens.latencies, 95),
-      chainP50Ms: percentile(chain.latencies, 50),
-      cpuMsPerOpen: (dOpen.ops + dOpen.shop + dOpen.shoppers + dOpen.opsDb + dOpen.shopDb) / n,
-      operatorCpuMsPerOpen: (dOpen.ops + dOpen.opsDb) / n,
-    };
-    log(
-      `${engine}: session open p50 ${percentile(opens.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms; ` +
-        `CPU per open: operators ${((dOpen.ops + dOpen.opsDb) / n).toFixed(1)} ms, shop ${((dOpen.shop + dOpen.shopDb) / n).toFixed(1)} ms, wallet ${(dOpen.shoppers / n).toFixed(1)} ms`,
-    );
-    await shoppers.call('endAll', { shoppers: 32 });
-    await shop.call('settled');
+      const one = single!;
+      const n = one.latencies.length;
+      figures.sessionOpen = {
+        opens: n,
+        p50Ms: percentile(one.latencies, 50),
+        p95Ms: percentile(one.latencies, 95),
+        chainP50Ms: percentile(chain.latencies, 50),
+        cpuMsPerOpen: (one.cpu.ops + one.cpu.shop + one.cpu.shoppers + one.cpu.opsDb + one.cpu.shopDb) / n,
+        operatorCpuMsPerOpen: (one.cpu.ops + one.cpu.opsDb) / n,
+        byShoppers,
+      };
+      log(`${engine}: session open p50 ${percentile(one.latencies, 50).toFixed(1)} ms, three signed hops p50 ${percentile(chain.latencies, 50).toFixed(1)} ms`);
+      await shoppers.call('endAll', { shoppers: 32 });
+      await shop.call('settled');
     }
 
-    // 3. Operator CPU per purchase with 1, 10, 20, 100 purchases per deposit (open + purchases + end + clearing).
+    // 3. Operator CPU per purchase with 1, 10, 20, 100 purchases per deposit (open + purchases + end + clearing),
+    //    then the 20-per-deposit cycle with 1, 8 and 32 shoppers at once: its throughput.
     const perDeposit: Record<string, unknown> = {};
     for (const [k, deposits] of FIGURES.has('perDeposit') ? ([[1, 6], [10, 2], [20, 1], [100, 1]] as const) : []) {
       const before = await sample();
@@ -255,32 +286,57 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
       perDeposit[`k${k}`] = { k, purchases: r.purchases, operatorCpuMsPerPurchase: (d.ops + d.opsDb) / r.purchases, operatorRequestsPerPurchase: d.opsServed / r.purchases };
       log(`${engine}: ${k} purchase(s) per deposit: operators ${((d.ops + d.opsDb) / r.purchases).toFixed(2)} ms CPU per purchase`);
     }
-    if (FIGURES.has('perDeposit')) figures.perDeposit = perDeposit;
+    if (FIGURES.has('perDeposit')) {
+      figures.perDeposit = perDeposit;
+      const throughput: Record<string, unknown> = {};
+      for (const [c, deposits] of [[1, 3], [8, 1], [32, 1]] as const) {
+        const before = await sample();
+        const r = await shoppers.call<{ wallMs: number; purchases: number }>('cycle', { shoppers: c, deposits: Math.max(1, Math.round(deposits * SCALE)), k: 20 });
+        await shop.call('settled');
+        const d = minus(await sample(), before);
+        throughput[`c${c}`] = {
+          shoppers: c,
+          k: 20,
+          purchases: r.purchases,
+          perSecond: r.purchases / (r.wallMs / 1000),
+          operatorCpuMsPerPurchase: (d.ops + d.opsDb) / r.purchases,
+          merchantCpuMsPerPurchase: (d.shop + d.shopDb) / r.purchases,
+        };
+        log(`${engine}: 20 per deposit, ${c} shopper(s): ${fmt(r.purchases / (r.wallMs / 1000))} purchases/s (deposit, purchases, end, clearing), operators ${((d.ops + d.opsDb) / r.purchases).toFixed(2)} ms CPU per purchase`);
+      }
+      figures.perDepositThroughput = throughput;
+    }
 
-    // 4. Clearing: 32 shoppers end their deposits at once; done when every record is cleared.
+    // 4. Clearing: 1, 8 and 32 shoppers end their deposits at once; done when every record is cleared.
     if (FIGURES.has('clearing')) {
-    await shoppers.call('prepareClearing', { shoppers: 32, deposits: Math.max(1, Math.round(4 * SCALE)) });
-    await ops.call('sql');
-    const beforeClear = await sample();
-    const t0 = performance.now();
-    const ended = await shoppers.call<{ count: number }>('endAll', { shoppers: 32 });
-    await shop.call('settled');
-    const clearMs = performance.now() - t0;
-    const dClear = minus(await sample(), beforeClear);
-    figures.clearing = {
-      shoppers: 32,
-      clearings: ended.count,
-      perSecond: ended.count / (clearMs / 1000),
-      // Two operators clear each session (the acquirer and the customer's account manager).
-      perSecondPerOperator: ended.count / (clearMs / 1000),
-      operatorCpuMsPerClearing: (dClear.ops + dClear.opsDb) / ended.count,
-      // Split: the operators' Node process against their PostgreSQL server.
-      operatorProcessCpuMsPerClearing: dClear.ops / ended.count,
-      operatorDbCpuMsPerClearing: dClear.opsDb / ended.count,
-      shopCpuMsPerClearing: (dClear.shop + dClear.shopDb) / ended.count,
-    };
-    log(`${engine}: clearing ${ended.count} sessions with 32 shoppers: ${fmt(ended.count / (clearMs / 1000))}/s`);
-    if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await ops.call<Record<string, number>>('sql'))) log(`  ${(n / ended.count).toFixed(2)} × ${sql}`);
+      const byShoppers: Record<string, Record<string, number>> = {};
+      for (const [c, deposits] of [[1, 12], [8, 4], [32, 4]] as const) {
+        await shoppers.call('prepareClearing', { shoppers: c, deposits: Math.max(1, Math.round(deposits * SCALE)) });
+        await ops.call('sql');
+        const before = await sample();
+        const t0 = performance.now();
+        const ended = await shoppers.call<{ count: number; retries: number }>('endAll', { shoppers: c });
+        await shop.call('settled');
+        const clearMs = performance.now() - t0;
+        const d = minus(await sample(), before);
+        byShoppers[`c${c}`] = {
+          shoppers: c,
+          clearings: ended.count,
+          perSecond: ended.count / (clearMs / 1000),
+          // Two operators clear each session (the acquirer and the customer's account manager).
+          perSecondPerOperator: ended.count / (clearMs / 1000),
+          operatorCpuMsPerClearing: (d.ops + d.opsDb) / ended.count,
+          // Split: the operators' Node process against their PostgreSQL server.
+          operatorProcessCpuMsPerClearing: d.ops / ended.count,
+          operatorDbCpuMsPerClearing: d.opsDb / ended.count,
+          shopCpuMsPerClearing: (d.shop + d.shopDb) / ended.count,
+          walletCpuMsPerClearing: d.shoppers / ended.count,
+          retries: ended.retries,
+        };
+        log(`${engine}: clearing ${ended.count} sessions with ${c} shopper(s): ${fmt(ended.count / (clearMs / 1000))}/s, operators ${((d.ops + d.opsDb) / ended.count).toFixed(1)} ms CPU each, shop ${((d.shop + d.shopDb) / ended.count).toFixed(1)}, wallet ${(d.shoppers / ended.count).toFixed(1)}; ${ended.retries} ends sent again after UNAVAILABLE`);
+        if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await ops.call<Record<string, number>>('sql'))) log(`  ${(n / ended.count).toFixed(2)} × ${sql}`);
+      }
+      figures.clearing = { ...byShoppers.c32, byShoppers };
     }
   } finally {
     await Promise.all([ops, shop, shoppers].map((r) => r.call('close').catch(() => undefined)));
