@@ -144,7 +144,7 @@ if (backend) {
       rows.push({
         figure: `${engine}: purchases with ${p.shoppers} concurrent shopper${p.shoppers > 1 ? 's' : ''}`,
         value: `${n(p.perSecond, 1)}/s, p50 ${ms(p.p50Ms)}, p95 ${ms(p.p95Ms)}`,
-        floor: `wallet ${ms(p.walletCpuMsPerPurchase)} CPU each`,
+        floor: `CPU per purchase: merchant ${ms(p.merchantCpuMsPerPurchase)} (${n(p.merchantPerCpuSecond)}/CPU-s), wallet ${ms(p.walletCpuMsPerPurchase)}`,
         ratio: '',
         target: 'zero operator messages',
         verdict: p.operatorRequests === 0 ? 'met (0 operator requests)' : `missed: ${p.operatorRequests} operator requests`,
