@@ -120,7 +120,7 @@ async function amTransactionByHandle(ctx: OperatorContext, handle: string): Prom
 
 export async function initiate(ctx: OperatorContext, body: unknown): Promise<Signed<'am.ack'>> {
   const kid = kidOf(body);
-  const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid));
+  const msg = await verifyMessage(body, 'wallet.initiate', () => customerKey(ctx, kid), ctx.crypto);
   const b = msg.body;
   const customerId = msg.kid;
   const digest = await digestOf(msg);
@@ -347,7 +347,7 @@ export async function customerRecord(ctx: OperatorContext, body: unknown) {
   if (!row) throw new ObolError('UNKNOWN_TRANSACTION', `no transaction ${handle}`);
   const transactionId = row.id;
   const sessionKid = await ctx.keys.addSpki(row.session_public_key);
-  const msg = await verifyMessage(body, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+  const msg = await verifyMessage(body, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined), ctx.crypto);
   return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, async () => {
     if (row.state === 'pending' || row.state === 'failed') throw new ObolError('SESSION_CLOSED', 'that transaction never opened');
     const total = parseAmount(msg.body.total);
@@ -370,7 +370,7 @@ export async function customerRecord(ctx: OperatorContext, body: unknown) {
       clearing?: Signed<'acquirer.clearing'>;
     };
     if (answer.clearing) {
-      const clearing = await verifyMessage(answer.clearing, 'acquirer.clearing', (k) => (k === peer.kid ? peer.key : undefined));
+      const clearing = await verifyMessage(answer.clearing, 'acquirer.clearing', (k) => (k === peer.kid ? peer.key : undefined), ctx.crypto);
       // Applied (now or by an earlier copy): the transaction is cleared by the acquirer's one
       // clearing of it, which is this message; no need to read the row back.
       await applyClearing(ctx, clearing, peer.operatorId, updated);

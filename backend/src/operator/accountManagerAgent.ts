@@ -56,7 +56,7 @@ export class AccountManagerAgent {
 
   async login(body: unknown) {
     const kid = kidOf(body);
-    const msg = await verifyMessage(body, 'wallet.login', () => customerKey(this.ctx, kid));
+    const msg = await verifyMessage(body, 'wallet.login', () => customerKey(this.ctx, kid), this.ctx.crypto);
     if (msg.body.customerId !== msg.kid) throw new ObolError('BAD_SIGNATURE', 'the logon is not signed by that customer');
     return logon(this.ctx, msg.body.customerId, msg.body.challenge);
   }
@@ -114,7 +114,7 @@ export class AccountManagerAgent {
   async clearing(body: unknown) {
     const peer = await this.ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'clearing information from an unknown operator');
-    const msg = await verifyMessage(body, 'acquirer.clearing', () => peer.key);
+    const msg = await verifyMessage(body, 'acquirer.clearing', () => peer.key, this.ctx.crypto);
     return applyClearing(this.ctx, msg, peer.operatorId);
   }
 
@@ -125,7 +125,7 @@ export class AccountManagerAgent {
   async clearings(body: unknown): Promise<ClearingsResponse> {
     const peer = await this.ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'clearing information from an unknown operator');
-    const msg = await verifyMessage(body, 'acquirer.clearings', () => peer.key);
+    const msg = await verifyMessage(body, 'acquirer.clearings', () => peer.key, this.ctx.crypto);
     const results = await applyClearings(this.ctx, msg.body.clearings, peer);
     return { results: results.map((r) => ('ok' in r ? r : { error: itemError(r.error, this.ctx) })) };
   }
@@ -134,7 +134,7 @@ export class AccountManagerAgent {
   async refund(body: unknown) {
     const peer = await this.ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'a refund from an unknown operator');
-    const msg = await verifyMessage(body, 'acquirer.refund', () => peer.key);
+    const msg = await verifyMessage(body, 'acquirer.refund', () => peer.key, this.ctx.crypto);
     return applyRefund(this.ctx, msg, peer.operatorId);
   }
 

@@ -44,7 +44,7 @@ export async function releaseK1(ctx: OperatorContext, body: unknown): Promise<Si
   const kid = kidOf(body);
   const arbiter = await arbiterByKid(ctx, kid);
   if (!arbiter) throw new ObolError('UNKNOWN_KEY', 'this key is not an arbiter this operator trusts');
-  const request = await verifyMessage(body, 'arbiter.keyRequest', () => arbiter.key);
+  const request = await verifyMessage(body, 'arbiter.keyRequest', () => arbiter.key, ctx.crypto);
   const r = request.body;
   const now = ctx.clock.now();
   if (Math.abs(now - r.time) > ARBITER_CLOCK_SKEW_MS) {
@@ -201,7 +201,7 @@ export async function openDeposit(
     );
     // The merchant's key from the row already read (imported once per process, kept in the ring).
     const merchantKid = await ctx.keys.addSpki(merchant.public_key);
-    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => ctx.keys.get(merchantKid));
+    const ack = await verifyMessage(await ctx.http.post(`${merchant.url}/info`, info), 'merchant.ack', () => ctx.keys.get(merchantKid), ctx.crypto);
     if (ack.body.transactionId !== b.transactionId || ack.body.infoMsgId !== info.body.msgId) {
       throw new ObolError('CONFLICT', 'the merchant acknowledged another message');
     }

@@ -33,7 +33,7 @@ export class AcquirerAgent {
     const ctx = this.ctx;
     const peer = await ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'initiation from an unknown operator');
-    const msg = await verifyMessage(body, 'am.initiate', () => peer.key);
+    const msg = await verifyMessage(body, 'am.initiate', () => peer.key, ctx.crypto);
     if (msg.body.customerOperatorId !== peer.operatorId) throw new ObolError('BAD_SIGNATURE', 'the voucher is not signed by the customer operator');
     return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer));
   }
@@ -50,12 +50,12 @@ export class AcquirerAgent {
     const ctx = this.ctx;
     const peer = await ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'a record from an unknown operator');
-    const msg = await verifyMessage(body, 'am.customerRecord', () => peer.key);
+    const msg = await verifyMessage(body, 'am.customerRecord', () => peer.key, ctx.crypto);
     const row = await acqTransaction(ctx, msg.body.transactionId);
     if (row.customer_operator !== peer.operatorId) throw new ObolError('UNAUTHORIZED', 'not your customer’s transaction');
     // The customer's own signature, with the session key of its temporary certificate.
     const sessionKid = await ctx.keys.addSpki(row.session_public_key);
-    const record = await verifyMessage(msg.body.record, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+    const record = await verifyMessage(msg.body.record, 'wallet.record', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined), ctx.crypto);
     if (record.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the record is for another transaction');
     const [updated] = await ctx.db.query<AcqTransactionRow>(
       'UPDATE acq_transactions SET customer_record = $2::text::jsonb WHERE id = $1 AND customer_record IS NULL RETURNING *',
@@ -68,12 +68,12 @@ export class AcquirerAgent {
   async merchantRecord(body: unknown): Promise<Static<typeof RecordResponse>> {
     const ctx = this.ctx;
     const merchant = await merchantByKid(ctx, kidOf(body));
-    const msg = await verifyMessage(body, 'merchant.record', () => merchant.key);
+    const msg = await verifyMessage(body, 'merchant.record', () => merchant.key, ctx.crypto);
     const row = await acqTransaction(ctx, msg.body.transactionId);
     if (row.merchant_id !== merchant.id) throw new ObolError('UNAUTHORIZED', 'not your transaction');
     if (msg.body.proof) {
       const sessionKid = await ctx.keys.addSpki(row.session_public_key);
-      const proof = await verifyMessage(msg.body.proof, 'wallet.accept', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined));
+      const proof = await verifyMessage(msg.body.proof, 'wallet.accept', (k) => (k === sessionKid ? ctx.keys.get(k) : undefined), ctx.crypto);
       if (proof.body.transactionId !== row.id) throw new ObolError('CONFLICT', 'the proof is for another transaction');
     }
     const [updated] = await ctx.db.query<AcqTransactionRow>(

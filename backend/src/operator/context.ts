@@ -3,6 +3,7 @@ import type { Http } from '@obol/protocol/http';
 import { ObolError } from '@obol/protocol/errors';
 import { bearerMatches } from '../http/secrets.ts';
 import type { KeyRing } from '@obol/protocol/keys';
+import type { WebCrypto } from '@obol/protocol/webcrypto';
 import type { Db } from '../store/db.ts';
 import type { Ledger } from '../store/ledger.ts';
 import type { SealKeys } from '../store/sealedColumn.ts';
@@ -29,6 +30,11 @@ export interface OperatorContext {
   tables: ExchangeTables;
   /** Keys of customers, merchants and session keys, imported once and kept (an import costs more than a verify). */
   keys: KeyRing;
+  /**
+   * The crypto every check and signature of this operator goes through: the servers' handle
+   * (crypto/nodeCrypto.ts: ES256 and SHA-256 by node:crypto, the same bytes as WebCrypto's).
+   */
+  crypto: WebCrypto;
   /** The data key(s) secrets are sealed under in the database (K1): kept outside it, see sealedColumn.ts. */
   sealKeys: SealKeys;
   /** Names of the billing sinks records are queued for. */

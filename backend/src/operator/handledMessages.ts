@@ -2,6 +2,7 @@ import { canonicalJson } from '@obol/protocol/canonicalJson';
 import type { Clock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import { sha256, toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import type { Queryable } from '../store/db.ts';
 
 /**
@@ -12,7 +13,7 @@ import type { Queryable } from '../store/db.ts';
 export type StoredAnswer = { ok: unknown } | { error: ReturnType<ObolError['toJSON']> };
 
 export async function digestOf(message: unknown): Promise<string> {
-  return toBase64Url(await sha256(utf8.encode(canonicalJson(message))));
+  return toBase64Url(await sha256(utf8.encode(canonicalJson(message)), serverCrypto));
 }
 
 export async function previousAnswer(db: Queryable, msgId: string, digest: string): Promise<StoredAnswer | undefined> {

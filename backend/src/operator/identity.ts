@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type KeyHandle, KEY_ALG, keyHandle } from '@obol/protocol/keys';
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import {
   type Cert,
   type CertIssuer,
@@ -87,7 +88,8 @@ async function identityOf(
 ): Promise<OperatorIdentity> {
   return {
     operatorId,
-    key: await keyHandle(signing),
+    // The operator signs every message it sends with this key: through the servers' crypto handle.
+    key: await keyHandle(signing, serverCrypto),
     signingCert,
     signingCertB64: certToBase64(signingCert),
     cert,

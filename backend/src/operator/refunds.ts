@@ -58,7 +58,7 @@ export async function merchantRefund(ctx: OperatorContext, body: unknown): Promi
   const [merchant] = await ctx.db.query<{ id: string; public_key: string }>('SELECT id, public_key FROM merchants WHERE key_id = $1', [kid]);
   if (!merchant) throw new ObolError('UNKNOWN_KEY', 'not a merchant of this operator');
   await ctx.keys.addSpki(merchant.public_key);
-  const msg = await verifyMessage(body, 'merchant.refund', (k) => (k === kid ? ctx.keys.get(k) : undefined));
+  const msg = await verifyMessage(body, 'merchant.refund', (k) => (k === kid ? ctx.keys.get(k) : undefined), ctx.crypto);
   const r = msg.body;
   if (r.merchantId !== merchant.id) throw new ObolError('UNAUTHORIZED', `the refund names merchant ${r.merchantId}, signed by ${merchant.id}`);
   const refundAmount = parseAmount(r.amount);

@@ -4,6 +4,7 @@ import { type Clock, systemClock } from '@obol/protocol/clock';
 import { ObolError } from '@obol/protocol/errors';
 import type { Http } from '@obol/protocol/http';
 import { KeyRing, importPublicKey } from '@obol/protocol/keys';
+import { serverCrypto } from '../crypto/nodeCrypto.ts';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BillingDispatcher, type BillingSink, JsonlFileSink, WebhookSink } from '../billing/index.ts';
 import { browserCors } from '../http/cors.ts';
@@ -160,7 +161,8 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Operato
     http: opts.http ?? undiciHttp,
     peers: new PeerDirectory(identity, { ...config.peers }, clock, opts.http ?? undiciHttp),
     tables: new ExchangeTables(db, identity.key, clock, config.operatorId, config.currency, config.rates, (config.tableLifetimeSec ?? 3600) * 1000),
-    keys: new KeyRing(),
+    keys: new KeyRing(serverCrypto),
+    crypto: serverCrypto,
     sealKeys,
     billingSinks: sinks.map((s) => s.name),
     clearingGraceMs: (config.clearingGraceSec ?? 300) * 1000,

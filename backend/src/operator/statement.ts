@@ -16,7 +16,7 @@ const DEFAULT_STATEMENT_LIMIT = 100;
  */
 export async function merchantStatement(ctx: OperatorContext, body: unknown): Promise<MerchantStatement> {
   const merchant = await merchantByKid(ctx, kidOf(body));
-  const request = await verifyMessage(body, 'merchant.statement', () => merchant.key);
+  const request = await verifyMessage(body, 'merchant.statement', () => merchant.key, ctx.crypto);
   const r = request.body;
   if (r.merchantId !== merchant.id) throw new ObolError('UNAUTHORIZED', `this key is ${merchant.id}'s, not ${r.merchantId}'s`);
   const now = ctx.clock.now();
