@@ -77,7 +77,7 @@ export async function merchantCertificate(ctx: OperatorContext, operatorId: stri
   };
   if (typeof body?.merchantCert !== 'string') throw new ObolError('MALFORMED', 'the merchant operator answered without a certificate');
   const cert = parseCert(body.merchantCert);
-  const merchant = await verifyChain(cert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
+  const merchant = await verifyChain(cert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' }, ctx.crypto);
   if (merchant.merchantId !== merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the operator vouched for another merchant');
   const forWallet = await reissue(cert, ctx.identity.issuer);
   const answer = { merchantId, operatorId, merchantCert: certToBase64(forWallet), origins: merchant.origins ?? [] };
@@ -216,7 +216,7 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
         issuer: ctx.identity.issuer,
         notBefore: now - 60_000,
         notAfter: expiresAt + ctx.clearingGraceMs,
-      });
+      }, ctx.crypto);
       const forward = await signMessage(
         'am.initiate',
         {
@@ -245,7 +245,7 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
       // The merchant's certificate as the merchant's operator issued it, re-issued under our own
       // key so the wallet needs to trust only its own operator.
       const merchantCert = parseCert(ack.body.merchantCert);
-      const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' });
+      const merchant = await verifyChain(merchantCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'merchant' }, ctx.crypto);
       if (merchant.merchantId !== b.merchantId) throw new ObolError('MERCHANT_NOT_TRUSTED', 'the acquirer vouched for another merchant');
       const forWallet = await reissueOnce(merchantCert, ctx.identity.issuer, now);
       const answer = await signMessage(

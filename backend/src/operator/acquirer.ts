@@ -136,10 +136,10 @@ export async function openDeposit(
     throw new ObolError('CURRENCY_MISMATCH', `${peer.operatorId} holds deposits in ${peer.currency}, not ${depositCustomer.currency}`);
   }
   // The temporary certificate must come from the vouching operator and name this transaction.
-  const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' });
+  const temp = await verifyChain(b.tempCert, { trustedIssuers: [peer.cert] }, { now, expectKind: 'temporary' }, ctx.crypto);
   if (temp.transactionId !== b.transactionId) throw new ObolError('CONFLICT', 'the temporary certificate names another transaction');
   // Re-issued under our key: the merchant trusts only its own operator.
-  const reissued = await reissueTemporaryB64(temp, ctx.identity.issuer);
+  const reissued = await reissueTemporaryB64(temp, ctx.identity.issuer, ctx.crypto);
   const deadlineAt = b.expiresAt + ctx.clearingGraceMs;
   const k1Sealed = await ctx.sealKeys.seal(b.k1, { column: ACQ_K1_COLUMN, rowId: b.transactionId });
 
