@@ -211,14 +211,18 @@ if (backend) {
     }
     // Linear in added connections until the commit rate is the limit: the clearing rate's growth from
     // 1 to 8 and 8 to 32 shoppers beside the commit rate's growth over the same connections.
+    // What stops it: all roles share this machine's cores, so the CPU of one clearing over all of
+    // them (operators, shop, wallets) bounds the rate, beside the database's commit rate.
+    const c32 = cl.byShoppers?.c32;
+    const allCpuMs = c32 ? c32.operatorCpuMsPerClearing + (c32.shopCpuMsPerClearing ?? 0) + (c32.walletCpuMsPerClearing ?? 0) : undefined;
     const by = cl.byShoppers;
     const scaling =
-      by?.c1 && by.c8 && by.c32
-        ? `; from 1 to 8 to 32 shoppers clearing grew ×${n(by.c8.perSecond / by.c1.perSecond, 1)} and ×${n(by.c32.perSecond / by.c8.perSecond, 1)}` +
-          (commits(1) && commits(8) && commits(32) ? ` while the commit rate grew ×${n(commits(8)! / commits(1)!, 1)} and ×${n(commits(32)! / commits(8)!, 1)}` : '') +
-          `; at 32 the operators used ${n((by.c32.perSecond * by.c32.operatorCpuMsPerClearing) / 1000, 2)} of the ${cpus} cores, the shop ${n((by.c32.perSecond * (by.c32.shopCpuMsPerClearing ?? 0)) / 1000, 2)}, the wallets ${n((by.c32.perSecond * (by.c32.walletCpuMsPerClearing ?? 0)) / 1000, 2)}` +
-          (by.c32.retries ? `, and ${by.c32.retries} ends were sent again after an UNAVAILABLE answer (a pause each)` : '') +
-          (commits(32) ? `; the database could commit ${n(commits(32)! / by.c32.perSecond, 0)}× more` : '')
+      by?.c1 && by.c8 && by.c32 && allCpuMs !== undefined
+        ? `. From 1 to 8 to 32 shoppers it grew ×${n(by.c8.perSecond / by.c1.perSecond, 1)} and ×${n(by.c32.perSecond / by.c8.perSecond, 1)}` +
+          (commits(1) && commits(8) && commits(32) ? ` (the commit rate of as many connections ×${n(commits(8)! / commits(1)!, 1)} and ×${n(commits(32)! / commits(8)!, 1)})` : '') +
+          `: not linear, because the machine's ${cpus} cores, not the database, are the limit — one clearing costs ${ms(allCpuMs)} of CPU over all roles (operators ${ms(by.c32.operatorCpuMsPerClearing)}, shop ${ms(by.c32.shopCpuMsPerClearing ?? 0)}, wallet ${ms(by.c32.walletCpuMsPerClearing ?? 0)}), at most ${n((1000 * cpus) / allCpuMs, 0)}/s on these cores` +
+          (commits(32) ? `, while the database commits ${n(commits(32)!)} one-row transactions per second with 32 connections (${n(commits(32)! / by.c32.perSecond, 0)}× the clearing rate)` : '') +
+          (by.c32.retries ? `; ${by.c32.retries} ends were sent again after an UNAVAILABLE answer` : '')
         : '';
     rows.push({
       figure: `${engine}: clearing with ${cl.shoppers} concurrent shoppers`,
@@ -231,7 +235,7 @@ if (backend) {
           ? ''
           : cl.perSecondPerOperator >= 1000
             ? 'met'
-            : `missed: ${n(1000 / cl.perSecondPerOperator, 0)}× short; at ${ms(cl.operatorCpuMsPerClearing)} operator CPU per clearing 1,000/s needs ${n(cl.operatorCpuMsPerClearing, 1)} cores${scaling}. CPU, not locks, is the bound on 2 cores (shard rows keep the hot accounts apart). Clearings are now committed in groups (one transaction, one claim and one outbox write for all that arrive together) and their information travels many to a signed message applied in one transaction; statements are prepared once per connection. What is left is per record: each clearing still brings 3 HTTP requests from its parties (the wallet's record, its forward, the merchant's record), 6 signature checks and 4 signatures, 2 session-key imports, and about 13 statements over both operators, nearly all of them reading or storing one record (BENCH_SQL_COUNT=1 lists them). 1,000/s here needs ≤ 2 ms of both operators' CPU per clearing: the records themselves batched too — the account manager forwarding wallets' records many to a message, the merchant sending its records many to a message, the acquirer storing and checking them per batch — and no per-record HTTP request between operators`,
+            : `missed: ${n(1000 / cl.perSecondPerOperator, 0)}× short; at ${ms(cl.operatorCpuMsPerClearing)} operator CPU per clearing 1,000/s needs ${n(cl.operatorCpuMsPerClearing, 1)} cores for the operators alone${scaling}. Locks are not it (shard rows keep the hot accounts apart). Clearings are now committed in groups (one transaction, one claim and one outbox write for all that arrive together) and their information travels many to a signed message applied in one transaction; statements are prepared once per connection. What is left is per record: each clearing still brings 3 HTTP requests from its parties (the wallet's record, its forward, the merchant's record), 6 signature checks and 4 signatures, 2 session-key imports, and about 13 statements over both operators, nearly all of them reading or storing one record (BENCH_SQL_COUNT=1 lists them). 1,000/s here needs ≤ 2 ms of both operators' CPU per clearing: the records themselves batched too — the account manager forwarding wallets' records many to a message, the merchant sending its records many to a message, the acquirer storing and checking them per batch — and no per-record HTTP request between operators`,
     });
   }
 }

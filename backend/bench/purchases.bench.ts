@@ -312,7 +312,7 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
       const byShoppers: Record<string, Record<string, number>> = {};
       for (const [c, deposits] of [[1, 12], [8, 4], [32, 4]] as const) {
         await shoppers.call('prepareClearing', { shoppers: c, deposits: Math.max(1, Math.round(deposits * SCALE)) });
-        await ops.call('sql');
+        await Promise.all([ops.call('sql'), shop.call('sql')]);
         const before = await sample();
         const t0 = performance.now();
         const ended = await shoppers.call<{ count: number; retries: number }>('endAll', { shoppers: c });
@@ -334,7 +334,11 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
           retries: ended.retries,
         };
         log(`${engine}: clearing ${ended.count} sessions with ${c} shopper(s): ${fmt(ended.count / (clearMs / 1000))}/s, operators ${((d.ops + d.opsDb) / ended.count).toFixed(1)} ms CPU each, shop ${((d.shop + d.shopDb) / ended.count).toFixed(1)}, wallet ${(d.shoppers / ended.count).toFixed(1)}; ${ended.retries} ends sent again after UNAVAILABLE`);
-        if (process.env.BENCH_SQL_COUNT) for (const [sql, n] of Object.entries(await ops.call<Record<string, number>>('sql'))) log(`  ${(n / ended.count).toFixed(2)} × ${sql}`);
+        if (process.env.BENCH_SQL_COUNT) {
+          for (const role of [ops, shop]) {
+            for (const [sql, n] of Object.entries(await role.call<Record<string, number>>('sql'))) log(`  ${role.name}: ${(n / ended.count).toFixed(2)} × ${sql}`);
+          }
+        }
       }
       figures.clearing = { ...byShoppers.c32, byShoppers };
     }
