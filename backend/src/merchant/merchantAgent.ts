@@ -308,6 +308,12 @@ export class MerchantAgent {
   private readonly acceptWrites = new GroupWriter<unknown[]>((rows) => this.writeAccepts(rows), GROUP_COMMIT);
   private readonly k1Keys = new BoundedCache<string, Promise<CryptoKey>>(MAX_CACHED_KEYS);
   private readonly inflight = new Map<string, Promise<boolean>>();
+  /**
+   * Records this process has just committed and is sending now: their delivery need not read
+   * them back (the outbox's claim still decides whether they are sent at all). Held only while
+   * their first send is under way.
+   */
+  private readonly justClosed = new Map<string, Pick<RecordRow, 'msg_id' | 'transaction_id' | 'record' | 'sent_at'>>();
   /** Merchant records leave through the one outbox, retried with the one back-off. */
   private readonly outbox: OutboxDispatcher;
   private readonly background = new Set<Promise<unknown>>();
@@ -1273,9 +1279,11 @@ export class MerchantAgent {
     const now = this.clock.now();
     const outcome = await this.db.transaction(async (tx) => {
       const s = await this.lockSession(tx, transactionId);
-      const closed = s.state === 'open' ? await this.closeInTx(tx, s, now >= Number(s.expires_at) ? 'timer' : reason, now) : undefined;
-      // The wallet learns the refund lines before clearing here, so that its record agrees.
-      return { s, closed, refundLines: await this.refundLinesOf(tx, transactionId) };
+      // The wallet learns the refund lines before clearing here, so that its record agrees (read
+      // once, under the session's lock: the record's hash covers the same lines).
+      const refundLines = await this.refundLinesOf(tx, transactionId);
+      const closed = s.state === 'open' ? await this.closeInTx(tx, s, now >= Number(s.expires_at) ? 'timer' : reason, now, refundLines) : undefined;
+      return { s, closed, refundLines };
     }, PER_SESSION);
     if (outcome.closed) {
       this.sessionKeys.delete(transactionId);
@@ -1293,12 +1301,19 @@ export class MerchantAgent {
   }
 
   /** Close an open session inside `tx` and store its signed record; returns the record. */
-  private async closeInTx(tx: Queryable, s: SessionRow, reason: CloseReason, now: number): Promise<Signed<'merchant.record'>> {
+  /** `refundLines`: the session's refund lines when the caller has already read them in `tx`. */
+  private async closeInTx(
+    tx: Queryable,
+    s: SessionRow,
+    reason: CloseReason,
+    now: number,
+    refundLines?: Signed<'merchant.refundLine'>[],
+  ): Promise<Signed<'merchant.record'>> {
     this.held.delete(s.transaction_id);
     const lines = await this.acceptedLines(tx, s.transaction_id);
     if (lines.length !== s.count) throw new ObolError('INTERNAL', `transaction ${s.transaction_id} has ${lines.length} accepted lines but counts ${s.count}`);
     // Refund lines before clearing lower the total reported and are covered by the list's hash.
-    const refunds = (await this.refundLinesOf(tx, s.transaction_id)).map((l) => l.body);
+    const refunds = (refundLines ?? (await this.refundLinesOf(tx, s.transaction_id))).map((l) => l.body);
     const body: MessageBody<'merchant.record'> = {
       msgId: randomId(16, this.crypto),
       transactionId: s.transaction_id,
@@ -1335,9 +1350,13 @@ export class MerchantAgent {
   }
 
   private reportInBackground(record: Signed<'merchant.record'>): void {
-    const p = this.sendRecord(record.body.msgId).catch((e: unknown) => {
-      this.log.error({ err: e, transactionId: record.body.transactionId }, 'merchant record not sent');
-    });
+    const msgId = record.body.msgId;
+    this.justClosed.set(msgId, { msg_id: msgId, transaction_id: record.body.transactionId, record, sent_at: null });
+    const p = this.sendRecord(msgId)
+      .catch((e: unknown) => {
+        this.log.error({ err: e, transactionId: record.body.transactionId }, 'merchant record not sent');
+      })
+      .finally(() => this.justClosed.delete(msgId));
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
@@ -1376,7 +1395,10 @@ export class MerchantAgent {
    * refusal, end the entry).
    */
   private async deliverRecord(msgId: string): Promise<unknown> {
-    const [row] = await this.db.query<RecordRow>('SELECT msg_id, transaction_id, record, sent_at FROM merchant_records WHERE msg_id = $1', [msgId]);
+    const kept = this.justClosed.get(msgId);
+    this.justClosed.delete(msgId); // a later try reads the row: it may have been sent meanwhile
+    const row =
+      kept ?? (await this.db.query<RecordRow>('SELECT msg_id, transaction_id, record, sent_at FROM merchant_records WHERE msg_id = $1', [msgId]))[0];
     if (!row) throw new ObolError('INTERNAL', `no merchant record ${msgId}`);
     if (row.sent_at !== null) return undefined;
     const transactionId = row.transaction_id;
