@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { canonicalJson } from '@obol/protocol/canonicalJson';
 import { SIGN_ALG } from '@obol/protocol/keys';
 import { toBase64Url, utf8 } from '@obol/protocol/webcrypto';
+import { ledgerClearingRates } from './clearing.bench.ts';
 import { type TestPostgres, cpuMs, percentile, postgresCommitRate, postgresCpuMs, startTestPostgres } from './support.ts';
 
 const ENGINES = (process.env.BENCH_ENGINES ?? 'PGlite,PostgreSQL').split(',') as Engine[];
@@ -172,6 +173,10 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     for (const c of [1, 8, 32]) commitFloor[`c${c}`] = await postgresCommitRate(scratch, c);
     figures.commitFloor = commitFloor;
     log(`${engine}: commit floor (one-row INSERTs, each committed): ${[1, 8, 32].map((c) => `${c} connection(s) ${fmt(commitFloor[`c${c}`]!)}/s`).join(', ')}`);
+    // The acquirer's ledger booking of clearings alone: whether hot rows or commits would stop clearing.
+    const ledger = await ledgerClearingRates(opsPg, [1, 8, 32], Math.max(50, Math.round(400 * SCALE)));
+    figures.ledgerClearing = ledger;
+    log(`${engine}: clearings booked by the ledger alone: ${Object.values(ledger).map((l) => `${l.connections} connection(s) ${fmt(l.perSecond)}/s`).join(', ')}`);
   }
   const portOf = (pg?: TestPostgres) => (pg ? Number(new URL(pg.url).port) : undefined);
   const [ops, shop, shoppers] = await Promise.all([spawnRole('operators'), spawnRole('shop'), spawnRole('shoppers')]);
