@@ -1,4 +1,5 @@
 import type { RecordResponse } from '@obol/protocol/api';
+import { BoundedCache } from '@obol/protocol/boundedCache';
 import { ObolError } from '@obol/protocol/errors';
 import { type Signed, verifyMessage } from '@obol/protocol/signed';
 import type { Static } from 'typebox';
@@ -25,8 +26,30 @@ import { merchantStatement } from './statement.ts';
  * directly or put a fault between it and another operator. The Fastify routes
  * (routes/acquirer.ts) only map HTTP to these methods.
  */
+/** What a transaction's records are checked against: set when it opens, never changed after. */
+type FixedAtOpen = Pick<AcqTransactionRow, 'id' | 'customer_operator' | 'merchant_id' | 'session_public_key'>;
+
+/**
+ * Transactions' fixed fields, kept after a first read by this process: a session's second record
+ * (the wallet's or the merchant's, whichever comes last) is checked and written without reading
+ * its row first. Only fields that never change are kept, so a copy is never stale; everything
+ * else (state, records, clearing) is read by the write that returns it.
+ */
+const FIXED_KEPT = 50_000;
+
 export class AcquirerAgent {
+  private readonly fixed = new BoundedCache<string, FixedAtOpen>(FIXED_KEPT);
+
   constructor(readonly ctx: OperatorContext) {}
+
+  private async fixedAtOpen(transactionId: string): Promise<FixedAtOpen> {
+    const kept = this.fixed.get(transactionId);
+    if (kept) return kept;
+    const { id, customer_operator, merchant_id, session_public_key } = await acqTransaction(this.ctx, transactionId);
+    const fixed = { id, customer_operator, merchant_id, session_public_key };
+    this.fixed.set(id, fixed);
+    return fixed;
+  }
 
   /** FIG 2 step 3 → 4, 5, 6: the customer operator's voucher; the merchant is told, the deposit held. */
   async initiate(body: unknown): Promise<Signed<'acquirer.ack'>> {
@@ -51,7 +74,7 @@ export class AcquirerAgent {
     const peer = await ctx.peers.byKeyId(kidOf(body));
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'a record from an unknown operator');
     const msg = await verifyMessage(body, 'am.customerRecord', () => peer.key, ctx.crypto);
-    const row = await acqTransaction(ctx, msg.body.transactionId);
+    const row = await this.fixedAtOpen(msg.body.transactionId);
     if (row.customer_operator !== peer.operatorId) throw new ObolError('UNAUTHORIZED', 'not your customer’s transaction');
     // The customer's own signature, with the session key of its temporary certificate.
     const sessionKid = await ctx.keys.addSpki(row.session_public_key);
@@ -69,7 +92,7 @@ export class AcquirerAgent {
     const ctx = this.ctx;
     const merchant = await merchantByKid(ctx, kidOf(body));
     const msg = await verifyMessage(body, 'merchant.record', () => merchant.key, ctx.crypto);
-    const row = await acqTransaction(ctx, msg.body.transactionId);
+    const row = await this.fixedAtOpen(msg.body.transactionId);
     if (row.merchant_id !== merchant.id) throw new ObolError('UNAUTHORIZED', 'not your transaction');
     if (msg.body.proof) {
       const sessionKid = await ctx.keys.addSpki(row.session_public_key);
