@@ -293,7 +293,7 @@ if (browser) {
       verdict:
         m.p50Ms < 100
           ? 'met'
-          : 'missed: before the window can be answered, the wallet asks the merchant for its information and description and our operator for the merchant’s certificate (re-issued per request, the largest of the three), then opens a new popup window (a renderer started and the page loaded: ~50–100 ms); after Pay, FIG 2 across three servers (the session-open row) and the purchase’s two round trips to the merchant. Under 100 ms would take the session open near its floor, the certificate issued once and kept, and the window opened while those requests are under way (showing “checking…” until the prompt is ready), not after them',
+          : 'missed: before the window can be answered, the wallet asks the merchant for its information and description and our operator for the merchant’s certificate (re-issued at most every ten minutes and kept, but a fresh browser profile fetches it once), then opens a new popup window (a renderer started and the page loaded: ~50–100 ms); after Pay, FIG 2 across three servers (the session-open row) and the purchase’s two round trips to the merchant. Under 100 ms would take the session open near its floor and the window opened while those requests are under way (showing “checking…” until the prompt is ready), not after them',
     });
   }
   rows.push({
