@@ -252,7 +252,7 @@ export class ObolBuy extends HTMLElement {
       // A setup mistake of the page (a product or price the shop does not sell, a wrong module
       // address): the shopper reads a plain sentence, the page's author the exact reason, once.
       if (SETUP_MISTAKES.includes(error.name)) this.#tell(error.message);
-      this.#show({ kind: 'failed', error, sentence: errorSentence(error.code) });
+      this.#show({ kind: 'failed', error, sentence: errorSentence(error) });
       this.#fire('obol:failed', error);
     }
   }

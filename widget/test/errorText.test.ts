@@ -3,21 +3,23 @@ import { describe, expect, it } from 'vitest';
 import { errorSentence, toErrorJson } from '../src/errorText.ts';
 
 describe('errorSentence: one readable sentence per code', () => {
+  /** An error as the widget holds it: the wire form, its name found from its code. */
+  const byCode = (code: number) => errorSentence(toErrorJson({ code, message: '' }));
   it('says what the shopper can do about the common wallet errors', () => {
-    expect(errorSentence(4001)).toBe('You declined the payment.');
-    expect(errorSentence(4302)).toBe('Set up your Obol wallet first.');
-    expect(errorSentence(4301)).toMatch(/budget/);
-    expect(errorSentence(3000)).toMatch(/Not enough money/);
-    expect(errorSentence(6001)).toMatch(/No answer from your Obol wallet/);
+    expect(byCode(4001)).toBe('You declined the payment.');
+    expect(byCode(4302)).toBe('Set up your Obol wallet first.');
+    expect(byCode(4301)).toMatch(/budget/);
+    expect(byCode(3000)).toMatch(/Not enough money/);
+    expect(byCode(6001)).toMatch(/No answer from your Obol wallet/);
   });
 
   it('has a sentence for every code of the catalogue, never a raw code name', () => {
     for (const [name, code] of Object.entries(ErrorCodes)) {
-      const s = errorSentence(code);
+      const s = errorSentence({ code, name: name as keyof typeof ErrorCodes });
       expect(s).toMatch(/^[A-Z].*\.$/);
       expect(s).not.toContain(name);
     }
-    expect(errorSentence(9999)).toBe('The payment did not go through. Please try again.');
+    expect(errorSentence({ code: ErrorCodes.INTERNAL, name: 'INTERNAL' })).toBe('The payment did not go through. Please try again.');
   });
 });
 
