@@ -556,9 +556,20 @@ export class MerchantAgent {
   async receiveInfo(message: unknown): Promise<Signed<'merchant.ack'>> {
     const info = await verifyMessage(message, 'acquirer.info', this.operatorResolver, this.crypto);
     const b = info.body;
-    const [prior] = await this.db.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
-    if (prior) return prior.ack;
+    try {
+      return await this.openNewSession(info);
+    } catch (e) {
+      // A copy of an information message already acknowledged gets the same acknowledgement even
+      // when a check would now refuse it (its session has expired since, say). Looked up only
+      // here, so a new session costs its one INSERT and no prior SELECT.
+      const [prior] = await this.db.query<{ ack: Signed<'merchant.ack'> }>('SELECT ack FROM merchant_sessions WHERE info_msg_id = $1', [b.msgId]);
+      if (prior) return prior.ack;
+      throw e;
+    }
+  }
 
+  private async openNewSession(info: Signed<'acquirer.info'>): Promise<Signed<'merchant.ack'>> {
+    const b = info.body;
     if (b.merchantId !== this.merchantId) throw new ObolError('UNKNOWN_MERCHANT', `this is merchant ${this.merchantId}, not ${b.merchantId}`);
     const now = this.clock.now();
     const temp = await verifyChain(b.tempCert, { trustedIssuers: [this.operatorCert] }, { now, expectKind: 'temporary' }, this.crypto);

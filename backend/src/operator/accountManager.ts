@@ -22,7 +22,7 @@ import type { ItemResult } from '../store/groupRunner.ts';
 import { enqueueAll, type NewEntry } from '../store/outbox.ts';
 import { DEPOSIT_CLEARING_WINDOW_MS, deposits, type OperatorContext, accounts } from './context.ts';
 import { customerKey } from './customers.ts';
-import { digestOf, once, storeAnswerIf } from './handledMessages.ts';
+import { answerOf, digestOf, handledJoin, once, type StoredAnswer, storeAnswerIf } from './handledMessages.ts';
 
 /**
  * The account manager (seed 202/204): the shopper's own operator. It knows who the customer is,
@@ -124,15 +124,19 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
   const b = msg.body;
   const customerId = msg.kid;
   const digest = await digestOf(msg);
+  // The replay check and the logon session in one round trip (the session is only used when the
+  // message is new).
+  const [looked] = await ctx.db.query<{ digest: string | null; response: StoredAnswer | null; customer_id: string | null; expires_at: bigint | null }>(
+    `SELECT handled_messages.digest, handled_messages.response, sessions.customer_id, sessions.expires_at
+     FROM ${handledJoin('$1')} LEFT JOIN sessions ON sessions.id = $2`,
+    [b.msgId, b.sessionId],
+  );
+  const lookedUp = { answer: answerOf(looked, b.msgId, digest) };
   return once(ctx.db, b.msgId, msg.type, msg, ctx.clock, async () => {
     const now = ctx.clock.now();
     // Authenticate: the logon session must be this customer's and still running.
-    const [session] = await ctx.db.query<{ customer_id: string; expires_at: bigint }>(
-      'SELECT customer_id, expires_at FROM sessions WHERE id = $1',
-      [b.sessionId],
-    );
-    if (!session || session.customer_id !== customerId) throw new ObolError('UNKNOWN_SESSION', 'log on first');
-    if (Number(session.expires_at) <= now) throw new ObolError('SESSION_EXPIRED', 'the logon session has expired: log on again');
+    if (!looked || looked.customer_id === null || looked.customer_id !== customerId) throw new ObolError('UNKNOWN_SESSION', 'log on first');
+    if (Number(looked.expires_at) <= now) throw new ObolError('SESSION_EXPIRED', 'the logon session has expired: log on again');
 
     const peer = await ctx.peers.get(b.merchantOperatorId);
     const deposit = parseAmount(b.deposit);
@@ -284,7 +288,7 @@ export async function initiate(ctx: OperatorContext, body: unknown): Promise<Sig
       await failInitiation(ctx, transactionId);
       throw e;
     }
-  }, { digest, storesItsAnswer: true });
+  }, { digest, storesItsAnswer: true, lookedUp });
 }
 
 /**

@@ -100,13 +100,16 @@ export async function acqTransaction(ctx: OperatorContext, id: string): Promise<
   return row;
 }
 
-interface MerchantRow {
+export interface MerchantRow {
   id: string;
   public_key: string;
   key_id: string;
   url: string;
   cert: string;
 }
+
+/** A merchant's columns from a LEFT JOIN that may have found none. */
+export type NullableMerchantRow = { [K in keyof MerchantRow]: MerchantRow[K] | null };
 
 export async function merchantByKid(ctx: OperatorContext, kid: string): Promise<MerchantRow & { key: CryptoKey }> {
   const [row] = await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE key_id = $1', [kid]);
@@ -119,12 +122,15 @@ export async function openDeposit(
   ctx: OperatorContext,
   msg: Signed<'am.initiate'>,
   peer: { operatorId: string; cert: Cert; currency: string },
+  /** The merchant's row as the caller read it (null: no such merchant); read here when not given. */
+  merchantRow?: MerchantRow | null,
 ): Promise<Signed<'acquirer.ack'>> {
   const b = msg.body;
   const now = ctx.clock.now();
-  const [merchant] = await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE id = $1', [
-    b.merchantId,
-  ]);
+  const merchant =
+    merchantRow !== undefined
+      ? merchantRow
+      : (await ctx.db.query<MerchantRow>('SELECT id, public_key, key_id, url, cert FROM merchants WHERE id = $1', [b.merchantId]))[0];
   if (!merchant) throw new ObolError('UNKNOWN_MERCHANT', `${b.merchantId} is not a merchant of ${ctx.config.operatorId}`);
   const deposit = parseAmount(b.depositMerchant);
   if (deposit.currency !== ctx.config.currency) throw new ObolError('CURRENCY_MISMATCH', `deposits here are in ${ctx.config.currency}`);

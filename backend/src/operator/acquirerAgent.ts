@@ -6,6 +6,8 @@ import type { Static } from 'typebox';
 import { kidOf } from './accountManager.ts';
 import {
   type AcqTransactionRow,
+  type MerchantRow,
+  type NullableMerchantRow,
   acqTransaction,
   merchantByKid,
   openDeposit,
@@ -14,7 +16,7 @@ import {
   tryClear,
 } from './acquirer.ts';
 import type { OperatorContext } from './context.ts';
-import { once } from './handledMessages.ts';
+import { answerOf, digestOf, handledJoin, once, type StoredAnswer } from './handledMessages.ts';
 import { merchantRefund } from './refunds.ts';
 import { merchantStatement } from './statement.ts';
 
@@ -58,7 +60,17 @@ export class AcquirerAgent {
     if (!peer) throw new ObolError('UNKNOWN_KEY', 'initiation from an unknown operator');
     const msg = await verifyMessage(body, 'am.initiate', () => peer.key, ctx.crypto);
     if (msg.body.customerOperatorId !== peer.operatorId) throw new ObolError('BAD_SIGNATURE', 'the voucher is not signed by the customer operator');
-    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer));
+    const digest = await digestOf(msg);
+    // The replay check and the merchant's row in one round trip (the row is only used when the
+    // message is new).
+    const [looked] = await ctx.db.query<{ digest: string | null; response: StoredAnswer | null } & NullableMerchantRow>(
+      `SELECT handled_messages.digest, handled_messages.response, merchants.id, merchants.public_key, merchants.key_id, merchants.url, merchants.cert
+       FROM ${handledJoin('$1')} LEFT JOIN merchants ON merchants.id = $2`,
+      [msg.body.msgId, msg.body.merchantId],
+    );
+    const lookedUp = { answer: answerOf(looked, msg.body.msgId, digest) };
+    const merchant = looked && looked.id !== null ? (looked as MerchantRow) : null;
+    return once(ctx.db, msg.body.msgId, msg.type, msg, ctx.clock, () => openDeposit(ctx, msg, peer, merchant), { digest, lookedUp });
   }
 
   /** A merchant's certificate for other operators (they re-issue it for their wallets). */

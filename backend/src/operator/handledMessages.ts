@@ -21,9 +21,31 @@ export async function previousAnswer(db: Queryable, msgId: string, digest: strin
     'SELECT digest, response FROM handled_messages WHERE msg_id = $1',
     [msgId],
   );
-  if (!row) return undefined;
+  return answerOf(row, msgId, digest);
+}
+
+/**
+ * The stored answer in a `handled_messages` row a caller read itself (joined with what its
+ * handler needs, to save a round trip); null columns (a LEFT JOIN that found nothing) mean none.
+ * The same digest check as `previousAnswer`.
+ */
+export function answerOf(
+  row: { digest: string | null; response: StoredAnswer | null } | undefined,
+  msgId: string,
+  digest: string,
+): StoredAnswer | undefined {
+  if (!row || row.digest === null || row.response === null) return undefined;
   if (row.digest !== digest) throw new ObolError('CONFLICT', `message id ${msgId} was already used for another message`);
   return row.response;
+}
+
+/**
+ * A FROM clause giving one row: the `handled_messages` columns `digest` and `response` for the
+ * message id in parameter `msgIdParam` (null when unseen), to be LEFT JOINed with what the handler
+ * reads anyway, so the replay check costs no round trip of its own.
+ */
+export function handledJoin(msgIdParam: string): string {
+  return `(SELECT 1 AS one) AS one_row LEFT JOIN handled_messages ON handled_messages.msg_id = ${msgIdParam}`;
 }
 
 export async function storeAnswer(
@@ -84,6 +106,11 @@ export interface OnceOptions {
    * effect), so an answer is not stored a second time here. Refusals are still stored here.
    */
   storesItsAnswer?: boolean;
+  /**
+   * The caller has already looked the message id up (`answerOf` on a row it read with
+   * `handledJoin`): this is what it found, and `once` does not read it again.
+   */
+  lookedUp?: { answer: StoredAnswer | undefined };
 }
 
 /**
@@ -101,7 +128,7 @@ export async function once<T>(
   options: OnceOptions = {},
 ): Promise<T> {
   const digest = options.digest ?? (await digestOf(message));
-  const previous = await previousAnswer(db, msgId, digest);
+  const previous = options.lookedUp ? options.lookedUp.answer : await previousAnswer(db, msgId, digest);
   if (previous) return replayAnswer(previous) as T;
   try {
     const result = await fn();
