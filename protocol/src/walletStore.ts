@@ -448,6 +448,12 @@ export interface WalletStore {
   /** Insert or replace by (transactionId, n): adding the same receipt twice keeps one. */
   addReceipt(receipt: ReceiptRecord): Promise<void>;
   /**
+   * The transaction record with its signed accept stored, and the purchase's 'awaiting-key'
+   * receipt, in one step (one durable write before the accept is sent, not two): a wallet stopped
+   * at any point finds both or neither, and `completeAccept` writes the receipt again anyway.
+   */
+  storeAccept(tx: TransactionRecord, receipt: ReceiptRecord): Promise<void>;
+  /**
    * A purchase the merchant now holds the accept of, booked in one step: its final receipt, the
    * delivered content beside it (when it came), and the transaction record with the purchase
    * counted. A wallet stopped at any point finds all of it or none.
@@ -523,6 +529,12 @@ export class DatabaseWalletStore implements WalletStore {
   }
   addReceipt(receipt: ReceiptRecord): Promise<void> {
     return writeStore(this.db, 'receipts', (s) => s.put(receipt));
+  }
+  storeAccept(tx: TransactionRecord, receipt: ReceiptRecord): Promise<void> {
+    return this.db.transaction(['transactions', 'receipts'], 'readwrite', async (t) => {
+      await t.store('transactions').put(tx);
+      await t.store('receipts').put(receipt);
+    });
   }
   bookPurchase(receipt: ReceiptRecord, tx: TransactionRecord, delivery?: { content: string; contentType: string }): Promise<void> {
     const hook = this.booking;

@@ -195,6 +195,7 @@ class FencedStore implements WalletStore {
   putTransaction = (t: Parameters<WalletStore['putTransaction']>[0]) => this.call(() => this.inner.putTransaction(t));
   listTransactions = () => this.call(() => this.inner.listTransactions());
   addReceipt = (r: Parameters<WalletStore['addReceipt']>[0]) => this.call(() => this.inner.addReceipt(r));
+  storeAccept = (...args: Parameters<WalletStore['storeAccept']>) => this.call(() => this.inner.storeAccept(...args));
   bookPurchase = (...args: Parameters<WalletStore['bookPurchase']>) => this.call(() => this.inner.bookPurchase(...args));
   listReceipts = (id?: string) => this.call(() => this.inner.listReceipts(id));
 }

@@ -26,8 +26,8 @@ import { type AgentCore, errorJson, isLost, isRefusal } from './core.ts';
  * Every step is stored before the message that commits to it is sent:
  *
  *   pending order stored → order sent → delivery checked → accept signed and stored (with the
- *   delivery) → receipt 'awaiting-key' stored → accept sent → receipt completed → line added and
- *   pending cleared.
+ *   delivery), its receipt 'awaiting-key' in the same write → accept sent → receipt completed →
+ *   line added and pending cleared.
  *
  * A stop between any two of these leaves a state `purchaseIn` / `completeAccept` continue from:
  * the same order is sent again (same n), the same accept is sent again (same acceptId, and the
@@ -375,9 +375,12 @@ async function acceptDelivery(core: AgentCore, tx: TransactionRecord, d: Deliver
     },
     sessionSigner(core, tx),
   );
-  // Stored before it is sent: from here on this accept is the only one ever sent for purchase n.
-  await save(core, tx);
-  return completeAccept(core, tx, await account, onOpened);
+  // Stored before it is sent, with its 'awaiting-key' receipt in the same write: from here on this
+  // accept is the only one ever sent for purchase n, and the receipt holds the evidence.
+  tx.updatedAt = core.now();
+  const receipt = receiptOf(tx, pending, await account, 'awaiting-key');
+  await core.store.storeAccept(tx, receipt);
+  return completeAccept(core, tx, await account, onOpened, receipt);
 }
 
 function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: AccountRecord, status: ReceiptStatus): ReceiptRecord {
@@ -424,12 +427,19 @@ function receiptOf(tx: TransactionRecord, pending: PendingPurchase, account: Acc
  *   what the description promised: the purchase is booked (the merchant holds the accept), the
  *   receipt is 'disputable', and PRODUCT_MISMATCH (or BAD_SIGNATURE) says so.
  */
-export async function completeAccept(core: AgentCore, tx: TransactionRecord, account?: AccountRecord, onOpened?: PurchaseRequest['onOpened']): Promise<PurchaseResult> {
+export async function completeAccept(
+  core: AgentCore,
+  tx: TransactionRecord,
+  account?: AccountRecord,
+  onOpened?: PurchaseRequest['onOpened'],
+  /** The 'awaiting-key' receipt, when the caller stored it with the accept (`acceptDelivery`). */
+  stored?: ReceiptRecord,
+): Promise<PurchaseResult> {
   const pending = tx.pending;
   const accept = pending?.accept;
   if (!pending || !accept || !pending.product || pending.ciphertext === undefined) throw new ObolError('NO_ACCEPT', 'no accept is waiting to be sent');
-  const receipt = receiptOf(tx, pending, account ?? (await core.account()), 'awaiting-key');
-  await core.store.addReceipt(receipt);
+  const receipt = stored ?? receiptOf(tx, pending, account ?? (await core.account()), 'awaiting-key');
+  if (!stored) await core.store.addReceipt(receipt);
 
   let answer: { key: unknown } | undefined;
   for (let attempt = 1; !answer; attempt++) {

@@ -598,8 +598,14 @@ export class Wallet {
       if (account.operatorId === subject.merchantOperatorId) prompt.merchantOperatorName = account.operatorName;
     }
     if (site) prompt.site = { budget: site.budget, spent: site.spent, reserved: outcome.reserved, autoPayLimit: site.autoPayLimit };
-    await writeStore(this.db, 'prompts', (s) => s.put(prompt));
-    await this.savePayment(payment.key, { state: 'prompting', promptId: prompt.id, ...(payment.priceCustomer !== undefined ? { priceCustomer: payment.priceCustomer } : {}) });
+    // The prompt and the purchase record that points at it in one write (one commit before the
+    // window opens, not two; a stopped worker finds both or neither).
+    const patch: Partial<PaymentRecord> = { state: 'prompting', promptId: prompt.id, ...(payment.priceCustomer !== undefined ? { priceCustomer: payment.priceCustomer } : {}) };
+    await this.db.transaction(['prompts', 'payments'], 'readwrite', async (t) => {
+      await t.store('prompts').put(prompt);
+      const p = await t.store('payments').get(payment.key);
+      if (p) await t.store('payments').put({ ...p, ...patch, updatedAt: now });
+    });
     return prompt;
   }
 
