@@ -31,5 +31,7 @@ function newest(dir: string): number {
 export function ensureBuilt(workspace: string, output: string, sources: string[], opts: { env?: Record<string, string>; stale?: boolean } = {}): void {
   const built = existsSync(join(repoRoot, output)) ? statSync(join(repoRoot, output)).mtimeMs : 0;
   if (!opts.stale && built > Math.max(...sources.map((s) => newest(join(repoRoot, s))))) return;
-  execFileSync('npm', ['run', 'build', '-w', workspace, '--silent'], { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...opts.env } });
+  // A test runner sets NODE_ENV=test, which makes vite build development code (a bigger widget
+  // than the one shipped); a build is always the production build.
+  execFileSync('npm', ['run', 'build', '-w', workspace, '--silent'], { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production', ...opts.env } });
 }
