@@ -44,7 +44,9 @@ export async function checkLiveInvariants(world: CrashWorld, shoppers: readonly 
     const rows = (await admin(op, OperatorPaths.adminBalances)) as AccountBalance[];
     balances.set(op.operatorId, new Map(rows.map((r) => [r.account, r])));
     for (const r of rows) {
-      if (r.kind === 'held_deposit' && parseAmount(r.balance).value !== 0n) violations.push(`${op.operatorId}: deposit still held: ${r.account} ${r.balance}`);
+      // A session's deposit is a pending transfer until its clearing posts it or its expiry voids
+      // it; the balances list each one still pending as kind `deposit`.
+      if (r.kind === 'deposit' && parseAmount(r.balance).value !== 0n) violations.push(`${op.operatorId}: deposit still held: ${r.account} ${r.balance}`);
     }
   }
 
@@ -131,13 +133,16 @@ export async function checkLiveInvariants(world: CrashWorld, shoppers: readonly 
  * once (one withdrawal record per customer-side clearing, one deposit record per merchant-side
  * clearing, no record id twice in a file, none left in the outbox).
  */
-/** Billing records still waiting in each operator's outbox (servers stopped). */
-export async function undeliveredBilling(world: CrashWorld): Promise<number> {
+/**
+ * Entries still waiting in each operator's outbox (servers stopped): billing records for the
+ * sinks, clearing and refund information for the customer's operator.
+ */
+export async function undeliveredOutbox(world: CrashWorld): Promise<number> {
   let n = 0;
   for (const op of world.operators) {
     const db = await openDb(op.databaseUrl ? { databaseUrl: op.databaseUrl } : { dataDir: op.dataDir });
     try {
-      n += (await db.query('SELECT record_id FROM billing_outbox WHERE delivered_at IS NULL')).length;
+      n += (await db.query('SELECT key FROM outbox WHERE done_at IS NULL')).length;
     } finally {
       await db.close();
     }
@@ -158,12 +163,15 @@ export async function checkStoredInvariants(
       const am = await db.query<{ id: string; state: string }>('SELECT id, state FROM am_transactions');
       operatorSessions += am.filter((t) => t.state !== 'failed').length;
       for (const t of am) if (t.state !== 'cleared' && t.state !== 'failed') violations.push(`${op.operatorId}: transaction ${t.id} ended ${t.state}`);
-      const acq = await db.query<{ id: string; state: string; clearing_sent: boolean; clearing_refusal: unknown }>(
-        'SELECT id, state, clearing_sent, clearing_refusal FROM acq_transactions',
+      // Clearing information travels through the one outbox (topic `clearing`, key = the
+      // transaction): an entry still open means it never reached the customer's operator.
+      const acq = await db.query<{ id: string; state: string; unsent: boolean }>(
+        `SELECT t.id, t.state, EXISTS (SELECT 1 FROM outbox o WHERE o.topic = 'clearing' AND o.key = t.id AND o.done_at IS NULL) AS unsent
+         FROM acq_transactions t`,
       );
       for (const t of acq) {
         if (t.state !== 'cleared' && t.state !== 'failed') violations.push(`${op.operatorId}: acquired transaction ${t.id} ended ${t.state}`);
-        if (t.state === 'cleared' && !t.clearing_sent && !t.clearing_refusal) violations.push(`${op.operatorId}: clearing of ${t.id} never reached the customer's operator`);
+        if (t.state === 'cleared' && t.unsent) violations.push(`${op.operatorId}: clearing of ${t.id} never reached the customer's operator`);
       }
       // Why a merchant may be credited less than the accepts prove, by the protocol's rule: its
       // record reached the acquirer only after the clearing deadline (it is kept, but too late).
@@ -171,12 +179,19 @@ export async function checkStoredInvariants(
         `SELECT id FROM acq_transactions WHERE merchant_record IS NOT NULL AND clearing->'body'->>'outcome' = 'merchant-deadline'`,
       );
       for (const t of late) notes.push(`${op.operatorId}: ${t.id} settled as merchant-deadline; the merchant's record came after the deadline`);
-      const movements = await db.query<{ id: string; kind: string }>(`SELECT id, kind FROM movements WHERE kind IN ('clear-customer', 'clear-merchant')`);
-      const due = new Set(
-        movements.map((m) => (m.kind === 'clear-customer' ? `w.${m.id.slice('clear:'.length)}` : `d.${m.id.slice('acq-clear:'.length)}`)),
+      // A clearing posts the session's reserved deposit: movement `post:deposit:<id>` at the
+      // account manager (billed as withdrawal w.<id>), `post:acq-deposit:<id>` at the acquirer
+      // (billed as deposit d.<id>); posting 0 still books the movement, and is still billed.
+      const movements = await db.query<{ id: string; kind: string }>(
+        `SELECT id, kind FROM movements WHERE kind IN ('post:deposit', 'post:acquirer-deposit')`,
       );
-      const undelivered = await db.query<{ record_id: string }>('SELECT record_id FROM billing_outbox WHERE delivered_at IS NULL');
-      for (const r of undelivered) violations.push(`${op.operatorId}: billing record ${r.record_id} never delivered`);
+      const due = new Set(
+        movements.map((m) =>
+          m.kind === 'post:deposit' ? `w.${m.id.slice('post:deposit:'.length)}` : `d.${m.id.slice('post:acq-deposit:'.length)}`,
+        ),
+      );
+      const undelivered = await db.query<{ key: string }>(`SELECT key FROM outbox WHERE topic LIKE 'billing:%' AND done_at IS NULL`);
+      for (const r of undelivered) violations.push(`${op.operatorId}: billing record ${r.key} never delivered`);
 
       const text = await readFile(op.billingFile, 'utf8').catch(() => '');
       const ids = text
