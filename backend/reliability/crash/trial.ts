@@ -8,6 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_LEASE_MS } from '../../src/store/outbox.ts';
 import { type TestPostgres, startTestPostgres } from '../../test/support/testPostgres.ts';
 import { type CrashDb, buildCrashWorld } from './crashWorld.ts';
 
@@ -72,10 +73,11 @@ const SETTLE_WITHIN_MS = 420_000;
 const EXPECTED_FAILURES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'TIMEOUT', 'EXCHANGE_TABLE_MISSING']);
 /**
  * How long the operators may serve again, in 10 s rounds, for their outbox (billing records,
- * clearing and refund information) to empty before it is checked. An entry a killed process had claimed stays with it for the outbox's lease
- * (5 minutes, store/outbox.ts) and only then is delivered by another: the bound covers the lease.
+ * clearing and refund information) to empty before it is checked. An entry a killed process had
+ * claimed stays with it for the outbox's lease (DEFAULT_LEASE_MS) and only then is delivered by
+ * another: the bound covers the lease twice.
  */
-const DRAIN_WITHIN_MS = 6 * 60_000;
+const DRAIN_WITHIN_MS = 2 * DEFAULT_LEASE_MS + 30_000;
 
 export async function runCrashTrial(options: CrashTrialOptions = {}): Promise<CrashSummary> {
   const seed = options.seed ?? 1;

@@ -24,7 +24,7 @@ export interface BillingDispatcherOptions {
   /**
    * How long a claimed row stays reserved for this process. It must comfortably exceed one
    * delivery (the webhook timeout): once it lapses another process may deliver the row too.
-   * Default 5 minutes.
+   * Default 60 s (store/outbox.ts).
    */
   leaseMs?: number;
   /** Most rows claimed per round. Default 100. */

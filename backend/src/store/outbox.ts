@@ -28,6 +28,8 @@ import type { Db, Queryable } from './db.ts';
 export const TOPIC_PATTERN = /^[a-z0-9][a-z0-9_.:-]{0,79}$/;
 const MAX_KEY = 200;
 const MAX_ERROR_TEXT = 1000;
+/** See OutboxDispatcherOptions.leaseMs. */
+export const DEFAULT_LEASE_MS = 60_000;
 
 export interface OutboxEntry<P = unknown> {
   topic: string;
@@ -198,7 +200,10 @@ export interface OutboxDispatcherOptions {
   /**
    * How long a claimed entry stays reserved for this process. It must comfortably exceed one
    * delivery (a receiver's timeout): once it lapses another process may deliver the entry too.
-   * Default 5 minutes.
+   * It is also how long the entries of a process killed mid-round wait before another (or the
+   * restarted one) delivers them — a shop's records must still reach its acquirer before the
+   * clearing deadline. Default 60 s: six times the 10 s timeout of every receiver we call, and
+   * a round hands back what it has not started by half the lease.
    */
   leaseMs?: number;
   /** Most entries claimed per round. Default 100. */
@@ -259,7 +264,7 @@ export class OutboxDispatcher {
     this.logger = options.logger;
     this.logContext = options.logContext ?? (() => ({}));
     this.backoff = options.backoff ?? {};
-    this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.batchSize = options.batchSize ?? 100;
     if (!(this.leaseMs > 0) || !Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new ObolError('INTERNAL', 'an outbox dispatcher needs a positive leaseMs and batchSize');
