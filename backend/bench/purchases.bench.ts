@@ -174,7 +174,7 @@ async function runEngine(engine: Engine, floors: Awaited<ReturnType<typeof crypt
     figures.commitFloor = commitFloor;
     log(`${engine}: commit floor (one-row INSERTs, each committed): ${[1, 8, 32].map((c) => `${c} connection(s) ${fmt(commitFloor[`c${c}`]!)}/s`).join(', ')}`);
     // The acquirer's ledger booking of clearings alone: whether hot rows or commits would stop clearing.
-    const ledger = await ledgerClearingRates(opsPg, [1, 8, 32], Math.max(50, Math.round(400 * SCALE)));
+    const ledger = await ledgerClearingRates(opsPg, [1, 8, 32], Math.max(200, Math.round(2000 * SCALE)));
     figures.ledgerClearing = ledger;
     log(`${engine}: clearings booked by the ledger alone: ${Object.values(ledger).map((l) => `${l.connections} connection(s) ${fmt(l.perSecond)}/s`).join(', ')}`);
   }
